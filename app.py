@@ -1,0 +1,91 @@
+"""Application factory: configuration, extensions, blueprints. Nothing runs at import."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+import cli
+import clock as clock_mod
+import engine
+import web
+from models import db
+from notifications import DEFAULT_MAILBOXES
+
+ROOT = Path(__file__).parent
+
+# Target, in working hours of the Cellule ACSS, for each human task ("dans les meilleurs délais").
+DEFAULT_TASK_TARGETS = {
+    "p2_ouvrir": 4, "p3_qualifier": 8, "p3_complement": 16, "p3_dgs_analyse": 8, "mil_traiter": 16,
+    "p4_choix": 8, "p4_appui_ars": 80, "p4_analyse": 16, "p4_complement": 16, "p4bis_coordonner": 4,
+    "p4bis_communication": 8, "p4_accompagner": 40, "p4_fin_structure": 40, "p5_cloturer": 16,
+    "p5_bilan": 24, "p6_retex": 40,
+}
+
+
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """Durability on SQLite: every accepted command is on disk when the call returns."""
+    module = type(dbapi_connection).__module__
+    if "sqlite" not in module:
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application: defaults, then instance config and environment, then test config."""
+    app = Flask(__name__, instance_relative_config=True, template_folder="web/templates",
+                static_folder="web/static")
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(
+        SECRET_KEY=None,
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{Path(app.instance_path) / 'signalement.db'}",
+        SQLALCHEMY_ENGINE_OPTIONS={},
+        PROCESS_FILE=str(ROOT / "processes" / "signalement_incident_ssi.bpmn"),
+        FORMS_DIR=str(ROOT / "forms"),
+        MAILBOXES=dict(DEFAULT_MAILBOXES),
+        MAIL_DOMAIN="signalement-ssi.example.fr",
+        MAIL_FROM="Signalement SSI <ne-pas-repondre@signalement-ssi.example.fr>",
+        MAIL_BACKEND="log",
+        SMTP_HOST="localhost", SMTP_PORT=25, SMTP_SECURITY="none", SMTP_USER=None, SMTP_PASSWORD=None,
+        SMTP_TIMEOUT=10,
+        TASK_TARGETS=dict(DEFAULT_TASK_TARGETS),
+        SCHEDULER_ENABLED=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("SIGNALEMENT")
+    else:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(app)
+    app.extensions["clock"] = app.config.get("CLOCK") or clock_mod.SystemClock()
+
+    engine.install_spiff_hooks()
+    if not getattr(_sqlite_pragmas, "_installed", False):
+        event.listen(Engine, "connect", _sqlite_pragmas)
+        _sqlite_pragmas._installed = True
+    db.init_app(app)
+
+    cli.init_app(app)
+    web.init_app(app)
+    return app
+
+
+def _instance_secret(app: Flask) -> str:
+    """A random secret kept in the instance folder, so sessions survive restarts without a committed key."""
+    path = Path(app.instance_path) / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        os.chmod(path, 0o600)
+    return path.read_text().strip()

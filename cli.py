@@ -1,0 +1,91 @@
+"""Flask commands: create the database, load demo data, deploy the process, run a scenario."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+import clock as clock_mod
+import commands
+import demo
+import migrate
+import scenarios
+from models import db
+
+
+def init_app(app):
+    """Register the commands on the application."""
+    for command in (init_db, load_demo, deploy, run_scenario, list_scenarios):
+        app.cli.add_command(command)
+
+
+def setup_database() -> None:
+    """Upgrade the schema to the latest migration and deploy the process file."""
+    migrate.upgrade()
+    commands.deploy(current_app.config["PROCESS_FILE"], actor="installation")
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db():
+    """Create or upgrade the database schema and deploy the process."""
+    setup_database()
+    click.echo(f"Base de données à jour (révision {migrate.current_revision()}), processus déployé.")
+
+
+@click.command("demo")
+@with_appcontext
+def load_demo():
+    """Load demo structures and users (idempotent)."""
+    setup_database()
+    created = demo.load_demo()
+    click.echo(f"Données de démonstration : {created['structures']} structure(s), {created['users']} utilisateur(s) "
+               f"créés. Mot de passe de tous les comptes : {demo.DEMO_PASSWORD}")
+
+
+@click.command("deploy")
+@click.argument("bpmn_file", required=False)
+@with_appcontext
+def deploy(bpmn_file):
+    """Deploy a BPMN file (default: the configured process) as a new version if it changed."""
+    definition = commands.deploy(bpmn_file or current_app.config["PROCESS_FILE"], actor="ligne de commande")
+    click.echo(f"Version {definition.id} ({definition.content_hash[:12]}) de « {definition.process_id} ».")
+
+
+@click.command("scenarios")
+def list_scenarios():
+    """List the named scenarios."""
+    for name, scenario in scenarios.SCENARIOS.items():
+        click.echo(f"{name:24} {scenario.title}")
+
+
+@click.command("scenario")
+@click.argument("name")
+@with_appcontext
+def run_scenario(name):
+    """Run a named scenario end to end on a simulated clock, printing each step."""
+    if name not in scenarios.SCENARIOS:
+        raise click.BadParameter(f"scénario inconnu ; choix : {', '.join(scenarios.SCENARIOS)}", param_hint="NAME")
+    setup_database()
+    demo.load_demo()
+    app_clock = current_app.extensions["clock"]
+    frozen = clock_mod.FrozenClock()
+    current_app.extensions["clock"] = frozen
+
+    def echo(step, dossier):
+        click.echo(f"[{frozen.now():%d/%m %H:%M}] {step.actor} : {step.task}")
+        for element in step.visited[1:]:
+            click.echo(f"      -> {element}")
+        for state in step.states:
+            click.echo(f"      état : « {state} »")
+        for kind in step.notified:
+            click.echo(f"      message : {kind}")
+
+    try:
+        dossier, _ = scenarios.run(name, frozen, echo=echo)
+        db.session.refresh(dossier)
+        click.echo(f"Dossier {dossier.number} : état « {dossier.state} », qualification {dossier.qualification}.")
+    except commands.engine.EngineError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        current_app.extensions["clock"] = app_clock

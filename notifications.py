@@ -1,0 +1,173 @@
+"""Notifications: who receives each message and how it reads, rendered into the outbox.
+
+Handlers never send mail (DESIGN.md decision 2). They call `CommandContext.notify`, which
+resolves the recipients here, renders the French text from Jinja2 templates and queues an
+outbox row written in the same transaction as the new process state.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from referentiel import INCIDENT_TYPES, QUALIFICATIONS, ROLES, slugify
+
+TEMPLATE_DIR = Path(__file__).parent / "web" / "templates" / "mail"
+
+# Functional mailboxes; deployments override them with the MAILBOXES setting.
+DEFAULT_MAILBOXES = {
+    "acss": "cellule-acss@esante.example.fr",
+    "fssi": "ssi@sg.social.gouv.fr",
+    "hfds": "hfds@sg.social.example.fr",
+    "dgs": "alerte-dgs@sante.example.fr",
+    "ansm": "dm-cyber@ansm.example.fr",
+    "anssi": "cert-fr@ssi.example.fr",
+    "armees": "cyber-ssa@defense.example.fr",
+    "ars": "ssi-{region}@ars.sante.fr",
+}
+
+ENTITY_LABELS = {
+    "acss": "Cellule ACSS (ASIP Santé)",
+    "fssi": "FSSI (BAL ssi@sg.social.gouv.fr)",
+    "hfds": "HFDS/FSSI",
+    "dgs": "DGS",
+    "ansm": "ANSM",
+    "anssi": "ANSSI",
+    "armees": "Ministère des armées (chaîne « CYBER »)",
+}
+
+# Subject line of each kind of message; the body comes from mail/<kind>.j2 or mail/generic.j2.
+SUBJECTS = {
+    "escalade_hors_heures": "[URGENT] Incident SSI déclaré hors heures ouvrées - {numero}",
+    "chaine_cyber_armees": "Incident SSI d'un hôpital des armées - {numero}",
+    "message_type_ars": "Information : incident SSI dans un hôpital des armées de votre territoire - {numero}",
+    "armees_offre_soins": "[URGENT] Incident SSI d'un hôpital des armées avec impact sur l'offre de soins - {numero}",
+    "accuse_reception": "Accusé de réception de votre signalement {numero}",
+    "information_armees": "Information du ministère des armées sur l'incident {numero}",
+    "notification_signalement": "Nouveau signalement d'incident SSI - {numero} - {structure}",
+    "prise_en_compte": "Prise en compte de votre signalement {numero}",
+    "demande_informations": "Demande d'informations complémentaires - {numero}",
+    "b1_sans_suite": "Votre signalement {numero} : pas de suite particulière",
+    "qualification_ars": "Qualification du signalement {numero} : {qualification}",
+    "information_hfds": "Incident {qualification} qualifié - {numero}",
+    "alerte_dgs": "[ALERTE] Incident SSI avec impact sanitaire potentiel - {numero}",
+    "analyse_dgs": "Analyse d'impact sanitaire de la DGS - {numero}",
+    "coordination_ansm": "Coordination ANSM : incident SSI impliquant un {dispositif} - {numero}",
+    "coordination_anssi": "Coordination ANSSI : incident SSI d'un opérateur d'importance vitale - {numero}",
+    "modalite_appui": "Modalité d'appui retenue par l'ARS - {numero}",
+    "passage_significatif": "Incident {numero} requalifié significatif (incidents similaires en cours)",
+    "pilotage_hfds": "Incident significatif {numero} : pilotage par le HFDS/FSSI",
+    "preservation_traces": "Préservation des traces numériques - {numero}",
+    "fiches_reflexes": "Fiches réflexes et prestataires pour votre incident {numero}",
+    "plan_crise": "[CRISE] Plan de crise déclenché pour l'incident {numero}",
+    "alerte_diffusion": "[ALERTE SSI] Menace en cours dans le secteur santé",
+    "point_hebdomadaire": "Point hebdomadaire sur l'incident {numero}",
+    "point_avancement": "Avancement de l'accompagnement - {numero}",
+    "cloture": "Clôture du dossier {numero}",
+    "rappel_echeance": "Rappel : tâche en retard sur le dossier {numero}",
+}
+
+
+def mailbox(role: str, region: str | None, mailboxes: dict) -> str:
+    """The functional mailbox of a role (the ARS one depends on the region)."""
+    address = mailboxes.get(role) or DEFAULT_MAILBOXES[role]
+    return address.format(region=slugify(region or ""))
+
+
+def entity_label(role: str, region: str | None) -> str:
+    """How an alerted entity is named to people."""
+    if role == "ars":
+        return f"ARS {region}"
+    if role == "declarant":
+        return "Déclarant"
+    return ENTITY_LABELS.get(role, ROLES.get(role, role))
+
+
+def resolve(role: str, data: dict, region: str | None, mailboxes: dict) -> list[str]:
+    """Addresses for a role in the context of one dossier."""
+    if role == "declarant":
+        email = (data.get("declarant") or {}).get("email")
+        return [email] if email else []
+    return [mailbox(role, region, mailboxes)]
+
+
+_env = None
+
+
+def _environment() -> Environment:
+    global _env
+    if _env is None:
+        _env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)),
+                           autoescape=select_autoescape(enabled_extensions=("j2",), default=True),
+                           trim_blocks=True, lstrip_blocks=True)
+    return _env
+
+
+def template_context(kind: str, data: dict, dossier_number: str, extra: dict | None = None) -> dict:
+    """The values a message template may use."""
+    structure = data.get("structure") or {}
+    ctx = {
+        "kind": kind,
+        "numero": dossier_number,
+        "structure": structure,
+        "declarant": data.get("declarant") or {},
+        "titre": data.get("titre", ""),
+        "description": data.get("description", ""),
+        "types_incident": [INCIDENT_TYPES.get(t, t) for t in data.get("types_incident", [])],
+        "qualification": QUALIFICATIONS.get(data.get("qualification"), data.get("qualification") or ""),
+        "data": data,
+    }
+    ctx.update(extra or {})
+    return ctx
+
+
+def render(kind: str, ctx: dict) -> tuple[str, str, str]:
+    """Subject, plain-text body and HTML body of one message."""
+    fmt = {"numero": ctx["numero"], "structure": ctx["structure"].get("nom", ""),
+           "qualification": ctx["qualification"].lower(),
+           "dispositif": ctx["data"].get("dispositif_ansm", "")}
+    subject = SUBJECTS.get(kind, "Signalement {numero}").format(**fmt)
+    env = _environment()
+    name = f"{kind}.j2" if (TEMPLATE_DIR / f"{kind}.j2").exists() else "generic.j2"
+    template = env.get_template(name)
+    text = template.render(dict(ctx, subject=subject, part="text")).strip() + "\n"
+    html = template.render(dict(ctx, subject=subject, part="html")).strip() + "\n"
+    return subject, text, html
+
+
+def message_id(instance_id: int | None, seq: int | None, index: int, kind: str, domain: str) -> str:
+    """A stable Message-ID: the same outbox row always carries the same id, so resends are detectable."""
+    digest = hashlib.sha256(f"{instance_id}:{seq}:{index}:{kind}".encode()).hexdigest()[:24]
+    return f"<{digest}.{kind}@{domain}>"
+
+# First sentence of each message, in French.
+INTROS = {
+    "escalade_hors_heures": "Un incident de sécurité a été déclaré hors des heures ouvrées de la Cellule ACSS et le déclarant demande une aide urgente à la gestion de l'incident.",
+    "chaine_cyber_armees": "Un hôpital des armées a déclaré un incident de sécurité ; il relève de la seule chaîne « CYBER » du ministère des armées.",
+    "message_type_ars": "Pour information, un incident de sécurité des systèmes d'information concerne un hôpital des armées de votre territoire. Il est traité par la chaîne « CYBER » du ministère des armées.",
+    "armees_offre_soins": "Un incident de sécurité d'un hôpital des armées de votre territoire a des conséquences sur l'offre de soins.",
+    "accuse_reception": "Votre déclaration d'incident de sécurité a bien été enregistrée. Les entités suivantes ont été alertées.",
+    "information_armees": "Le ministère des armées vous informe d'un incident de sécurité traité par sa chaîne « CYBER ».",
+    "notification_signalement": "Un nouveau signalement d'incident de sécurité a été déposé ; il est en attente de prise en compte.",
+    "prise_en_compte": "La Cellule ACSS a pris en compte votre déclaration et ouvert un dossier de traitement ; elle va qualifier l'incident.",
+    "demande_informations": "Pour qualifier et traiter l'incident, des informations complémentaires vous sont demandées.",
+    "b1_sans_suite": "Après analyse, l'événement signalé ne constitue pas un incident de sécurité au sens du décret : aucune suite particulière ne sera apportée au signalement.",
+    "qualification_ars": "La Cellule ACSS a qualifié le signalement d'un établissement de votre territoire.",
+    "information_hfds": "La Cellule ACSS a qualifié un incident grave ou significatif.",
+    "alerte_dgs": "Incident de sécurité susceptible d'avoir un impact sanitaire direct ou indirect : la Cellule ACSS alerte la DGS et le FSSI.",
+    "analyse_dgs": "La DGS a analysé l'impact de l'incident sur la prise en charge des patients.",
+    "coordination_ansm": "L'incident met en jeu un dispositif ou un logiciel suivi par l'ANSM : coordination demandée.",
+    "coordination_anssi": "L'incident concerne un système d'information d'importance vitale : coordination avec l'ANSSI.",
+    "modalite_appui": "L'ARS a choisi la modalité d'appui au traitement de l'incident.",
+    "passage_significatif": "D'autres incidents du même type sont en cours de traitement : l'incident passe en significatif (phase 4 bis).",
+    "pilotage_hfds": "Incident significatif : l'appui au traitement est piloté par le HFDS/FSSI.",
+    "preservation_traces": "Il vous est demandé de préserver les traces numériques de l'incident (journaux, disques, images mémoire).",
+    "fiches_reflexes": "Voici les fiches réflexes correspondant à votre incident et la liste des prestataires référencés.",
+    "plan_crise": "Le HFDS a décidé une gestion de crise : la Cellule ACSS applique le plan de crise.",
+    "alerte_diffusion": "Alerte du HFDS/FSSI relayée par la Cellule ACSS : risque important ou propagation d'une menace.",
+    "point_hebdomadaire": "Point hebdomadaire sur l'avancement de l'accompagnement (aucun point n'a été fait depuis une semaine).",
+    "point_avancement": "Point d'avancement des actions d'accompagnement menées auprès de la structure.",
+    "cloture": "Le dossier de traitement du signalement est clôturé.",
+    "rappel_echeance": "Une tâche du dossier a dépassé son échéance.",
+}
