@@ -1,0 +1,199 @@
+"""Load user-task form schemas, validate submissions with French messages, coerce HTML form posts."""
+import copy
+import json
+import math
+import os
+import re
+from datetime import date, datetime
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+_CACHE: dict[str, tuple[int, dict]] = {}
+FORMAT_CHECKER = FormatChecker(formats=())
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+# What a datetime-local input sends ("2024-03-01T14:30"), plus optional seconds and offset.
+_DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})?", re.ASCII)
+
+
+def _iso_check(pattern: re.Pattern, parse):
+    """Build a format check: the exact ISO shape first, then a real calendar/clock check."""
+    def check(value) -> bool:
+        if not isinstance(value, str):
+            return True  # formats only constrain strings; `type` reports the rest
+        try:
+            return bool(pattern.fullmatch(value)) and parse(value) is not None
+        except ValueError:
+            return False
+    return check
+
+
+FORMAT_CHECKER.checks("date")(_iso_check(_DATE_RE, date.fromisoformat))
+FORMAT_CHECKER.checks("date-time")(_iso_check(_DATETIME_RE, datetime.fromisoformat))
+
+
+def load_form(forms_dir, filename: str) -> dict:
+    """Return the parsed JSON of forms_dir/filename, re-read only when the file changes."""
+    base = os.path.realpath(forms_dir)
+    path = os.path.realpath(os.path.join(base, filename))
+    if os.path.dirname(path) != base:
+        raise ValueError(f"form file outside {forms_dir}: {filename}")
+    mtime = os.stat(path).st_mtime_ns
+    cached = _CACHE.get(path)
+    if cached is None or cached[0] != mtime:
+        with open(path, encoding="utf-8") as f:
+            cached = (mtime, json.load(f))
+        _CACHE[path] = cached
+    # Callers get their own copy so that nobody mutates the cached schema.
+    return copy.deepcopy(cached[1])
+
+
+# When a field has several errors, the first kind in this list is the one reported.
+_PRIORITY = ["required", "additionalProperties", "type", "const", "enum", "oneOf", "anyOf", "format", "minLength",
+             "maxLength", "pattern", "minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "multipleOf",
+             "minItems", "maxItems", "uniqueItems"]
+_MESSAGES = {
+    "type:string": "Texte attendu.",
+    "type:integer": "Nombre entier attendu.",
+    "type:number": "Nombre attendu.",
+    "type:boolean": "Répondez par oui ou par non.",
+    "type:array": "Liste de valeurs attendue.",
+    "enum": "Valeur non autorisée.",
+    "oneOf": "Valeur non autorisée.",
+    "anyOf": "Valeur non autorisée.",
+    "pattern": "Format invalide.",
+    "maxLength": "Saisissez au plus {} caractères.",
+    "minimum": "La valeur doit être supérieure ou égale à {}.",
+    "exclusiveMinimum": "La valeur doit être strictement supérieure à {}.",
+    "maximum": "La valeur doit être inférieure ou égale à {}.",
+    "exclusiveMaximum": "La valeur doit être strictement inférieure à {}.",
+    "multipleOf": "La valeur doit être un multiple de {}.",
+    "maxItems": "Choisissez au plus {} valeur(s).",
+    "uniqueItems": "Chaque valeur ne peut être choisie qu'une fois.",
+    "format:date": "Date invalide (format attendu : AAAA-MM-JJ).",
+    "format:date-time": "Date et heure invalides (format attendu : AAAA-MM-JJ HH:MM).",
+}
+
+
+def _message(error) -> str:
+    """Translate one jsonschema error into a French sentence."""
+    kind, value = error.validator, error.validator_value
+    if kind in ("type", "format"):
+        first = value[0] if isinstance(value, list) else value
+        return _MESSAGES.get(f"{kind}:{first}", "Format invalide." if kind == "format" else "Type incorrect.")
+    if kind == "const":
+        return "Cette case doit être cochée." if value is True else "Valeur non autorisée."
+    if kind == "minLength":
+        return "Ce champ est obligatoire." if value <= 1 else f"Saisissez au moins {value} caractères."
+    if kind == "minItems":
+        return "Choisissez au moins une valeur." if value <= 1 else f"Choisissez au moins {value} valeurs."
+    return _MESSAGES.get(kind, "Valeur invalide.").format(value)
+
+
+def validate(schema: dict, data: dict) -> dict[str, str]:
+    """Return {field: French message} for every invalid top-level field ("" for the form itself)."""
+    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    found: dict[str, tuple[int, str]] = {}
+
+    def add(field: str, kind: str, message: str) -> None:
+        rank = _PRIORITY.index(kind) if kind in _PRIORITY else len(_PRIORITY)
+        if field not in found or rank < found[field][0]:
+            found[field] = (rank, message)
+
+    unknown: list[str] = []
+    for error in validator.iter_errors(data):
+        path = list(error.absolute_path)
+        if path:
+            add(str(path[0]), error.validator, _message(error))
+        elif error.validator == "required" and isinstance(error.instance, dict):
+            for name in error.validator_value:
+                if name not in error.instance:
+                    add(name, "required", "Ce champ est obligatoire.")
+        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = error.schema.get("properties", {})
+            unknown += [k for k in error.instance if k not in known and k not in unknown]
+        elif error.validator == "type":
+            add("", "type", "Le formulaire envoyé n'est pas un objet.")
+        else:
+            add("", error.validator, _message(error))
+    if unknown:
+        label = "Champ inconnu" if len(unknown) == 1 else "Champs inconnus"
+        add("", "additionalProperties", f"{label} : {', '.join(sorted(unknown))}")
+    return {field: message for field, (_, message) in found.items()}
+
+
+_TRUE = {"true", "on", "1", "oui", "yes"}
+_FALSE = {"false", "off", "0", "non", "no"}
+
+
+def _field_type(prop: dict) -> str | None:
+    """Return the JSON type of a property, inferred from const/enum/oneOf when not declared."""
+    declared = prop.get("type")
+    if isinstance(declared, list):
+        declared = next((t for t in declared if t != "null"), None)
+    if declared:
+        return declared
+    consts = [prop["const"]] if "const" in prop else list(prop.get("enum", []))
+    consts += [c.get("const") for c in prop.get("oneOf", []) if isinstance(c, dict)]
+    if consts and all(isinstance(c, bool) for c in consts):
+        return "boolean"
+    return None
+
+
+def _scalar(kind: str | None, text: str):
+    """Convert one non-empty string to the JSON type, or return the string unchanged."""
+    if not isinstance(text, str):
+        return text
+    if kind == "boolean":
+        low = text.lower()
+        return True if low in _TRUE else False if low in _FALSE else text
+    if kind not in ("integer", "number"):
+        return text
+    compact = re.sub(r"[\s\u00a0\u202f]", "", text)  # "1 000" with plain or French spaces
+    try:
+        return int(compact)
+    except ValueError:
+        pass
+    try:
+        number = float(compact.replace(",", ".") if kind == "number" else compact)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        return text
+    if kind == "integer":
+        return int(number) if number.is_integer() else text
+    return number
+
+
+def _clean(values) -> list[str]:
+    """Normalise line endings and surrounding blanks, dropping empty values."""
+    if isinstance(values, str):
+        values = [values]
+    cleaned = (v.replace("\r\n", "\n").strip() if isinstance(v, str) else v for v in values)
+    return [v for v in cleaned if v not in ("", None)]
+
+
+def coerce(schema: dict, form) -> dict:
+    """Turn an HTML form post {name: [strings]} into typed JSON for the schema's properties."""
+    properties = schema.get("properties", {})
+    getlist = getattr(form, "getlist", None)
+    data: dict = {}
+    # Only schema properties are read: CSRF tokens and submit buttons are not answers.
+    for name, prop in properties.items():
+        if name not in form:
+            continue
+        values = _clean(getlist(name) if getlist else form[name])
+        if not values:
+            continue  # an empty input means "no answer", so `required` reports it
+        kind = _field_type(prop)
+        if kind == "array":
+            item_kind = _field_type(prop.get("items", {})) if isinstance(prop.get("items"), dict) else None
+            data[name] = [_scalar(item_kind, v) for v in values]
+        elif kind == "boolean" and len(values) > 1:
+            # A hidden "false" followed by a checked checkbox's "true": any yes wins.
+            converted = [_scalar("boolean", v) for v in values]
+            data[name] = True if True in converted else False if all(c is False for c in converted) else values
+        elif len(values) > 1:
+            data[name] = values  # keep them all; validation reports the wrong type
+        else:
+            data[name] = _scalar(kind, values[0])
+    return data
