@@ -20,7 +20,7 @@ def alembic_config(connection=None) -> Config:
     return config
 
 
-def upgrade(revision: str = "head") -> None:
+def upgrade(revision: str = "heads") -> None:
     """Bring the application's database to a revision (inside an app context)."""
     with db.engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
