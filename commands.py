@@ -271,6 +271,9 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
         raise engine.Conflict("Cette tâche a déjà été traitée entre-temps.")
     check_can_work(row, actor)
     instance = _lock_instance(row.instance_id)
+    db.session.refresh(row)  # the lock may have waited for a command that completed this task
+    if row.status != "ready":
+        raise engine.Conflict("Cette tâche a déjà été traitée entre-temps.")
     if expected_version is not None and instance.version != expected_version:
         raise engine.Conflict("Le dossier a été modifié entre-temps ; rechargez la page.")
     definition = db.session.get(ProcessDefinition, instance.definition_id)
@@ -330,8 +333,8 @@ def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(payload["data"])
     elif command == "complete":
-        task = workflow.get_task_from_id(uuid.UUID(payload["task_id"]))
-        if task.state != TaskState.READY or not task.task_spec.manual:
+        task = workflow.tasks.get(uuid.UUID(payload["task_id"]))
+        if task is None or task.state != TaskState.READY or not task.task_spec.manual:
             raise engine.Conflict("Cette tâche a déjà été traitée entre-temps.")
         task.set_data(**payload["data"])
         task.run()
@@ -351,7 +354,8 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
     ctx = CommandContext(instance=instance, dossier=dossier, actor=actor, now=now, seq=seq,
                          mailboxes=current_app.config["MAILBOXES"], mail_domain=current_app.config["MAIL_DOMAIN"])
     token = current_command.set(ctx)
-    clock_token = clock_mod.current_clock.set(current_app.extensions["clock"])
+    # Spiff reads the clock while it runs; freezing it at the event's instant keeps the state replayable.
+    clock_token = clock_mod.current_clock.set(clock_mod.FrozenClock(now))
     ids = engine._ids.set(engine.id_source(str(instance.id), seq))
     visited: list = []
     try:
@@ -377,7 +381,12 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
         engine._ids.reset(ids)
         clock_mod.current_clock.reset(clock_token)
         current_command.reset(token)
-    _write(instance, dossier, workflow, ctx, state_json, command, payload, visited, now)
+    try:
+        _write(instance, dossier, workflow, ctx, state_json, command, payload, visited, now)
+    except StaleDataError:
+        # Another command on the same instance committed first (optimistic lock on `version`).
+        db.session.rollback()
+        raise engine.Conflict("Le dossier a été modifié entre-temps ; rechargez la page.") from None
 
 
 def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,
@@ -402,11 +411,7 @@ def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, co
     for message in ctx.outbox:
         db.session.add(OutboxMessage(instance_id=instance.id, dossier_id=dossier.id, event_seq=seq, status="pending",
                                      attempts=0, next_attempt_at=now, created_at=now, **message))
-    try:
-        db.session.commit()
-    except StaleDataError:
-        db.session.rollback()
-        raise engine.Conflict("Le dossier a été modifié entre-temps ; rechargez la page.") from None
+    db.session.commit()
 
 
 def event_hash(event: AuditEvent) -> str:

@@ -119,6 +119,11 @@ class PinnedWorkflowConverter(BpmnWorkflowConverter):
             order.append(str(task.id))
             queue.extend(task.children)
         dct["tasks"] = [dct["tasks"][tid] for tid in order]
+        for task in dct["tasks"]:
+            # Deleted keys are a set; their list order follows dict insertion order, which a
+            # reload (sorted JSON) changes. Sorting keeps the bytes independent of save/reload.
+            if task.get("delta") and task["delta"].get("deletions"):
+                task["delta"]["deletions"] = sorted(task["delta"]["deletions"])
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct

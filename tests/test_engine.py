@@ -1,0 +1,262 @@
+"""Engine guarantees: save/reload changes nothing, long-lived dossiers, restricted expressions,
+handler failures, concurrent commands, versioned definitions."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+import bare_run
+import commands
+import engine
+import expressions
+import scenarios
+from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, TaskRow, Timer, db
+
+
+def events(dossier):
+    return db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id)
+                              .order_by(AuditEvent.seq)).all()
+
+
+@pytest.mark.parametrize("name", list(scenarios.SCENARIOS))
+def test_save_and_reload_at_every_wait_state_changes_nothing(app, clock, name):
+    """The live run reloads from the database at every wait state; one in-memory workflow must agree."""
+    dossier, _ = scenarios.run(name, clock)
+    recorded = events(dossier)
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
+    inputs = bare_run.events_of(recorded)
+    workflow, visited = bare_run.run_commands(spec, subs, inputs, instance_key=str(instance.id))
+    assert visited == [e.visited for e in recorded]
+    stored = engine.load_state(instance.state_json, spec, subs, commands.script_engine())
+    assert engine.current_data(stored) == engine.current_data(workflow)
+    assert stored.is_completed() == workflow.is_completed()
+    # Same inputs, same ids, same clock, compacted like the live run but never saved nor
+    # reloaded: the in-memory workflow serializes to exactly the stored bytes.
+    compacted, _ = bare_run.run_commands(spec, subs, inputs, instance_key=str(instance.id), compact=True)
+    assert engine.sha256(engine.dump_state(compacted)) == instance.state_hash
+
+
+def test_stored_state_reloads_to_the_same_bytes(app, clock):
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_accompagner")
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
+    workflow = engine.load_state(instance.state_json, spec, subs, commands.script_engine())
+    assert engine.dump_state(workflow) == instance.state_json
+    assert engine.sha256(instance.state_json) == instance.state_hash
+
+
+def _dossier_in_support(clock):
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_accompagner")
+    return dossier
+
+
+def test_a_thousand_loop_iterations_neither_stall_nor_grow(app, clock):
+    """Weekly updates and progress reports for years: the live state stays small and the loop keeps going."""
+    dossier = _dossier_in_support(clock)
+    sizes = []
+    for iteration in range(1000):
+        if iteration % 10 == 9:
+            # Let a week pass without a progress report: the weekly timer fires and the loop goes on.
+            fired = scenarios.advance(clock, timedelta(days=7, hours=1))
+            assert fired == 1
+        else:
+            clock.advance(hours=2)
+            row = scenarios.ready_task(dossier, "p4_accompagner")
+            commands.complete_task(row.id, scenarios.SUIVI_CONTINUE, scenarios.actor_for(row))
+        if iteration in (10, 999):
+            sizes.append(len(db.session.get(ProcessInstance, dossier.instance_id).state_json))
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
+    workflow = engine.load_state(instance.state_json, spec, subs, commands.script_engine())
+    ready = engine.ready_user_tasks(workflow)
+    assert [t.task_spec.name for t in ready] == ["p4_accompagner"]
+    assert max(t.depth for t in workflow.get_tasks()) < 50
+    assert sizes[1] <= sizes[0] * 1.1, sizes
+    weekly = db.session.scalar(select(func.count()).select_from(OutboxMessage)
+                               .where(OutboxMessage.kind == "point_hebdomadaire"))
+    assert weekly == 100
+    # The dossier still finishes normally after 1,000 iterations.
+    for spec_name, data in [("p4_accompagner", scenarios.SUIVI_FIN), ("p4_fin_structure", scenarios.FIN_STRUCTURE)] \
+            + scenarios.CLOSING:
+        row = scenarios.ready_task(dossier, spec_name)
+        commands.complete_task(row.id, data, scenarios.actor_for(row))
+    db.session.refresh(dossier)
+    assert dossier.state == "clôturé"
+    assert db.session.get(ProcessInstance, dossier.instance_id).status == "completed"
+
+
+def test_information_request_loop_many_times(app, clock):
+    """The qualification loop with the declarant (requests for information) also runs indefinitely."""
+    dossier, _ = scenarios.run("grave_acss", clock, until="p3_qualifier")
+    for _ in range(300):
+        clock.advance(minutes=5)
+        row = scenarios.ready_task(dossier, "p3_qualifier")
+        commands.complete_task(row.id, scenarios.qualification("grave", info=True), scenarios.actor_for(row))
+        row = scenarios.ready_task(dossier, "p3_complement")
+        commands.complete_task(row.id, {"reponse_informations": "Précisions"}, scenarios.actor_for(row))
+    row = scenarios.ready_task(dossier, "p3_qualifier")
+    commands.complete_task(row.id, scenarios.qualification("grave"), scenarios.actor_for(row))
+    assert scenarios.ready_task(dossier, "p4_choix").role == "ars"
+    assert len(db.session.get(ProcessInstance, dossier.instance_id).state_json) < 40_000
+
+
+@pytest.mark.parametrize("source", [
+    "__import__('os').system('id')", "().__class__.__bases__", "import os", "open('/etc/passwd')",
+    "[c for c in ().__class__.__mro__]", "exec('1')", "eval('1')", "globals()", "getattr(1, 'real')",
+])
+def test_expressions_cannot_escape(source):
+    env = expressions.RestrictedEnvironment()
+    with pytest.raises(Exception) as excinfo:
+        env.evaluate(source, {})
+    assert isinstance(excinfo.value, (expressions.ExpressionRefused, NameError))
+
+
+def test_expressions_evaluate_task_data():
+    env = expressions.RestrictedEnvironment()
+    assert env.evaluate('qualification == "grave" and len(types) == 2', {"qualification": "grave", "types": [1, 2]})
+    context = {"bascule": {"qualification": "significatif"}}
+    env.execute('qualification = bascule["qualification"]', context)
+    assert context["qualification"] == "significatif"
+
+
+def test_a_failing_handler_rolls_back_the_whole_command(app, clock, monkeypatch):
+    import handlers
+    dossier, _ = scenarios.run("grave_acss", clock, until="p3_qualifier")
+    before = db.session.get(ProcessInstance, dossier.instance_id)
+    state, seq = before.state_json, before.last_seq
+    outbox_count = db.session.scalar(select(func.count()).select_from(OutboxMessage))
+
+    def broken(ctx, data, **params):
+        raise RuntimeError("serveur d'annuaire injoignable")
+    monkeypatch.setitem(handlers.HANDLERS, "notifier", broken)
+    row = scenarios.ready_task(dossier, "p3_qualifier")
+    with pytest.raises(engine.HandlerError) as excinfo:
+        commands.complete_task(row.id, scenarios.qualification("grave"), scenarios.actor_for(row))
+    assert "serveur d'annuaire injoignable" in excinfo.value.message
+    assert "NameError" not in excinfo.value.message
+    db.session.expire_all()
+    after = db.session.get(ProcessInstance, dossier.instance_id)
+    assert (after.state_json, after.last_seq) == (state, seq)
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == outbox_count
+    assert db.session.get(TaskRow, row.id).status == "ready"
+
+
+def test_invalid_form_data_is_refused_in_french_and_nothing_changes(app, clock):
+    dossier, _ = scenarios.run("grave_acss", clock, until="p3_qualifier")
+    row = scenarios.ready_task(dossier, "p3_qualifier")
+    seq = db.session.get(ProcessInstance, dossier.instance_id).last_seq
+    with pytest.raises(commands.FormErrors) as excinfo:
+        commands.complete_task(row.id, {"qualification": "catastrophique"}, scenarios.actor_for(row))
+    assert excinfo.value.status == 422
+    assert excinfo.value.errors["qualification"]
+    assert "obligatoire" in excinfo.value.errors["analyse_qualification"]
+    assert db.session.get(ProcessInstance, dossier.instance_id).last_seq == seq
+
+
+def test_wrong_actor_is_refused(app, clock):
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    row = scenarios.ready_task(dossier, "p4_choix")
+    other_ars = commands.Actor("ars.grandest@ars.example.fr", "ars", region="Grand Est")
+    with pytest.raises(engine.EngineError) as excinfo:
+        commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, other_ars)
+    assert excinfo.value.status == 403
+    acss = commands.Actor("analyste@acss.example.fr", "acss")
+    with pytest.raises(engine.EngineError):
+        commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, acss)
+
+
+def test_completed_task_answers_conflict(app, clock):
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    row = scenarios.ready_task(dossier, "p4_choix")
+    actor = scenarios.actor_for(row)
+    commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, actor)
+    with pytest.raises(engine.Conflict) as excinfo:
+        commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, actor)
+    assert excinfo.value.status == 409 and "déjà" in excinfo.value.message
+
+
+def test_two_concurrent_commands_on_one_instance(app, clock):
+    """Both analysts submit at once: exactly one wins, the other gets a clear conflict, never a 500."""
+    dossier, _ = scenarios.run("grave_acss", clock, until="p2_ouvrir")
+    row = scenarios.ready_task(dossier, "p2_ouvrir")
+    actor = scenarios.actor_for(row)
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def attempt():
+        with app.app_context():
+            barrier.wait()
+            try:
+                commands.complete_task(row.id, {"declaration_recuperee": True, "analyste_referent": "A"}, actor)
+                outcomes.append("ok")
+            except engine.Conflict:
+                outcomes.append("conflict")
+            except Exception as exc:  # anything else is a defect
+                outcomes.append(f"error: {exc!r}")
+            finally:
+                db.session.remove()
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["conflict", "ok"], outcomes
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.instance_id == dossier.instance_id,
+                                    AuditEvent.payload["spec"].as_string() == "p2_ouvrir")) == 1
+
+
+def test_definitions_are_versioned_by_content(app, clock, tmp_path):
+    first = commands.latest_definition()
+    assert commands.deploy(app.config["PROCESS_FILE"]).id == first.id  # same content, same version
+    dossier, _ = scenarios.run("grave_acss", clock, until="p3_qualifier")
+    changed = tmp_path / "v2.bpmn"
+    xml = Path(app.config["PROCESS_FILE"]).read_text(encoding="utf-8")
+    changed.write_text(xml.replace("Qualifier l'incident (tâche A)", "Qualifier le signalement (tâche A)"),
+                       encoding="utf-8")
+    second = commands.deploy(changed)
+    assert second.id != first.id and second.content_hash != first.content_hash
+    # The running dossier stays on its version; a new one starts on the new version.
+    row = scenarios.ready_task(dossier, "p3_qualifier")
+    assert row.title == "Qualifier l'incident (tâche A)"
+    commands.complete_task(row.id, scenarios.qualification("grave"), scenarios.actor_for(row))
+    assert db.session.get(ProcessInstance, dossier.instance_id).definition_id == first.id
+    newer, _ = scenarios.run("b1", clock, until="p3_qualifier")
+    assert db.session.get(ProcessInstance, newer.instance_id).definition_id == second.id
+    assert scenarios.ready_task(newer, "p3_qualifier").title == "Qualifier le signalement (tâche A)"
+
+
+def test_timer_rows_follow_the_process(app, clock):
+    dossier = _dossier_in_support(clock)
+    timer = db.session.scalar(select(Timer).where(Timer.instance_id == dossier.instance_id,
+                                                  Timer.status == "pending"))
+    assert timer.spec_name == "p4_hebdo"
+    assert timer.due_at == clock.now() + timedelta(days=7)
+    row = scenarios.ready_task(dossier, "p4_accompagner")
+    commands.complete_task(row.id, scenarios.SUIVI_CONTINUE, scenarios.actor_for(row))
+    db.session.refresh(timer)
+    assert timer.status == "cancelled"  # the report came in time: this week's timer is void
+    pending = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id,
+                                                     Timer.status == "pending")).all()
+    assert len(pending) == 1 and pending[0].due_at == clock.now() + timedelta(days=7)
+
+
+def test_sqlite_durability_settings(app, backend):
+    if backend != "sqlite":
+        assert db.session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+        return
+    assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    assert db.session.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+
+
+def test_dossier_numbers_are_sequential_per_year(app, clock):
+    first, _ = scenarios.run("b1", clock, until="p1_impact")
+    second, _ = scenarios.run("b1", clock, until="p1_impact")
+    assert first.number == "SSI-2026-00001" and second.number == "SSI-2026-00002"
+    assert db.session.scalar(select(func.count()).select_from(Dossier)) == 2
