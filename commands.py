@@ -248,7 +248,7 @@ def start_dossier(structure: Structure, declarant: User | None, actor: Actor, ex
                            "fonction": declarant.title} if declarant else {})}
     data.update(extra or {})
     instance = ProcessInstance(definition_id=definition.id, state_json="{}", state_hash="", status="running",
-                               created_at=now, updated_at=now, last_seq=0)
+                               created_at=now, updated_at=now, last_seq=0, last_hash=GENESIS_HASH)
     db.session.add(instance)
     db.session.flush()
     dossier = Dossier(number=_next_number(now), instance_id=instance.id, structure_id=structure.id,
@@ -391,6 +391,13 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
 
 def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,
            visited: list, now: datetime) -> None:
+    with db.session.no_autoflush:  # one flush at commit instead of one per query
+        _write_rows(instance, dossier, workflow, ctx, state_json, command, payload, visited, now)
+    db.session.commit()
+
+
+def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,
+                visited: list, now: datetime) -> None:
     seq = ctx.seq
     state_hash = engine.sha256(state_json)
     instance.state_json = state_json
@@ -401,17 +408,15 @@ def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, co
     _sync_dossier(dossier, workflow, ctx, now)
     _sync_tasks(instance, dossier, workflow, payload.get("task_id") if command == "complete" else None, ctx, now)
     _sync_timers(instance, workflow, payload.get("task_id") if command == "timer" else None, now)
-    prev = db.session.scalar(select(AuditEvent.hash).where(AuditEvent.instance_id == instance.id)
-                             .order_by(AuditEvent.seq.desc()).limit(1)) or GENESIS_HASH
     event = AuditEvent(instance_id=instance.id, seq=seq, at=now, actor=ctx.actor.name, actor_role=ctx.actor.role,
                        command=command, payload=payload, service_results=ctx.service_calls, visited=visited,
-                       states=ctx.states, state_hash=state_hash, prev_hash=prev)
+                       states=ctx.states, state_hash=state_hash, prev_hash=instance.last_hash)
     event.hash = event_hash(event)
+    instance.last_hash = event.hash
     db.session.add(event)
     for message in ctx.outbox:
         db.session.add(OutboxMessage(instance_id=instance.id, dossier_id=dossier.id, event_seq=seq, status="pending",
                                      attempts=0, next_attempt_at=now, created_at=now, **message))
-    db.session.commit()
 
 
 def event_hash(event: AuditEvent) -> str:

@@ -63,6 +63,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('last_seq', sa.Integer(), nullable=False),
+    sa.Column('last_hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
