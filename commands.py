@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.util.task import TaskState
 
@@ -383,9 +384,12 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
         current_command.reset(token)
     try:
         _write(instance, dossier, workflow, ctx, state_json, command, payload, visited, now)
-    except StaleDataError:
-        # Another command on the same instance committed first (optimistic lock on `version`).
+    except (StaleDataError, IntegrityError) as exc:
+        # Another command on the same instance committed first: the optimistic lock on `version`
+        # or the unique (instance, seq) of the audit chain catches it, whichever is flushed first.
         db.session.rollback()
+        if isinstance(exc, IntegrityError) and "audit_events" not in str(exc):
+            raise
         raise engine.Conflict("Le dossier a été modifié entre-temps ; rechargez la page.") from None
 
 
