@@ -1,17 +1,55 @@
 """Web layer: blueprints for the inbox, the declaration portal, dossiers, audit, processes and API."""
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from flask import abort, send_from_directory
+from flask import abort, current_app, send_from_directory
 
-from web import audit, outbox
+from models import Structure, db
+from referentiel import ROLES
+from web import admin, audit, auth, declare, dossiers, inbox, outbox, security, tasks
 
 VENDOR = {"bpmn-js": Path(__file__).resolve().parent.parent / "node_modules" / "bpmn-js" / "dist"}
+PARIS = ZoneInfo("Europe/Paris")
+
+# Navigation per role: (endpoint, label); endpoints that another blueprint has not defined yet are skipped.
+NAVIGATION = {
+    "declarant": [("declare.start", "Déclarer un incident"), ("inbox.index", "Mes tâches"),
+                  ("dossiers.index", "Dossiers de ma structure")],
+    "ars": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers de la région")],
+    "acss": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
+    "hfds": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
+    "dgs": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
+    "armees": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers des hôpitaux des armées")],
+    "auditeur": [("dossiers.index", "Dossiers"), ("audit.index", "Audit")],
+    "responsable_processus": [("admin.index", "Administration"), ("audit.index", "Audit")],
+    "admin": [("admin.index", "Administration"), ("outbox.index", "Messages sortants")],
+}
+
+
+def nav_items(user) -> list:
+    """Navigation links for a user's role (menus only: every route checks rights itself)."""
+    return [(endpoint, label) for endpoint, label in NAVIGATION.get(user.role, [])
+            if endpoint in current_app.view_functions]
+
+
+def format_datetime(value, with_time: bool = True) -> str:
+    """An instant shown in Paris time, French style."""
+    if value is None:
+        return ""
+    local = value.astimezone(PARIS)
+    return local.strftime("%d/%m/%Y à %H:%M") if with_time else local.strftime("%d/%m/%Y")
 
 
 def init_app(app):
-    """Register the blueprints and error pages."""
-    for blueprint in (outbox.bp, audit.bp):
+    """Register the blueprints, the security layer and the template helpers."""
+    security.init_app(app)
+    for blueprint in (auth.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp, audit.bp):
         app.register_blueprint(blueprint)
+    app.jinja_env.globals.update(
+        current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
+        user_structure=lambda user: db.session.get(Structure, user.structure_id) if user.structure_id else None,
+        now=lambda: app.extensions["clock"].now())
+    app.jinja_env.filters["dt"] = format_datetime
 
     @app.route("/vendor/<package>/<path:filename>")
     def vendor(package, filename):

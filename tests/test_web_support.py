@@ -1,0 +1,80 @@
+"""Helpers shared by the web and browser tests (no tests here): login with the CSRF token, post forms."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from models import Dossier, Structure, TaskRow, User, db
+from web.forms import typed_to_raw
+
+PASSWORD = "secret-test"
+DECLARANT = "declarant.rennes@chu-rennes.example.fr"
+DECLARANT_METZ = "declarant.metz@chr-metz.example.fr"
+DECLARANT_BEGIN = "declarant.begin@sante.defense.example.fr"
+ARS_BRETAGNE = "ars.bretagne@ars.example.fr"
+ARS_GRANDEST = "ars.grandest@ars.example.fr"
+ACSS = "analyste@acss.example.fr"
+HFDS = "fssi@hfds.example.fr"
+DGS = "dgs@dgs.example.fr"
+ARMEES = "cyber@armees.example.fr"
+AUDITEUR = "auditeur@igas.example.fr"
+PROCESSUS = "processus@hfds.example.fr"
+ADMIN = "admin@signalement.example.fr"
+
+
+def csrf(client) -> str:
+    """The session's CSRF token (created if the session has none yet)."""
+    with client.session_transaction() as session:
+        session.setdefault("csrf", "jeton-de-test-csrf-0123456789")
+        return session["csrf"]
+
+
+def login(client, email: str, password: str = PASSWORD):
+    """Log a test client in (logging out whoever was there)."""
+    client.cookie_jar.clear() if hasattr(client, "cookie_jar") else None
+    with client.session_transaction() as session:
+        session.clear()
+    return client.post("/connexion", data={"email": email, "password": password, "csrf_token": csrf(client)})
+
+
+def form_data(data: dict, **extra) -> dict:
+    """Typed task data as the browser posts it (lists stay lists: repeated fields)."""
+    raw = typed_to_raw({}, data)
+    raw.update(extra)
+    return raw
+
+
+def post(client, url: str, data: dict | None = None, **kwargs):
+    """POST with the CSRF token."""
+    data = dict(data or {})
+    data.setdefault("csrf_token", csrf(client))
+    return client.post(url, data=data, **kwargs)
+
+
+def user(email: str) -> User:
+    """A demo user by e-mail."""
+    return db.session.scalar(select(User).where(User.email == email))
+
+
+def open_task(dossier_id: int, spec_name: str) -> TaskRow:
+    """The open task of a dossier for a BPMN element."""
+    db.session.expire_all()
+    return db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier_id, TaskRow.spec_name == spec_name,
+                                                   TaskRow.status == "ready"))
+
+
+def structure_of(email: str) -> Structure:
+    """The structure of a declarant."""
+    return db.session.get(Structure, user(email).structure_id)
+
+
+def dossier_by_number(number: str) -> Dossier:
+    """A dossier by its number."""
+    db.session.expire_all()
+    return db.session.scalar(select(Dossier).where(Dossier.number == number))
+
+
+def dossier_number(html: str) -> str:
+    """The first dossier number on a page."""
+    return re.search(r"SSI-\d{4}-\d{5}", html).group(0)

@@ -1,0 +1,140 @@
+"""Declaration portal: a four-step wizard over phase 1's tasks A-D, then a confirmation page."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+import commands
+import engine
+import form_schemas
+import notifications
+from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, db
+from referentiel import finess_valid
+from web import access, forms
+from web.auth import current_user, roles_required
+from web.tasks import WIZARD, next_step_redirect, save_draft
+
+bp = Blueprint("declare", __name__, url_prefix="/declarer")
+FIRST_STEP = "p1_perimetre"
+
+
+def _first_form():
+    """(schema, UI schema, definition) of task A in the latest deployed definition."""
+    definition = commands.latest_definition()
+    spec, _ = commands.spec_of(definition)
+    form, ui_form = engine.task_form(spec.task_specs[FIRST_STEP])
+    return definition.forms[form], definition.forms.get(ui_form) or {}, definition
+
+
+def check_finess(structure: Structure, value: str) -> str | None:
+    """French error for the FINESS of the site concerned, or None when it is one of the structure's."""
+    value = (value or "").strip().upper()
+    if not value:
+        return "Ce champ est obligatoire."
+    if not finess_valid(value):
+        return ("Numéro FINESS invalide : il compte 9 caractères et se termine par une clé de contrôle "
+                "(algorithme de Luhn). Vérifiez votre saisie.")
+    if value not in (structure.finess_et, structure.finess_ej):
+        return (f"Ce numéro FINESS ne correspond pas à votre structure (FINESS ET {structure.finess_et}, "
+                f"EJ {structure.finess_ej}).")
+    return None
+
+
+def identification(user, structure: Structure, definition) -> list:
+    """Block 1 of the arrêté: the structure and the declarant, pre-filled from the account."""
+    data = {"structure": commands.structure_data(structure),
+            "declarant": {"nom": user.name, "fonction": user.title, "telephone": user.phone, "email": user.email}}
+    data["structure"].pop("id", None)
+    return forms.describe(data, ["structure", "declarant"], forms.labels(definition),
+                          {"structure": "Structure déclarante", "declarant": "Déclarant"})
+
+
+@bp.route("", methods=["GET", "POST"])
+@roles_required("declarant")
+def start():
+    """Step 1: identification (pre-filled) and perimeter; the dossier is created when it is valid."""
+    user = current_user()
+    structure = db.session.get(Structure, user.structure_id)
+    if structure is None:
+        return render_template("errors/error.html", status=403, title="Structure inconnue",
+                               message="Votre compte n'est rattaché à aucune structure."), 403
+    schema, ui, definition = _first_form()
+    values, errors, status = {"finess_site": structure.finess_et}, {}, 200
+    if request.method == "POST":
+        values = forms.raw_values(schema, request.form)
+        values["finess_site"] = request.form.get("finess_site", "").strip()
+        data = forms.coerce(schema, request.form)
+        action = request.form.get("action", "valider")
+        errors = {} if action == "brouillon" else form_schemas.validate(schema, data)
+        finess_error = check_finess(structure, values["finess_site"])
+        if finess_error:
+            errors["finess_site"] = finess_error
+        if not errors:
+            dossier = commands.start_dossier(structure, user, commands.Actor.of(user),
+                                             extra={"finess_site": values["finess_site"].upper()})
+            row = db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id,
+                                                          TaskRow.spec_name == FIRST_STEP, TaskRow.status == "ready"))
+            if action == "brouillon":
+                values.pop("finess_site")
+                save_draft(row, user, values)
+                flash(f"Brouillon enregistré : la déclaration {dossier.number} est en cours de saisie.", "succes")
+                return redirect(url_for("tasks.task", task_id=row.id))
+            try:
+                commands.complete_task(row.id, data, commands.Actor.of(user))
+            except commands.FormErrors:  # the definition changed between the two checks
+                db.session.rollback()
+                flash("Le formulaire a changé entre-temps ; vérifiez votre saisie.", "avertissement")
+                return redirect(url_for("tasks.task", task_id=row.id))
+            return next_step_redirect(row, dossier, user)
+        status = 422
+    finess = forms.Field(name="finess_site", title="FINESS de l'établissement (site) concerné", widget="input",
+                         required=True, input_type="text", value=values.get("finess_site"),
+                         error=errors.get("finess_site", ""), attrs={"maxlength": 9, "autocomplete": "off"},
+                         help="9 caractères, clé de contrôle comprise. Pré-rempli avec le FINESS ET de votre "
+                              "structure ; le FINESS EJ est aussi accepté.")
+    fields = forms.build_fields(schema, ui, values, errors)
+    ongoing = db.session.scalars(select(TaskRow).where(TaskRow.status == "ready", access.task_filter(user),
+                                                       TaskRow.spec_name.in_([n for n, _ in WIZARD]))
+                                 .order_by(TaskRow.created_at.desc()).limit(20)).all()
+    numbers = {d.id: d.number for d in db.session.scalars(
+        select(Dossier).where(Dossier.id.in_([r.dossier_id for r in ongoing] or [0]))).all()}
+    return render_template("declare/start.html", schema=schema, fields=[finess] + fields, errors=errors,
+                           wizard=WIZARD, current=FIRST_STEP, ongoing=ongoing, numbers=numbers,
+                           identification=identification(user, structure, definition)), status
+
+
+def alerted_entities(dossier: Dossier) -> list[str]:
+    """Entities alerted by the declaration: the acknowledgement's list, else the outbox recipients."""
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id)
+                                .order_by(AuditEvent.seq.desc())).all()
+    for event in events:
+        for call in event.service_results or []:
+            try:
+                result = json.loads(call.get("result") or "{}")
+            except (TypeError, ValueError):
+                continue
+            if isinstance(result, dict) and result.get("entites_alertees"):
+                return list(result["entites_alertees"])
+    labels = []
+    for roles in db.session.scalars(select(OutboxMessage.recipient_roles)
+                                    .where(OutboxMessage.dossier_id == dossier.id).order_by(OutboxMessage.id)):
+        for role in roles or []:
+            label = notifications.entity_label(role, dossier.region)
+            if role != "declarant" and label not in labels:
+                labels.append(label)
+    return labels
+
+
+@bp.route("/<int:dossier_id>/confirmation")
+@roles_required("declarant")
+def confirmation(dossier_id):
+    """Confirmation: the dossier number and the entities alerted."""
+    user = current_user()
+    dossier = access.readable_dossier(user, dossier_id)
+    data = forms.task_data(dossier.instance_id)
+    open_steps = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id,
+                                                          TaskRow.status == "ready", access.task_filter(user))).all()
+    return render_template("declare/confirmation.html", dossier=dossier, entities=alerted_entities(dossier),
+                           urgent=bool(data.get("besoin_aide_urgente")), open_steps=open_steps)

@@ -1,0 +1,133 @@
+"""Dossier list and the fiche de suivi: state, timeline, notifications, open tasks and the BPMN diagram."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, render_template, request
+from sqlalchemy import func, select
+
+from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, Structure, TaskRow, Timer, User, db
+from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
+from web import access, forms
+from web.auth import current_user, login_required, roles_required
+from web.inbox import incident_type_condition
+
+bp = Blueprint("dossiers", __name__, url_prefix="/dossiers")
+PAGE_SIZE = 25
+READERS = access.WORKERS | {"auditeur"}
+COMMANDS = {"start": "Démarrage du signalement", "timer": "Échéance d'un minuteur", "complete": "Tâche réalisée"}
+TIMERS = {"p4_hebdo": "Point hebdomadaire (7 jours sans nouvelle)"}
+
+
+@bp.route("")
+@roles_required(*READERS)
+def index():
+    """The dossiers the user may read, with filters."""
+    user = current_user()
+    conditions, chosen = [access.dossier_filter(user)], {}
+    args = request.args
+    if args.get("q"):
+        chosen["q"] = args["q"].strip()[:100]
+        pattern = f"%{chosen['q']}%"
+        conditions.append(Dossier.number.ilike(pattern) | Dossier.title.ilike(pattern))
+    if args.get("region") in REGIONS:
+        chosen["region"] = args["region"]
+        conditions.append(Dossier.region == chosen["region"])
+    if args.get("etat") in STATES:
+        chosen["etat"] = args["etat"]
+        conditions.append(Dossier.state == chosen["etat"])
+    if args.get("qualification") in QUALIFICATIONS:
+        chosen["qualification"] = args["qualification"]
+        conditions.append(Dossier.qualification == chosen["qualification"])
+    if args.get("type") in INCIDENT_TYPES:
+        chosen["type"] = args["type"]
+        conditions.append(incident_type_condition(chosen["type"]))
+    total = db.session.scalar(select(func.count()).select_from(Dossier).where(*conditions))
+    pages = max(1, -(-total // PAGE_SIZE))
+    try:
+        page = min(max(1, int(args.get("page", 1))), pages)
+    except ValueError:
+        page = 1
+    dossiers = db.session.scalars(select(Dossier).where(*conditions)
+                                  .order_by(Dossier.created_at.desc(), Dossier.id.desc())
+                                  .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    structures = {s.id: s.name for s in db.session.scalars(
+        select(Structure).where(Structure.id.in_({d.structure_id for d in dossiers} or {0})))}
+    return render_template("dossiers/index.html", dossiers=dossiers, total=total, page=page, pages=pages,
+                           chosen=chosen, structures=structures, regions=REGIONS, states=STATES,
+                           qualifications=QUALIFICATIONS, incident_types=INCIDENT_TYPES, user=user)
+
+
+def timeline(dossier: Dossier, definition: ProcessDefinition) -> list[dict]:
+    """Every command on the dossier: who, when, what was entered, states reached, messages queued."""
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id)
+                                .order_by(AuditEvent.seq)).all()
+    names = {u.email: u.name for u in db.session.scalars(select(User).where(User.email.in_({e.actor for e in events}
+                                                                                         or {""})))}
+    task_ids = [e.payload.get("task_id") for e in events if e.command == "complete"]
+    titles = {t.id: t.title for t in db.session.scalars(select(TaskRow).where(TaskRow.id.in_(task_ids or [""])))}
+    messages = {}
+    for message in db.session.scalars(select(OutboxMessage).where(OutboxMessage.dossier_id == dossier.id)
+                                      .order_by(OutboxMessage.id)):
+        messages.setdefault(message.event_seq, []).append(message)
+    label_map = forms.labels(definition)
+    items = []
+    for event in events:
+        payload = event.payload or {}
+        if event.command == "complete":
+            title = titles.get(payload.get("task_id"), payload.get("spec", "Tâche"))
+            entered = forms.describe(payload.get("data") or {}, None, label_map)
+        elif event.command == "timer":
+            title = TIMERS.get(payload.get("spec"), COMMANDS["timer"])
+            entered = []
+        else:
+            title = COMMANDS.get(event.command, event.command)
+            entered = []
+        items.append({"seq": event.seq, "at": event.at, "actor": names.get(event.actor, event.actor),
+                      "role": ROLES.get(event.actor_role, "Système" if event.actor_role == "systeme" else
+                                        event.actor_role),
+                      "title": title, "entered": entered, "states": event.states or [],
+                      "messages": messages.get(event.seq, [])})
+    return items
+
+
+@bp.route("/<int:dossier_id>")
+@login_required
+def show(dossier_id):
+    """The fiche de suivi of one dossier."""
+    user = current_user()
+    dossier = access.readable_dossier(user, dossier_id)
+    definition = db.session.get(ProcessDefinition, _instance_definition_id(dossier))
+    structure = db.session.get(Structure, dossier.structure_id)
+    open_tasks = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
+                                    .order_by(TaskRow.created_at)).all()
+    workable = {t.id for t in db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id,
+                                                                       TaskRow.status == "ready",
+                                                                       access.task_filter(user)))}
+    claimers = {u.id: u.name for u in db.session.scalars(
+        select(User).where(User.id.in_({t.claimed_by for t in open_tasks if t.claimed_by} or {0})))}
+    events = timeline(dossier, definition)
+    visited = sorted({name for e in db.session.scalars(select(AuditEvent.visited)
+                                                       .where(AuditEvent.instance_id == dossier.instance_id))
+                      for name in (e or [])})
+    timers = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id,
+                                                    Timer.status == "pending")).all()
+    active = sorted({t.spec_name for t in open_tasks} | {t.spec_name for t in timers})
+    notifications = [m for e in events for m in e["messages"]]
+    return render_template("dossiers/show.html", dossier=dossier, structure=structure, open_tasks=open_tasks,
+                           workable=workable, claimers=claimers, events=events, visited=visited, active=active,
+                           timers=timers, notifications=notifications, roles=ROLES, qualifications=QUALIFICATIONS,
+                           incident_types=INCIDENT_TYPES, now=current_app.extensions["clock"].now(),
+                           definition=definition)
+
+
+def _instance_definition_id(dossier: Dossier) -> int:
+    from models import ProcessInstance
+    return db.session.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.id == dossier.instance_id))
+
+
+@bp.route("/<int:dossier_id>/diagram.bpmn")
+@login_required
+def diagram(dossier_id):
+    """The BPMN XML of the process version the dossier is pinned to."""
+    dossier = access.readable_dossier(current_user(), dossier_id)
+    definition = db.session.get(ProcessDefinition, _instance_definition_id(dossier))
+    return Response(definition.bpmn_xml, mimetype="application/xml")

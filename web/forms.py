@@ -1,0 +1,301 @@
+"""Turn a task's JSON Schema and UI schema into fields for the Jinja2 macros, and read the posts back."""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import commands
+import engine
+import form_schemas
+from models import ProcessDefinition, ProcessInstance, db
+from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, STRUCTURE_KINDS
+
+PARIS = ZoneInfo("Europe/Paris")
+_NAIVE_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
+
+# Labels of keys inside context objects (structure, declarant) that no schema describes.
+KEY_LABELS = {
+    "nom": "Nom", "finess_et": "FINESS établissement (ET)", "finess_ej": "FINESS entité juridique (EJ)",
+    "type": "Type de structure", "region": "Région", "departement": "Département", "ville": "Ville",
+    "oiv": "Opérateur d'importance vitale", "email": "Adresse électronique", "telephone": "Téléphone",
+    "fonction": "Fonction", "numero": "Numéro", "id": "Identifiant",
+}
+
+
+@dataclass
+class Field:
+    """One form field ready for the macros: widget, label, options, raw value and error."""
+
+    name: str
+    title: str
+    widget: str
+    required: bool = False
+    help: str = ""
+    placeholder: str = ""
+    options: list = field(default_factory=list)
+    value: object = None
+    error: str = ""
+    input_type: str = "text"
+    attrs: dict = field(default_factory=dict)
+    subfields: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+
+
+def _options(prop: dict) -> list[tuple[str, str]]:
+    if "oneOf" in prop:
+        return [(_raw(c.get("const")), c.get("title", str(c.get("const")))) for c in prop["oneOf"] if "const" in c]
+    if "enum" in prop:
+        return [(_raw(v), str(v)) for v in prop["enum"]]
+    return []
+
+
+def _raw(value) -> str:
+    """How a typed value travels in an HTML form."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+def _type(prop: dict) -> str | None:
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    return kind
+
+
+def _widget(prop: dict, ui: dict) -> tuple[str, str]:
+    """(macro widget, input type) for a property."""
+    wanted = ui.get("ui:widget")
+    kind = _type(prop)
+    if kind == "array":
+        items = prop.get("items", {}) if isinstance(prop.get("items"), dict) else {}
+        if _type(items) == "object":
+            return "objects", ""
+        return ("checkboxes" if _options(items) else "lines"), ""
+    if kind == "boolean":
+        if prop.get("const") is True:
+            return "checkbox", ""
+        return ("select" if wanted == "select" else "radio"), ""
+    if _options(prop):
+        return ("select" if wanted == "select" or (wanted != "radio" and len(_options(prop)) > 6) else "radio"), ""
+    if kind in ("integer", "number"):
+        return "input", "number"
+    fmt = prop.get("format")
+    if fmt == "date" or wanted == "date":
+        return "input", "date"
+    if fmt == "date-time" or wanted == "date-time":
+        return "input", "datetime-local"
+    if fmt == "email" or wanted == "email":
+        return "input", "email"
+    if wanted == "textarea" or (prop.get("maxLength") or 0) > 1000:
+        return "textarea", ""
+    return "input", "text"
+
+
+def build_fields(schema: dict, ui: dict | None, values: dict | None = None, errors: dict | None = None,
+                 prefix: str = "") -> list[Field]:
+    """Fields in display order, with the raw values the user typed and the French errors."""
+    ui = ui or {}
+    values = values or {}
+    errors = errors or {}
+    properties = schema.get("properties", {})
+    order = [n for n in ui.get("ui:order", []) if n in properties] + \
+        [n for n in properties if n not in ui.get("ui:order", [])]
+    required = set(schema.get("required", []))
+    fields = []
+    for name in order:
+        prop = properties[name]
+        prop_ui = ui.get(name, {}) if isinstance(ui.get(name), dict) else {}
+        if prop_ui.get("ui:widget") == "hidden":
+            continue
+        widget, input_type = _widget(prop, prop_ui)
+        options = _options(prop.get("items", {}) if widget == "checkboxes" else prop)
+        if widget == "checkbox":
+            options = [("true", prop.get("title", name))]
+        f = Field(name=prefix + name, title=prop.get("title", name), widget=widget, required=name in required,
+                  help=" ".join(t for t in (prop.get("description", ""), prop_ui.get("ui:help", "")) if t),
+                  placeholder=prop_ui.get("ui:placeholder", ""), options=options, input_type=input_type,
+                  value=values.get(prefix + name), error=errors.get(name, ""))
+        if input_type == "number":
+            f.attrs = {k: prop[k] for k in ("minimum", "maximum") if k in prop}
+            f.attrs["step"] = "1" if _type(prop) == "integer" else "any"
+        if widget in ("input", "textarea") and "maxLength" in prop:
+            f.attrs["maxlength"] = prop["maxLength"]
+        if widget == "objects":
+            f.subfields = build_fields(prop["items"], prop_ui.get("items", {}), prefix=f"{prefix}{name}-__i__-")
+            f.rows = _object_rows(prop["items"], prop_ui.get("items", {}), prefix + name, values)
+        fields.append(f)
+    return fields
+
+
+def _object_rows(item_schema: dict, item_ui: dict, name: str, values: dict) -> list[list[Field]]:
+    """One list of sub-fields per row of an array of objects (at least one empty row)."""
+    indexes = sorted({int(m.group(1)) for key in values
+                      for m in [re.fullmatch(rf"{re.escape(name)}-(\d+)-.+", key)] if m})
+    return [build_fields(item_schema, item_ui, values, prefix=f"{name}-{index}-") for index in indexes or [0]]
+
+
+def raw_values(schema: dict, form) -> dict:
+    """What the user typed, kept as strings (lists for multi-valued fields) to re-display and for drafts."""
+    properties = schema.get("properties", {})
+    kept = {}
+    for key in form.keys():
+        base = key.split("-", 1)[0]
+        if base not in properties:
+            continue
+        values = form.getlist(key)
+        kept[key] = values if len(values) > 1 or _type(properties[base]) == "array" else values[0]
+    return kept
+
+
+def coerce(schema: dict, form) -> dict:
+    """Typed data for the schema: form_schemas.coerce, plus arrays of objects and Paris-time date-times."""
+    data = form_schemas.coerce(schema, form)
+    for name, prop in schema.get("properties", {}).items():
+        items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+        if _type(prop) == "array" and _type(items) == "object":
+            rows = {}
+            for key in form.keys():
+                m = re.fullmatch(rf"{re.escape(name)}-(\d+)-(.+)", key)
+                if m:
+                    rows.setdefault(int(m.group(1)), {})[m.group(2)] = form.getlist(key)
+            typed = []
+            for index in sorted(rows):
+                row = form_schemas.coerce(items, _ListDict(rows[index]))
+                if row:
+                    typed.append(row)
+            if typed:
+                data[name] = typed
+        elif prop.get("format") == "date-time" and isinstance(data.get(name), str):
+            data[name] = _with_offset(data[name])
+    return data
+
+
+class _ListDict(dict):
+    """A dict of lists with the getlist() of a form MultiDict."""
+
+    def getlist(self, key):
+        return self.get(key, [])
+
+
+def _with_offset(text: str) -> str:
+    """A datetime-local value ("2026-03-02T07:45") is Paris time: store it with its offset."""
+    if not _NAIVE_DATETIME.fullmatch(text):
+        return text
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=PARIS).isoformat()
+    except ValueError:
+        return text
+
+
+def typed_to_raw(schema: dict, data: dict) -> dict:
+    """Typed data (a resumed draft or earlier answers) as raw form values."""
+    raw = {}
+    for name, value in (data or {}).items():
+        if isinstance(value, list):
+            if value and isinstance(value[0], dict):
+                for i, row in enumerate(value):
+                    raw.update({f"{name}-{i}-{k}": _raw(v) for k, v in row.items()})
+            else:
+                raw[name] = [_raw(v) for v in value]
+        else:
+            raw[name] = _raw(value)
+    return raw
+
+
+# --------------------------------------------------------------------------------------------
+# Labels and readable values
+
+def labels(definition: ProcessDefinition) -> dict:
+    """{field: (title, {code: label})} gathered from every form of a definition."""
+    found = {"qualification": ("Qualification", dict(QUALIFICATIONS)),
+             "types_incident": ("Types d'incident", dict(INCIDENT_TYPES)),
+             "type": ("Type de structure", dict(STRUCTURE_KINDS))}
+    for name, schema in (definition.forms or {}).items():
+        if not name.endswith(".schema.json"):
+            continue
+        for prop_name, prop in schema.get("properties", {}).items():
+            opts = dict(_options(prop.get("items", {}) if _type(prop) == "array" else prop))
+            title, known = found.get(prop_name, (prop.get("title", prop_name), {}))
+            found[prop_name] = (title, {**opts, **known})
+    return found
+
+
+def readable(value, codes: dict | None = None, label_map: dict | None = None):
+    """A value as French text (None for nothing to show); objects become {"pairs": [...]}, lists stay lists."""
+    codes = codes or {}
+    if value is None or value == "" or value == [] or value == {}:
+        return None
+    if isinstance(value, bool):
+        return "Oui" if value else "Non"
+    if isinstance(value, dict):
+        return {"pairs": describe(value, None, label_map or {})}
+    if isinstance(value, list):
+        return [readable(v, codes, label_map) for v in value]
+    if isinstance(value, str):
+        if value in codes:
+            return codes[value]
+        if _NAIVE_DATETIME.match(value) and len(value) >= 16:
+            try:
+                instant = datetime.fromisoformat(value)
+                instant = instant.astimezone(PARIS) if instant.tzinfo else instant
+                return instant.strftime("%d/%m/%Y à %H:%M")
+            except ValueError:
+                return value
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            try:
+                return date.fromisoformat(value).strftime("%d/%m/%Y")
+            except ValueError:
+                return value
+    return value
+
+
+def describe(data: dict, names: list | None, label_map: dict, custom: dict | None = None) -> list[tuple]:
+    """[(label, value)] for the named variables (all when names is None), skipping empty ones."""
+    custom = custom or {}
+    items = []
+    for name in (names if names is not None else list(data)):
+        if name not in data:
+            continue
+        value = data[name]
+        title, codes = label_map.get(name, (KEY_LABELS.get(name, name.replace("_", " ").capitalize()), {}))
+        title = custom.get(name, title)
+        shown = readable(value, codes, label_map)
+        if shown not in (None, [], {"pairs": []}):
+            items.append((title, shown))
+    return items
+
+
+# --------------------------------------------------------------------------------------------
+# Instance data for read-only context
+
+def definition_of(instance_id: int) -> tuple[ProcessInstance, ProcessDefinition]:
+    """An instance and its pinned definition."""
+    instance = db.session.get(ProcessInstance, instance_id)
+    return instance, db.session.get(ProcessDefinition, instance.definition_id)
+
+
+def task_data(instance_id: int, task_id: str | None = None) -> dict:
+    """Data of an open task (what it will see), or the instance's current data."""
+    instance, definition = definition_of(instance_id)
+    if not instance.state_json or instance.state_json == "{}":
+        return {}
+    spec, subs = commands.spec_of(definition)
+    workflow = engine.load_state(instance.state_json, spec, subs, commands.script_engine())
+    if task_id:
+        try:
+            task = workflow.get_task_from_id(uuid.UUID(task_id))
+            return dict(task.data)
+        except Exception:  # a task dropped by compaction: fall back on the current data
+            pass
+    return dict(engine.current_data(workflow))
+
+
+def region_choices() -> list[str]:
+    """Regions for filters."""
+    return list(REGIONS)

@@ -1,0 +1,125 @@
+"""The inbox: the open tasks a user may work, with filters, sorting, counts and pagination."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from flask import Blueprint, current_app, render_template, request
+from sqlalchemy import String, and_, cast, func, select
+
+from models import Dossier, Structure, TaskRow, User, db
+from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS
+from web import access
+from web.auth import current_user, roles_required
+from web.forms import PARIS
+
+bp = Blueprint("inbox", __name__, url_prefix="/boite")
+PAGE_SIZE = 25
+SORTS = {
+    "echeance": lambda: (TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.created_at, TaskRow.id),
+    "recent": lambda: (TaskRow.created_at.desc(), TaskRow.id),
+    "ancien": lambda: (TaskRow.created_at, TaskRow.id),
+    "dossier": lambda: (Dossier.number, TaskRow.id),
+}
+DUE_FILTERS = {"retard": "En retard", "aujourdhui": "À traiter aujourd'hui", "semaine": "Dans les 7 jours",
+               "sans": "Sans échéance"}
+CLAIM_FILTERS = {"moi": "Prises par moi", "libres": "Non attribuées", "autres": "Prises par un collègue"}
+
+
+def incident_type_condition(code: str):
+    """Dossiers whose JSON list of incident types contains a code (portable SQLite/PostgreSQL)."""
+    return cast(Dossier.incident_types, String).like(f'%"{code}"%')
+
+
+def filters_from(args, user: User, now: datetime) -> tuple[list, dict]:
+    """SQL conditions for the inbox filters found in the query string, and the cleaned values."""
+    chosen = {}
+    conditions = [TaskRow.status == "ready", access.task_filter(user), access.dossier_filter(user)]
+    if args.get("tache"):
+        chosen["tache"] = args["tache"][:120]
+        conditions.append(TaskRow.spec_name == chosen["tache"])
+    if args.get("region") in REGIONS:
+        chosen["region"] = args["region"]
+        conditions.append(TaskRow.region == chosen["region"])
+    if args.get("structure", "").isdigit():
+        chosen["structure"] = args["structure"]
+        conditions.append(TaskRow.structure_id == int(chosen["structure"]))
+    if args.get("type") in INCIDENT_TYPES:
+        chosen["type"] = args["type"]
+        conditions.append(incident_type_condition(chosen["type"]))
+    if args.get("qualification") in QUALIFICATIONS:
+        chosen["qualification"] = args["qualification"]
+        conditions.append(Dossier.qualification == chosen["qualification"])
+    elif args.get("qualification") == "aucune":
+        chosen["qualification"] = "aucune"
+        conditions.append(Dossier.qualification.is_(None))
+    due = args.get("echeance")
+    if due in DUE_FILTERS:
+        chosen["echeance"] = due
+        end_of_day = datetime.combine(now.astimezone(PARIS).date(), time(23, 59, 59), PARIS)
+        conditions.append({"retard": and_(TaskRow.due_at.is_not(None), TaskRow.due_at < now),
+                           "aujourdhui": and_(TaskRow.due_at.is_not(None), TaskRow.due_at <= end_of_day),
+                           "semaine": and_(TaskRow.due_at.is_not(None), TaskRow.due_at <= now + timedelta(days=7)),
+                           "sans": TaskRow.due_at.is_(None)}[due])
+    claim = args.get("prise")
+    if claim in CLAIM_FILTERS:
+        chosen["prise"] = claim
+        conditions.append({"moi": TaskRow.claimed_by == user.id, "libres": TaskRow.claimed_by.is_(None),
+                           "autres": and_(TaskRow.claimed_by.is_not(None), TaskRow.claimed_by != user.id)}[claim])
+    return conditions, chosen
+
+
+def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE) -> dict:
+    """One page of the inbox with its total and counts (one LIMIT query and indexed COUNTs)."""
+    conditions, chosen = filters_from(args, user, now)
+    sort = args.get("tri") if args.get("tri") in SORTS else "echeance"
+    try:
+        page = max(1, int(args.get("page", 1)))
+    except ValueError:
+        page = 1
+    joined = select(TaskRow, Dossier).join(Dossier, Dossier.id == TaskRow.dossier_id).where(*conditions)
+    total = db.session.scalar(select(func.count()).select_from(TaskRow)
+                              .join(Dossier, Dossier.id == TaskRow.dossier_id).where(*conditions))
+    pages = max(1, -(-total // page_size))
+    page = min(page, pages)
+    rows = db.session.execute(joined.order_by(*SORTS[sort]()).limit(page_size)
+                              .offset((page - 1) * page_size)).all()
+    overdue = db.session.scalar(select(func.count()).select_from(TaskRow)
+                                .join(Dossier, Dossier.id == TaskRow.dossier_id)
+                                .where(*conditions, TaskRow.due_at.is_not(None), TaskRow.due_at < now))
+    mine = db.session.scalar(select(func.count()).select_from(TaskRow)
+                             .join(Dossier, Dossier.id == TaskRow.dossier_id)
+                             .where(*conditions, TaskRow.claimed_by == user.id))
+    return {"rows": rows, "total": total, "page": page, "pages": pages, "sort": sort, "chosen": chosen,
+            "overdue": overdue, "mine": mine}
+
+
+def _options(user: User) -> dict:
+    """Choices for the filter form, limited to the user's scope."""
+    tasks = db.session.execute(select(TaskRow.spec_name, func.min(TaskRow.title))
+                               .where(TaskRow.status == "ready", access.task_filter(user))
+                               .group_by(TaskRow.spec_name).order_by(TaskRow.spec_name)).all()
+    structures = select(Structure).order_by(Structure.name)
+    if user.role == "ars":
+        structures = structures.where(Structure.region == user.region)
+    elif user.role == "declarant":
+        structures = structures.where(Structure.id == user.structure_id)
+    elif user.role == "armees":
+        structures = structures.where(Structure.kind == "hopital_armees")
+    return {"tasks": tasks, "structures": db.session.scalars(structures.limit(500)).all(),
+            "regions": [user.region] if user.role == "ars" else REGIONS}
+
+
+@bp.route("")
+@roles_required(*access.WORKERS)
+def index():
+    """The open tasks the user may work."""
+    user = current_user()
+    now = current_app.extensions["clock"].now()
+    result = inbox_page(user, request.args, now)
+    claimers = {u.id: u.name for u in db.session.scalars(
+        select(User).where(User.id.in_({t.claimed_by for t, _ in result["rows"] if t.claimed_by} or {0})))}
+    structures = {s.id: s.name for s in db.session.scalars(
+        select(Structure).where(Structure.id.in_({d.structure_id for _, d in result["rows"]} or {0})))}
+    return render_template("inbox/index.html", **result, options=_options(user), now=now, claimers=claimers,
+                           structures=structures, due_filters=DUE_FILTERS, claim_filters=CLAIM_FILTERS,
+                           incident_types=INCIDENT_TYPES, qualifications=QUALIFICATIONS, user=user)

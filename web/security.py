@@ -1,0 +1,122 @@
+"""CSRF tokens, security headers and French error pages (never a stack trace)."""
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import timedelta
+
+from flask import jsonify, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException
+
+import engine
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+MESSAGES = {
+    400: ("Requête invalide", "La requête n'a pas pu être traitée. Rechargez la page et recommencez."),
+    401: ("Connexion nécessaire", "Connectez-vous pour accéder à cette page."),
+    403: ("Accès refusé", "Vous n'avez pas accès à cette page ou à ce dossier avec votre rôle."),
+    404: ("Page introuvable", "La page ou le dossier demandé n'existe pas."),
+    405: ("Méthode non autorisée", "Cette action n'est pas possible de cette manière."),
+    409: ("Conflit", "Le dossier a été modifié entre-temps. Rechargez la page pour voir son état actuel."),
+    413: ("Envoi trop volumineux", "Les données envoyées sont trop volumineuses."),
+    422: ("Données invalides", "Les données envoyées ne sont pas valides."),
+    429: ("Trop de tentatives", "Trop de tentatives : patientez avant de recommencer."),
+    500: ("Erreur interne", "Une erreur inattendue est survenue. L'équipe d'exploitation a été informée ; "
+                            "réessayez plus tard."),
+    502: ("Service indisponible", "Un service nécessaire au traitement n'a pas répondu. Réessayez plus tard."),
+    503: ("Service indisponible", "Le service est momentanément indisponible."),
+}
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (created on first use)."""
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def _check_csrf():
+    if request.method not in UNSAFE_METHODS or not _csrf_enabled():
+        return None
+    expected = session.get("csrf")
+    given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    if not expected or not hmac.compare_digest(str(expected), str(given)):
+        return error_response(400, "Le formulaire a expiré ou ne provient pas de ce site (jeton de sécurité "
+                                   "absent ou invalide). Rechargez la page et recommencez.")
+    return None
+
+
+def _csrf_enabled() -> bool:
+    from flask import current_app
+    return current_app.config.get("CSRF_ENABLED", True)
+
+
+def _headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def wants_json() -> bool:
+    """True for API callers (JSON accepted and preferred over HTML)."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.path.startswith("/api/") or (best == "application/json"
+                                                and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"])
+
+
+def error_response(status: int, detail: str | None = None):
+    """A French error page (or JSON for programs) with the given status."""
+    title, message = MESSAGES.get(status, MESSAGES[500] if status >= 500 else MESSAGES[400])
+    if wants_json():
+        return jsonify({"erreur": title, "message": detail or message, "statut": status}), status
+    return render_template("errors/error.html", status=status, title=title, message=detail or message), status
+
+
+def init_app(app):
+    """Install the CSRF check, the security headers and the error handlers."""
+    # Secure cookies everywhere but in tests and the debug server (SECURE_COOKIES overrides).
+    secure = app.config.get("SECURE_COOKIES")
+    app.config["SESSION_COOKIE_SECURE"] = bool(secure if secure is not None
+                                               else not (app.config.get("TESTING") or app.debug))
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config.get("SESSION_HOURS", 8))
+    app.before_request(_check_csrf)
+    app.after_request(_headers)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        if exc.code == 401 and not wants_json():
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        detail = exc.description if getattr(exc, "french", False) else None
+        return error_response(exc.code or 500, detail)
+
+    @app.errorhandler(engine.EngineError)
+    def engine_error(exc):
+        return error_response(exc.status, exc.message)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500)
+
+
+def french_abort(status: int, message: str):
+    """Abort with a French message shown on the error page."""
+    from werkzeug.exceptions import default_exceptions
+    exc = default_exceptions[status](description=message)
+    exc.french = True
+    raise exc

@@ -1,0 +1,198 @@
+"""The generic user-task page: a form built from the task's JSON Schema, drafts, claim and release."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import delete, select, update
+
+import commands
+import engine
+from models import Dossier, Draft, TaskRow, User, db
+from referentiel import ROLES
+from web import access, forms
+from web.auth import current_user, login_required
+
+bp = Blueprint("tasks", __name__, url_prefix="/taches")
+
+WIZARD = [("p1_perimetre", "Identification et périmètre"), ("p1_impact", "Impacts"),
+          ("p1_origine", "Origine et capacité de traitement"), ("p1_formulaire", "Description et validation")]
+WIZARD_STEPS = [name for name, _ in WIZARD]
+
+
+def _now():
+    from flask import current_app
+    return current_app.extensions["clock"].now()
+
+
+def form_of(row: TaskRow) -> tuple[dict, dict, object]:
+    """(JSON Schema, UI schema, definition) of a task, from its instance's pinned definition."""
+    _, definition = forms.definition_of(row.instance_id)
+    schema = definition.forms.get(row.form) if row.form else None
+    ui = definition.forms.get(row.ui_form) if row.ui_form else None
+    return schema or {"type": "object", "properties": {}}, ui or {}, definition
+
+
+def task_context(row: TaskRow, ui: dict, definition) -> list:
+    """Read-only context from earlier steps, as named by the UI schema's ui:context."""
+    names = ui.get("ui:context") or []
+    if not names:
+        return []
+    data = forms.task_data(row.instance_id, row.id)
+    return forms.describe(data, names, forms.labels(definition), ui.get("ui:contextLabels"))
+
+
+def add_object_row(values: dict, action: str) -> dict:
+    """Handle the "add a row" button of an array of objects without JavaScript."""
+    name = action.split(":", 1)[1]
+    indexes = [int(m.group(1)) for key in values for m in [re.fullmatch(rf"{re.escape(name)}-(\d+)-.+", key)] if m]
+    values = dict(values)
+    values[f"{name}-{max(indexes, default=0) + 1}-"] = ""
+    return values
+
+
+def _draft(row: TaskRow, user: User) -> Draft | None:
+    return db.session.scalar(select(Draft).where(Draft.task_id == row.id, Draft.user_id == user.id))
+
+
+def save_draft(row: TaskRow, user: User, values: dict) -> None:
+    """Keep what the user typed for later (one draft per task and user)."""
+    draft = _draft(row, user)
+    if draft is None:
+        draft = Draft(task_id=row.id, user_id=user.id, data=values, updated_at=_now())
+        db.session.add(draft)
+    else:
+        draft.data = values
+        draft.updated_at = _now()
+    db.session.commit()
+
+
+def next_step_redirect(row: TaskRow, dossier: Dossier, user: User):
+    """After a task: the user's next task on the dossier, the confirmation page, or the dossier."""
+    db.session.expire_all()
+    if row.spec_name == "p1_formulaire":
+        return redirect(url_for("declare.confirmation", dossier_id=dossier.id))
+    following = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready",
+                                                         access.task_filter(user))
+                                   .order_by(TaskRow.created_at, TaskRow.id)).first()
+    if following is not None:
+        flash(f"« {row.title} » est enregistrée. Étape suivante : « {following.title} ».", "succes")
+        return redirect(url_for("tasks.task", task_id=following.id))
+    others = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
+                                .order_by(TaskRow.created_at)).all()
+    if others:
+        steps = " ; ".join(f"« {o.title} » ({ROLES.get(o.role, o.role)})" for o in others)
+        flash(f"« {row.title} » est enregistrée. Étape suivante : {steps}.", "succes")
+    else:
+        flash(f"« {row.title} » est enregistrée. Le dossier n'a plus de tâche ouverte (état : {dossier.state}).",
+              "succes")
+    return redirect(url_for("dossiers.show", dossier_id=dossier.id))
+
+
+def render_done(row: TaskRow, dossier: Dossier, status: int = 200, message: str | None = None):
+    """The page shown for a task that is no longer open (completed meanwhile, cancelled)."""
+    who = db.session.get(User, row.completed_by) if row.completed_by else None
+    return render_template("tasks/done.html", row=row, dossier=dossier, who=who, message=message), status
+
+
+@bp.route("/<task_id>", methods=["GET", "POST"])
+@login_required
+def task(task_id):
+    """Show a task's form (GET) or save a draft / complete the task (POST)."""
+    user = current_user()
+    row = access.workable_task(user, task_id)
+    dossier = db.session.get(Dossier, row.dossier_id)
+    if row.status != "ready":
+        return render_done(row, dossier, 409 if request.method == "POST" else 200)
+    schema, ui, definition = form_of(row)
+    errors, status = {}, 200
+    draft = _draft(row, user)
+    claimer = db.session.get(User, row.claimed_by) if row.claimed_by else None
+    if request.method == "POST":
+        action = request.form.get("action", "valider")
+        values = forms.raw_values(schema, request.form)
+        if action.startswith("ajouter:"):
+            values = add_object_row(values, action)
+        elif action == "brouillon":
+            save_draft(row, user, values)
+            flash("Brouillon enregistré. Vous pouvez reprendre cette tâche plus tard depuis votre boîte de tâches.",
+                  "succes")
+            return redirect(url_for("tasks.task", task_id=row.id))
+        elif claimer is not None and claimer.id != user.id:
+            flash(f"Cette tâche est prise en charge par {claimer.name}. Reprenez-la avant de la valider.",
+                  "avertissement")
+            status = 409
+        else:
+            data = forms.coerce(schema, request.form)
+            try:
+                commands.complete_task(row.id, data, commands.Actor.of(user))
+            except commands.FormErrors as exc:
+                db.session.rollback()
+                errors, status = exc.errors, 422
+            except engine.Conflict as exc:
+                db.session.rollback()
+                row = db.session.get(TaskRow, task_id)
+                return render_done(row, dossier, 409, exc.message)
+            else:
+                db.session.execute(delete(Draft).where(Draft.task_id == row.id))
+                db.session.commit()
+                return next_step_redirect(row, dossier, user)
+    else:
+        values = draft.data if draft else {}
+    fields = forms.build_fields(schema, ui, values, errors)
+    return render_template("tasks/task.html", row=row, dossier=dossier, schema=schema, fields=fields, errors=errors,
+                           context=task_context(row, ui, definition), draft=draft, claimer=claimer,
+                           wizard=WIZARD if row.spec_name in WIZARD_STEPS else None,
+                           identification=_identification(row, dossier, definition)), status
+
+
+def _identification(row: TaskRow, dossier: Dossier, definition) -> list:
+    """The structure block shown on the first declaration step."""
+    if row.spec_name != "p1_perimetre":
+        return []
+    data = forms.task_data(row.instance_id, row.id)
+    return forms.describe(data, ["structure", "declarant", "finess_site"], forms.labels(definition),
+                          {"structure": "Structure déclarante", "declarant": "Déclarant",
+                           "finess_site": "FINESS du site concerné"})
+
+
+@bp.route("/<task_id>/prendre", methods=["POST"])
+@login_required
+def claim(task_id):
+    """Take a task (a colleague's claim is taken over only when asked explicitly)."""
+    user = current_user()
+    row = access.workable_task(user, task_id)
+    if row.status != "ready":
+        return render_done(row, db.session.get(Dossier, row.dossier_id), 409)
+    query = update(TaskRow).where(TaskRow.id == row.id, TaskRow.status == "ready")
+    if request.form.get("reprendre") != "1":
+        # Atomic: two people clicking at once cannot both get the task.
+        query = query.where((TaskRow.claimed_by.is_(None)) | (TaskRow.claimed_by == user.id))
+    done = db.session.execute(query.values(claimed_by=user.id)).rowcount
+    db.session.commit()
+    if done:
+        flash(f"Vous avez pris en charge « {row.title} ».", "succes")
+    else:
+        db.session.refresh(row)
+        holder = db.session.get(User, row.claimed_by) if row.claimed_by else None
+        flash(f"Cette tâche est déjà prise en charge par {holder.name if holder else 'un collègue'}.", "avertissement")
+    return redirect(_back(url_for("tasks.task", task_id=row.id)))
+
+
+@bp.route("/<task_id>/liberer", methods=["POST"])
+@login_required
+def release(task_id):
+    """Give a task back to the team."""
+    user = current_user()
+    row = access.workable_task(user, task_id)
+    done = db.session.execute(update(TaskRow).where(TaskRow.id == row.id, TaskRow.claimed_by == user.id)
+                              .values(claimed_by=None)).rowcount
+    db.session.commit()
+    flash(f"« {row.title} » est de nouveau disponible pour l'équipe." if done
+          else "Vous n'aviez pas pris cette tâche.", "info" if done else "avertissement")
+    return redirect(_back(url_for("inbox.index")))
+
+
+def _back(default: str) -> str:
+    target = request.form.get("retour", "")
+    return target if target.startswith("/") and not target.startswith("//") else default
