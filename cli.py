@@ -5,6 +5,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+import cli_audit
 import clock as clock_mod
 import commands
 import demo
@@ -17,6 +18,7 @@ def init_app(app):
     """Register the commands on the application."""
     for command in (init_db, load_demo, deploy, run_scenario, list_scenarios):
         app.cli.add_command(command)
+    cli_audit.init_app(app)
 
 
 def setup_database() -> None:

@@ -21,7 +21,7 @@ NAVIGATION = {
     "dgs": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
     "armees": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers des hôpitaux des armées")],
     "auditeur": [("dossiers.index", "Dossiers"), ("audit.index", "Audit")],
-    "responsable_processus": [("admin.index", "Administration"), ("audit.index", "Audit")],
+    "responsable_processus": [("admin.index", "Administration")],
     "admin": [("admin.index", "Administration"), ("outbox.index", "Messages sortants")],
 }
 

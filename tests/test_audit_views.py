@@ -1,0 +1,149 @@
+"""Auditor views: read-only, for auditors only; history, stepper, verify, exports."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from lxml import etree
+from sqlalchemy import bindparam, select, text
+
+import audit
+import scenarios
+from models import AuditEvent, Dossier, UTCDateTime, db
+from test_web_support import ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, DGS, HFDS, PROCESSUS, login, post
+
+
+@pytest.fixture
+def dossier(app, clock):
+    """A finished grave_acss dossier (17 steps) and a B1 one."""
+    scenarios.run("b1", clock)
+    dossier, _ = scenarios.run("grave_acss", clock)
+    return dossier.number
+
+
+def _urls(number: str) -> list[str]:
+    return ["/audit/", f"/audit/dossiers/{number}", f"/audit/dossiers/{number}/etapes/3",
+            f"/audit/dossiers/{number}/diagramme.bpmn", "/audit/export.xes", "/audit/export.csv",
+            f"/audit/export.csv?dossier={number}"]
+
+
+def test_auditor_reads_everything(client, dossier):
+    assert login(client, AUDITEUR).status_code == 302
+    for url in _urls(dossier):
+        assert client.get(url).status_code == 200, url
+    page = client.get("/audit/")
+    assert dossier in page.text and "SSI-2026-00001" in page.text
+
+
+@pytest.mark.parametrize("email", [DECLARANT, ARS_BRETAGNE, ACSS, HFDS, DGS, ADMIN, PROCESSUS])
+def test_other_roles_are_refused(client, dossier, email):
+    login(client, email)
+    for url in _urls(dossier):
+        assert client.get(url).status_code == 403, url
+    assert post(client, f"/audit/dossiers/{dossier}/verifier").status_code == 403
+
+
+def test_anonymous_is_sent_to_login(client, dossier):
+    response = client.get(f"/audit/dossiers/{dossier}")
+    assert response.status_code == 302 and "/connexion" in response.location
+
+
+def test_no_write_route_for_auditors(app, client, dossier):
+    """The only POST of the blueprint is verify, and it changes nothing in the database."""
+    methods = {rule.rule: rule.methods - {"HEAD", "OPTIONS"} for rule in app.url_map.iter_rules()
+               if rule.endpoint.startswith("audit.")}
+    assert {r for r, m in methods.items() if m != {"GET"}} == {"/audit/dossiers/<number>/verifier"}
+    assert methods["/audit/dossiers/<number>/verifier"] == {"POST"}
+    login(client, AUDITEUR)
+    before = db.session.execute(text("SELECT COUNT(*), MAX(id) FROM audit_events")).one()
+    states = db.session.execute(text("SELECT id, version, state_hash FROM process_instances ORDER BY id")).all()
+    response = post(client, f"/audit/dossiers/{dossier}/verifier")
+    assert response.status_code == 200
+    assert db.session.execute(text("SELECT COUNT(*), MAX(id) FROM audit_events")).one() == before
+    assert db.session.execute(text("SELECT id, version, state_hash FROM process_instances ORDER BY id")).all() == states
+    # Without the CSRF token the POST is refused.
+    assert client.post(f"/audit/dossiers/{dossier}/verifier").status_code == 400
+
+
+def test_history_lists_every_step_with_who_and_when(client, dossier):
+    login(client, AUDITEUR)
+    page = client.get(f"/audit/dossiers/{dossier}").text
+    rows = re.findall(r'<tr id="etape-(\d+)"', page)
+    events = audit.events_of(db.session.scalar(select(Dossier.instance_id).where(Dossier.number == dossier)))
+    assert [int(r) for r in rows] == [e.seq for e in events] and len(rows) == 17
+    assert "Karim Benali" in page and "analyste@acss.example.fr" in page and "Cellule ACSS" in page
+    assert "Qualifier l&#39;incident (tâche A)" in page or "Qualifier l'incident (tâche A)" in page
+    assert 'name="csrf_token"' in page
+
+
+def test_verify_action_shows_ok_then_the_tampered_step(client, dossier):
+    login(client, AUDITEUR)
+    page = post(client, f"/audit/dossiers/{dossier}/verifier").text
+    assert 'data-ok="oui"' in page and "Historique intègre" in page
+    instance_id = db.session.scalar(select(Dossier.instance_id).where(Dossier.number == dossier))
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.instance_id == instance_id, AuditEvent.seq == 4))
+    db.session.execute(text("UPDATE audit_events SET at = :at WHERE id = :id").bindparams(
+        bindparam("at", type_=UTCDateTime())), {"at": event.at + timedelta(hours=1), "id": event.id})
+    db.session.commit()
+    page = post(client, f"/audit/dossiers/{dossier}/verifier").text
+    assert 'data-ok="non"' in page
+    assert f"Dossier {dossier} : différence à l&#39;étape 4" in page
+    # The stepper says so too, from that step on, and still shows the steps before.
+    assert 'id="difference-rejeu"' in client.get(f"/audit/dossiers/{dossier}/etapes/6").text
+    assert 'id="difference-rejeu"' not in client.get(f"/audit/dossiers/{dossier}/etapes/3").text
+
+
+def _data_attr(page: str, name: str):
+    raw = re.search(rf'data-{name}="([^"]*)"', page).group(1)
+    return json.loads(raw.replace("&#34;", '"').replace("&quot;", '"').replace("&#39;", "'"))
+
+
+def test_stepper_shows_diagram_marks_data_and_diff(client, dossier):
+    login(client, AUDITEUR)
+    events = audit.events_of(db.session.scalar(select(Dossier.instance_id).where(Dossier.number == dossier)))
+    form_step = next(e.seq for e in events if e.visited and e.visited[0] == "p1_formulaire")
+    page = client.get(f"/audit/dossiers/{dossier}/etapes/{form_step}").text
+    assert "bpmn-navigated-viewer.production.min.js" in page and "js/audit-stepper.js" in page
+    visited, flows = _data_attr(page, "visited"), _data_attr(page, "flows")
+    active, current = _data_attr(page, "active"), _data_attr(page, "current")
+    assert {"p1_start", "p1_perimetre", "p1_formulaire"} <= set(visited)
+    assert "p2_ouvrir" in active and current[0] == "p1_formulaire"
+    bpmn = client.get(f"/audit/dossiers/{dossier}/diagramme.bpmn")
+    root = etree.fromstring(bpmn.data)
+    flow_ids = {f.get("id") for f in root.iter("{%s}sequenceFlow" % audit.BPMN_NS)}
+    assert flows and set(flows) <= flow_ids
+    # Data at N and the difference from N-1: the declaration form's fields appear as added.
+    assert 'id="differences"' in page and 'class="diff-ajout"><td class="numero">titre</td>' in page
+    assert scenarios.formulaire()["titre"] in page
+    # The slider and the neighbours.
+    assert f'value="{form_step}"' in page and 'max="17"' in page
+    assert f"/audit/dossiers/{dossier}/etapes/{form_step - 1}" in page
+    # The weekly-point timer shows as an active token while support is under way.
+    support = next(e.seq for e in events if e.visited and e.visited[0] == "p4_analyse")
+    page = client.get(f"/audit/dossiers/{dossier}/etapes/{support}").text
+    assert "p4_hebdo" in _data_attr(page, "active") and 'id="minuteries"' in page
+    # Step choice without JavaScript, and steps out of range.
+    response = client.get(f"/audit/dossiers/{dossier}/etapes?etape=5")
+    assert response.status_code == 302 and response.location.endswith(f"/audit/dossiers/{dossier}/etapes/5")
+    assert client.get(f"/audit/dossiers/{dossier}/etapes/99").status_code == 404
+    assert client.get("/audit/dossiers/SSI-1999-00001").status_code == 404
+
+
+def test_export_downloads(client, dossier):
+    login(client, AUDITEUR)
+    response = client.get("/audit/export.xes?du=2026-03-01&au=2026-03-02")
+    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    root = etree.fromstring(response.data)
+    assert len(root.findall("{%s}trace" % audit.XES_NS)) == 2
+    assert b"@" not in b"".join(e.get("value", "").encode() for e in root.iter("{%s}string" % audit.XES_NS)
+                                if e.get("key") == "org:resource")
+    assert len(etree.fromstring(client.get("/audit/export.xes?du=2026-04-01").data)
+               .findall("{%s}trace" % audit.XES_NS)) == 0
+    csv_text = client.get(f"/audit/export.csv?dossier={dossier}&donnees_personnelles=1").text
+    assert csv_text.splitlines()[0].startswith("case:concept:name,concept:name,time:timestamp")
+    assert "analyste@acss.example.fr" in csv_text
+    bad = client.get("/audit/export.xes?du=hier")
+    assert bad.status_code == 400 and "Date invalide" in bad.text
+    assert client.get("/audit/export.pdf").status_code == 404
