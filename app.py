@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 import cli
 import clock as clock_mod
 import engine
+import scheduler
 import web
 from models import db
 from notifications import DEFAULT_MAILBOXES
@@ -79,6 +80,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     cli.init_app(app)
     web.init_app(app)
+    scheduler.init_app(app)  # not in tests, nor in the reloader's parent, nor for CLI tasks
     return app
 
 

@@ -6,6 +6,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 import cli_audit
+import cli_time
 import clock as clock_mod
 import commands
 import demo
@@ -18,6 +19,7 @@ def init_app(app):
     """Register the commands on the application."""
     for command in (init_db, load_demo, deploy, run_scenario, list_scenarios):
         app.cli.add_command(command)
+    cli_time.init_app(app)
     cli_audit.init_app(app)
 
 

@@ -7,6 +7,7 @@ outbox row written in the same transaction as the new process state.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -50,7 +51,7 @@ SUBJECTS = {
     "demande_informations": "Demande d'informations complémentaires - {numero}",
     "b1_sans_suite": "Votre signalement {numero} : pas de suite particulière",
     "qualification_ars": "Qualification du signalement {numero} : {qualification}",
-    "information_hfds": "Incident {qualification} qualifié - {numero}",
+    "information_hfds": "Information du HFDS/FSSI : {qualification} - {numero}",
     "alerte_dgs": "[ALERTE] Incident SSI avec impact sanitaire potentiel - {numero}",
     "analyse_dgs": "Analyse d'impact sanitaire de la DGS - {numero}",
     "coordination_ansm": "Coordination ANSM : incident SSI impliquant un {dispositif} - {numero}",
@@ -92,16 +93,17 @@ def resolve(role: str, data: dict, region: str | None, mailboxes: dict) -> list[
     return [mailbox(role, region, mailboxes)]
 
 
-_env = None
+_envs: dict = {}
 
 
-def _environment() -> Environment:
-    global _env
-    if _env is None:
-        _env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)),
-                           autoescape=select_autoescape(enabled_extensions=("j2",), default=True),
-                           trim_blocks=True, lstrip_blocks=True)
-    return _env
+def _environment(html: bool = True) -> Environment:
+    # The plain-text part must not be HTML-escaped ("d'avancement", not "d&#39;avancement").
+    if html not in _envs:
+        _envs[html] = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)),
+                                  autoescape=select_autoescape(enabled_extensions=("j2",), default=True)
+                                  if html else False,
+                                  trim_blocks=True, lstrip_blocks=True)
+    return _envs[html]
 
 
 def template_context(kind: str, data: dict, dossier_number: str, extra: dict | None = None) -> dict:
@@ -125,14 +127,13 @@ def template_context(kind: str, data: dict, dossier_number: str, extra: dict | N
 def render(kind: str, ctx: dict) -> tuple[str, str, str]:
     """Subject, plain-text body and HTML body of one message."""
     fmt = {"numero": ctx["numero"], "structure": ctx["structure"].get("nom", ""),
-           "qualification": ctx["qualification"].lower(),
+           "qualification": ctx["qualification"][:1].lower() + ctx["qualification"][1:],
            "dispositif": ctx["data"].get("dispositif_ansm", "")}
     subject = SUBJECTS.get(kind, "Signalement {numero}").format(**fmt)
-    env = _environment()
     name = f"{kind}.j2" if (TEMPLATE_DIR / f"{kind}.j2").exists() else "generic.j2"
-    template = env.get_template(name)
-    text = template.render(dict(ctx, subject=subject, part="text")).strip() + "\n"
-    html = template.render(dict(ctx, subject=subject, part="html")).strip() + "\n"
+    text = _environment(html=False).get_template(name).render(dict(ctx, subject=subject, part="text"))
+    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"  # optional lines leave blank runs behind
+    html = _environment(html=True).get_template(name).render(dict(ctx, subject=subject, part="html")).strip() + "\n"
     return subject, text, html
 
 

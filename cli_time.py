@@ -1,0 +1,51 @@
+"""Flask commands for time and mail: run the scheduler alone, one timer sweep, one delivery sweep."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+import mailer
+import scheduler as scheduler_mod
+import timers
+
+
+def init_app(app):
+    """Register the commands on the application."""
+    for command in (run_scheduler, fire_timers, send_mail):
+        app.cli.add_command(command)
+
+
+@click.command("scheduler")
+@with_appcontext
+def run_scheduler():
+    """Run the scheduler alone, in the foreground (deployments with a separate scheduler process)."""
+    app = current_app._get_current_object()
+    click.echo("Planificateur démarré (Ctrl+C pour arrêter).")
+    scheduler = scheduler_mod.Scheduler(app, blocking=True)
+    try:
+        scheduler.start()  # blocks until interrupted
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        scheduler.shutdown(wait=False)
+        click.echo("Planificateur arrêté.")
+
+
+@click.command("fire-timers")
+@with_appcontext
+def fire_timers():
+    """Fire every due timer once (one sweep) and queue reminders of overdue tasks."""
+    result = timers.sweep_timers()
+    reminders = timers.sweep_reminders()
+    click.echo(f"Minuteurs déclenchés : {result.fired}, en échec : {result.failed}, ignorés : {result.skipped} ; "
+               f"rappels d'échéance : {reminders}.")
+
+
+@click.command("send-mail")
+@with_appcontext
+def send_mail():
+    """Deliver the due messages of the outbox once (one sweep)."""
+    result = mailer.deliver_due()
+    click.echo(f"Messages envoyés : {result.sent}, à réessayer : {result.retried}, abandonnés : {result.dead}, "
+               f"à vérifier : {result.to_verify}.")
