@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.util.task import TaskState
@@ -507,10 +507,13 @@ def due_date(spec_name: str, now: datetime, ctx: CommandContext):
 
 def _sync_timers(instance, workflow, fired_task_id, now: datetime) -> None:
     waiting = {t.task_id: t for t in engine.waiting_timers(workflow)}
-    rows = db.session.scalars(select(Timer).where(Timer.instance_id == instance.id,
-                                                  Timer.status == "pending")).all()
+    # Pending rows, plus any earlier row of a timer still waiting (e.g. one that failed for good):
+    # that timer is known and must not be inserted twice. Never a scan of the whole history.
+    rows = db.session.scalars(select(Timer).where(
+        Timer.instance_id == instance.id,
+        or_(Timer.status == "pending", Timer.task_id.in_(list(waiting))))).all()
     for row in rows:
-        if row.task_id not in waiting:
+        if row.status == "pending" and row.task_id not in waiting:
             row.status = "fired" if row.task_id == fired_task_id or row.due_at <= now else "cancelled"
             row.fired_at = now if row.status == "fired" else None
     known = {row.task_id for row in rows}

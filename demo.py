@@ -5,7 +5,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from models import Structure, User, db
-from referentiel import finess_with_key
+from referentiel import finess_with_key, slugify
 
 DEMO_PASSWORD = "demo-signalement-2026"
 
@@ -57,7 +57,7 @@ def load_demo(password: str = DEMO_PASSWORD) -> dict:
         finess_et = finess_with_key(et)
         structure = db.session.scalar(select(Structure).where(Structure.finess_et == finess_et))
         if structure is None:
-            slug = city.lower().replace(" ", "").replace("-", "").replace("'", "")
+            slug = slugify(city).replace("-", "")
             structure = Structure(name=name, finess_ej=finess_with_key(ej), finess_et=finess_et, kind=kind,
                                   region=region, department=department, city=city, oiv=oiv,
                                   email=f"ssi@{slug}.example.fr")

@@ -260,3 +260,19 @@ def test_dossier_numbers_are_sequential_per_year(app, clock):
     second, _ = scenarios.run("b1", clock, until="p1_impact")
     assert first.number == "SSI-2026-00001" and second.number == "SSI-2026-00002"
     assert db.session.scalar(select(func.count()).select_from(Dossier)) == 2
+
+
+def test_a_timer_that_failed_for_good_is_not_inserted_again(app, clock):
+    """The sweep gave up on a timer the engine still waits on; other commands must keep working."""
+    dossier, _ = scenarios.run("impact_sanitaire", clock, until="p3_dgs_analyse")
+    for spec_name, data in [("p4_choix", {"modalite_appui": "confier_acss"}), ("p4_analyse", scenarios.ANALYSE)]:
+        row = scenarios.ready_task(dossier, spec_name)
+        commands.complete_task(row.id, data, scenarios.actor_for(row))
+    timer = db.session.scalar(select(Timer).where(Timer.instance_id == dossier.instance_id))
+    timer.status = "failed"
+    db.session.commit()
+    row = scenarios.ready_task(dossier, "p3_dgs_analyse")  # the DGS works in parallel meanwhile
+    commands.complete_task(row.id, {"analyse_impact_patients": "Aucun retard de prise en charge"},
+                           scenarios.actor_for(row))
+    rows = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id)).all()
+    assert [(r.task_id, r.status) for r in rows] == [(timer.task_id, "failed")]
