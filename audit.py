@@ -228,6 +228,14 @@ def replay_step(spec, subs, instance_id: int, event: AuditEvent, prev_state: str
         commands.current_command.reset(token)
 
 
+def initial_definition_id(instance: ProcessInstance, events: list) -> int:
+    """The version the dossier started on: before its first migration, else the one it is pinned to."""
+    for event in events:
+        if event.command == "migration":
+            return (event.payload or {}).get("from_definition", instance.definition_id)
+    return instance.definition_id
+
+
 def replay(instance: ProcessInstance, events: list | None = None, upto: int | None = None, check: bool = True,
            summarize: bool = True):
     """Yield a Snapshot after each step; with `check`, raise ReplayMismatch at the first difference.
@@ -235,9 +243,8 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
     `check` verifies the chain of each event before replaying it, then the replayed state hash and
     visited elements against the recorded ones.
     """
-    definition = db.session.get(ProcessDefinition, instance.definition_id)
-    spec, subs = commands.spec_of(definition)
     events = events_of(instance.id) if events is None else events
+    spec, subs = commands.spec_of(db.session.get(ProcessDefinition, initial_definition_id(instance, events)))
     prev_hash, prev_state, visited_all = commands.GENESIS_HASH, None, []
     for index, event in enumerate(events, start=1):
         if upto is not None and index > upto:
@@ -246,6 +253,11 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
             reason = check_event(event, index, prev_hash)
             if reason:
                 raise ReplayMismatch(index, reason)
+        if event.command == "migration":
+            target = db.session.get(ProcessDefinition, (event.payload or {}).get("to_definition"))
+            if target is None:
+                raise ReplayMismatch(index, "migration vers une version de processus inconnue")
+            spec, subs = commands.spec_of(target)
         workflow, state_json, visited = replay_step(spec, subs, instance.id, event, prev_state)
         state_hash = engine.sha256(state_json)
         if check and state_hash != event.state_hash:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select
 
 import cli_audit
 import cli_time
@@ -12,12 +13,12 @@ import commands
 import demo
 import migrate
 import scenarios
-from models import db
+from models import Dossier, ProcessDefinition, db
 
 
 def init_app(app):
     """Register the commands on the application."""
-    for command in (init_db, load_demo, deploy, run_scenario, list_scenarios):
+    for command in (init_db, load_demo, deploy, run_scenario, list_scenarios, migrate_dossier):
         app.cli.add_command(command)
     cli_time.init_app(app)
     cli_audit.init_app(app)
@@ -52,7 +53,10 @@ def load_demo():
 @with_appcontext
 def deploy(bpmn_file):
     """Deploy a BPMN file (default: the configured process) as a new version if it changed."""
-    definition = commands.deploy(bpmn_file or current_app.config["PROCESS_FILE"], actor="ligne de commande")
+    try:
+        definition = commands.deploy(bpmn_file or current_app.config["PROCESS_FILE"], actor="ligne de commande")
+    except (commands.engine.EngineError, OSError) as exc:
+        raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None
     click.echo(f"Version {definition.id} ({definition.content_hash[:12]}) de « {definition.process_id} ».")
 
 
@@ -93,3 +97,22 @@ def run_scenario(name):
         raise click.ClickException(exc.message) from None
     finally:
         current_app.extensions["clock"] = app_clock
+
+
+@click.command("migrate-dossier")
+@click.argument("number")
+@click.option("--to", "target_id", type=int, help="Identifiant de la version cible (par défaut : la dernière).")
+@with_appcontext
+def migrate_dossier(number, target_id):
+    """Move a running dossier to another deployed version of its process (audited)."""
+    dossier = db.session.scalar(select(Dossier).where(Dossier.number == number))
+    if dossier is None:
+        raise click.ClickException(f"Dossier inconnu : {number}")
+    target = db.session.get(ProcessDefinition, target_id) if target_id else commands.latest_definition()
+    if target is None:
+        raise click.ClickException(f"Version de processus inconnue : {target_id}")
+    try:
+        commands.migrate_dossier(dossier, target, commands.Actor("ligne de commande", "responsable_processus"))
+    except commands.engine.EngineError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Dossier {number} migré vers la version {target.id} ({target.content_hash[:12]}).")

@@ -83,7 +83,10 @@ def deploy(bpmn_path: str | Path, actor: str = "système", forms_path: str | Pat
     existing = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.content_hash == content_hash))
     if existing is not None:
         return existing
-    spec, subs = engine.parse_bpmn(xml)
+    try:
+        spec, subs = engine.parse_bpmn(xml)
+    except Exception as exc:  # lxml syntax errors, SpiffWorkflow validation errors, no process
+        raise engine.EngineError(f"Le fichier BPMN est invalide : {exc}", 422) from None
     definition = ProcessDefinition(process_id=spec.name, name=spec.description or spec.name,
                                    content_hash=content_hash, bpmn_xml=xml, forms=forms,
                                    spec_json=engine.spec_to_json(spec, subs), deployed_at=app_now(),
@@ -295,6 +298,31 @@ def fire_timer(timer: Timer, actor: Actor = SYSTEM) -> Dossier:
     return dossier
 
 
+def migrate_dossier(dossier: Dossier, target: ProcessDefinition, actor: Actor) -> Dossier:
+    """Move a running dossier to another deployed version of its process (explicit and audited).
+
+    The live state is reloaded with the target version's spec: every element the dossier still
+    holds must exist there under the same id, otherwise the migration is refused and nothing changes.
+    """
+    instance = _lock_instance(dossier.instance_id)
+    if instance.status != "running":
+        raise engine.EngineError("Ce dossier est terminé : il n'y a rien à migrer.", 409)
+    if instance.definition_id == target.id:
+        raise engine.EngineError("Ce dossier est déjà sur cette version du processus.", 409)
+    source = db.session.get(ProcessDefinition, instance.definition_id)
+    if target.process_id != source.process_id:
+        raise engine.EngineError("La version cible décrit un autre processus.", 422)
+    spec, _ = spec_of(target)
+    missing = engine.missing_specs(instance.state_json, spec)
+    if missing:
+        raise engine.EngineError("Migration impossible : la version cible n'a plus les éléments "
+                                 + ", ".join(missing) + " où se trouve ce dossier.", 409)
+    _run(instance, dossier, target, actor, "migration",
+         {"from_definition": source.id, "to_definition": target.id,
+          "from_hash": source.content_hash, "to_hash": target.content_hash})
+    return dossier
+
+
 def check_can_work(row: TaskRow, actor: Actor) -> None:
     """Refuse a task outside the actor's role or scope (region, structure)."""
     if actor.role != row.role:
@@ -342,6 +370,8 @@ def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
         visited.append(task.task_spec.name)
     elif command == "timer":
         pass  # refresh_timers in run_to_wait_state fires what is due at the command's time
+    elif command == "migration":
+        return  # the state was loaded with the target version's spec; nothing runs
     else:
         raise engine.EngineError(f"Commande inconnue : {command}.")
     engine.run_to_wait_state(workflow, visited)
@@ -404,6 +434,9 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
                 visited: list, now: datetime) -> None:
     seq = ctx.seq
     state_hash = engine.sha256(state_json)
+    if command == "migration":
+        instance.definition_id = payload["to_definition"]
+        _retitle_open_tasks(instance, workflow)
     instance.state_json = state_json
     instance.state_hash = state_hash
     instance.last_seq = seq
@@ -466,6 +499,18 @@ PHASES = {"p1": "Phase 1 - Signalement", "mil": "Exception - Hôpital des armée
 
 def _phase(spec_name: str) -> str:
     return PHASES.get(spec_name.split("_", 1)[0], "")
+
+
+def _retitle_open_tasks(instance, workflow) -> None:
+    """After a migration, open task rows take the names, forms and lanes of the new version."""
+    specs = {str(t.id): t.task_spec for t in engine.ready_user_tasks(workflow)}
+    for row in db.session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id,
+                                                        TaskRow.status == "ready")):
+        spec = specs.get(row.id)
+        if spec is not None:
+            row.title = spec.bpmn_name or spec.name
+            row.form, row.ui_form = engine.task_form(spec)
+            row.role = LANE_ROLES.get(spec.lane, row.role)
 
 
 def _sync_tasks(instance, dossier, workflow, completed_id, ctx: CommandContext, now: datetime) -> None:

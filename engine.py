@@ -180,6 +180,13 @@ def load_state(state_json: str, spec, subprocess_specs, script_engine) -> BpmnWo
     return workflow
 
 
+def missing_specs(state_json: str, spec) -> list[str]:
+    """Element ids a stored state refers to that a spec does not have (a migration would break)."""
+    stored = json.loads(state_json)["workflow"]
+    names = {task["task_spec"] for task in stored["tasks"]}
+    return sorted(name for name in names if name not in spec.task_specs)
+
+
 # --------------------------------------------------------------------------------------------
 # Parsing and specs.
 

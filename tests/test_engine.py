@@ -276,3 +276,57 @@ def test_a_timer_that_failed_for_good_is_not_inserted_again(app, clock):
                            scenarios.actor_for(row))
     rows = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id)).all()
     assert [(r.task_id, r.status) for r in rows] == [(timer.task_id, "failed")]
+
+
+def _changed_definition(app, tmp_path, old: str, new: str):
+    xml = Path(app.config["PROCESS_FILE"]).read_text(encoding="utf-8")
+    assert old in xml
+    path = tmp_path / "v2.bpmn"
+    path.write_text(xml.replace(old, new), encoding="utf-8")
+    return commands.deploy(path)
+
+
+def test_a_running_dossier_migrates_to_a_new_version_and_replays(app, clock, tmp_path, runner):
+    import audit
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    first = commands.latest_definition()
+    second = _changed_definition(app, tmp_path, "Choisir la modalité d'appui au traitement",
+                                 "Choisir la modalité d'appui (ARS)")
+    result = runner.invoke(args=["migrate-dossier", dossier.number])
+    assert result.exit_code == 0, result.output
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    assert instance.definition_id == second.id
+    row = scenarios.ready_task(dossier, "p4_choix")
+    assert row.title == "Choisir la modalité d'appui (ARS)"  # the open task took the new name
+    last = events(dossier)[-1]
+    assert last.command == "migration" and last.payload["from_definition"] == first.id
+    commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, scenarios.actor_for(row))
+    assert audit.verify_dossier(dossier).ok  # replay switches version at the migration event
+    again = runner.invoke(args=["migrate-dossier", dossier.number])
+    assert again.exit_code != 0 and "déjà sur cette version" in again.output
+
+
+def test_a_migration_that_would_lose_the_dossier_is_refused(app, clock, tmp_path):
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    seq = db.session.get(ProcessInstance, dossier.instance_id).last_seq
+    target = _changed_definition(app, tmp_path, "p4_choix", "p4_decision_ars")  # the element is renamed
+    with pytest.raises(engine.EngineError) as excinfo:
+        commands.migrate_dossier(dossier, target, commands.Actor("x", "responsable_processus"))
+    assert excinfo.value.status == 409 and "p4_choix" in excinfo.value.message
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    assert instance.last_seq == seq and instance.definition_id != target.id
+
+
+def test_deploying_an_invalid_bpmn_is_a_clear_error(app, tmp_path):
+    broken = tmp_path / "broken.bpmn"
+    broken.write_text("<bpmn:definitions", encoding="utf-8")
+    with pytest.raises(engine.EngineError) as excinfo:
+        commands.deploy(broken)
+    assert excinfo.value.status == 422 and "BPMN" in excinfo.value.message
+    xml = Path(app.config["PROCESS_FILE"]).read_text(encoding="utf-8")
+    duplicated = tmp_path / "duplicated.bpmn"
+    duplicated.write_text(xml.replace('id="p4_choix"', 'id="p4_analyse"'), encoding="utf-8")
+    with pytest.raises(engine.EngineError) as excinfo:
+        commands.deploy(duplicated)
+    assert excinfo.value.status == 422
+    assert db.session.scalar(select(func.count()).select_from(ProcessDefinition)) == 1

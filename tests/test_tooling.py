@@ -148,3 +148,15 @@ def test_an_accepted_command_survives_a_kill(tmp_path, database_template):
         found = conn.execute(select(Dossier.number, Dossier.state).where(Dossier.number == number)).one()
     engine.dispose()
     assert found == (number, "en cours de déclaration")
+
+
+def test_cli_errors_are_clear(runner, app, tmp_path):
+    broken = tmp_path / "broken.bpmn"
+    broken.write_text("pas du XML", encoding="utf-8")
+    result = runner.invoke(args=["deploy", str(broken)])
+    assert result.exit_code != 0 and "Le fichier BPMN est invalide" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(args=["deploy", str(tmp_path / "absent.bpmn")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    result = runner.invoke(args=["migrate-dossier", "SSI-1999-00001"])
+    assert result.exit_code != 0 and "Dossier inconnu" in result.output
