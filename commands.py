@@ -76,7 +76,11 @@ def forms_dir() -> Path:
 
 def deploy(bpmn_path: str | Path, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
     """Store a BPMN file with its forms as a definition version; the same content deploys once."""
-    xml = engine.load_bpmn_file(bpmn_path)
+    return deploy_xml(engine.load_bpmn_file(bpmn_path), actor, forms_path)
+
+
+def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
+    """Store BPMN text with the current forms as a definition version; the same content deploys once."""
     folder = Path(forms_path) if forms_path else forms_dir()
     forms = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
     content_hash = engine.sha256(engine.canonical_json({"bpmn": xml, "forms": forms}))

@@ -1,13 +1,16 @@
 """Administration pages for the administrator and the process owner (read-only overview)."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
+
+import commands
+import engine
 
 from models import Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
 from web import access
-from web.auth import roles_required
+from web.auth import current_user, roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -27,3 +30,56 @@ def index():
     dossiers = db.session.scalar(select(func.count()).select_from(Dossier))
     return render_template("admin/index.html", definitions=definitions, users=users, structures=structures,
                            roles=ROLES, dossiers=dossiers)
+
+
+@bp.route("/processus/<int:definition_id>.bpmn")
+@roles_required(*access.ADMINS)
+def download(definition_id):
+    """A deployed version's BPMN, to open in a modeller (bpmn.io, Camunda Modeler, SpiffArena)."""
+    definition = db.session.get(ProcessDefinition, definition_id) or abort(404)
+    return Response(definition.bpmn_xml, mimetype="application/xml", headers={
+        "Content-Disposition": f'attachment; filename="{definition.process_id}-v{definition.id}.bpmn"'})
+
+
+@bp.route("/processus/deployer", methods=["POST"])
+@roles_required(*access.ADMINS)
+def deploy():
+    """Deploy an uploaded BPMN file as a new version; running dossiers keep theirs."""
+    upload = request.files.get("bpmn")
+    if upload is None or not upload.filename:
+        flash("Choisissez un fichier BPMN à déployer.", "erreur")
+        return redirect(url_for("admin.index")), 303
+    try:
+        xml = upload.read(5_000_000).decode("utf-8")
+        before = db.session.scalar(select(func.max(ProcessDefinition.id)))
+        definition = commands.deploy_xml(xml, actor=current_user().email)
+    except UnicodeDecodeError:
+        flash("Le fichier doit être encodé en UTF-8.", "erreur")
+    except engine.EngineError as exc:
+        flash(exc.message, "erreur")
+    else:
+        if before is not None and definition.id <= before:
+            flash(f"Ce contenu est déjà déployé (version {definition.id}).", "info")
+        else:
+            flash(f"Version {definition.id} déployée : les nouveaux dossiers l'utiliseront.", "succes")
+    return redirect(url_for("admin.index")), 303
+
+
+@bp.route("/processus/migrer", methods=["POST"])
+@roles_required(*access.ADMINS)
+def migrate():
+    """Move one running dossier to another version (explicit and audited)."""
+    number = (request.form.get("dossier") or "").strip()
+    dossier = db.session.scalar(select(Dossier).where(Dossier.number == number))
+    target = db.session.get(ProcessDefinition, request.form.get("version", type=int) or 0)
+    if dossier is None or target is None:
+        flash("Dossier ou version inconnu.", "erreur")
+        return redirect(url_for("admin.index")), 303
+    user = current_user()
+    try:
+        commands.migrate_dossier(dossier, target, commands.Actor.of(user))
+    except engine.EngineError as exc:
+        flash(exc.message, "erreur")
+    else:
+        flash(f"Dossier {number} migré vers la version {target.id}.", "succes")
+    return redirect(url_for("admin.index")), 303
