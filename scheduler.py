@@ -68,6 +68,7 @@ class Scheduler:
         self.sweeps = 0
         self.wakes = 0  # sweeps brought forward by a commit (see _after_commit)
         self.last_result: dict | None = None
+        self.first_result: dict | None = None  # the startup sweep's: what came due while stopped
         self.first_sweep_done = threading.Event()
         self._plan_lock = threading.Lock()
         self._swept = threading.Condition()
@@ -111,6 +112,8 @@ class Scheduler:
             self.plan()
             with self._swept:
                 self.sweeps += 1
+                if self.first_result is None:
+                    self.first_result = self.last_result  # a later sweep may overwrite last_result
                 self._swept.notify_all()
             self.first_sweep_done.set()  # after planning, so a reader sees the next wake too
 
