@@ -14,11 +14,12 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.util.task import TaskState
 
+import business_calendar
 import clock as clock_mod
 import engine
 import form_schemas
@@ -278,15 +279,16 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
     if row.status != "ready":
         raise engine.Conflict("Cette tâche a déjà été traitée entre-temps.")
     check_can_work(row, actor)
-    instance = _lock_instance(row.instance_id)
-    db.session.refresh(row)  # the lock may have waited for a command that completed this task
-    if row.status != "ready":
-        raise engine.Conflict("Cette tâche a déjà été traitée entre-temps.")
+    instance, dossier, definition = _lock_instance(row.instance_id, with_context=True)
+    if db.engine.dialect.name != "sqlite":
+        # The row lock may have waited for a command that completed this task meanwhile. (SQLite
+        # takes no row lock: there the version check at commit catches the race.)
+        db.session.refresh(row)
+        if row.status != "ready":
+            raise engine.Conflict("Cette tâche a déjà été traitée entre-temps.")
     if expected_version is not None and instance.version != expected_version:
         raise engine.Conflict("Le dossier a été modifié entre-temps ; rechargez la page.")
-    definition = db.session.get(ProcessDefinition, instance.definition_id)
     clean = validate_form(definition, row.form, data)
-    dossier = db.session.scalar(select(Dossier).where(Dossier.instance_id == instance.id))
     _run(instance, dossier, definition, actor, "complete",
          {"task_id": task_id, "spec": row.spec_name, "data": clean})
     return dossier
@@ -294,9 +296,7 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
 
 def fire_timer(timer: Timer, actor: Actor = SYSTEM) -> Dossier:
     """Fire one due timer through the engine."""
-    instance = _lock_instance(timer.instance_id)
-    definition = db.session.get(ProcessDefinition, instance.definition_id)
-    dossier = db.session.scalar(select(Dossier).where(Dossier.instance_id == instance.id))
+    instance, dossier, definition = _lock_instance(timer.instance_id, with_context=True)
     _run(instance, dossier, definition, actor, "timer",
          {"task_id": timer.task_id, "spec": timer.spec_name, "due_at": timer.due_at.isoformat()})
     return dossier
@@ -337,11 +337,22 @@ def check_can_work(row: TaskRow, actor: Actor) -> None:
         raise engine.EngineError("Cette tâche relève d'une autre structure.", 403)
 
 
+_forms_cache: dict = {}
+
+
+def forms_of(definition: ProcessDefinition) -> dict:
+    """The forms deployed with a definition, cached by content hash (definitions never change)."""
+    key = definition.content_hash
+    if key not in _forms_cache:
+        _forms_cache[key] = definition.forms
+    return _forms_cache[key]
+
+
 def validate_form(definition: ProcessDefinition, form_name: str | None, data: dict) -> dict:
     """Validate submitted data against the task's JSON Schema (the definition's own copy)."""
     if not form_name:
         return dict(data)
-    schema = definition.forms.get(form_name)
+    schema = forms_of(definition).get(form_name)
     if schema is None:
         raise engine.EngineError(f"Formulaire introuvable : {form_name}.", 500)
     errors = form_schemas.validate(schema, data)
@@ -350,13 +361,24 @@ def validate_form(definition: ProcessDefinition, form_name: str | None, data: di
     return dict(data)
 
 
-def _lock_instance(instance_id: int) -> ProcessInstance:
-    instance = db.session.execute(
-        select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
-    ).scalar_one_or_none()
-    if instance is None:
+def _lock_instance(instance_id: int, with_context: bool = False):
+    """Lock an instance row (FOR UPDATE); with `with_context`, also return its dossier and definition."""
+    if not with_context:
+        instance = db.session.execute(
+            select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
+        ).scalar_one_or_none()
+        if instance is None:
+            raise engine.EngineError("Dossier introuvable.", 404)
+        return instance
+    found = db.session.execute(
+        select(ProcessInstance, Dossier, ProcessDefinition)
+        .join(Dossier, Dossier.instance_id == ProcessInstance.id)
+        .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+        .where(ProcessInstance.id == instance_id).with_for_update(of=ProcessInstance)
+    ).one_or_none()
+    if found is None:
         raise engine.EngineError("Dossier introuvable.", 404)
-    return instance
+    return tuple(found)
 
 
 def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
@@ -398,6 +420,8 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
             workflow = engine.BpmnWorkflow(spec, subs, script_engine=script_engine())
         else:
             workflow = engine.load_state(instance.state_json, spec, subs, script_engine())
+        before = (set() if command == "start" else {str(t.id) for t in engine.ready_user_tasks(workflow)},
+                  set() if command == "start" else engine.waiting_timer_ids(workflow))
         ctx.data = engine.current_data(workflow)
         apply_command(workflow, command, payload, visited)
         engine.compact(workflow)
@@ -417,7 +441,7 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
         clock_mod.current_clock.reset(clock_token)
         current_command.reset(token)
     try:
-        _write(instance, dossier, workflow, ctx, state_json, command, payload, visited, now)
+        _write(instance, dossier, workflow, ctx, state_json, command, payload, visited, now, before)
     except (StaleDataError, IntegrityError) as exc:
         # Another command on the same instance committed first: the optimistic lock on `version`
         # or the unique (instance, seq) of the audit chain catches it, whichever is flushed first.
@@ -428,14 +452,14 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
 
 
 def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,
-           visited: list, now: datetime) -> None:
+           visited: list, now: datetime, before: tuple) -> None:
     with db.session.no_autoflush:  # one flush at commit instead of one per query
-        _write_rows(instance, dossier, workflow, ctx, state_json, command, payload, visited, now)
+        _write_rows(instance, dossier, workflow, ctx, state_json, command, payload, visited, now, before)
     db.session.commit()
 
 
 def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,
-                visited: list, now: datetime) -> None:
+                visited: list, now: datetime, before: tuple) -> None:
     seq = ctx.seq
     state_hash = engine.sha256(state_json)
     if command == "migration":
@@ -447,17 +471,27 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
     instance.updated_at = now
     instance.status = "completed" if workflow.is_completed() else "running"
     _sync_dossier(dossier, workflow, ctx, now)
-    _sync_tasks(instance, dossier, workflow, payload.get("task_id") if command == "complete" else None, ctx, now)
-    _sync_timers(instance, workflow, payload.get("task_id") if command == "timer" else None, now)
+    # The event first: a concurrent command that committed this seq already fails here, at once.
     event = AuditEvent(instance_id=instance.id, seq=seq, at=now, actor=ctx.actor.name, actor_role=ctx.actor.role,
                        command=command, payload=payload, service_results=ctx.service_calls, visited=visited,
                        states=ctx.states, state_hash=state_hash, prev_hash=instance.last_hash)
     event.hash = event_hash(event)
     instance.last_hash = event.hash
-    db.session.add(event)
-    for message in ctx.outbox:
-        db.session.add(OutboxMessage(instance_id=instance.id, dossier_id=dossier.id, event_seq=seq, status="pending",
-                                     attempts=0, next_attempt_at=now, created_at=now, **message))
+    db.session.execute(insert(AUDIT), [{column: getattr(event, column) for column in AUDIT_COLUMNS}])
+    _sync_tasks(instance, dossier, workflow, before[0], payload.get("task_id") if command == "complete" else None,
+                ctx, now)
+    _sync_timers(instance, workflow, before[1], now)
+    if ctx.outbox:
+        db.session.execute(insert(OUTBOX), [
+            dict(instance_id=instance.id, dossier_id=dossier.id, event_seq=seq, status="pending", attempts=0,
+                 next_attempt_at=now, created_at=now, **message) for message in ctx.outbox])
+
+
+# Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path.
+AUDIT, TASKS, TIMERS, OUTBOX = (AuditEvent.__table__, TaskRow.__table__, Timer.__table__,
+                                OutboxMessage.__table__)
+AUDIT_COLUMNS = ("instance_id", "seq", "at", "actor", "actor_role", "command", "payload", "service_results",
+                 "visited", "states", "state_hash", "prev_hash", "hash")
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -517,31 +551,35 @@ def _retitle_open_tasks(instance, workflow) -> None:
             row.role = LANE_ROLES.get(spec.lane, row.role)
 
 
-def _sync_tasks(instance, dossier, workflow, completed_id, ctx: CommandContext, now: datetime) -> None:
+def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: CommandContext, now: datetime) -> None:
+    """Task rows follow the READY user tasks; `before` holds the ids that were READY before the command.
+
+    Rows mirror the stored state, so what changed is known without reading them back: only the
+    rows that changed are written, with plain statements instead of loaded objects.
+    """
     ready = {str(t.id): t for t in engine.ready_user_tasks(workflow)}
-    open_rows = db.session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id,
-                                                         TaskRow.status == "ready")).all()
+    gone = before - ready.keys()
+    if completed_id in gone:
+        db.session.execute(update(TASKS).where(TASKS.c.id == completed_id, TASKS.c.status == "ready")
+                           .values(status="completed", completed_at=now, completed_by=ctx.actor.user_id))
+    cancelled = list(gone - {completed_id})
     claims = {}
-    for row in open_rows:
-        if row.id in ready:
-            continue
-        if row.id == completed_id:
-            row.status, row.completed_at, row.completed_by = "completed", now, ctx.actor.user_id
-        else:
-            row.status, row.completed_at = "cancelled", now
-            claims[row.spec_name] = row.claimed_by
-    known = {row.id for row in open_rows}
-    for task_id, task in ready.items():
-        if task_id in known:
-            continue
-        spec = task.task_spec
+    if cancelled:
+        # An interrupted task comes back (e.g. after the weekly timer): the analyst keeps the claim.
+        claims = dict(db.session.execute(select(TaskRow.spec_name, TaskRow.claimed_by)
+                                         .where(TaskRow.id.in_(cancelled))).all())
+        db.session.execute(update(TASKS).where(TASKS.c.id.in_(cancelled), TASKS.c.status == "ready")
+                           .values(status="cancelled", completed_at=now))
+    rows = []
+    for task_id in sorted(ready.keys() - before):
+        spec = ready[task_id].task_spec
         form, ui_form = engine.task_form(spec)
-        role = LANE_ROLES.get(spec.lane, "acss")
-        db.session.add(TaskRow(id=task_id, instance_id=instance.id, dossier_id=dossier.id, spec_name=spec.name,
-                               title=spec.bpmn_name or spec.name, role=role, form=form, ui_form=ui_form,
-                               status="ready", region=dossier.region, structure_id=dossier.structure_id,
-                               created_at=now, due_at=due_date(spec.name, now, ctx),
-                               claimed_by=claims.get(spec.name)))
+        rows.append(dict(id=task_id, instance_id=instance.id, dossier_id=dossier.id, spec_name=spec.name,
+                         title=spec.bpmn_name or spec.name, role=LANE_ROLES.get(spec.lane, "acss"), form=form,
+                         ui_form=ui_form, status="ready", region=dossier.region, structure_id=dossier.structure_id,
+                         created_at=now, due_at=due_date(spec.name, now, ctx), claimed_by=claims.get(spec.name)))
+    if rows:
+        db.session.execute(insert(TASKS), rows)
 
 
 def due_date(spec_name: str, now: datetime, ctx: CommandContext):
@@ -549,24 +587,25 @@ def due_date(spec_name: str, now: datetime, ctx: CommandContext):
     hours = current_app.config["TASK_TARGETS"].get(spec_name)
     if hours is None:
         return None
-    import business_calendar
     department = (ctx.data.get("structure") or {}).get("departement")
     return business_calendar.support_cell_calendar(department).add_working_hours(now, hours)
 
 
-def _sync_timers(instance, workflow, fired_task_id, now: datetime) -> None:
+def _sync_timers(instance, workflow, before: set, now: datetime) -> None:
+    """Timer rows follow the waiting timer events; `before` holds the ids waiting before the command.
+
+    A row whose timer left the process is marked fired (it was due) or cancelled, unless the sweep
+    already gave it another state (failed); a row is inserted only for a timer the process did not
+    hold before, so a failed timer still waiting is never inserted twice.
+    """
     waiting = {t.task_id: t for t in engine.waiting_timers(workflow)}
-    # Pending rows, plus any earlier row of a timer still waiting (e.g. one that failed for good):
-    # that timer is known and must not be inserted twice. Never a scan of the whole history.
-    rows = db.session.scalars(select(Timer).where(
-        Timer.instance_id == instance.id,
-        or_(Timer.status == "pending", Timer.task_id.in_(list(waiting))))).all()
-    for row in rows:
-        if row.status == "pending" and row.task_id not in waiting:
-            row.status = "fired" if row.task_id == fired_task_id or row.due_at <= now else "cancelled"
-            row.fired_at = now if row.status == "fired" else None
-    known = {row.task_id for row in rows}
-    for task_id, info in waiting.items():
-        if task_id not in known:
-            db.session.add(Timer(instance_id=instance.id, task_id=task_id, spec_name=info.spec_name,
-                                 due_at=info.due_at, status="pending", attempts=0))
+    gone = list(before - waiting.keys())
+    if gone:
+        pending = (TIMERS.c.instance_id == instance.id, TIMERS.c.task_id.in_(gone), TIMERS.c.status == "pending")
+        db.session.execute(update(TIMERS).where(*pending, TIMERS.c.due_at <= now).values(status="fired", fired_at=now))
+        db.session.execute(update(TIMERS).where(*pending).values(status="cancelled"))
+    rows = [dict(instance_id=instance.id, task_id=task_id, spec_name=waiting[task_id].spec_name,
+                 due_at=waiting[task_id].due_at, status="pending", attempts=0)
+            for task_id in sorted(waiting.keys() - before)]
+    if rows:
+        db.session.execute(insert(TIMERS), rows)

@@ -10,7 +10,7 @@ import contextvars
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -273,16 +273,6 @@ def compact(workflow: BpmnWorkflow) -> int:
 # --------------------------------------------------------------------------------------------
 # Service calls.
 
-@dataclass
-class ServiceCall:
-    """One service-task call as recorded in the audit log."""
-
-    task: str
-    operator: str
-    params: dict
-    result: str
-
-
 class EngineScriptEngine(PythonScriptEngine):
     """Script engine with restricted expressions and service calls dispatched to our handlers."""
 
@@ -328,12 +318,11 @@ def waiting_timers(workflow: BpmnWorkflow) -> list[TimerInfo]:
     return result
 
 
-@dataclass
-class RunResult:
-    """What one command did to a workflow."""
-
-    visited: list = field(default_factory=list)
-    service_calls: list = field(default_factory=list)
+def waiting_timer_ids(workflow: BpmnWorkflow) -> set[str]:
+    """Ids of the WAITING timer events, read without touching their state."""
+    return {str(task.id) for task in workflow.get_tasks(state=TaskState.WAITING)
+            if isinstance(task.task_spec, CatchingEvent)
+            and isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)}
 
 
 def run_to_wait_state(workflow: BpmnWorkflow, visited: list) -> None:

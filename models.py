@@ -49,9 +49,10 @@ class ProcessDefinition(db.Model):
     process_id: Mapped[str] = mapped_column(String(120), index=True)
     name: Mapped[str] = mapped_column(String(255))
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    bpmn_xml: Mapped[str] = mapped_column(Text)
-    forms: Mapped[dict] = mapped_column(JSON, default=dict)
-    spec_json: Mapped[str] = mapped_column(Text)
+    # Large and immutable: loaded only when read (commands use the parsed copy cached by content hash).
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    forms: Mapped[dict] = mapped_column(JSON, default=dict, deferred=True)
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deployed_by: Mapped[str | None] = mapped_column(String(120))
 
