@@ -26,7 +26,7 @@ import form_schemas
 import notifications
 from handlers import HANDLERS
 from models import (AuditEvent, Counter, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure,
-                    TaskRow, Timer, User, db)
+                    TaskRow, Timer, User, db, note_due)
 from referentiel import LANE_ROLES
 
 GENESIS_HASH = "0" * 64
@@ -482,6 +482,7 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
                 ctx, now)
     _sync_timers(instance, workflow, before[1], now)
     if ctx.outbox:
+        note_due(db.session, now)
         db.session.execute(insert(OUTBOX), [
             dict(instance_id=instance.id, dossier_id=dossier.id, event_seq=seq, status="pending", attempts=0,
                  next_attempt_at=now, created_at=now, **message) for message in ctx.outbox])
@@ -580,6 +581,8 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
                          created_at=now, due_at=due_date(spec.name, now, ctx), claimed_by=claims.get(spec.name)))
     if rows:
         db.session.execute(insert(TASKS), rows)
+        for row in rows:
+            note_due(db.session, row["due_at"])  # rows written as statements: tell the scheduler
 
 
 def due_date(spec_name: str, now: datetime, ctx: CommandContext):
@@ -609,3 +612,5 @@ def _sync_timers(instance, workflow, before: set, now: datetime) -> None:
             for task_id in sorted(waiting.keys() - before)]
     if rows:
         db.session.execute(insert(TIMERS), rows)
+        for row in rows:
+            note_due(db.session, row["due_at"])

@@ -38,6 +38,19 @@ class Base(DeclarativeBase):
     pass
 
 
+# session.info key holding the earliest due instant (timer, message, task) written by the current
+# transaction: the scheduler reads it after commit to wake its sweep early (scheduler._after_commit).
+WAKE_KEY = "scheduler_wake"
+
+
+def note_due(session, instant) -> None:
+    """Record that this transaction writes a row due at `instant` (None is ignored)."""
+    if instant is None:
+        return
+    known = session.info.get(WAKE_KEY)
+    session.info[WAKE_KEY] = min(instant, known) if known else instant
+
+
 db = SQLAlchemy(model_class=Base)
 
 

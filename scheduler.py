@@ -22,7 +22,7 @@ from sqlalchemy import event
 
 import mailer
 import timers
-from models import OutboxMessage, TaskRow, Timer, db
+from models import WAKE_KEY, OutboxMessage, TaskRow, Timer, db, note_due
 
 log = logging.getLogger(__name__)
 
@@ -172,15 +172,12 @@ def _due_of(obj) -> datetime | None:
 def _after_flush(session, flush_context) -> None:
     if not _running:
         return
-    dues = [d for d in (_due_of(o) for o in session.new) if d is not None]
-    if dues:
-        earliest = min(dues)
-        known = session.info.get("scheduler_wake")
-        session.info["scheduler_wake"] = min(earliest, known) if known else earliest
+    for obj in session.new:
+        note_due(session, _due_of(obj))
 
 
 def _after_commit(session) -> None:
-    due = session.info.pop("scheduler_wake", None)
+    due = session.info.pop(WAKE_KEY, None)
     if due is None:
         return
     from flask import current_app, has_app_context
@@ -192,7 +189,7 @@ def _after_commit(session) -> None:
 
 
 def _after_rollback(session) -> None:
-    session.info.pop("scheduler_wake", None)
+    session.info.pop(WAKE_KEY, None)
 
 
 def _install_listeners() -> None:
