@@ -93,3 +93,13 @@ def test_first_page_stays_fast_with_many_tasks(app, clock, backend):
     assert result["page"] == result["pages"] and result["total"] > 13_000
     print(f"\n[{backend}] inbox first page: {small * 1000:.1f} ms with 100 tasks, {large * 1000:.1f} ms with 20,100")
     assert large < 0.5
+
+
+def test_pagination_links_keep_the_filters(app, client, clock):
+    _bulk(100, clock.now())
+    login(client, ACSS)
+    page = client.get("/boite?region=Bretagne&tri=echeance").text
+    assert "Page 1 sur" in page and "Page précédente" not in page
+    assert 'href="/boite?region=Bretagne&amp;tri=echeance&amp;page=2"' in page
+    second = client.get("/boite?region=Bretagne&tri=echeance&page=2").text
+    assert "Page 2 sur" in second and 'href="/boite?region=Bretagne&amp;tri=echeance&amp;page=1"' in second
