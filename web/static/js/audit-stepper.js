@@ -21,47 +21,30 @@
   }
 
   var container = document.getElementById("diagramme");
-  if (!container || !window.BpmnJS) { return; }
-  var viewer = new window.BpmnJS({ container: container });
-  fetch(container.dataset.url, { credentials: "same-origin" })
-    .then(function (response) {
-      if (!response.ok) { throw new Error("HTTP " + response.status); }
-      return response.text();
-    })
-    .then(function (xml) { return viewer.importXML(xml); })
-    .then(function () {
-      var canvas = viewer.get("canvas");
-      var registry = viewer.get("elementRegistry");
-      var mark = function (ids, marker) {
-        ids.forEach(function (id) { if (registry.get(id)) { canvas.addMarker(id, marker); } });
-      };
-      var current = parse(container, "current");
-      var active = parse(container, "active");
-      mark(parse(container, "visited"), "visite");
-      mark(parse(container, "flows"), "flux-pris");
-      mark(current, "etape-courante");
-      mark(active, "actif");
-      // The whole process is too wide to read: centre the view, at full size, on this step.
-      var focus = registry.get(current[current.length - 1] || "") || registry.get(active[0] || "");
-      var centre = function () {
-        var outer = canvas.viewbox().outer;
-        canvas.viewbox({ x: focus.x + focus.width / 2 - outer.width / 2, y: focus.y + focus.height / 2 - outer.height / 2,
-                         width: outer.width, height: outer.height });
-      };
-      if (focus) { centre(); } else { canvas.zoom("fit-viewport"); }
-      var overview = document.getElementById("vue-ensemble");
-      if (overview) {
-        overview.hidden = false;
-        overview.addEventListener("click", function () {
-          var whole = overview.getAttribute("aria-pressed") !== "true";
-          overview.setAttribute("aria-pressed", whole ? "true" : "false");
-          if (whole || !focus) { canvas.zoom("fit-viewport"); } else { centre(); }
-        });
-      }
-      container.setAttribute("data-ready", "1");
-    })
-    .catch(function () {
-      container.textContent = "Le diagramme n'a pas pu être affiché.";
-      container.setAttribute("data-ready", "error");
-    });
+  if (!container || !window.BpmnJS || !window.SignalementDiagram) { return; }
+  window.SignalementDiagram.show(container, function (canvas, registry, mark) {
+    var current = parse(container, "current");
+    var active = parse(container, "active");
+    mark(parse(container, "visited"), "visite");
+    mark(parse(container, "flows"), "flux-pris");
+    mark(current, "etape-courante");
+    mark(active, "actif");
+    // The whole process is too wide to read: centre the view, at full size, on this step.
+    var focus = registry.get(current[current.length - 1] || "") || registry.get(active[0] || "");
+    var centre = function () {
+      var outer = canvas.viewbox().outer;
+      canvas.viewbox({ x: focus.x + focus.width / 2 - outer.width / 2, y: focus.y + focus.height / 2 - outer.height / 2,
+                       width: outer.width, height: outer.height });
+    };
+    if (focus) { centre(); } else { canvas.zoom("fit-viewport"); }
+    var overview = document.getElementById("vue-ensemble");
+    if (overview) {
+      overview.hidden = false;
+      overview.addEventListener("click", function () {
+        var whole = overview.getAttribute("aria-pressed") !== "true";
+        overview.setAttribute("aria-pressed", whole ? "true" : "false");
+        if (whole || !focus) { canvas.zoom("fit-viewport"); } else { centre(); }
+      });
+    }
+  });
 }());
