@@ -1,6 +1,9 @@
 """Flask commands: create the database, load demo data, deploy the process, run a scenario."""
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -46,6 +49,37 @@ def load_demo():
     created = demo.load_demo()
     click.echo(f"Données de démonstration : {created['structures']} structure(s), {created['users']} utilisateur(s) "
                f"créés. Mot de passe de tous les comptes : {demo.DEMO_PASSWORD}")
+    if db.session.scalar(select(Dossier.id).limit(1)) is None:
+        numbers = sample_dossiers()
+        click.echo(f"Dossiers d'exemple à différentes étapes : {', '.join(numbers)}.")
+
+
+# Sample dossiers so that a new installation shows work in every role's inbox: (scenario, stop before).
+SAMPLES = [("b1", "p3_qualifier"), ("hors_heures", "p2_ouvrir"), ("grave_acss", "p4_accompagner"),
+           ("significatif_crise", None), ("militaire_impact_soins", "mil_traiter")]
+
+
+def sample_dossiers() -> list[str]:
+    """Run a few scenarios up to different steps, over the last days, on a simulated clock."""
+    app_clock = current_app.extensions["clock"]
+    frozen = clock_mod.FrozenClock(app_clock.now())
+    current_app.extensions["clock"] = frozen
+    numbers = []
+    try:
+        for name, until in SAMPLES:
+            scenario = scenarios.SCENARIOS[name]
+            # Same weekday and hour as the scenario (working hours, or a Saturday night), in the past weeks.
+            weeks = (app_clock.now() - scenario.start) // timedelta(weeks=1) - (2 if name == "grave_acss" else 1)
+            start = scenario.start + timedelta(weeks=max(weeks, 0))
+            scenarios.SCENARIOS[name] = dataclasses.replace(scenario, start=start)
+            try:
+                dossier, _ = scenarios.run(name, frozen, until=until)
+            finally:
+                scenarios.SCENARIOS[name] = scenario
+            numbers.append(dossier.number)
+    finally:
+        current_app.extensions["clock"] = app_clock
+    return numbers
 
 
 @click.command("deploy")

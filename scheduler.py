@@ -64,6 +64,7 @@ class Scheduler:
         self.aps = cls(timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1,
                                                             "misfire_grace_time": None})
         self.wake_requested = False
+        self.sweeping = False  # a sweep is running: wakes only flag it (plan() then sweeps again at once)
         self.planned_for: datetime | None = None  # wall-clock time of the next sweep
         self.sweeps = 0
         self.wakes = 0  # sweeps brought forward by a commit (see _after_commit)
@@ -104,6 +105,7 @@ class Scheduler:
         with self.app.app_context():
             with self._plan_lock:
                 self.wake_requested = False
+                self.sweeping = True
             try:
                 self.last_result = run_sweeps(self.fire)
             except Exception:  # a sweep that fails (database down) is retried at the next wake
@@ -134,6 +136,7 @@ class Scheduler:
         if due is not None:
             delay = min(self.max_sleep, max(0.0, (due - self.clock.now()).total_seconds()))
         with self._plan_lock:
+            self.sweeping = False
             if self.wake_requested:  # a commit asked for a sweep while we were reading
                 delay = 0.0
             when = datetime.now(timezone.utc) + timedelta(seconds=delay)
@@ -152,6 +155,8 @@ class Scheduler:
                     return
             self.wake_requested = True
             self.wakes += 1
+            if self.sweeping:
+                return  # the running sweep plans the next one at once (see plan): no job to queue now
             if self.aps.running and not self.stopped:
                 self._schedule(datetime.now(timezone.utc))
 

@@ -84,11 +84,15 @@ def test_init_db_and_demo_commands(tmp_path):
     assert "processus déployé" in result.output
     result = runner.invoke(args=["demo"])
     assert result.exit_code == 0 and "8 structure(s), 21 utilisateur(s)" in result.output
+    assert "Dossiers d'exemple à différentes étapes : SSI-" in result.output  # a new install shows work
     result = runner.invoke(args=["demo"])  # idempotent
     assert "0 structure(s), 0 utilisateur(s)" in result.output
     with application.app_context():
         tables = set(inspect(db.engine).get_table_names())
         assert {"dossiers", "audit_events", "outbox", "timers", "tasks"} <= tables
+        states = set(db.session.scalars(select(Dossier.state)))
+        assert {"en attente de qualification", "déclaré", "à traiter", "clôturé"} <= states
+        assert all(d.created_at < application.extensions["clock"].now() for d in db.session.scalars(select(Dossier)))
         db.engine.dispose()
 
 
