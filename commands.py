@@ -90,7 +90,8 @@ def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None 
         return existing
     try:
         spec, subs = engine.parse_bpmn(xml)
-    except Exception as exc:  # lxml syntax errors, SpiffWorkflow validation errors, no process
+        engine.check_expressions(xml)
+    except Exception as exc:  # lxml syntax errors, SpiffWorkflow validation errors, refused expressions
         raise engine.EngineError(f"Le fichier BPMN est invalide : {exc}", 422) from None
     definition = ProcessDefinition(process_id=spec.name, name=spec.description or spec.name,
                                    content_hash=content_hash, bpmn_xml=xml, forms=forms,

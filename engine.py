@@ -16,6 +16,7 @@ from pathlib import Path
 
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 import SpiffWorkflow.task as spiff_task
+from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
@@ -23,13 +24,12 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
-from SpiffWorkflow.serializer.dict import DictionarySerializer  # noqa: F401 - keeps registry import order
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 import clock as clock_mod
-from expressions import RestrictedEnvironment
+from expressions import ExpressionRefused, RestrictedEnvironment, check
 
 STATE_FORMAT = 1
 
@@ -193,13 +193,36 @@ def missing_specs(state_json: str, spec) -> list[str]:
 def parse_bpmn(xml_text: str, process_id: str | None = None):
     """Parse BPMN text into (spec, subprocess_specs); the first executable process by default."""
     parser = SpiffBpmnParser()
-    from lxml import etree
     parser.add_bpmn_xml(etree.fromstring(xml_text.encode("utf-8")), filename="process.bpmn")
     if process_id is None:
         process_id = parser.get_process_ids()[0]
     spec = parser.get_spec(process_id)
     subprocess_specs = parser.get_subprocess_specs(process_id)
     return spec, subprocess_specs
+
+
+_EXPRESSIONS = {  # where BPMN (spiff flavour) holds Python source, and how it is run
+    "eval": ("{*}conditionExpression", "{*}timeDuration", "{*}timeDate", "{*}timeCycle"),
+    "exec": ("{*}script", "{*}preScript", "{*}postScript"),
+}
+
+
+def check_expressions(xml_text: str) -> None:
+    """Refuse, at deployment, BPMN whose expressions or scripts the restricted environment would refuse."""
+    root = etree.fromstring(xml_text.encode("utf-8"))
+    found = [(mode, el.text or "", el) for mode, tags in _EXPRESSIONS.items() for el in root.iter(*tags)]
+    found += [("eval", el.get("value") or "", el) for el in root.iter("{*}parameter")]
+    for mode, source, element in found:
+        if not source.strip():
+            continue
+        try:
+            check(source.strip() if mode == "eval" else source, mode)
+        except ExpressionRefused as exc:
+            owner = element.getparent()
+            while owner is not None and owner.get("id") is None:
+                owner = owner.getparent()
+            where = owner.get("id") if owner is not None else "?"
+            raise ExpressionRefused(f"{exc} (élément « {where} »)") from None
 
 
 def spec_to_json(spec, subprocess_specs) -> str:

@@ -330,3 +330,19 @@ def test_deploying_an_invalid_bpmn_is_a_clear_error(app, tmp_path):
         commands.deploy(duplicated)
     assert excinfo.value.status == 422
     assert db.session.scalar(select(func.count()).select_from(ProcessDefinition)) == 1
+
+
+@pytest.mark.parametrize("old, new", [
+    ('impact_soins != "aucun"', "__import__('os').system('id') or True"),
+    ('qualification = bascule["qualification"]', "import os"),
+    ("value=\"['fssi']\"", "value=\"().__class__.__bases__\""),
+])
+def test_deploying_a_bpmn_with_an_unsafe_expression_is_refused(app, tmp_path, old, new):
+    xml = Path(app.config["PROCESS_FILE"]).read_text(encoding="utf-8")
+    assert old in xml
+    path = tmp_path / "unsafe.bpmn"
+    path.write_text(xml.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(engine.EngineError) as excinfo:
+        commands.deploy(path)
+    assert excinfo.value.status == 422 and "élément" in excinfo.value.message
+    assert db.session.scalar(select(func.count()).select_from(ProcessDefinition)) == 1
