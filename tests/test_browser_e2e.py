@@ -11,7 +11,7 @@ from werkzeug.serving import make_server
 
 import scenarios
 from referentiel import finess_valid
-from test_web_support import ACSS, ARS_BRETAGNE, DECLARANT, PASSWORD, dossier_by_number, structure_of
+from test_web_support import ACSS, DECLARANT, GRAVE_STEPS, PASSWORD, dossier_by_number, structure_of
 
 CHROMIUM = "/usr/bin/chromium"
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
@@ -142,16 +142,7 @@ def test_grave_incident_walked_by_each_actor(page, clock):
     login(page, ACSS)
     shot(page, "grave-06-boite-acss")
     assert number in page.inner_text("#boite")
-    steps = [(ACSS, "p2_ouvrir", scenarios.OPENING[0][1]),
-             (ACSS, "p3_qualifier", scenarios.qualification("grave")),
-             (ARS_BRETAGNE, "p4_choix", {"modalite_appui": "confier_acss"}),
-             (ACSS, "p4_analyse", scenarios.ANALYSE),
-             (ACSS, "p4_accompagner", scenarios.SUIVI_FIN),
-             (DECLARANT, "p4_fin_structure", scenarios.FIN_STRUCTURE),
-             (ACSS, "p5_cloturer", scenarios.CLOTURE),
-             (ACSS, "p5_bilan", scenarios.BILAN),
-             (ACSS, "p6_retex", scenarios.RETEX)]
-    for index, (email, spec, data) in enumerate(steps, start=7):
+    for index, (email, spec, data) in enumerate(GRAVE_STEPS, start=7):
         work(page, email, number, spec, data, clock, f"grave-{index:02d}-{spec}")
     dossier = dossier_by_number(number)
     page.goto(page.base + f"/dossiers/{dossier.id}")

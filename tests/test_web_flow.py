@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 import scenarios
 from models import OutboxMessage, TaskRow, db
-from test_web_support import (ACSS, ARS_BRETAGNE, DECLARANT, dossier_by_number, dossier_number, form_data,
+from test_web_support import (ACSS, DECLARANT, GRAVE_STEPS, dossier_by_number, dossier_number, form_data,
                               login, open_task, post, structure_of)
 
 
@@ -47,16 +47,7 @@ def test_grave_incident_from_declaration_to_retex(client, clock):
     confirmation = client.get(response.location)
     assert dossier.number in confirmation.text
     assert "ARS Bretagne" in confirmation.text and "Cellule ACSS" in confirmation.text
-    steps = [(ACSS, "p2_ouvrir", scenarios.OPENING[0][1]),
-             (ACSS, "p3_qualifier", scenarios.qualification("grave")),
-             (ARS_BRETAGNE, "p4_choix", {"modalite_appui": "confier_acss"}),
-             (ACSS, "p4_analyse", scenarios.ANALYSE),
-             (ACSS, "p4_accompagner", scenarios.SUIVI_FIN),
-             (DECLARANT, "p4_fin_structure", scenarios.FIN_STRUCTURE),
-             (ACSS, "p5_cloturer", scenarios.CLOTURE),
-             (ACSS, "p5_bilan", scenarios.BILAN),
-             (ACSS, "p6_retex", scenarios.RETEX)]
-    for email, spec, data in steps:
+    for email, spec, data in GRAVE_STEPS:
         work(client, email, dossier, spec, data, clock)
     dossier = dossier_by_number(dossier.number)
     assert dossier.qualification == "grave"

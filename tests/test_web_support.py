@@ -5,6 +5,7 @@ import re
 
 from sqlalchemy import select
 
+import scenarios
 from models import Dossier, Structure, TaskRow, User, db
 from web.forms import typed_to_raw
 
@@ -15,6 +16,17 @@ DECLARANT_BEGIN = "declarant.begin@sante.defense.example.fr"
 ARS_BRETAGNE = "ars.bretagne@ars.example.fr"
 ARS_GRANDEST = "ars.grandest@ars.example.fr"
 ACSS = "analyste@acss.example.fr"
+
+# A grave incident after its declaration, task by task: (who, BPMN task, submitted data).
+GRAVE_STEPS = [(ACSS, "p2_ouvrir", scenarios.OPENING[0][1]),
+               (ACSS, "p3_qualifier", scenarios.qualification("grave")),
+               (ARS_BRETAGNE, "p4_choix", {"modalite_appui": "confier_acss"}),
+               (ACSS, "p4_analyse", scenarios.ANALYSE),
+               (ACSS, "p4_accompagner", scenarios.SUIVI_FIN),
+               (DECLARANT, "p4_fin_structure", scenarios.FIN_STRUCTURE),
+               (ACSS, "p5_cloturer", scenarios.CLOTURE),
+               (ACSS, "p5_bilan", scenarios.BILAN),
+               (ACSS, "p6_retex", scenarios.RETEX)]
 HFDS = "fssi@hfds.example.fr"
 DGS = "dgs@dgs.example.fr"
 ARMEES = "cyber@armees.example.fr"
