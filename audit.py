@@ -22,7 +22,7 @@ from SpiffWorkflow.util.task import TaskState
 import clock as clock_mod
 import commands
 import engine
-from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, TaskRow, db
+from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, db
 from referentiel import LANE_ROLES, ROLES
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -479,7 +479,6 @@ def case_attributes(dossier: Dossier, personal_data: bool = False) -> dict:
              "hors_heures": bool(dossier.off_hours), "militaire": bool(dossier.military),
              "cree_le": dossier.created_at, "declare_le": dossier.declared_at, "clos_le": dossier.closed_at}
     if personal_data:
-        from models import Structure
         structure = db.session.get(Structure, dossier.structure_id)
         attrs["structure"] = structure.name if structure else ""
     return attrs

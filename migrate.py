@@ -5,6 +5,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 
 from models import db
 
@@ -28,6 +29,5 @@ def upgrade(revision: str = "heads") -> None:
 
 def current_revision() -> str | None:
     """The revision the database is at."""
-    from alembic.runtime.migration import MigrationContext
     with db.engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

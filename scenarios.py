@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 import commands
-from models import Dossier, OutboxMessage, Structure, TaskRow, Timer, User, db
+from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, Timer, User, db
 
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)     # 11:00 in Paris
 SATURDAY_NIGHT = datetime(2026, 3, 7, 21, 30, tzinfo=timezone.utc)    # 22:30 in Paris
@@ -209,7 +209,6 @@ def run(name: str, clock, until: str | None = None, echo=None) -> tuple[Dossier,
 
 
 def _result(dossier: Dossier, actor: str, task: str) -> StepResult:
-    from models import AuditEvent
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id)
                               .order_by(AuditEvent.seq.desc()).limit(1))
     notified = db.session.scalars(select(OutboxMessage.kind).where(OutboxMessage.instance_id == dossier.instance_id,

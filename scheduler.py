@@ -14,6 +14,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import click
+from flask import current_app, has_app_context
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -185,7 +186,6 @@ def _after_commit(session) -> None:
     due = session.info.pop(WAKE_KEY, None)
     if due is None:
         return
-    from flask import current_app, has_app_context
     if not has_app_context():
         return
     scheduler = _running.get(id(current_app._get_current_object()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import func, select
 
-from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, Structure, TaskRow, Timer, User, db
+from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer, User, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
 from web import access, forms
 from web.auth import current_user, login_required, roles_required
@@ -120,7 +120,6 @@ def show(dossier_id):
 
 
 def _instance_definition_id(dossier: Dossier) -> int:
-    from models import ProcessInstance
     return db.session.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.id == dossier.instance_id))
 
 

@@ -5,8 +5,8 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from flask import jsonify, redirect, render_template, request, session, url_for
-from werkzeug.exceptions import HTTPException
+from flask import current_app, jsonify, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException, default_exceptions
 
 import engine
 
@@ -54,7 +54,6 @@ def _check_csrf():
 
 
 def _csrf_enabled() -> bool:
-    from flask import current_app
     return current_app.config.get("CSRF_ENABLED", True)
 
 
@@ -116,7 +115,6 @@ def init_app(app):
 
 def french_abort(status: int, message: str):
     """Abort with a French message shown on the error page."""
-    from werkzeug.exceptions import default_exceptions
     exc = default_exceptions[status](description=message)
     exc.french = True
     raise exc

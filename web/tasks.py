@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import delete, select, update
 
 import commands
@@ -21,7 +21,6 @@ WIZARD_STEPS = [name for name, _ in WIZARD]
 
 
 def _now():
-    from flask import current_app
     return current_app.extensions["clock"].now()
 
 
