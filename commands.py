@@ -124,6 +124,17 @@ def spec_of(definition: ProcessDefinition):
     return _spec_cache[key]
 
 
+def user_tasks(definition: ProcessDefinition) -> list[tuple[str, str, str]]:
+    """(id, name, role) of every user task of a definition, by id (the inbox's task filter)."""
+    spec, subs = spec_of(definition)
+    found = {}
+    for task_spec in [t for s in [spec, *subs.values()] for t in s.task_specs.values()]:
+        if task_spec.manual:
+            found[task_spec.name] = (task_spec.name, task_spec.bpmn_name or task_spec.name,
+                                     LANE_ROLES.get(task_spec.lane, "acss"))
+    return sorted(found.values())
+
+
 # --------------------------------------------------------------------------------------------
 # The running command
 

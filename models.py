@@ -171,6 +171,8 @@ class TaskRow(db.Model):
 
     __table_args__ = (
         Index("ix_tasks_inbox", "status", "role", "region", "due_at"),
+        # Inboxes of the national roles (no region): counted and ordered by due date on the index alone.
+        Index("ix_tasks_worklist", "status", "role", "due_at", "created_at", "id", "claimed_by"),
     )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from flask import Blueprint, current_app, render_template, request
-from sqlalchemy import String, and_, cast, func, select
+from sqlalchemy import String, and_, case, cast, func, select
 
+import commands
 from models import Dossier, Structure, TaskRow, User, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS
 from web import access
@@ -30,10 +31,15 @@ def incident_type_condition(code: str):
     return cast(Dossier.incident_types, String).like(f'%"{code}"%')
 
 
-def filters_from(args, user: User, now: datetime) -> tuple[list, dict]:
-    """SQL conditions for the inbox filters found in the query string, and the cleaned values."""
+def filters_from(args, user: User, now: datetime) -> tuple[list, list, dict]:
+    """SQL conditions for the inbox filters found in the query string, and the cleaned values.
+
+    Conditions on the task rows and on their dossiers are kept apart: the rows carry region and
+    structure, so most inboxes are counted and paged on the task table alone.
+    """
     chosen = {}
-    conditions = [TaskRow.status == "ready", access.task_filter(user), access.dossier_filter(user)]
+    conditions = [TaskRow.status == "ready", access.task_filter(user)]
+    on_dossier = [] if access.reads_all(user) else [access.dossier_filter(user)]
     if args.get("tache"):
         chosen["tache"] = args["tache"][:120]
         conditions.append(TaskRow.spec_name == chosen["tache"])
@@ -45,13 +51,13 @@ def filters_from(args, user: User, now: datetime) -> tuple[list, dict]:
         conditions.append(TaskRow.structure_id == int(chosen["structure"]))
     if args.get("type") in INCIDENT_TYPES:
         chosen["type"] = args["type"]
-        conditions.append(incident_type_condition(chosen["type"]))
+        on_dossier.append(incident_type_condition(chosen["type"]))
     if args.get("qualification") in QUALIFICATIONS:
         chosen["qualification"] = args["qualification"]
-        conditions.append(Dossier.qualification == chosen["qualification"])
+        on_dossier.append(Dossier.qualification == chosen["qualification"])
     elif args.get("qualification") == "aucune":
         chosen["qualification"] = "aucune"
-        conditions.append(Dossier.qualification.is_(None))
+        on_dossier.append(Dossier.qualification.is_(None))
     due = args.get("echeance")
     if due in DUE_FILTERS:
         chosen["echeance"] = due
@@ -65,39 +71,45 @@ def filters_from(args, user: User, now: datetime) -> tuple[list, dict]:
         chosen["prise"] = claim
         conditions.append({"moi": TaskRow.claimed_by == user.id, "libres": TaskRow.claimed_by.is_(None),
                            "autres": and_(TaskRow.claimed_by.is_not(None), TaskRow.claimed_by != user.id)}[claim])
-    return conditions, chosen
+    return conditions, on_dossier, chosen
 
 
 def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE) -> dict:
-    """One page of the inbox with its total and counts (one LIMIT query and indexed COUNTs)."""
-    conditions, chosen = filters_from(args, user, now)
+    """One page of the inbox with its counts: one counting query, one query for the page's task ids,
+    one for their rows; the dossiers are joined only when a filter or the sort needs them."""
+    conditions, on_dossier, chosen = filters_from(args, user, now)
     sort = args.get("tri") if args.get("tri") in SORTS else "echeance"
     try:
         page = max(1, int(args.get("page", 1)))
     except ValueError:
         page = 1
-    joined = select(TaskRow, Dossier).join(Dossier, Dossier.id == TaskRow.dossier_id).where(*conditions)
-    total = db.session.scalar(select(func.count()).select_from(TaskRow)
-                              .join(Dossier, Dossier.id == TaskRow.dossier_id).where(*conditions))
+
+    def scoped(query):
+        if on_dossier or sort == "dossier":
+            query = query.join(Dossier, Dossier.id == TaskRow.dossier_id).where(*on_dossier)
+        return query.where(*conditions)
+
+    total, overdue, mine = db.session.execute(scoped(select(
+        func.count(),
+        func.count(case((and_(TaskRow.due_at.is_not(None), TaskRow.due_at < now), 1))),
+        func.count(case((TaskRow.claimed_by == user.id, 1))),
+    ).select_from(TaskRow))).one()
     pages = max(1, -(-total // page_size))
     page = min(page, pages)
-    rows = db.session.execute(joined.order_by(*SORTS[sort]()).limit(page_size)
-                              .offset((page - 1) * page_size)).all()
-    overdue = db.session.scalar(select(func.count()).select_from(TaskRow)
-                                .join(Dossier, Dossier.id == TaskRow.dossier_id)
-                                .where(*conditions, TaskRow.due_at.is_not(None), TaskRow.due_at < now))
-    mine = db.session.scalar(select(func.count()).select_from(TaskRow)
-                             .join(Dossier, Dossier.id == TaskRow.dossier_id)
-                             .where(*conditions, TaskRow.claimed_by == user.id))
+    ids = db.session.scalars(scoped(select(TaskRow.id)).order_by(*SORTS[sort]())
+                             .limit(page_size).offset((page - 1) * page_size)).all()
+    found = {task.id: (task, dossier) for task, dossier in db.session.execute(
+        select(TaskRow, Dossier).join(Dossier, Dossier.id == TaskRow.dossier_id).where(TaskRow.id.in_(ids)))}
+    rows = [found[task_id] for task_id in ids if task_id in found]
     return {"rows": rows, "total": total, "page": page, "pages": pages, "sort": sort, "chosen": chosen,
             "overdue": overdue, "mine": mine}
 
 
 def _options(user: User) -> dict:
     """Choices for the filter form, limited to the user's scope."""
-    tasks = db.session.execute(select(TaskRow.spec_name, func.min(TaskRow.title))
-                               .where(TaskRow.status == "ready", access.task_filter(user))
-                               .group_by(TaskRow.spec_name).order_by(TaskRow.spec_name)).all()
+    # The role's tasks in the deployed process, not a scan of the open rows (stable, and cheap at volume).
+    tasks = [(name, title) for name, title, role in commands.user_tasks(commands.latest_definition())
+             if role == user.role]
     structures = select(Structure).order_by(Structure.name)
     if user.role == "ars":
         structures = structures.where(Structure.region == user.region)
