@@ -7,12 +7,14 @@ from datetime import timedelta
 import pytest
 from lxml import etree
 from sqlalchemy import JSON, bindparam, select, text
+from sqlalchemy.exc import DBAPIError
 
 import audit
 import commands
 import engine
 import scenarios
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, UTCDateTime, db
+from tampering import guard_lifted
 
 
 def _instance(dossier: Dossier) -> ProcessInstance:
@@ -112,9 +114,8 @@ def _raw(sql: str, **params):
     statement = text(sql)
     types = {"at": UTCDateTime(), "payload": JSON()}
     statement = statement.bindparams(*[bindparam(k, type_=types[k]) for k in params if k in types])
-    db.session.execute(statement, params)
-    db.session.commit()
-    db.session.expire_all()
+    with guard_lifted():
+        db.session.execute(statement, params)
 
 
 def _event_row(instance_id: int, seq: int) -> dict:
@@ -128,14 +129,13 @@ def _rechain_from(instance_id: int, seq: int) -> None:
     db.session.expire_all()
     events = audit.events_of(instance_id)
     prev = events[seq - 2].hash if seq > 1 else commands.GENESIS_HASH
-    for event in events[seq - 1:]:
-        event.prev_hash = prev
-        new_hash = commands.event_hash(event)
-        db.session.execute(text("UPDATE audit_events SET prev_hash = :p, hash = :h WHERE id = :id"),
-                           {"p": prev, "h": new_hash, "id": event.id})
-        prev = new_hash
-    db.session.commit()
-    db.session.expire_all()
+    with guard_lifted():
+        for event in events[seq - 1:]:
+            event.prev_hash = prev
+            new_hash = commands.event_hash(event)
+            db.session.execute(text("UPDATE audit_events SET prev_hash = :p, hash = :h WHERE id = :id"),
+                               {"p": prev, "h": new_hash, "id": event.id})
+            prev = new_hash
 
 
 def _tamper_data(instance_id):
@@ -253,6 +253,22 @@ def test_no_code_path_updates_or_deletes_events():
             if needle in source:
                 offenders.append(f"{path.name}: {needle}")
     assert offenders == []
+
+
+@pytest.mark.parametrize("statement", ["UPDATE audit_events SET actor = 'quelqu''un' WHERE seq = 2",
+                                       "DELETE FROM audit_events WHERE seq = 2"])
+def test_the_database_refuses_edits_of_the_audit_log(app, clock, statement):
+    """Append-only in the database too: UPDATE and DELETE fail, nothing changes, commands still append."""
+    dossier, _ = scenarios.run("b1", clock)
+    before = [(e.seq, e.actor, e.hash) for e in audit.events_of(dossier.instance_id)]
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(text(statement))
+    db.session.rollback()
+    db.session.expire_all()
+    assert [(e.seq, e.actor, e.hash) for e in audit.events_of(dossier.instance_id)] == before
+    assert audit.verify_dossier(dossier).ok
+    again, _ = scenarios.run("b1", clock)
+    assert len(audit.events_of(again.instance_id)) == len(before)
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, select, text
 import audit
 import scenarios
 from models import AuditEvent, Dossier, UTCDateTime, db
+from tampering import guard_lifted
 from test_web_support import ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, DGS, HFDS, PROCESSUS, login, post
 
 
@@ -84,9 +85,9 @@ def test_verify_action_shows_ok_then_the_tampered_step(client, dossier):
     assert 'data-ok="oui"' in page and "Historique intègre" in page
     instance_id = db.session.scalar(select(Dossier.instance_id).where(Dossier.number == dossier))
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.instance_id == instance_id, AuditEvent.seq == 4))
-    db.session.execute(text("UPDATE audit_events SET at = :at WHERE id = :id").bindparams(
-        bindparam("at", type_=UTCDateTime())), {"at": event.at + timedelta(hours=1), "id": event.id})
-    db.session.commit()
+    with guard_lifted():
+        db.session.execute(text("UPDATE audit_events SET at = :at WHERE id = :id").bindparams(
+            bindparam("at", type_=UTCDateTime())), {"at": event.at + timedelta(hours=1), "id": event.id})
     page = post(client, f"/audit/dossiers/{dossier}/verifier").text
     assert 'data-ok="non"' in page
     assert f"Dossier {dossier} : différence à l&#39;étape 4" in page
