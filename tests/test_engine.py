@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+import audit
 import bare_run
 import commands
 import engine
@@ -88,6 +89,42 @@ def test_a_thousand_loop_iterations_neither_stall_nor_grow(app, clock):
     db.session.refresh(dossier)
     assert dossier.state == "clôturé"
     assert db.session.get(ProcessInstance, dossier.instance_id).status == "completed"
+
+
+def test_loop_runs_for_years_while_a_parallel_branch_stays_open(app, clock):
+    """B3: the DGS's analysis runs in a parallel branch. If the DGS leaves it open while the support
+    loop goes on for years, the loop's finished tasks sit below the split: they must not pile up
+    (depth 1,000 stalls SpiffWorkflow) - and the dossier still replays step by step to the same state."""
+    dossier, _ = scenarios.run("impact_sanitaire", clock, until="p3_dgs_analyse")
+    steps = dict(scenarios.SCENARIOS["impact_sanitaire"].steps)
+    for spec_name in ("p4_choix", "p4_analyse"):
+        row = scenarios.ready_task(dossier, spec_name)
+        commands.complete_task(row.id, steps[spec_name], scenarios.actor_for(row))
+    sizes = []
+    for iteration in range(1000):
+        if iteration % 10 == 9:
+            assert scenarios.advance(clock, timedelta(days=7, hours=1)) == 1
+        else:
+            clock.advance(hours=2)
+            row = scenarios.ready_task(dossier, "p4_accompagner")
+            commands.complete_task(row.id, scenarios.SUIVI_CONTINUE, scenarios.actor_for(row))
+        if iteration in (10, 999):
+            sizes.append(len(db.session.get(ProcessInstance, dossier.instance_id).state_json))
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
+    workflow = engine.load_state(instance.state_json, spec, subs, commands.script_engine())
+    assert sorted(t.task_spec.name for t in engine.ready_user_tasks(workflow)) == ["p3_dgs_analyse", "p4_accompagner"]
+    assert max(t.depth for t in workflow.get_tasks()) < 50
+    assert sizes[1] <= sizes[0] * 1.1, sizes
+    # The DGS answers at last; the dossier goes on to its closure.
+    for spec_name, data in [("p3_dgs_analyse", steps["p3_dgs_analyse"]), ("p4_accompagner", scenarios.SUIVI_FIN),
+                            ("p4_fin_structure", scenarios.FIN_STRUCTURE)] + scenarios.CLOSING:
+        row = scenarios.ready_task(dossier, spec_name)
+        commands.complete_task(row.id, data, scenarios.actor_for(row))
+    db.session.refresh(dossier)
+    assert dossier.state == "clôturé"
+    assert db.session.get(ProcessInstance, dossier.instance_id).status == "completed"
+    assert audit.verify_dossier(dossier).ok
 
 
 def test_information_request_loop_many_times(app, clock):
