@@ -213,11 +213,12 @@ def _summarize(snapshot: Snapshot, workflow) -> None:
     snapshot.completed = workflow.is_completed()
 
 
-def replay_step(spec, subs, instance_id: int, event: AuditEvent, prev_state: str | None):
+def replay_step(spec, subs, instance: ProcessInstance, event: AuditEvent, prev_state: str | None):
     """Re-run one recorded command on the previous state; return (workflow, state_json, visited).
 
     Mirrors commands._run without the database: same ids, the clock frozen at the event's time,
-    service results read back from the event (dispatch runs no handler in replay mode).
+    service results read back from the event (dispatch runs no handler in replay mode), the
+    compaction rules of the instance's engine revision.
     """
     engine.install_spiff_hooks()
     ctx = commands.CommandContext(instance=None, dossier=None, actor=None, now=event.at, seq=event.seq,
@@ -225,7 +226,7 @@ def replay_step(spec, subs, instance_id: int, event: AuditEvent, prev_state: str
                                   replay=copy.deepcopy(list(event.service_results or [])))
     token = commands.current_command.set(ctx)
     clock_token = clock_mod.current_clock.set(clock_mod.FrozenClock(event.at))
-    ids = engine._ids.set(engine.id_source(str(instance_id), event.seq))
+    ids = engine._ids.set(engine.id_source(str(instance.id), event.seq))
     visited: list = []
     try:
         if event.command == "start":
@@ -235,7 +236,7 @@ def replay_step(spec, subs, instance_id: int, event: AuditEvent, prev_state: str
                 raise ReplayMismatch(event.seq, "pas d'état précédent à partir duquel rejouer")
             workflow = engine.load_state(prev_state, spec, subs, commands.script_engine())
         commands.apply_command(workflow, event.command, copy.deepcopy(event.payload), visited)
-        engine.compact(workflow)
+        engine.compact(workflow, instance.engine_revision)
         state_json = engine.dump_state(workflow)
         if ctx.replay:
             raise ReplayMismatch(event.seq, f"{len(ctx.replay)} résultat(s) de service enregistré(s) non rejoué(s)")
@@ -284,7 +285,7 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
             if target is None:
                 raise ReplayMismatch(index, "migration vers une version de processus inconnue")
             spec, subs = commands.spec_of(target)
-        workflow, state_json, visited = replay_step(spec, subs, instance.id, event, prev_state)
+        workflow, state_json, visited = replay_step(spec, subs, instance, event, prev_state)
         state_hash = engine.sha256(state_json)
         if check and state_hash != event.state_hash:
             raise ReplayMismatch(index, "l'état rejoué diffère de l'état enregistré (empreinte d'état)")

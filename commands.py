@@ -269,7 +269,8 @@ def start_dossier(structure: Structure, declarant: User | None, actor: Actor, ex
                            "fonction": declarant.title} if declarant else {})}
     data.update(extra or {})
     instance = ProcessInstance(definition_id=definition.id, state_json="{}", state_hash="", status="running",
-                               created_at=now, updated_at=now, last_seq=0, last_hash=GENESIS_HASH)
+                               created_at=now, updated_at=now, last_seq=0, last_hash=GENESIS_HASH,
+                               engine_revision=engine.ENGINE_REVISION)
     db.session.add(instance)
     db.session.flush()
     dossier = Dossier(number=_next_number(now), instance_id=instance.id, structure_id=structure.id,
@@ -436,7 +437,7 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
                   set() if command == "start" else engine.waiting_timer_ids(workflow))
         ctx.data = engine.current_data(workflow)
         apply_command(workflow, command, payload, visited)
-        engine.compact(workflow)
+        engine.compact(workflow, instance.engine_revision)
         state_json = engine.dump_state(workflow)
     except engine.EngineError:
         db.session.rollback()

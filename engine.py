@@ -245,21 +245,30 @@ def spec_from_json(text: str):
 # --------------------------------------------------------------------------------------------
 # Keeping the live state small (long-lived dossiers).
 
-def compact(workflow: BpmnWorkflow) -> int:
-    """Keep the live state small: cut the history above the unfinished tasks, then splice the
-    finished tasks out of the branches that remain. Returns the number of tasks removed.
+# Compaction rules by engine revision; an instance keeps the revision it started with (a replay
+# must rebuild the very states that were stored). 1: cut above the unfinished tasks. 2: also
+# splice finished tasks out of the branches below.
+ENGINE_REVISION = 2
+
+
+def compact(workflow: BpmnWorkflow, revision: int = ENGINE_REVISION) -> int:
+    """Keep the live state small: cut the history above the unfinished tasks, then (revision 2)
+    splice the finished tasks out of the branches that remain. Returns the number of tasks removed.
 
     SpiffWorkflow's task tree only grows and its iterator stops at depth 1,000, so a loop would
     silently stall after a few hundred iterations - also a loop in one branch while another branch
     of a parallel split stays open (the DGS's analysis while the support goes on for years). The
     history removed is in the audit log.
     """
-    if workflow.subprocesses:
-        return 0
-    return _cut_above_live(workflow) + _splice_finished(workflow)
+    live = [t for t in workflow.tasks.values()
+            if t.has_state(TaskState.NOT_FINISHED_MASK) and not isinstance(t.task_spec, _EndJoin)]
+    if not live or workflow.subprocesses:
+        return 0  # a finished workflow keeps its last tree: nothing will run in it any more
+    removed = _cut_above_live(workflow, live)
+    return removed + _splice_finished(workflow) if revision >= 2 else removed
 
 
-def _cut_above_live(workflow: BpmnWorkflow) -> int:
+def _cut_above_live(workflow: BpmnWorkflow, live: list) -> int:
     """Drop the completed history above the lowest common ancestor of all unfinished tasks.
 
     Everything SpiffWorkflow still consults (the splits of open boundary events and gateways, the
@@ -267,10 +276,6 @@ def _cut_above_live(workflow: BpmnWorkflow) -> int:
     already finished are not counted as unfinished: they hold no work, and keeping them would pin
     the whole history of the other branches.
     """
-    live = [t for t in workflow.tasks.values()
-            if t.has_state(TaskState.NOT_FINISHED_MASK) and not isinstance(t.task_spec, _EndJoin)]
-    if not live:
-        return 0
     common = None
     for task in live:
         path = []

@@ -117,6 +117,9 @@ class ProcessInstance(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    # Which compaction rules the engine applied to this instance (engine.ENGINE_REVISION when it
+    # started): replay applies the same ones, so that history written by any release still verifies.
+    engine_revision: Mapped[int] = mapped_column(Integer, server_default="1")
 
     __mapper_args__ = {"version_id_col": version}
 

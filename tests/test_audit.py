@@ -1,6 +1,7 @@
 """Audit: replay reproduces every stored state, tampering is detected at the right step, CLI, exports."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -253,6 +254,43 @@ def test_no_code_path_updates_or_deletes_events():
             if needle in source:
                 offenders.append(f"{path.name}: {needle}")
     assert offenders == []
+
+
+def _b3_support_with_dgs_branch_open(clock, monkeypatch, incident_type: str):
+    """A B3 dossier in weekly support while the DGS's parallel branch stays open: the shape of state
+    where engine revisions 1 and 2 compact differently. (Each with its own incident type: an open
+    dossier of the same type would be a similar incident and switch the next one to 4 bis.)"""
+    scenario = scenarios.SCENARIOS["impact_sanitaire"]
+    steps = [(name, scenarios.formulaire((incident_type,)) if name == "p1_formulaire" else data)
+             for name, data in scenario.steps]
+    monkeypatch.setitem(scenarios.SCENARIOS, "impact_sanitaire", dataclasses.replace(scenario, steps=steps))
+    dossier, _ = scenarios.run("impact_sanitaire", clock, until="p3_dgs_analyse")
+    steps = dict(steps)
+    for spec_name, data in [("p4_choix", steps["p4_choix"]), ("p4_analyse", steps["p4_analyse"])] \
+            + [("p4_accompagner", scenarios.SUIVI_CONTINUE)] * 3:
+        clock.advance(hours=2)
+        row = scenarios.ready_task(dossier, spec_name)
+        commands.complete_task(row.id, data, scenarios.actor_for(row))
+    return dossier
+
+
+def test_each_instance_replays_with_the_engine_revision_it_ran_with(app, clock, monkeypatch):
+    """History written before splicing existed (revision 1) still verifies; a revision changed in the
+    database after the fact does not."""
+    monkeypatch.setattr(engine, "ENGINE_REVISION", 1)
+    old = _b3_support_with_dgs_branch_open(clock, monkeypatch, "rancongiciel")
+    monkeypatch.setattr(engine, "ENGINE_REVISION", 2)
+    row = scenarios.ready_task(old, "p4_accompagner")  # a command after the upgrade keeps revision 1
+    commands.complete_task(row.id, scenarios.SUIVI_CONTINUE, scenarios.actor_for(row))
+    new = _b3_support_with_dgs_branch_open(clock, monkeypatch, "hameconnage")
+    revisions = {d.number: db.session.get(ProcessInstance, d.instance_id).engine_revision for d in (old, new)}
+    assert revisions == {old.number: 1, new.number: 2}
+    sizes = {d.number: len(db.session.get(ProcessInstance, d.instance_id).state_json) for d in (old, new)}
+    assert sizes[new.number] < sizes[old.number]  # revision 2 keeps less
+    assert audit.verify_dossier(old).ok and audit.verify_dossier(new).ok
+    _raw("UPDATE process_instances SET engine_revision = 1 WHERE id = :i", i=new.instance_id)
+    result = audit.verify_dossier(db.session.get(Dossier, new.id))
+    assert not result.ok and result.step is not None
 
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_events SET actor = 'quelqu''un' WHERE seq = 2",
