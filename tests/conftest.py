@@ -15,6 +15,9 @@ import migrate
 from app import create_app
 from models import db
 
+# The browser fixtures (`live`, `page`) live with their helpers.
+pytest_plugins = ["browser_support"]
+
 PG_SERVER = os.environ.get("TEST_POSTGRES_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
 PG_MISSING = ("PostgreSQL indisponible sur 127.0.0.1:5432 : la moitié PostgreSQL de la suite est ignorée "

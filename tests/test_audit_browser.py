@@ -6,13 +6,13 @@ import pytest
 import audit
 import scenarios
 from models import db
-from test_browser_e2e import live, login, page, shot  # noqa: F401 - fixtures shared with the e2e tests
+from browser_support import login, shot
 from test_web_support import AUDITEUR
 
 pytestmark = pytest.mark.browser
 
 
-def test_stepper_in_the_browser(page, clock):  # noqa: F811 - `page` is the shared fixture
+def test_stepper_in_the_browser(page, clock):
     dossier, _ = scenarios.run("grave_acss", clock)
     number = dossier.number
     events = audit.events_of(dossier.instance_id)

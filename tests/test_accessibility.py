@@ -1,0 +1,105 @@
+"""Accessibility in Chromium: axe-core (npm) checks the main pages of every role against WCAG 2.1
+A and AA (labels, contrast, landmarks, names of links and buttons, ARIA), in their ordinary state and
+with validation errors shown. Any violation of serious or critical impact fails, named with the
+elements it concerns."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import audit
+import scenarios
+from browser_support import login, shot, submit
+from models import db
+from test_web_support import ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, PROCESSUS, open_task
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@pytest.fixture
+def axe(page):
+    """A function checking the page on screen; returns the serious and critical violations."""
+    if not AXE.exists():
+        message = "axe-core absent (lancez `npm ci`) : le contrôle d'accessibilité est ignoré"
+        if os.environ.get("REQUIRE_TOOLS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+    source = AXE.read_text(encoding="utf-8")
+
+    def check(name: str) -> list[str]:
+        # Evaluated through the DevTools protocol: the pages' Content-Security-Policy (script-src
+        # 'self') rightly refuses an injected <script>, and stays as it is served.
+        page.evaluate(f"() => {{ {source}\n }}")
+        result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", TAGS)
+        shot(page, f"a11y-{name}")
+        return [f"{name}: {v['id']} ({v['impact']}) {v['help']} -> "
+                + "; ".join(" ".join(node["target"]) for node in v["nodes"][:5])
+                for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    return check
+
+
+def test_main_pages_of_every_role_pass_axe(page, axe, clock):
+    grave, _ = scenarios.run("grave_acss", clock, until="p4_accompagner")
+    closed, _ = scenarios.run("b1", clock)
+    number, grave_id, closed_id = grave.number, grave.id, closed.id
+    support_task = open_task(grave.id, "p4_accompagner").id
+    middle = audit.events_of(grave.instance_id)[len(audit.events_of(grave.instance_id)) // 2].seq
+    db.session.remove()  # the server thread has its own session
+    found = []
+
+    page.goto(page.base + "/connexion")
+    found += axe("connexion")
+    page.fill("#email", DECLARANT)
+    page.fill("#password", "mauvais")
+    page.click("button:has-text('Se connecter')")
+    found += axe("connexion-erreur")
+
+    login(page, DECLARANT)
+    page.goto(page.base + "/declarer")
+    found += axe("declaration")
+    page.fill("#f-finess_site", "123")
+    submit(page)  # required fields missing, FINESS wrong: errors next to the fields
+    assert page.locator("#resume-erreurs").count() == 1
+    found += axe("declaration-erreurs")
+    page.goto(page.base + f"/dossiers/{closed_id}")
+    page.wait_for_selector("#diagramme[data-ready='1']")
+    found += axe("fiche-declarant")
+
+    login(page, ACSS)
+    page.goto(page.base + "/boite")
+    found += axe("boite-acss")
+    page.goto(page.base + f"/taches/{support_task}")
+    found += axe("tache-suivi")
+    page.goto(page.base + "/dossiers")
+    found += axe("liste-dossiers")
+    page.goto(page.base + f"/dossiers/{grave_id}")
+    page.wait_for_selector("#diagramme[data-ready='1']")
+    found += axe("fiche-acss")
+
+    login(page, ARS_BRETAGNE)
+    page.goto(page.base + "/boite")
+    found += axe("boite-ars")
+
+    login(page, AUDITEUR)
+    page.goto(page.base + "/audit/")
+    found += axe("audit-accueil")
+    page.goto(page.base + f"/audit/dossiers/{number}")
+    found += axe("audit-historique")
+    page.goto(page.base + f"/audit/dossiers/{number}/etapes/{middle}")
+    page.wait_for_selector("#diagramme[data-ready='1']")
+    found += axe("audit-etape")
+
+    login(page, PROCESSUS)
+    page.goto(page.base + "/admin/")
+    found += axe("admin-processus")
+
+    login(page, ADMIN)
+    page.goto(page.base + "/admin/outbox/")
+    found += axe("admin-courriels")
+    assert found == [], "\n".join(found)
