@@ -12,8 +12,8 @@ import pytest
 import audit
 import scenarios
 from browser_support import login, shot, submit
-from models import db
-from test_web_support import ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, PROCESSUS, open_task
+from models import TaskRow, db
+from test_web_support import ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, PASSWORD, PROCESSUS, open_task
 
 pytestmark = pytest.mark.browser
 
@@ -103,3 +103,43 @@ def test_main_pages_of_every_role_pass_axe(page, axe, clock):
     page.goto(page.base + "/admin/outbox/")
     found += axe("admin-courriels")
     assert found == [], "\n".join(found)
+
+
+def _tab_to(page, selector: str, limit: int = 80) -> None:
+    """Press Tab until the element matching `selector` has the focus (it must be reachable)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement !== null && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} n'est pas atteignable au clavier")
+
+
+def test_a_task_is_worked_with_the_keyboard_alone(page, clock):
+    """Log in, find the task in the inbox, fill its form and validate it without the mouse."""
+    dossier, _ = scenarios.run("grave_acss", clock, until="p2_ouvrir")
+    task_id = open_task(dossier.id, "p2_ouvrir").id
+    db.session.remove()
+    page.goto(page.base + "/connexion")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
+    assert page.locator(".lien-evitement").bounding_box()["x"] >= 0  # shown when focused
+    _tab_to(page, "#email")
+    page.keyboard.type(ACSS)
+    _tab_to(page, "#password")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Se déconnecter")
+    page.goto(page.base + "/boite")
+    _tab_to(page, f'#boite a[href$="/taches/{task_id}"]')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#f-declaration_recuperee")
+    _tab_to(page, "#f-declaration_recuperee")
+    page.keyboard.press("Space")
+    _tab_to(page, '[name="analyste_referent"]')
+    page.keyboard.type("Karim Benali")
+    _tab_to(page, "form button[value='valider']")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".alerte-succes")
+    shot(page, "clavier-tache-validee")
+    row = db.session.get(TaskRow, task_id)
+    assert row.status == "completed"
