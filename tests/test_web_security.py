@@ -1,6 +1,10 @@
 """Login throttling, sessions, CSRF, escaping, security headers and French error pages."""
 from __future__ import annotations
 
+import re
+
+from sqlalchemy import select
+
 import scenarios
 from app import create_app
 from models import User, db
@@ -121,3 +125,61 @@ def test_error_pages_are_french_without_stack_trace(app, client):
     assert response.status_code == 500 and response.json["statut"] == 500
     assert client.put("/connexion", data={"csrf_token": csrf(client)}).status_code == 405
     assert "Méthode non autorisée" in client.put("/connexion", data={"csrf_token": csrf(client)}).text
+
+
+def _urls(app, method: str, values: dict) -> list[str]:
+    """Every route of a method with each of its arguments replaced by good, unknown and malformed values."""
+    urls = []
+    for rule in app.url_map.iter_rules():
+        if method not in rule.methods or rule.endpoint in ("static", "vendor", "auth.logout"):
+            continue
+        combos = [{}]
+        for name, converter in rule._converters.items():
+            kind = type(converter).__name__.replace("Converter", "").lower()
+            combos = [dict(c, **{name: v}) for c in combos for v in values.get(kind, values["default"])]
+        for combo in combos:
+            url = rule.rule
+            for name, value in combo.items():
+                url = re.sub(rf"<(?:[^:>]+:)?{name}>", str(value), url)
+            urls.append(url)
+    return urls
+
+
+def test_no_route_answers_5xx_to_malformed_input(app, client, clock):
+    """Every GET and POST route, anonymously and as every role, with ids that exist, do not exist or
+    are malformed, and with malformed query strings and form fields: a page or a 4xx, never a 5xx."""
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_accompagner")
+    task = open_task(dossier.id, "p4_accompagner")
+    values = {"integer": [dossier.id, 999_999], "default": [dossier.number, task.id, "<script>", "x%00y"]}
+    queries = ["", "?page=abc&tri=zz&etape=-1&echeance=y&prise=z&tache=%00",
+               "?region=%ff&q=" + "a" * 3000 + "&debut=2026-13-45"]
+    junk = {"email": "x", "password": "y", "data": "zz", "version": "abc", "expected_version": "x",
+            "modalite_appui": "<b>", "structure_id": "abc", "finess_site": "123", "page": "-1", "action": "zz",
+            "analyste_referent": "a\x00b"}
+    gets, posts = _urls(app, "GET", values), _urls(app, "POST", values)
+    failures = []
+    one_per_role = {u.role: u.email for u in db.session.scalars(select(User).order_by(User.id.desc()))}
+    for email in [None, *one_per_role.values()]:
+        if email:
+            login(client, email)
+        else:
+            client.get("/connexion")  # a session with a CSRF token, no user
+        for url in gets:
+            for query in queries:
+                if (status := client.get(url + query).status_code) >= 500:
+                    failures.append(f"GET {url}{query[:40]} ({email}): {status}")
+        for url in posts:
+            if (status := client.post(url, data=dict(junk, csrf_token=csrf(client))).status_code) >= 500:
+                failures.append(f"POST {url} ({email}): {status}")
+    assert len(gets) > 30 and len(posts) > 10
+    assert failures == []
+
+
+def test_a_nul_character_is_refused_with_a_clear_400(client, clock):
+    login(client, ACSS)
+    page = client.get("/dossiers?q=a%00b")
+    assert page.status_code == 400 and "caractère nul" in page.text
+    api = client.get("/dossiers?q=a%00b", headers={"Accept": "application/json"})
+    assert api.status_code == 400 and api.json["statut"] == 400 and "caractère nul" in api.json["message"]
+    assert post(client, "/declarer", {"elements_concernes": "x\x00"}).status_code == 400
+    assert client.get("/dossiers?q=ab").status_code == 200

@@ -53,6 +53,17 @@ def _check_csrf():
     return None
 
 
+def _refuse_nul():
+    """A NUL character in the address, the query or a form field is refused (400) before any view:
+    no text field can hold one, and PostgreSQL refuses it in a query parameter."""
+    texts = [request.path, *request.args.keys(), *request.args.values()]
+    if request.method in UNSAFE_METHODS:
+        texts += [*request.form.keys(), *request.form.values()]
+    if any("\x00" in text for text in texts):
+        return error_response(400, "La requête contient un caractère nul (\\0), qui n'est admis dans aucun champ.")
+    return None
+
+
 def _csrf_enabled() -> bool:
     return current_app.config.get("CSRF_ENABLED", True)
 
@@ -92,6 +103,7 @@ def init_app(app):
     app.config["SESSION_COOKIE_SECURE"] = bool(secure if secure is not None
                                                else not (app.config.get("TESTING") or app.debug))
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config.get("SESSION_HOURS", 8))
+    app.before_request(_refuse_nul)
     app.before_request(_check_csrf)
     app.after_request(_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
