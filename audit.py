@@ -11,6 +11,7 @@ import copy
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -119,7 +120,7 @@ def events_of(instance_id: int) -> list[AuditEvent]:
 def find_dossier(key: str | int) -> Dossier | None:
     """A dossier by number (SSI-2026-00001) or by database id."""
     dossier = db.session.scalar(select(Dossier).where(Dossier.number == str(key)))
-    if dossier is None and str(key).isdigit():
+    if dossier is None and re.fullmatch(r"[0-9]{1,9}", str(key)):
         dossier = db.session.get(Dossier, int(key))
     return dossier
 

@@ -150,12 +150,13 @@ def test_no_route_answers_5xx_to_malformed_input(app, client, clock):
     are malformed, and with malformed query strings and form fields: a page or a 4xx, never a 5xx."""
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_accompagner")
     task = open_task(dossier.id, "p4_accompagner")
-    values = {"integer": [dossier.id, 999_999], "default": [dossier.number, task.id, "<script>", "x%00y"]}
-    queries = ["", "?page=abc&tri=zz&etape=-1&echeance=y&prise=z&tache=%00",
-               "?region=%ff&q=" + "a" * 3000 + "&debut=2026-13-45"]
+    values = {"integer": [dossier.id, 999_999, 10 ** 20],
+              "default": [dossier.number, task.id, "<script>", "x%00y", "9" * 20, "²"]}
+    queries = ["", "?page=abc&tri=zz&etape=-1&echeance=y&prise=z&tache=%00&structure=²",
+               "?region=%ff&q=" + "a" * 3000 + "&debut=2026-13-45&structure=" + "9" * 20 + "&page=" + "9" * 5000]
     junk = {"email": "x", "password": "y", "data": "zz", "version": "abc", "expected_version": "x",
-            "modalite_appui": "<b>", "structure_id": "abc", "finess_site": "123", "page": "-1", "action": "zz",
-            "analyste_referent": "a\x00b"}
+            "modalite_appui": "<b>", "structure_id": "abc", "page": "-1", "action": "zz",
+            "analyste_referent": "a\x00b", "finess_site": "35000002²", "perimetre-" + "9" * 5000 + "-x": "1"}
     gets, posts = _urls(app, "GET", values), _urls(app, "POST", values)
     failures = []
     one_per_role = {u.role: u.email for u in db.session.scalars(select(User).order_by(User.id.desc()))}

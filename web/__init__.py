@@ -3,6 +3,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, send_from_directory
+from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import ROLES
@@ -40,8 +41,18 @@ def format_datetime(value, with_time: bool = True) -> str:
     return local.strftime("%d/%m/%Y à %H:%M") if with_time else local.strftime("%d/%m/%Y")
 
 
+class DatabaseId(IntegerConverter):
+    """`<int:...>` in addresses, bounded by what an INTEGER column holds (PostgreSQL: 32 bits): a
+    larger number is an unknown page (404), not a database error."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def init_app(app):
     """Register the blueprints, the security layer and the template helpers."""
+    app.url_map.converters["int"] = DatabaseId  # before any route is added
     security.init_app(app)
     for blueprint in (auth.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp, audit.bp):
         app.register_blueprint(blueprint)

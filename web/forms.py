@@ -136,7 +136,7 @@ def build_fields(schema: dict, ui: dict | None, values: dict | None = None, erro
 def _object_rows(item_schema: dict, item_ui: dict, name: str, values: dict) -> list[list[Field]]:
     """One list of sub-fields per row of an array of objects (at least one empty row)."""
     indexes = sorted({int(m.group(1)) for key in values
-                      for m in [re.fullmatch(rf"{re.escape(name)}-(\d+)-.+", key)] if m})
+                      for m in [re.fullmatch(rf"{re.escape(name)}-([0-9]{{1,4}})-.+", key)] if m})
     return [build_fields(item_schema, item_ui, values, prefix=f"{name}-{index}-") for index in indexes or [0]]
 
 
@@ -161,7 +161,7 @@ def coerce(schema: dict, form) -> dict:
         if _type(prop) == "array" and _type(items) == "object":
             rows = {}
             for key in form.keys():
-                m = re.fullmatch(rf"{re.escape(name)}-(\d+)-(.+)", key)
+                m = re.fullmatch(rf"{re.escape(name)}-([0-9]{{1,4}})-(.+)", key)
                 if m:
                     rows.setdefault(int(m.group(1)), {})[m.group(2)] = form.getlist(key)
             typed = []

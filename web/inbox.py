@@ -1,6 +1,7 @@
 """The inbox: the open tasks a user may work, with filters, sorting, counts and pagination."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 
 from flask import Blueprint, current_app, render_template, request
@@ -46,7 +47,7 @@ def filters_from(args, user: User, now: datetime) -> tuple[list, list, dict]:
     if args.get("region") in REGIONS:
         chosen["region"] = args["region"]
         conditions.append(TaskRow.region == chosen["region"])
-    if args.get("structure", "").isdigit():
+    if re.fullmatch(r"[0-9]{1,9}", args.get("structure", "")):
         chosen["structure"] = args["structure"]
         conditions.append(TaskRow.structure_id == int(chosen["structure"]))
     if args.get("type") in INCIDENT_TYPES:

@@ -44,7 +44,7 @@ def task_context(row: TaskRow, ui: dict, definition) -> list:
 def add_object_row(values: dict, action: str) -> dict:
     """Handle the "add a row" button of an array of objects without JavaScript."""
     name = action.split(":", 1)[1]
-    indexes = [int(m.group(1)) for key in values for m in [re.fullmatch(rf"{re.escape(name)}-(\d+)-.+", key)] if m]
+    indexes = [int(m.group(1)) for key in values for m in [re.fullmatch(rf"{re.escape(name)}-([0-9]{{1,4}})-.+", key)] if m]
     values = dict(values)
     values[f"{name}-{max(indexes, default=0) + 1}-"] = ""
     return values
