@@ -29,32 +29,6 @@ from referentiel import LANE_ROLES, ROLES
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
-# The audit table is append-only in the database itself, not only by the application's code: a
-# trigger refuses UPDATE and DELETE of its rows (installed by migration 0005). Whoever owns the
-# database can still lift it; what they change then is what `verify` detects.
-APPEND_ONLY_TRIGGERS = {
-    "postgresql": [
-        """CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP USING ERRCODE = '42501';
-        END $$""",
-        """CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
-        FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()""",
-    ],
-    "sqlite": [
-        """CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
-        BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: UPDATE refused'); END""",
-        """CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
-        BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: DELETE refused'); END""",
-    ],
-}
-APPEND_ONLY_DROP = {
-    "postgresql": ["DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events",
-                   "DROP FUNCTION IF EXISTS audit_events_append_only()"],
-    "sqlite": ["DROP TRIGGER IF EXISTS audit_events_no_update", "DROP TRIGGER IF EXISTS audit_events_no_delete"],
-}
-
-
 class ReplayMismatch(Exception):
     """Replay or chain verification found a difference at a step (1-based event sequence)."""
 
