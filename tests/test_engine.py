@@ -56,28 +56,32 @@ def _dossier_in_support(clock):
     return dossier
 
 
-def test_a_thousand_loop_iterations_neither_stall_nor_grow(app, clock):
-    """Weekly updates and progress reports for years: the live state stays small and the loop keeps going."""
-    dossier = _dossier_in_support(clock)
+def _a_thousand_support_iterations(dossier, clock):
+    """Progress reports every two hours, and every tenth time a week without one (the weekly timer
+    fires). The loop must neither stall nor grow: returns the workflow as stored at the end."""
     sizes = []
     for iteration in range(1000):
         if iteration % 10 == 9:
-            # Let a week pass without a progress report: the weekly timer fires and the loop goes on.
-            fired = scenarios.advance(clock, timedelta(days=7, hours=1))
-            assert fired == 1
+            assert scenarios.advance(clock, timedelta(days=7, hours=1)) == 1
         else:
             clock.advance(hours=2)
             row = scenarios.ready_task(dossier, "p4_accompagner")
             commands.complete_task(row.id, scenarios.SUIVI_CONTINUE, scenarios.actor_for(row))
         if iteration in (10, 999):
             sizes.append(len(db.session.get(ProcessInstance, dossier.instance_id).state_json))
+    assert sizes[1] <= sizes[0] * 1.1, sizes
     instance = db.session.get(ProcessInstance, dossier.instance_id)
     spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
     workflow = engine.load_state(instance.state_json, spec, subs, commands.script_engine())
-    ready = engine.ready_user_tasks(workflow)
-    assert [t.task_spec.name for t in ready] == ["p4_accompagner"]
     assert max(t.depth for t in workflow.get_tasks()) < 50
-    assert sizes[1] <= sizes[0] * 1.1, sizes
+    return workflow
+
+
+def test_a_thousand_loop_iterations_neither_stall_nor_grow(app, clock):
+    """Weekly updates and progress reports for years: the live state stays small and the loop keeps going."""
+    dossier = _dossier_in_support(clock)
+    workflow = _a_thousand_support_iterations(dossier, clock)
+    assert [t.task_spec.name for t in engine.ready_user_tasks(workflow)] == ["p4_accompagner"]
     weekly = db.session.scalar(select(func.count()).select_from(OutboxMessage)
                                .where(OutboxMessage.kind == "point_hebdomadaire"))
     assert weekly == 100
@@ -100,22 +104,8 @@ def test_loop_runs_for_years_while_a_parallel_branch_stays_open(app, clock):
     for spec_name in ("p4_choix", "p4_analyse"):
         row = scenarios.ready_task(dossier, spec_name)
         commands.complete_task(row.id, steps[spec_name], scenarios.actor_for(row))
-    sizes = []
-    for iteration in range(1000):
-        if iteration % 10 == 9:
-            assert scenarios.advance(clock, timedelta(days=7, hours=1)) == 1
-        else:
-            clock.advance(hours=2)
-            row = scenarios.ready_task(dossier, "p4_accompagner")
-            commands.complete_task(row.id, scenarios.SUIVI_CONTINUE, scenarios.actor_for(row))
-        if iteration in (10, 999):
-            sizes.append(len(db.session.get(ProcessInstance, dossier.instance_id).state_json))
-    instance = db.session.get(ProcessInstance, dossier.instance_id)
-    spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
-    workflow = engine.load_state(instance.state_json, spec, subs, commands.script_engine())
+    workflow = _a_thousand_support_iterations(dossier, clock)
     assert sorted(t.task_spec.name for t in engine.ready_user_tasks(workflow)) == ["p3_dgs_analyse", "p4_accompagner"]
-    assert max(t.depth for t in workflow.get_tasks()) < 50
-    assert sizes[1] <= sizes[0] * 1.1, sizes
     # The DGS answers at last; the dossier goes on to its closure.
     for spec_name, data in [("p3_dgs_analyse", steps["p3_dgs_analyse"]), ("p4_accompagner", scenarios.SUIVI_FIN),
                             ("p4_fin_structure", scenarios.FIN_STRUCTURE)] + scenarios.CLOSING:
