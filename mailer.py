@@ -18,21 +18,19 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from flask import current_app
 from sqlalchemy import or_, select, update
 
+import leases
 from models import OutboxMessage, db
-from timers import backoff, worker_name
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 BATCH = 50
 DEFAULTS = {"MAIL_MAX_ATTEMPTS": 8, "MAIL_RETRY_BASE_S": 60, "MAIL_RETRY_MAX_S": 6 * 3600}
 STATES = {"pending": "En attente", "sending": "Envoi en cours", "sent": "Envoyé", "dead": "Abandonné",
@@ -174,22 +172,9 @@ def recover_interrupted(now: datetime) -> int:
 
 def claim_messages(now: datetime, limit: int = BATCH) -> tuple[str, list[int]]:
     """Claim due pending rows for this process (SKIP LOCKED on PostgreSQL); returns token and ids."""
-    query = select(OutboxMessage.id).where(*_due_filter(now)).order_by(OutboxMessage.id).limit(limit)
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = db.session.scalars(query).all()
-    if not ids:
-        db.session.rollback()
-        return "", []
-    token = f"{worker_name()}:{uuid.uuid4().hex[:12]}"[:64]
-    db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), *_due_filter(now))
-                       .values(claimed_by=token, claimed_until=now + LEASE)
-                       .execution_options(synchronize_session=False))
-    db.session.commit()
-    claimed = db.session.scalars(select(OutboxMessage.id).where(OutboxMessage.claimed_by == token)
-                                 .order_by(OutboxMessage.id)).all()
-    db.session.rollback()
-    return token, list(claimed)
+    token, rows = leases.claim(OutboxMessage, _due_filter(now), (OutboxMessage.id,), now, limit,
+                               (OutboxMessage.id,))
+    return token, [row_id for row_id, in rows]
 
 
 def _mark_sending(row_id: int, token: str, now: datetime) -> OutboxMessage | None:
@@ -197,7 +182,7 @@ def _mark_sending(row_id: int, token: str, now: datetime) -> OutboxMessage | Non
     result = db.session.execute(
         update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == token,
                                     OutboxMessage.status == "pending")
-        .values(status="sending", attempts=OutboxMessage.attempts + 1, claimed_until=now + LEASE)
+        .values(status="sending", attempts=OutboxMessage.attempts + 1, claimed_until=now + leases.LEASE)
         .execution_options(synchronize_session=False))
     db.session.commit()
     if result.rowcount != 1:
@@ -212,7 +197,7 @@ def _mark_failed(row: OutboxMessage, now: datetime, error: str, permanent: bool)
         row.status, row.next_attempt_at = "dead", None
     else:
         row.status = "pending"
-        row.next_attempt_at = now + backoff(row.attempts, _setting("MAIL_RETRY_BASE_S"), _setting("MAIL_RETRY_MAX_S"))
+        row.next_attempt_at = now + leases.backoff(row.attempts, _setting("MAIL_RETRY_BASE_S"), _setting("MAIL_RETRY_MAX_S"))
     db.session.commit()
     return row.status
 

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +21,7 @@ from sqlalchemy import or_, select, update
 
 import commands
 import engine
+import leases
 import notifications
 from models import Dossier, OutboxMessage, ProcessInstance, Structure, TaskRow, Timer, User, db
 from referentiel import ROLES
@@ -31,7 +29,6 @@ from referentiel import ROLES
 log = logging.getLogger(__name__)
 PARIS = ZoneInfo("Europe/Paris")
 
-LEASE = timedelta(minutes=5)      # a claimer that holds a row longer than this is presumed dead
 BATCH = 50                        # rows claimed at once: short claim transactions, fair sharing
 DEFAULTS = {"TIMER_MAX_ATTEMPTS": 5, "TIMER_RETRY_BASE_S": 30, "TIMER_RETRY_MAX_S": 3600, "TIMER_SWEEP_THREADS": 4}
 
@@ -47,31 +44,12 @@ class SweepResult:
     lateness: list = field(default_factory=list)
 
 
-def worker_name() -> str:
-    """An identifier for this process, written in the claims it makes."""
-    return f"{socket.gethostname()[:30]}:{os.getpid()}"
-
-
 def _setting(name: str):
     return current_app.config.get(name, DEFAULTS[name])
 
 
 def _now() -> datetime:
     return current_app.extensions["clock"].now()
-
-
-def backoff(attempts: int, base: float, cap: float) -> timedelta:
-    """Delay before the next attempt: base, 2 x base, 4 x base... capped."""
-    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
-
-
-def _is_postgresql() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
-def _claim_token() -> str:
-    # One token per claim batch, so the rows of this batch can be read back exactly.
-    return f"{worker_name()}:{uuid.uuid4().hex[:12]}"[:64]
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,24 +64,8 @@ def _due_timer_filter(now: datetime):
 
 def claim_timers(now: datetime, limit: int = BATCH) -> tuple[str, list[tuple[int, int]]]:
     """Claim up to `limit` due timers for this process; returns the claim token and (timer, instance) ids."""
-    query = select(Timer.id).where(*_due_timer_filter(now)).order_by(Timer.due_at, Timer.id).limit(limit)
-    if _is_postgresql():
-        # Rows another sweep is claiming right now are skipped, not waited for.
-        query = query.with_for_update(skip_locked=True)
-    ids = db.session.scalars(query).all()
-    if not ids:
-        db.session.rollback()
-        return "", []
-    token = _claim_token()
-    # The filter is repeated so that, on SQLite (no row locks), a row claimed by another process
-    # between our SELECT and this UPDATE is left to it.
-    db.session.execute(update(Timer).where(Timer.id.in_(ids), *_due_timer_filter(now))
-                       .values(claimed_by=token, claimed_until=now + LEASE).execution_options(synchronize_session=False))
-    db.session.commit()
-    claimed = db.session.execute(select(Timer.id, Timer.instance_id).where(Timer.claimed_by == token)
-                                 .order_by(Timer.due_at, Timer.id)).all()
-    db.session.rollback()
-    return token, [tuple(row) for row in claimed]
+    return leases.claim(Timer, _due_timer_filter(now), (Timer.due_at, Timer.id), now, limit,
+                        (Timer.id, Timer.instance_id))
 
 
 def fire_claimed(timer_id: int, instance_id: int, token: str, fire=None) -> float | None:
@@ -111,7 +73,7 @@ def fire_claimed(timer_id: int, instance_id: int, token: str, fire=None) -> floa
     fire = fire or commands.fire_timer
     # Lock the instance first (every command on it does), then read the timer under that lock:
     # only the holder of the current claim on a still-pending row may fire it.
-    if _is_postgresql():  # SQLite has no row locks: its single writer serializes commands already
+    if leases.is_postgresql():  # SQLite has no row locks: its single writer serializes commands already
         db.session.execute(select(ProcessInstance.id).where(ProcessInstance.id == instance_id).with_for_update())
     timer = db.session.scalars(select(Timer).where(Timer.id == timer_id)
                                .execution_options(populate_existing=True)).first()
@@ -148,7 +110,7 @@ def _record_failure(timer_id: int, token: str, now: datetime, error: str, count:
         timer.status = "failed"
         timer.next_attempt_at = None
     else:
-        delay = (backoff(timer.attempts, _setting("TIMER_RETRY_BASE_S"), _setting("TIMER_RETRY_MAX_S"))
+        delay = (leases.backoff(timer.attempts, _setting("TIMER_RETRY_BASE_S"), _setting("TIMER_RETRY_MAX_S"))
                  if count else timedelta(seconds=1))
         timer.next_attempt_at = now + delay
     db.session.commit()
@@ -181,7 +143,7 @@ def sweep_timers(fire=None, max_rows: int = 100_000, batch: int = BATCH, threads
     """Fire every due timer, each in its own transaction, until none is due (or max_rows)."""
     if threads is None:
         # PostgreSQL commits in parallel, so a few threads hide the round trips; SQLite has one writer.
-        threads = _setting("TIMER_SWEEP_THREADS") if _is_postgresql() else 1
+        threads = _setting("TIMER_SWEEP_THREADS") if leases.is_postgresql() else 1
     app = current_app._get_current_object()
 
     def run(chunk):
