@@ -11,7 +11,7 @@ import scenarios
 from models import Draft, User, db
 from test_web_support import (ACSS, DECLARANT, dossier_by_number, dossier_number, form_data, login, open_task, post,
                               structure_of, user)
-from web import forms
+from web import forms, tasks
 
 SCHEMA = {
     "type": "object",
@@ -58,6 +58,22 @@ def test_every_widget_renders_with_label_help_and_error(app):
     assert '<select id="f-un_choix"' in html and "Choix B" in html
     assert re.search(r'name="plusieurs" value="y"\s+checked', html)
     assert 'name="lignes-0-nom"' in html and 'name="lignes-1-nom"' in html and 'value="Bo"' in html
+
+
+def test_add_a_row_to_an_array_of_objects_without_javascript(app):
+    """« Ajouter une ligne » (a submit button) shows one more empty row and keeps the rows typed."""
+    values = forms.raw_values(SCHEMA, MultiDict([("lignes-0-nom", "Ana"), ("texte", "t")]))
+    values = tasks.add_object_row(values, "ajouter:lignes")
+    fields = forms.build_fields(SCHEMA, UI, values)
+    rows = next(f for f in fields if f.name == "lignes").rows
+    assert [[sub.name for sub in row] for row in rows] == [["lignes-0-nom", "lignes-0-age"],
+                                                            ["lignes-1-nom", "lignes-1-age"]]
+    html = render(app, fields)
+    assert re.search(r'name="lignes-0-nom"[^>]*\s+value="Ana"', html) and 'name="lignes-1-nom"' in html
+    again = tasks.add_object_row(values, "ajouter:lignes")
+    assert len(next(f for f in forms.build_fields(SCHEMA, UI, again) if f.name == "lignes").rows) == 3
+    # The empty key of the added row is not data.
+    assert forms.coerce(SCHEMA, MultiDict([("lignes-0-nom", "Ana"), ("lignes-1-", "")]))["lignes"] == [{"nom": "Ana"}]
 
 
 def test_coerce_arrays_of_objects_and_paris_datetimes(app):

@@ -133,10 +133,16 @@ def build_fields(schema: dict, ui: dict | None, values: dict | None = None, erro
     return fields
 
 
+def object_row_keys(name: str, keys) -> list[tuple[int, str, str]]:
+    """(row index, sub-field, key) of the form keys of the array of objects `name` ("name-3-nom");
+    the sub-field is empty for a row just added with « Ajouter une ligne »."""
+    pattern = re.compile(rf"{re.escape(name)}-([0-9]{{1,4}})-(.*)")
+    return [(int(m.group(1)), m.group(2), key) for key in keys if (m := pattern.fullmatch(key))]
+
+
 def _object_rows(item_schema: dict, item_ui: dict, name: str, values: dict) -> list[list[Field]]:
     """One list of sub-fields per row of an array of objects (at least one empty row)."""
-    indexes = sorted({int(m.group(1)) for key in values
-                      for m in [re.fullmatch(rf"{re.escape(name)}-([0-9]{{1,4}})-.+", key)] if m})
+    indexes = sorted({index for index, _, _ in object_row_keys(name, values)})
     return [build_fields(item_schema, item_ui, values, prefix=f"{name}-{index}-") for index in indexes or [0]]
 
 
@@ -160,10 +166,9 @@ def coerce(schema: dict, form) -> dict:
         items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
         if _type(prop) == "array" and _type(items) == "object":
             rows = {}
-            for key in form.keys():
-                m = re.fullmatch(rf"{re.escape(name)}-([0-9]{{1,4}})-(.+)", key)
-                if m:
-                    rows.setdefault(int(m.group(1)), {})[m.group(2)] = form.getlist(key)
+            for index, sub_field, key in object_row_keys(name, form.keys()):
+                if sub_field:
+                    rows.setdefault(index, {})[sub_field] = form.getlist(key)
             typed = []
             for index in sorted(rows):
                 row = form_schemas.coerce(items, _ListDict(rows[index]))

@@ -1,8 +1,6 @@
 """The generic user-task page: a form built from the task's JSON Schema, drafts, claim and release."""
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import delete, select, update
 
@@ -44,7 +42,7 @@ def task_context(row: TaskRow, ui: dict, definition) -> list:
 def add_object_row(values: dict, action: str) -> dict:
     """Handle the "add a row" button of an array of objects without JavaScript."""
     name = action.split(":", 1)[1]
-    indexes = [int(m.group(1)) for key in values for m in [re.fullmatch(rf"{re.escape(name)}-([0-9]{{1,4}})-.+", key)] if m]
+    indexes = [index for index, _, _ in forms.object_row_keys(name, values)]
     values = dict(values)
     values[f"{name}-{max(indexes, default=0) + 1}-"] = ""
     return values
