@@ -61,15 +61,13 @@ SAMPLES = [("b1", "p3_qualifier"), ("hors_heures", "p2_ouvrir"), ("grave_acss", 
 
 def sample_dossiers() -> list[str]:
     """Run a few scenarios up to different steps, over the last days, on a simulated clock."""
-    app_clock = current_app.extensions["clock"]
-    frozen = clock_mod.FrozenClock(app_clock.now())
-    current_app.extensions["clock"] = frozen
+    now = clock_mod.app_now()
     numbers = []
-    try:
+    with clock_mod.app_clock_frozen(now) as frozen:
         for name, until in SAMPLES:
             scenario = scenarios.SCENARIOS[name]
             # Same weekday and hour as the scenario (working hours, or a Saturday night), in the past weeks.
-            weeks = (app_clock.now() - scenario.start) // timedelta(weeks=1) - (2 if name == "grave_acss" else 1)
+            weeks = (now - scenario.start) // timedelta(weeks=1) - (2 if name == "grave_acss" else 1)
             start = scenario.start + timedelta(weeks=max(weeks, 0))
             scenarios.SCENARIOS[name] = dataclasses.replace(scenario, start=start)
             try:
@@ -77,8 +75,6 @@ def sample_dossiers() -> list[str]:
             finally:
                 scenarios.SCENARIOS[name] = scenario
             numbers.append(dossier.number)
-    finally:
-        current_app.extensions["clock"] = app_clock
     return numbers
 
 
@@ -110,12 +106,9 @@ def run_scenario(name):
         raise click.BadParameter(f"scénario inconnu ; choix : {', '.join(scenarios.SCENARIOS)}", param_hint="NAME")
     setup_database()
     demo.load_demo()
-    app_clock = current_app.extensions["clock"]
-    frozen = clock_mod.FrozenClock()
-    current_app.extensions["clock"] = frozen
 
     def echo(step, dossier):
-        click.echo(f"[{frozen.now():%d/%m %H:%M}] {step.actor} : {step.task}")
+        click.echo(f"[{clock_mod.app_now():%d/%m %H:%M}] {step.actor} : {step.task}")
         for element in step.visited[1:]:
             click.echo(f"      -> {element}")
         for state in step.states:
@@ -123,14 +116,13 @@ def run_scenario(name):
         for kind in step.notified:
             click.echo(f"      message : {kind}")
 
-    try:
-        dossier, _ = scenarios.run(name, frozen, echo=echo)
+    with clock_mod.app_clock_frozen() as frozen:
+        try:
+            dossier, _ = scenarios.run(name, frozen, echo=echo)
+        except commands.engine.EngineError as exc:
+            raise click.ClickException(exc.message) from None
         db.session.refresh(dossier)
         click.echo(f"Dossier {dossier.number} : état « {dossier.state} », qualification {dossier.qualification}.")
-    except commands.engine.EngineError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        current_app.extensions["clock"] = app_clock
 
 
 @click.command("migrate-dossier")

@@ -7,8 +7,11 @@ Time is an input (DESIGN.md decision 3): production uses the system clock, tests
 from __future__ import annotations
 
 import contextvars
+from contextlib import contextmanager
 import threading
 from datetime import datetime, timedelta, timezone
+
+from flask import current_app
 
 
 class SystemClock:
@@ -55,3 +58,21 @@ current_clock: contextvars.ContextVar = contextvars.ContextVar("current_clock", 
 def now() -> datetime:
     """The current instant according to the clock in force."""
     return current_clock.get().now()
+
+
+def app_now() -> datetime:
+    """The application's current instant (its clock: the system's, or a test's)."""
+    return current_app.extensions["clock"].now()
+
+
+@contextmanager
+def app_clock_frozen(start: datetime | None = None):
+    """Run the block on a FrozenClock in place of the application's clock (scenarios, sample data)."""
+    previous = current_app.extensions["clock"]
+    frozen = FrozenClock(start)
+    current_app.extensions["clock"] = frozen
+    try:
+        yield frozen
+    finally:
+        current_app.extensions["clock"] = previous
+

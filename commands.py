@@ -62,10 +62,6 @@ class FormErrors(engine.EngineError):
         self.errors = errors
 
 
-def app_now() -> datetime:
-    """The application's clock (tests freeze and move it)."""
-    return current_app.extensions["clock"].now()
-
 
 # --------------------------------------------------------------------------------------------
 # Definitions
@@ -95,7 +91,7 @@ def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None 
         raise engine.EngineError(f"Le fichier BPMN est invalide : {exc}", 422) from None
     definition = ProcessDefinition(process_id=spec.name, name=spec.description or spec.name,
                                    content_hash=content_hash, bpmn_xml=xml, forms=forms,
-                                   spec_json=engine.spec_to_json(spec, subs), deployed_at=app_now(),
+                                   spec_json=engine.spec_to_json(spec, subs), deployed_at=clock_mod.app_now(),
                                    deployed_by=actor)
     db.session.add(definition)
     db.session.commit()
@@ -262,7 +258,7 @@ def structure_data(structure: Structure) -> dict:
 
 def start_dossier(structure: Structure, declarant: User | None, actor: Actor, extra: dict | None = None) -> Dossier:
     """Open a dossier for a structure and run its process to the first user task."""
-    now = app_now()
+    now = clock_mod.app_now()
     definition = latest_definition()
     data = {"structure": structure_data(structure),
             "declarant": ({"nom": declarant.name, "email": declarant.email, "telephone": declarant.phone,
@@ -418,7 +414,7 @@ def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
 
 def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinition, actor: Actor, command: str,
          payload: dict) -> None:
-    now = app_now()
+    now = clock_mod.app_now()
     seq = instance.last_seq + 1
     spec, subs = spec_of(definition)
     ctx = CommandContext(instance=instance, dossier=dossier, actor=actor, now=now, seq=seq,

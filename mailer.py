@@ -27,6 +27,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 
 import leases
+from clock import app_now
 from models import OutboxMessage, db
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,6 @@ class PermanentFailure(Exception):
 def _setting(name: str):
     return current_app.config.get(name, DEFAULTS[name])
 
-
-def _now() -> datetime:
-    return current_app.extensions["clock"].now()
 
 
 def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
@@ -204,22 +202,22 @@ def _mark_failed(row: OutboxMessage, now: datetime, error: str, permanent: bool)
 
 def deliver_one(row_id: int, token: str, transport, sender: str) -> str:
     """Deliver one claimed row; returns its new status (or "skipped")."""
-    row = _mark_sending(row_id, token, _now())
+    row = _mark_sending(row_id, token, app_now())
     if row is None:
         return "skipped"
     if not row.recipients:
-        return _mark_failed(row, _now(), "Aucun destinataire.", permanent=True)
+        return _mark_failed(row, app_now(), "Aucun destinataire.", permanent=True)
     envelope_from = parseaddr(sender)[1] or sender
     try:
         refused = transport.send(build_message(row, sender), envelope_from, list(row.recipients))
     except PermanentFailure as exc:
-        return _mark_failed(row, _now(), str(exc), permanent=True)
+        return _mark_failed(row, app_now(), str(exc), permanent=True)
     except Exception as exc:  # connection refused, timeout, 4xx: try again later
         log.warning("delivery of outbox row %s failed: %s", row_id, exc)
-        return _mark_failed(row, _now(), f"{type(exc).__name__}: {exc}", permanent=False)
+        return _mark_failed(row, app_now(), f"{type(exc).__name__}: {exc}", permanent=False)
     if after_send_hook is not None:
         after_send_hook(row)
-    row.status, row.sent_at = "sent", _now()
+    row.status, row.sent_at = "sent", app_now()
     row.claimed_by = row.claimed_until = None
     row.last_error = f"Destinataires refusés : {refused}" if refused else None
     db.session.commit()
@@ -229,14 +227,14 @@ def deliver_one(row_id: int, token: str, transport, sender: str) -> str:
 def deliver_due(max_rows: int = 10_000, batch: int = BATCH) -> DeliveryResult:
     """One delivery sweep: recover interrupted rows, then send every due pending row."""
     result = DeliveryResult()
-    result.to_verify = recover_interrupted(_now())
+    result.to_verify = recover_interrupted(app_now())
     config = current_app.config
     transport = transport_for(config)
     sender = config["MAIL_FROM"]
     done = 0
     try:
         while done < max_rows:
-            token, ids = claim_messages(_now(), min(batch, max_rows - done))
+            token, ids = claim_messages(app_now(), min(batch, max_rows - done))
             if not ids:
                 break
             for row_id in ids:
@@ -273,7 +271,7 @@ def requeue(row: OutboxMessage, actor: str) -> None:
     """Send a dead or to-verify row again (an administrator's decision), with a fresh set of attempts."""
     if row.status not in ("dead", "a_verifier"):
         raise ValueError("seuls les messages abandonnés ou à vérifier peuvent être renvoyés")
-    row.status, row.attempts, row.next_attempt_at = "pending", 0, _now()
+    row.status, row.attempts, row.next_attempt_at = "pending", 0, app_now()
     row.claimed_by = row.claimed_until = None
     row.last_error = f"Renvoi demandé par {actor}. Erreur précédente : {row.last_error or '-'}"[:2000]
     db.session.commit()
@@ -283,6 +281,6 @@ def mark_sent(row: OutboxMessage, actor: str) -> None:
     """Record that a to-verify row did reach the server (checked by an administrator)."""
     if row.status != "a_verifier":
         raise ValueError("seuls les messages à vérifier peuvent être marqués envoyés")
-    row.status, row.sent_at = "sent", _now()
+    row.status, row.sent_at = "sent", app_now()
     row.last_error = f"Remise confirmée par {actor} après vérification sur le serveur."
     db.session.commit()

@@ -22,6 +22,7 @@ from sqlalchemy import or_, select, update
 import commands
 import engine
 import leases
+from clock import app_now
 import notifications
 from models import Dossier, OutboxMessage, ProcessInstance, Structure, TaskRow, Timer, User, db
 from referentiel import ROLES
@@ -47,9 +48,6 @@ class SweepResult:
 def _setting(name: str):
     return current_app.config.get(name, DEFAULTS[name])
 
-
-def _now() -> datetime:
-    return current_app.extensions["clock"].now()
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,7 +80,7 @@ def fire_claimed(timer_id: int, instance_id: int, token: str, fire=None) -> floa
         return None
     due_at, spec_name = timer.due_at, timer.spec_name
     fire(timer)  # commits
-    fired_at = _now()
+    fired_at = app_now()
     status = db.session.scalar(select(Timer.status).where(Timer.id == timer_id))
     db.session.rollback()  # end the read transaction
     if status == "pending":
@@ -124,14 +122,14 @@ def _fire_one(timer_id: int, instance_id: int, token: str, fire) -> tuple[str, f
     except engine.Conflict as exc:
         # Another command changed the instance meanwhile: try again shortly, it is not a failure.
         db.session.rollback()
-        _record_failure(timer_id, token, _now(), exc.message, count=False)
+        _record_failure(timer_id, token, app_now(), exc.message, count=False)
         return "skipped", None
     except Exception as exc:
         db.session.rollback()
         log.warning("timer %s failed: %s", timer_id, exc, exc_info=not isinstance(exc, engine.EngineError))
         message = exc.message if isinstance(exc, engine.EngineError) else f"{type(exc).__name__}: {exc}"
         try:
-            _record_failure(timer_id, token, _now(), message)
+            _record_failure(timer_id, token, app_now(), message)
         except Exception:  # the database itself is failing: the lease will expire and the row be retried
             db.session.rollback()
             log.exception("could not record the failure of timer %s", timer_id)
@@ -155,7 +153,7 @@ def sweep_timers(fire=None, max_rows: int = 100_000, batch: int = BATCH, threads
     pool = ThreadPoolExecutor(threads, thread_name_prefix="timers") if threads > 1 else None
     try:
         while done < max_rows:
-            token, ids = claim_timers(_now(), min(batch, max_rows - done))
+            token, ids = claim_timers(app_now(), min(batch, max_rows - done))
             if not ids:
                 break
             done += len(ids)
@@ -235,7 +233,7 @@ def _queue_reminder(row: TaskRow, now: datetime) -> None:
 
 def sweep_reminders(limit: int = 500) -> int:
     """Queue one reminder for each open task past its due date; return how many were queued."""
-    now = _now()
+    now = app_now()
     ids = db.session.scalars(select(TaskRow.id).where(TaskRow.status == "ready", TaskRow.due_at < now,
                                                       TaskRow.reminded_at.is_(None))
                              .order_by(TaskRow.due_at).limit(limit)).all()

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, time, timedelta, timezone
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 import audit
 import engine
+from clock import app_now
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
 from web import forms
@@ -204,7 +205,7 @@ def export(fmt):
     else:
         dossiers = audit.dossiers_between(_period_arg("du"), _period_arg("au", end=True))
     personal = request.args.get("donnees_personnelles") == "1"
-    stamp = current_app.extensions["clock"].now().strftime("%Y%m%d")
+    stamp = app_now().strftime("%Y%m%d")
     name = f"historique-{number or 'dossiers'}-{stamp}.{fmt}"
     if fmt == "xes":
         body, mimetype = audit.to_xes(dossiers, personal), "application/xml"

@@ -7,10 +7,11 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import (Blueprint, abort, current_app, flash, has_request_context, redirect, render_template, request,
+from flask import (Blueprint, abort, flash, has_request_context, redirect, render_template, request,
                    session, url_for)
 from sqlalchemy import func, select
 
+from clock import app_now
 from models import User, db
 
 bp = Blueprint("auth", __name__)
@@ -65,9 +66,6 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _now():
-    return current_app.extensions["clock"].now()
-
 
 def _safe_next(target: str | None) -> str | None:
     """Only local paths are followed after login (no open redirect)."""
@@ -90,7 +88,7 @@ def home_for(user: User) -> str:
 
 def check_credentials(email: str, password: str) -> tuple[User | None, str | None]:
     """Check a login attempt with throttling; return (user, None) or (None, French message)."""
-    now = _now()
+    now = app_now()
     user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     generic = "Adresse électronique ou mot de passe incorrect."
     if user is None or not user.active:

@@ -1,9 +1,10 @@
 """Dossier list and the fiche de suivi: state, timeline, notifications, open tasks and the BPMN diagram."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 from sqlalchemy import func, select
 
+from clock import app_now
 from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer, User, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
 from web import access, forms
@@ -115,7 +116,7 @@ def show(dossier_id):
     return render_template("dossiers/show.html", dossier=dossier, structure=structure, open_tasks=open_tasks,
                            workable=workable, claimers=claimers, events=events, visited=visited, active=active,
                            timers=timers, notifications=notifications, roles=ROLES, qualifications=QUALIFICATIONS,
-                           incident_types=INCIDENT_TYPES, now=current_app.extensions["clock"].now(),
+                           incident_types=INCIDENT_TYPES, now=app_now(),
                            definition=definition)
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from sqlalchemy import String, and_, case, cast, func, select
 
 import commands
+from clock import app_now
 from models import Dossier, Structure, TaskRow, User, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS
 from web import access
@@ -127,7 +128,7 @@ def _options(user: User) -> dict:
 def index():
     """The open tasks the user may work."""
     user = current_user()
-    now = current_app.extensions["clock"].now()
+    now = app_now()
     result = inbox_page(user, request.args, now)
     claimers = {u.id: u.name for u in db.session.scalars(
         select(User).where(User.id.in_({t.claimed_by for t, _ in result["rows"] if t.claimed_by} or {0})))}

@@ -1,11 +1,12 @@
 """The generic user-task page: a form built from the task's JSON Schema, drafts, claim and release."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import delete, select, update
 
 import commands
 import engine
+from clock import app_now
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
 from web import access, forms
@@ -17,9 +18,6 @@ WIZARD = [("p1_perimetre", "Identification et périmètre"), ("p1_impact", "Impa
           ("p1_origine", "Origine et capacité de traitement"), ("p1_formulaire", "Description et validation")]
 WIZARD_STEPS = [name for name, _ in WIZARD]
 
-
-def _now():
-    return current_app.extensions["clock"].now()
 
 
 def form_of(row: TaskRow) -> tuple[dict, dict, object]:
@@ -56,11 +54,11 @@ def save_draft(row: TaskRow, user: User, values: dict) -> None:
     """Keep what the user typed for later (one draft per task and user)."""
     draft = _draft(row, user)
     if draft is None:
-        draft = Draft(task_id=row.id, user_id=user.id, data=values, updated_at=_now())
+        draft = Draft(task_id=row.id, user_id=user.id, data=values, updated_at=app_now())
         db.session.add(draft)
     else:
         draft.data = values
-        draft.updated_at = _now()
+        draft.updated_at = app_now()
     db.session.commit()
 
 
