@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -124,13 +125,19 @@ def template_context(kind: str, data: dict, dossier_number: str, extra: dict | N
     return ctx
 
 
+@lru_cache(maxsize=None)
+def _template_name(kind: str) -> str:
+    """The message's own template, or the generic one (looked up once per kind, not per message)."""
+    return f"{kind}.j2" if (TEMPLATE_DIR / f"{kind}.j2").exists() else "generic.j2"
+
+
 def render(kind: str, ctx: dict) -> tuple[str, str, str]:
     """Subject, plain-text body and HTML body of one message."""
     fmt = {"numero": ctx["numero"], "structure": ctx["structure"].get("nom", ""),
            "qualification": ctx["qualification"][:1].lower() + ctx["qualification"][1:],
            "dispositif": ctx["data"].get("dispositif_ansm", "")}
     subject = SUBJECTS.get(kind, "Signalement {numero}").format(**fmt)
-    name = f"{kind}.j2" if (TEMPLATE_DIR / f"{kind}.j2").exists() else "generic.j2"
+    name = _template_name(kind)
     text = _environment(html=False).get_template(name).render(dict(ctx, subject=subject, part="text"))
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"  # optional lines leave blank runs behind
     html = _environment(html=True).get_template(name).render(dict(ctx, subject=subject, part="html")).strip() + "\n"
