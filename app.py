@@ -9,13 +9,13 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-import cli
-import clock as clock_mod
-import engine
+import cli.process
+from timekeeping import clock as clock_mod
+from engine import runtime as engine
 import scheduler
 import web
 from models import db
-from notifications import DEFAULT_MAILBOXES
+from mail.notifications import DEFAULT_MAILBOXES
 
 ROOT = Path(__file__).parent
 
@@ -78,7 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         _sqlite_pragmas._installed = True
     db.init_app(app)
 
-    cli.init_app(app)
+    cli.process.init_app(app)
     web.init_app(app)
     scheduler.init_app(app)  # not in tests, nor in the reloader's parent, nor for CLI tasks
     return app

@@ -21,8 +21,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session
 from sqlalchemy import event
 
-import mailer
-import timers
+from mail import mailer
+from workflow import timers
 from models import WAKE_KEY, OutboxMessage, TaskRow, Timer, db, note_due
 
 log = logging.getLogger(__name__)

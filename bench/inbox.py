@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select  # noqa: E402
 
-import clock as clock_mod  # noqa: E402
-import commands  # noqa: E402
-import demo  # noqa: E402
+from timekeeping import clock as clock_mod  # noqa: E402
+from workflow import commands  # noqa: E402
+from cli import demo  # noqa: E402
 import migrate  # noqa: E402
 from app import create_app  # noqa: E402
 from bench.volume import add_open_dossiers  # noqa: E402

@@ -28,12 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-import audit  # noqa: E402
-import clock as clock_mod  # noqa: E402
-import commands  # noqa: E402
-import demo  # noqa: E402
+from audit import chain as audit  # noqa: E402
+from timekeeping import clock as clock_mod  # noqa: E402
+from workflow import commands  # noqa: E402
+from cli import demo  # noqa: E402
 import migrate  # noqa: E402
-import scenarios  # noqa: E402
+from cli import scenarios  # noqa: E402
 from app import create_app  # noqa: E402
 from models import AuditEvent, Dossier, ProcessInstance, db  # noqa: E402
 

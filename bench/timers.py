@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
-import commands  # noqa: E402
+from workflow import commands  # noqa: E402
 import migrate  # noqa: E402
 import scheduler  # noqa: E402
 from app import create_app  # noqa: E402

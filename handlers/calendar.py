@@ -1,5 +1,5 @@
 """Working-hours check for the off-hours escalation of phase 1."""
-import business_calendar
+from timekeeping import business_calendar
 
 
 def heures_ouvrees(ctx, data, finess):

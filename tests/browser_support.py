@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-import scenarios
+from cli import scenarios
 from test_web_support import DECLARANT, PASSWORD, dossier_by_number, open_task, structure_of
 
 CHROMIUM = "/usr/bin/chromium"

@@ -8,9 +8,9 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-import clock as clock_mod
-import commands
-import demo
+from timekeeping import clock as clock_mod
+from workflow import commands
+from cli import demo
 import migrate
 from app import create_app
 from models import db

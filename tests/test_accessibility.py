@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import audit
-import scenarios
+from audit import chain as audit
+from cli import scenarios
 from browser_support import login, shot, submit
 from models import TaskRow, db
 from test_web_support import ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, PASSWORD, PROCESSUS, open_task

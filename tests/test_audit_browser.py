@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-import audit
-import scenarios
+from audit import chain as audit
+from cli import scenarios
 from models import db
 from browser_support import login, shot
 from test_web_support import AUDITEUR

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-import audit
-import clock as clock_mod
-import commands
-import demo
-import scenarios
+from audit import chain as audit
+from timekeeping import clock as clock_mod
+from workflow import commands
+from cli import demo
+from cli import scenarios
 from app import create_app
 from models import Dossier, ProcessInstance, TaskRow, User, db
 

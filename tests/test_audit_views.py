@@ -9,8 +9,8 @@ import pytest
 from lxml import etree
 from sqlalchemy import bindparam, select, text
 
-import audit
-import scenarios
+from audit import chain as audit
+from cli import scenarios
 from models import AuditEvent, Dossier, UTCDateTime, db
 from tampering import guard_lifted
 from test_web_support import ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, DGS, HFDS, PROCESSUS, login, post

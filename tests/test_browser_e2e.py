@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import scenarios
+from cli import scenarios
 from browser_support import declare, login, shot, submit, work
 from referentiel import finess_valid
 from test_web_support import ACSS, DECLARANT, GRAVE_STEPS, dossier_by_number, structure_of

@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-import business_calendar as bc
-from business_calendar import BusinessCalendar
+from timekeeping import business_calendar as bc
+from timekeeping.business_calendar import BusinessCalendar
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = timezone.utc

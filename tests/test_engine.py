@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-import audit
-import bare_run
-import commands
-import engine
-import expressions
-import scenarios
+from audit import chain as audit
+from engine import bare_run
+from workflow import commands
+from engine import runtime as engine
+from engine import expressions
+from cli import scenarios
 from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, TaskRow, Timer, db
 
 
@@ -314,7 +314,7 @@ def _changed_definition(app, tmp_path, old: str, new: str):
 
 
 def test_a_running_dossier_migrates_to_a_new_version_and_replays(app, clock, tmp_path, runner):
-    import audit
+    from audit import chain as audit
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
     first = commands.latest_definition()
     second = _changed_definition(app, tmp_path, "Choisir la modalité d'appui au traitement",

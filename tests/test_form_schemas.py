@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from werkzeug.datastructures import MultiDict
 
-from form_schemas import FORMAT_CHECKER, coerce, load_form, validate
+from workflow.form_schemas import FORMAT_CHECKER, coerce, load_form, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS = ROOT / "forms"

@@ -13,10 +13,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-import clock as clock_mod
-import mailer
-import scenarios
-import timers
+from timekeeping import clock as clock_mod
+from mail import mailer
+from cli import scenarios
+from workflow import timers
 from app import create_app
 from models import OutboxMessage, db
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-import scenarios
+from cli import scenarios
 from models import AuditEvent, Dossier, OutboxMessage, ProcessInstance, TaskRow, db
 
 FSSI = "ssi@sg.social.gouv.fr"

@@ -7,8 +7,8 @@ import click
 import pytest
 from sqlalchemy import select
 
-import commands
-import scenarios
+from workflow import commands
+from cli import scenarios
 import scheduler
 from app import create_app
 from models import OutboxMessage, Timer, db

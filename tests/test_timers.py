@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-import clock as clock_mod
-import commands
-import scenarios
+from timekeeping import clock as clock_mod
+from workflow import commands
+from cli import scenarios
 import scheduler
-import timers
+from workflow import timers
 from app import create_app
 from models import AuditEvent, Dossier, OutboxMessage, ProcessInstance, TaskRow, Timer, db
 

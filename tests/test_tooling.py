@@ -110,7 +110,9 @@ CRASH_SCRIPT = r"""
 import sys
 sys.path.insert(0, {root!r})
 from app import create_app
-import commands, migrate, demo
+import migrate
+from cli import demo
+from workflow import commands
 from models import Structure, User, db
 app = create_app({{"TESTING": True, "SQLALCHEMY_DATABASE_URI": {url!r}}})
 with app.app_context():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-import scenarios
+from cli import scenarios
 from models import Dossier, db
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
                               DECLARANT_METZ, DGS, HFDS, PROCESSUS, form_data, login, open_task, post)

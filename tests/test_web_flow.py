@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-import scenarios
+from cli import scenarios
 from models import OutboxMessage, TaskRow, db
 from test_web_support import (ACSS, DECLARANT, GRAVE_STEPS, dossier_by_number, dossier_number, form_data,
                               login, open_task, post, structure_of)

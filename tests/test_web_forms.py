@@ -6,8 +6,8 @@ import re
 
 from werkzeug.datastructures import MultiDict
 
-import commands
-import scenarios
+from workflow import commands
+from cli import scenarios
 from models import Draft, User, db
 from test_web_support import (ACSS, DECLARANT, dossier_by_number, dossier_number, form_data, login, open_task, post,
                               structure_of, user)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-import scenarios
+from cli import scenarios
 from bench.volume import add_open_dossiers
 from models import Dossier, Structure, TaskRow, db
 from test_web_support import ACSS, ARS_BRETAGNE, ARS_GRANDEST, login, open_task, post, user

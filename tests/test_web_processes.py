@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-import scenarios
+from cli import scenarios
 from models import ProcessDefinition, ProcessInstance, db
 from tests.test_web_support import csrf, login
 

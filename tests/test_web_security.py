@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import select
 
-import scenarios
+from cli import scenarios
 from app import create_app
 from models import User, db
 from test_web_support import (ACSS, DECLARANT, PASSWORD, csrf, dossier_by_number, dossier_number, form_data,

@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import select
 
-import scenarios
+from cli import scenarios
 from models import Dossier, Structure, TaskRow, User, db
 from web.forms import typed_to_raw
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-import commands
-import engine
+from workflow import commands
+from engine import runtime as engine
 
 from models import Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES

@@ -11,9 +11,9 @@ from datetime import datetime, time, timedelta, timezone
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-import audit
-import engine
-from clock import app_now
+from audit import chain as audit
+from engine import runtime as engine
+from timekeeping.clock import app_now
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
 from web import forms

@@ -11,7 +11,7 @@ from flask import (Blueprint, abort, flash, has_request_context, redirect, rende
                    session, url_for)
 from sqlalchemy import func, select
 
-from clock import app_now
+from timekeeping.clock import app_now
 from models import User, db
 
 bp = Blueprint("auth", __name__)

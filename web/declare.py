@@ -6,10 +6,10 @@ import json
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-import commands
-import engine
-import form_schemas
-import notifications
+from workflow import commands
+from engine import runtime as engine
+from workflow import form_schemas
+from mail import notifications
 from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, db
 from referentiel import finess_valid
 from web import access, forms

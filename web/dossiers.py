@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import func, select
 
-from clock import app_now
+from timekeeping.clock import app_now
 from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer, User, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
 from web import access, forms

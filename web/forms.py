@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-import commands
-import engine
-import form_schemas
+from workflow import commands
+from engine import runtime as engine
+from workflow import form_schemas
 from models import ProcessDefinition, ProcessInstance, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, STRUCTURE_KINDS
 

@@ -7,8 +7,8 @@ from datetime import datetime, time, timedelta
 from flask import Blueprint, render_template, request
 from sqlalchemy import String, and_, case, cast, func, select
 
-import commands
-from clock import app_now
+from workflow import commands
+from timekeeping.clock import app_now
 from models import Dossier, Structure, TaskRow, User, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS
 from web import access

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-import mailer
+from mail import mailer
 from models import Dossier, OutboxMessage, db
 from web.auth import current_user, roles_required
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import current_app, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException, default_exceptions
 
-import engine
+from engine import runtime as engine
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

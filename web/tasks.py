@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import delete, select, update
 
-import commands
-import engine
-from clock import app_now
+from workflow import commands
+from engine import runtime as engine
+from timekeeping.clock import app_now
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
 from web import access, forms

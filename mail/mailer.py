@@ -26,8 +26,8 @@ from email.utils import format_datetime, parseaddr
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-import leases
-from clock import app_now
+from timekeeping import leases
+from timekeeping.clock import app_now
 from models import OutboxMessage, db
 
 log = logging.getLogger(__name__)

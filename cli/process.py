@@ -9,13 +9,13 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-import cli_audit
-import cli_time
-import clock as clock_mod
-import commands
-import demo
+from cli import audit as cli_audit
+from cli import sweeps as cli_time
+from timekeeping import clock as clock_mod
+from workflow import commands
+from cli import demo
 import migrate
-import scenarios
+from cli import scenarios
 from models import Dossier, ProcessDefinition, db
 
 

@@ -20,9 +20,9 @@ from lxml import etree
 from sqlalchemy import func, select
 from SpiffWorkflow.util.task import TaskState
 
-import clock as clock_mod
-import commands
-import engine
+from timekeeping import clock as clock_mod
+from workflow import commands
+from engine import runtime as engine
 from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, db
 from referentiel import LANE_ROLES, ROLES
 

@@ -14,8 +14,8 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.util.task import TaskState
 
-import clock as clock_mod
-import engine
+from timekeeping import clock as clock_mod
+from engine import runtime as engine
 
 
 class RecordedServices(PythonScriptEngine):

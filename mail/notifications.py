@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, ROLES, slugify
 
-TEMPLATE_DIR = Path(__file__).parent / "web" / "templates" / "mail"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "web" / "templates" / "mail"
 
 # Functional mailboxes; deployments override them with the MAILBOXES setting.
 DEFAULT_MAILBOXES = {

@@ -5,9 +5,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-import mailer
+from mail import mailer
 import scheduler as scheduler_mod
-import timers
+from workflow import timers
 
 
 def init_app(app):

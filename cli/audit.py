@@ -9,8 +9,8 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-import audit
-import engine
+from audit import chain as audit
+from engine import runtime as engine
 from models import Dossier, db
 
 audit_cli = AppGroup("audit", help="Vérifier, rejouer et exporter l'historique des dossiers.")

@@ -29,8 +29,8 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
-import clock as clock_mod
-from expressions import ExpressionRefused, RestrictedEnvironment, check
+from timekeeping import clock as clock_mod
+from engine.expressions import ExpressionRefused, RestrictedEnvironment, check
 
 STATE_FORMAT = 1
 

@@ -19,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.util.task import TaskState
 
-import business_calendar
-import clock as clock_mod
-import engine
-import form_schemas
-import notifications
+from timekeeping import business_calendar
+from timekeeping import clock as clock_mod
+from engine import runtime as engine
+from workflow import form_schemas
+from mail import notifications
 from handlers import HANDLERS
 from models import (AuditEvent, Counter, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure,
                     TaskRow, Timer, User, db, note_due)

@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-import commands
-import engine
-import leases
-from clock import app_now
-import notifications
+from workflow import commands
+from engine import runtime as engine
+from timekeeping import leases
+from timekeeping.clock import app_now
+from mail import notifications
 from models import Dossier, OutboxMessage, ProcessInstance, Structure, TaskRow, Timer, User, db
 from referentiel import ROLES
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-import commands
+from workflow import commands
 from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, Timer, User, db
 
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)     # 11:00 in Paris

@@ -1,0 +1,1 @@
+"""Flask commands: database, demo data, deployment, named scenarios, audit, sweeps."""

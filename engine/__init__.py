@@ -1,0 +1,1 @@
+"""SpiffWorkflow wiring: parsing and validation, state load/dump, compaction, restricted expressions, clock hooks."""

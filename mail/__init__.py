@@ -1,0 +1,1 @@
+"""Mail: who receives what (notifications) and the SMTP outbox sender."""
