@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 import cli.process
 from timekeeping import clock as clock_mod
-from engine import runtime as engine
+from engine import clockhooks
 import scheduler
 import web
 from models import db
@@ -72,7 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(app)
     app.extensions["clock"] = app.config.get("CLOCK") or clock_mod.SystemClock()
 
-    engine.install_spiff_hooks()
+    clockhooks.install_spiff_hooks()
     if not getattr(_sqlite_pragmas, "_installed", False):
         event.listen(Engine, "connect", _sqlite_pragmas)
         _sqlite_pragmas._installed = True

@@ -22,7 +22,12 @@ from SpiffWorkflow.util.task import TaskState
 
 from timekeeping import clock as clock_mod
 from workflow import commands
-from engine import runtime as engine
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from engine import runtime
+from engine import compaction
+from engine import serialization
+from engine import clockhooks
+from engine.errors import EngineError
 from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, db
 from referentiel import LANE_ROLES, ROLES
 
@@ -124,7 +129,7 @@ def check_stored_state(instance: ProcessInstance, events: list,
         return step, f"l'instance annonce {instance.last_seq} étape(s), le journal en contient {last.seq}"
     if instance.state_hash != last.state_hash:
         return last.seq, "l'empreinte de l'état stocké diffère de celle du dernier événement"
-    if engine.sha256(instance.state_json) != instance.state_hash:
+    if serialization.sha256(instance.state_json) != instance.state_hash:
         return last.seq, "l'état stocké a été modifié (son empreinte ne correspond plus)"
     return check_traces(instance, events, traces)
 
@@ -176,12 +181,12 @@ def verify_chain(instance: ProcessInstance, events: list | None = None,
 
 def _summarize(snapshot: Snapshot, workflow) -> None:
     """Fill the readable parts of a snapshot from the replayed workflow (clock still frozen)."""
-    snapshot.data = json.loads(engine.canonical_json(engine.current_data(workflow)))
+    snapshot.data = json.loads(serialization.canonical_json(runtime.current_data(workflow)))
     snapshot.open_tasks = [{"id": str(t.id), "element": t.task_spec.name, "nom": t.task_spec.bpmn_name,
                             "role": LANE_ROLES.get(t.task_spec.lane, "")}
-                           for t in engine.ready_user_tasks(workflow)]
+                           for t in runtime.ready_user_tasks(workflow)]
     snapshot.timers = [{"id": t.task_id, "element": t.spec_name, "echeance": t.due_at.isoformat()}
-                       for t in engine.waiting_timers(workflow)]
+                       for t in runtime.waiting_timers(workflow)]
     active = [t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING)
               if getattr(t.task_spec, "bpmn_id", None)]
     snapshot.active = list(dict.fromkeys(active))
@@ -195,37 +200,37 @@ def replay_step(spec, subs, instance: ProcessInstance, event: AuditEvent, prev_s
     service results read back from the event (dispatch runs no handler in replay mode), the
     compaction rules of the instance's engine revision.
     """
-    engine.install_spiff_hooks()
+    clockhooks.install_spiff_hooks()
     ctx = commands.CommandContext(instance=None, dossier=None, actor=None, now=event.at, seq=event.seq,
                                   mailboxes={}, mail_domain="",
                                   replay=copy.deepcopy(list(event.service_results or [])))
     token = commands.current_command.set(ctx)
     clock_token = clock_mod.current_clock.set(clock_mod.FrozenClock(event.at))
-    ids = engine._ids.set(engine.id_source(str(instance.id), event.seq))
+    ids = clockhooks._ids.set(clockhooks.id_source(str(instance.id), event.seq))
     visited: list = []
     try:
         if event.command == "start":
-            workflow = engine.BpmnWorkflow(spec, subs, script_engine=commands.script_engine())
+            workflow = BpmnWorkflow(spec, subs, script_engine=commands.script_engine())
         else:
             if prev_state is None:
                 raise ReplayMismatch(event.seq, "pas d'état précédent à partir duquel rejouer")
-            workflow = engine.load_state(prev_state, spec, subs, commands.script_engine())
+            workflow = serialization.load_state(prev_state, spec, subs, commands.script_engine())
         commands.apply_command(workflow, event.command, copy.deepcopy(event.payload), visited)
-        engine.compact(workflow, instance.engine_revision)
-        state_json = engine.dump_state(workflow)
+        compaction.compact(workflow, instance.engine_revision)
+        state_json = serialization.dump_state(workflow)
         if ctx.replay:
             raise ReplayMismatch(event.seq, f"{len(ctx.replay)} résultat(s) de service enregistré(s) non rejoué(s)")
         return workflow, state_json, visited
     except ReplayMismatch:
         raise
-    except engine.EngineError as exc:
+    except EngineError as exc:
         raise ReplayMismatch(event.seq, f"le rejeu a échoué : {exc.message}") from exc
     except Exception as exc:  # a corrupted payload must be reported as a difference, not crash verify
-        cause = exc.__cause__ if isinstance(exc.__cause__, engine.EngineError) else None
+        cause = exc.__cause__ if isinstance(exc.__cause__, EngineError) else None
         message = cause.message if cause is not None else f"{type(exc).__name__}: {exc}"
         raise ReplayMismatch(event.seq, f"le rejeu a échoué : {message}") from exc
     finally:
-        engine._ids.reset(ids)
+        clockhooks._ids.reset(ids)
         clock_mod.current_clock.reset(clock_token)
         commands.current_command.reset(token)
 
@@ -261,7 +266,7 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
                 raise ReplayMismatch(index, "migration vers une version de processus inconnue")
             spec, subs = commands.spec_of(target)
         workflow, state_json, visited = replay_step(spec, subs, instance, event, prev_state)
-        state_hash = engine.sha256(state_json)
+        state_hash = serialization.sha256(state_json)
         if check and state_hash != event.state_hash:
             raise ReplayMismatch(index, "l'état rejoué diffère de l'état enregistré (empreinte d'état)")
         if check and visited != list(event.visited or []):
@@ -344,7 +349,7 @@ def state_at(dossier: Dossier, step: int) -> Snapshot:
     instance = db.session.get(ProcessInstance, dossier.instance_id)
     events = events_of(instance.id)
     if not 1 <= step <= len(events):
-        raise engine.EngineError(f"Étape {step} hors limites : le dossier compte {len(events)} étape(s).", 404)
+        raise EngineError(f"Étape {step} hors limites : le dossier compte {len(events)} étape(s).", 404)
     snapshot = None
     for snapshot in replay(instance, events, upto=step):
         pass

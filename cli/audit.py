@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from audit import chain as audit
-from engine import runtime as engine
+from engine.errors import EngineError
 from models import Dossier, db
 
 audit_cli = AppGroup("audit", help="Vérifier, rejouer et exporter l'historique des dossiers.")
@@ -70,7 +70,7 @@ def replay(dossier, step, data):
     except audit.ReplayMismatch as exc:
         click.echo(f"Dossier {record.number} : différence à l'étape {exc.step} ({exc.reason})", err=True)
         sys.exit(1)
-    except engine.EngineError as exc:
+    except EngineError as exc:
         raise click.ClickException(exc.message) from None
     view = {"dossier": record.number, **snapshot.as_dict()}
     if not data:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from cli import audit as cli_audit
 from cli import sweeps as cli_time
+from engine.errors import EngineError
 from timekeeping import clock as clock_mod
 from workflow import commands
 from cli import demo
@@ -85,7 +86,7 @@ def deploy(bpmn_file):
     """Deploy a BPMN file (default: the configured process) as a new version if it changed."""
     try:
         definition = commands.deploy(bpmn_file or current_app.config["PROCESS_FILE"], actor="ligne de commande")
-    except (commands.engine.EngineError, OSError) as exc:
+    except (EngineError, OSError) as exc:
         raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None
     click.echo(f"Version {definition.id} ({definition.content_hash[:12]}) de « {definition.process_id} ».")
 
@@ -119,7 +120,7 @@ def run_scenario(name):
     with clock_mod.app_clock_frozen() as frozen:
         try:
             dossier, _ = scenarios.run(name, frozen, echo=echo)
-        except commands.engine.EngineError as exc:
+        except EngineError as exc:
             raise click.ClickException(exc.message) from None
         db.session.refresh(dossier)
         click.echo(f"Dossier {dossier.number} : état « {dossier.state} », qualification {dossier.qualification}.")
@@ -139,6 +140,6 @@ def migrate_dossier(number, target_id):
         raise click.ClickException(f"Version de processus inconnue : {target_id}")
     try:
         commands.migrate_dossier(dossier, target, commands.Actor("ligne de commande", "responsable_processus"))
-    except commands.engine.EngineError as exc:
+    except EngineError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Dossier {number} migré vers la version {target.id} ({target.content_hash[:12]}).")

@@ -15,7 +15,9 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.util.task import TaskState
 
 from timekeeping import clock as clock_mod
-from engine import runtime as engine
+from engine import runtime
+from engine import compaction
+from engine import clockhooks
 
 
 class RecordedServices(PythonScriptEngine):
@@ -48,7 +50,7 @@ def run_commands(spec, subprocess_specs, events, instance_key: str | None = None
     try:
         for seq, (command, payload, service_results, at) in enumerate(events, start=1):
             frozen.set(at)
-            ids_token = engine._ids.set(engine.id_source(instance_key, seq) if instance_key else None)
+            ids_token = clockhooks._ids.set(clockhooks.id_source(instance_key, seq) if instance_key else None)
             services.results = list(service_results)
             visited: list = []
             try:
@@ -62,11 +64,11 @@ def run_commands(spec, subprocess_specs, events, instance_key: str | None = None
                     task.set_data(**payload["data"])
                     task.run()
                     visited.append(task.task_spec.name)
-                engine.run_to_wait_state(workflow, visited)
+                runtime.run_to_wait_state(workflow, visited)
                 if compact:
-                    engine.compact(workflow)
+                    compaction.compact(workflow)
             finally:
-                engine._ids.reset(ids_token)
+                clockhooks._ids.reset(ids_token)
             visited_per_command.append(visited)
     finally:
         clock_mod.current_clock.reset(clock_token)

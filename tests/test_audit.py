@@ -12,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 
 from audit import chain as audit
 from workflow import commands
-from engine import runtime as engine
+from engine import compaction, serialization
+from engine.errors import EngineError
 from cli import scenarios
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, UTCDateTime, db
 from tampering import guard_lifted
@@ -32,7 +33,7 @@ def _assert_replay_matches(dossier: Dossier) -> int:
         assert snapshot.state_hash == event.state_hash, f"{dossier.number} étape {event.seq}"
         assert snapshot.visited_step == event.visited, f"{dossier.number} étape {event.seq}"
     assert steps[-1].state_json == instance.state_json
-    assert engine.sha256(instance.state_json) == instance.state_hash == events[-1].state_hash
+    assert serialization.sha256(instance.state_json) == instance.state_hash == events[-1].state_hash
     result = audit.verify_dossier(dossier)
     assert result.ok, result.message
     return len(steps)
@@ -81,7 +82,7 @@ def test_state_at_step_shows_what_was_known(app, clock):
     last = audit.state_at(dossier, len(events))
     assert last.completed and last.open_tasks == []
     assert last.visited[-1] == "End" or "p6_end" in last.visited
-    with pytest.raises(engine.EngineError):
+    with pytest.raises(EngineError):
         audit.state_at(dossier, len(events) + 1)
 
 
@@ -192,7 +193,7 @@ def _tamper_state(instance_id):
 def _tamper_state_and_hash(instance_id):
     state = _stored_state(instance_id)
     _raw("UPDATE process_instances SET state_json = :s, state_hash = :h WHERE id = :i", s=state,
-         h=engine.sha256(state), i=instance_id)
+         h=serialization.sha256(state), i=instance_id)
 
 
 def _tamper_data_rechained(instance_id):
@@ -281,9 +282,9 @@ def _b3_support_with_dgs_branch_open(clock, monkeypatch, incident_type: str):
 def test_each_instance_replays_with_the_engine_revision_it_ran_with(app, clock, monkeypatch):
     """History written before splicing existed (revision 1) still verifies; a revision changed in the
     database after the fact does not."""
-    monkeypatch.setattr(engine, "ENGINE_REVISION", 1)
+    monkeypatch.setattr(compaction, "ENGINE_REVISION", 1)
     old = _b3_support_with_dgs_branch_open(clock, monkeypatch, "rancongiciel")
-    monkeypatch.setattr(engine, "ENGINE_REVISION", 2)
+    monkeypatch.setattr(compaction, "ENGINE_REVISION", 2)
     row = scenarios.ready_task(old, "p4_accompagner")  # a command after the upgrade keeps revision 1
     commands.complete_task(row.id, scenarios.SUIVI_CONTINUE, scenarios.actor_for(row))
     new = _b3_support_with_dgs_branch_open(clock, monkeypatch, "hameconnage")

@@ -12,7 +12,9 @@ from sqlalchemy import func, select, text
 from audit import chain as audit
 from engine import bare_run
 from workflow import commands
-from engine import runtime as engine
+from engine import runtime
+from engine import serialization
+from engine.errors import Conflict, EngineError, HandlerError
 from engine import expressions
 from cli import scenarios
 from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, TaskRow, Timer, db
@@ -33,22 +35,22 @@ def test_save_and_reload_at_every_wait_state_changes_nothing(app, clock, name):
     inputs = bare_run.events_of(recorded)
     workflow, visited = bare_run.run_commands(spec, subs, inputs, instance_key=str(instance.id))
     assert visited == [e.visited for e in recorded]
-    stored = engine.load_state(instance.state_json, spec, subs, commands.script_engine())
-    assert engine.current_data(stored) == engine.current_data(workflow)
+    stored = serialization.load_state(instance.state_json, spec, subs, commands.script_engine())
+    assert runtime.current_data(stored) == runtime.current_data(workflow)
     assert stored.is_completed() == workflow.is_completed()
     # Same inputs, same ids, same clock, compacted like the live run but never saved nor
     # reloaded: the in-memory workflow serializes to exactly the stored bytes.
     compacted, _ = bare_run.run_commands(spec, subs, inputs, instance_key=str(instance.id), compact=True)
-    assert engine.sha256(engine.dump_state(compacted)) == instance.state_hash
+    assert serialization.sha256(serialization.dump_state(compacted)) == instance.state_hash
 
 
 def test_stored_state_reloads_to_the_same_bytes(app, clock):
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_accompagner")
     instance = db.session.get(ProcessInstance, dossier.instance_id)
     spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
-    workflow = engine.load_state(instance.state_json, spec, subs, commands.script_engine())
-    assert engine.dump_state(workflow) == instance.state_json
-    assert engine.sha256(instance.state_json) == instance.state_hash
+    workflow = serialization.load_state(instance.state_json, spec, subs, commands.script_engine())
+    assert serialization.dump_state(workflow) == instance.state_json
+    assert serialization.sha256(instance.state_json) == instance.state_hash
 
 
 def _dossier_in_support(clock):
@@ -72,7 +74,7 @@ def _a_thousand_support_iterations(dossier, clock):
     assert sizes[1] <= sizes[0] * 1.1, sizes
     instance = db.session.get(ProcessInstance, dossier.instance_id)
     spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
-    workflow = engine.load_state(instance.state_json, spec, subs, commands.script_engine())
+    workflow = serialization.load_state(instance.state_json, spec, subs, commands.script_engine())
     assert max(t.depth for t in workflow.get_tasks()) < 50
     return workflow
 
@@ -81,7 +83,7 @@ def test_a_thousand_loop_iterations_neither_stall_nor_grow(app, clock):
     """Weekly updates and progress reports for years: the live state stays small and the loop keeps going."""
     dossier = _dossier_in_support(clock)
     workflow = _a_thousand_support_iterations(dossier, clock)
-    assert [t.task_spec.name for t in engine.ready_user_tasks(workflow)] == ["p4_accompagner"]
+    assert [t.task_spec.name for t in runtime.ready_user_tasks(workflow)] == ["p4_accompagner"]
     weekly = db.session.scalar(select(func.count()).select_from(OutboxMessage)
                                .where(OutboxMessage.kind == "point_hebdomadaire"))
     assert weekly == 100
@@ -105,7 +107,7 @@ def test_loop_runs_for_years_while_a_parallel_branch_stays_open(app, clock):
         row = scenarios.ready_task(dossier, spec_name)
         commands.complete_task(row.id, steps[spec_name], scenarios.actor_for(row))
     workflow = _a_thousand_support_iterations(dossier, clock)
-    assert sorted(t.task_spec.name for t in engine.ready_user_tasks(workflow)) == ["p3_dgs_analyse", "p4_accompagner"]
+    assert sorted(t.task_spec.name for t in runtime.ready_user_tasks(workflow)) == ["p3_dgs_analyse", "p4_accompagner"]
     # The DGS answers at last; the dossier goes on to its closure.
     for spec_name, data in [("p3_dgs_analyse", steps["p3_dgs_analyse"]), ("p4_accompagner", scenarios.SUIVI_FIN),
                             ("p4_fin_structure", scenarios.FIN_STRUCTURE)] + scenarios.CLOSING:
@@ -162,7 +164,7 @@ def test_a_failing_handler_rolls_back_the_whole_command(app, clock, monkeypatch)
         raise RuntimeError("serveur d'annuaire injoignable")
     monkeypatch.setitem(handlers.HANDLERS, "notifier", broken)
     row = scenarios.ready_task(dossier, "p3_qualifier")
-    with pytest.raises(engine.HandlerError) as excinfo:
+    with pytest.raises(HandlerError) as excinfo:
         commands.complete_task(row.id, scenarios.qualification("grave"), scenarios.actor_for(row))
     assert "serveur d'annuaire injoignable" in excinfo.value.message
     assert "NameError" not in excinfo.value.message
@@ -189,11 +191,11 @@ def test_wrong_actor_is_refused(app, clock):
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
     row = scenarios.ready_task(dossier, "p4_choix")
     other_ars = commands.Actor("ars.grandest@ars.example.fr", "ars", region="Grand Est")
-    with pytest.raises(engine.EngineError) as excinfo:
+    with pytest.raises(EngineError) as excinfo:
         commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, other_ars)
     assert excinfo.value.status == 403
     acss = commands.Actor("analyste@acss.example.fr", "acss")
-    with pytest.raises(engine.EngineError):
+    with pytest.raises(EngineError):
         commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, acss)
 
 
@@ -202,7 +204,7 @@ def test_completed_task_answers_conflict(app, clock):
     row = scenarios.ready_task(dossier, "p4_choix")
     actor = scenarios.actor_for(row)
     commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, actor)
-    with pytest.raises(engine.Conflict) as excinfo:
+    with pytest.raises(Conflict) as excinfo:
         commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, actor)
     assert excinfo.value.status == 409 and "déjà" in excinfo.value.message
 
@@ -221,7 +223,7 @@ def test_two_concurrent_commands_on_one_instance(app, clock):
             try:
                 commands.complete_task(row.id, {"declaration_recuperee": True, "analyste_referent": "A"}, actor)
                 outcomes.append("ok")
-            except engine.Conflict:
+            except Conflict:
                 outcomes.append("conflict")
             except Exception as exc:  # anything else is a defect
                 outcomes.append(f"error: {exc!r}")
@@ -337,7 +339,7 @@ def test_a_migration_that_would_lose_the_dossier_is_refused(app, clock, tmp_path
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
     seq = db.session.get(ProcessInstance, dossier.instance_id).last_seq
     target = _changed_definition(app, tmp_path, "p4_choix", "p4_decision_ars")  # the element is renamed
-    with pytest.raises(engine.EngineError) as excinfo:
+    with pytest.raises(EngineError) as excinfo:
         commands.migrate_dossier(dossier, target, commands.Actor("x", "responsable_processus"))
     assert excinfo.value.status == 409 and "p4_choix" in excinfo.value.message
     instance = db.session.get(ProcessInstance, dossier.instance_id)
@@ -347,13 +349,13 @@ def test_a_migration_that_would_lose_the_dossier_is_refused(app, clock, tmp_path
 def test_deploying_an_invalid_bpmn_is_a_clear_error(app, tmp_path):
     broken = tmp_path / "broken.bpmn"
     broken.write_text("<bpmn:definitions", encoding="utf-8")
-    with pytest.raises(engine.EngineError) as excinfo:
+    with pytest.raises(EngineError) as excinfo:
         commands.deploy(broken)
     assert excinfo.value.status == 422 and "BPMN" in excinfo.value.message
     xml = Path(app.config["PROCESS_FILE"]).read_text(encoding="utf-8")
     duplicated = tmp_path / "duplicated.bpmn"
     duplicated.write_text(xml.replace('id="p4_choix"', 'id="p4_analyse"'), encoding="utf-8")
-    with pytest.raises(engine.EngineError) as excinfo:
+    with pytest.raises(EngineError) as excinfo:
         commands.deploy(duplicated)
     assert excinfo.value.status == 422
     assert db.session.scalar(select(func.count()).select_from(ProcessDefinition)) == 1
@@ -369,7 +371,7 @@ def test_deploying_a_bpmn_with_an_unsafe_expression_is_refused(app, tmp_path, ol
     assert old in xml
     path = tmp_path / "unsafe.bpmn"
     path.write_text(xml.replace(old, new, 1), encoding="utf-8")
-    with pytest.raises(engine.EngineError) as excinfo:
+    with pytest.raises(EngineError) as excinfo:
         commands.deploy(path)
     assert excinfo.value.status == 422 and "élément" in excinfo.value.message
     assert db.session.scalar(select(func.count()).select_from(ProcessDefinition)) == 1

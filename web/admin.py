@@ -5,7 +5,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from sqlalchemy import func, select
 
 from workflow import commands
-from engine import runtime as engine
+from engine.errors import EngineError
 
 from models import Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
@@ -55,7 +55,7 @@ def deploy():
         definition = commands.deploy_xml(xml, actor=current_user().email)
     except UnicodeDecodeError:
         flash("Le fichier doit être encodé en UTF-8.", "erreur")
-    except engine.EngineError as exc:
+    except EngineError as exc:
         flash(exc.message, "erreur")
     else:
         if before is not None and definition.id <= before:
@@ -78,7 +78,7 @@ def migrate():
     user = current_user()
     try:
         commands.migrate_dossier(dossier, target, commands.Actor.of(user))
-    except engine.EngineError as exc:
+    except EngineError as exc:
         flash(exc.message, "erreur")
     else:
         flash(f"Dossier {number} migré vers la version {target.id}.", "succes")

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from sqlalchemy import func, select
 
 from audit import chain as audit
-from engine import runtime as engine
+from engine.errors import EngineError
 from timekeeping.clock import app_now
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
@@ -188,7 +188,7 @@ def _period_arg(name: str, end: bool = False) -> datetime | None:
     try:
         day = datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
-        raise engine.EngineError(f"Date invalide pour « {name} » : attendu AAAA-MM-JJ.", 400) from None
+        raise EngineError(f"Date invalide pour « {name} » : attendu AAAA-MM-JJ.", 400) from None
     moment = datetime.combine(day, time(0), tzinfo=timezone.utc)
     return moment + timedelta(days=1) if end else moment
 

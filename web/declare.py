@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from workflow import commands
-from engine import runtime as engine
+from engine import runtime
 from workflow import form_schemas
 from mail import notifications
 from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, db
@@ -24,7 +24,7 @@ def _first_form():
     """(schema, UI schema, definition) of task A in the latest deployed definition."""
     definition = commands.latest_definition()
     spec, _ = commands.spec_of(definition)
-    form, ui_form = engine.task_form(spec.task_specs[FIRST_STEP])
+    form, ui_form = runtime.task_form(spec.task_specs[FIRST_STEP])
     return definition.forms[form], definition.forms.get(ui_form) or {}, definition
 
 

@@ -8,7 +8,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from workflow import commands
-from engine import runtime as engine
+from engine import runtime
+from engine import serialization
 from workflow import form_schemas
 from models import ProcessDefinition, ProcessInstance, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, STRUCTURE_KINDS
@@ -291,14 +292,14 @@ def task_data(instance_id: int, task_id: str | None = None) -> dict:
     if not instance.state_json or instance.state_json == "{}":
         return {}
     spec, subs = commands.spec_of(definition)
-    workflow = engine.load_state(instance.state_json, spec, subs, commands.script_engine())
+    workflow = serialization.load_state(instance.state_json, spec, subs, commands.script_engine())
     if task_id:
         try:
             task = workflow.get_task_from_id(uuid.UUID(task_id))
             return dict(task.data)
         except Exception:  # a task dropped by compaction: fall back on the current data
             pass
-    return dict(engine.current_data(workflow))
+    return dict(runtime.current_data(workflow))
 
 
 def region_choices() -> list[str]:

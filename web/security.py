@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import current_app, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException, default_exceptions
 
-from engine import runtime as engine
+from engine.errors import EngineError
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -115,7 +115,7 @@ def init_app(app):
         detail = exc.description if getattr(exc, "french", False) else None
         return error_response(exc.code or 500, detail)
 
-    @app.errorhandler(engine.EngineError)
+    @app.errorhandler(EngineError)
     def engine_error(exc):
         return error_response(exc.status, exc.message)
 

@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import delete, select, update
 
 from workflow import commands
-from engine import runtime as engine
+from engine.errors import Conflict
 from timekeeping.clock import app_now
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
@@ -124,7 +124,7 @@ def task(task_id):
             except commands.FormErrors as exc:
                 db.session.rollback()
                 errors, status = exc.errors, 422
-            except engine.Conflict as exc:
+            except Conflict as exc:
                 db.session.rollback()
                 row = db.session.get(TaskRow, task_id)
                 return render_done(row, dossier, 409, exc.message)

@@ -21,7 +21,13 @@ from SpiffWorkflow.util.task import TaskState
 
 from timekeeping import business_calendar
 from timekeeping import clock as clock_mod
-from engine import runtime as engine
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from engine import runtime
+from engine import compaction
+from engine import parsing
+from engine import serialization
+from engine import clockhooks
+from engine.errors import Conflict, EngineError, HandlerError
 from workflow import form_schemas
 from mail import notifications
 from handlers import HANDLERS
@@ -52,7 +58,7 @@ class Actor:
 SYSTEM = Actor("système", "systeme")
 
 
-class FormErrors(engine.EngineError):
+class FormErrors(EngineError):
     """Submitted data does not match the task's form; `errors` maps fields to French messages."""
 
     status = 422
@@ -73,25 +79,25 @@ def forms_dir() -> Path:
 
 def deploy(bpmn_path: str | Path, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
     """Store a BPMN file with its forms as a definition version; the same content deploys once."""
-    return deploy_xml(engine.load_bpmn_file(bpmn_path), actor, forms_path)
+    return deploy_xml(parsing.load_bpmn_file(bpmn_path), actor, forms_path)
 
 
 def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
     """Store BPMN text with the current forms as a definition version; the same content deploys once."""
     folder = Path(forms_path) if forms_path else forms_dir()
     forms = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
-    content_hash = engine.sha256(engine.canonical_json({"bpmn": xml, "forms": forms}))
+    content_hash = serialization.sha256(serialization.canonical_json({"bpmn": xml, "forms": forms}))
     existing = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.content_hash == content_hash))
     if existing is not None:
         return existing
     try:
-        spec, subs = engine.parse_bpmn(xml)
-        engine.check_expressions(xml)
+        spec, subs = parsing.parse_bpmn(xml)
+        parsing.check_expressions(xml)
     except Exception as exc:  # lxml syntax errors, SpiffWorkflow validation errors, refused expressions
-        raise engine.EngineError(f"Le fichier BPMN est invalide : {exc}", 422) from None
+        raise EngineError(f"Le fichier BPMN est invalide : {exc}", 422) from None
     definition = ProcessDefinition(process_id=spec.name, name=spec.description or spec.name,
                                    content_hash=content_hash, bpmn_xml=xml, forms=forms,
-                                   spec_json=engine.spec_to_json(spec, subs), deployed_at=clock_mod.app_now(),
+                                   spec_json=serialization.spec_to_json(spec, subs), deployed_at=clock_mod.app_now(),
                                    deployed_by=actor)
     db.session.add(definition)
     db.session.commit()
@@ -105,7 +111,7 @@ def latest_definition(process_id: str | None = None) -> ProcessDefinition:
         query = query.where(ProcessDefinition.process_id == process_id)
     definition = db.session.scalar(query)
     if definition is None:
-        raise engine.EngineError("Aucun processus n'est déployé.", 503)
+        raise EngineError("Aucun processus n'est déployé.", 503)
     return definition
 
 
@@ -116,7 +122,7 @@ def spec_of(definition: ProcessDefinition):
     """Parsed spec of a definition, cached by content hash (definitions never change)."""
     key = definition.content_hash
     if key not in _spec_cache:
-        _spec_cache[key] = engine.spec_from_json(definition.spec_json)
+        _spec_cache[key] = serialization.spec_from_json(definition.spec_json)
     return _spec_cache[key]
 
 
@@ -209,22 +215,22 @@ def dispatch(task, operator: str, params: dict) -> str:
     ctx: CommandContext = current_command.get()
     if ctx.replay is not None:
         if not ctx.replay:
-            raise engine.EngineError(f"Rejeu : résultat manquant pour « {operator} ».", 500)
+            raise EngineError(f"Rejeu : résultat manquant pour « {operator} ».", 500)
         recorded = ctx.replay.pop(0)
         if recorded["operator"] != operator or recorded["task"] != task.task_spec.name:
-            raise engine.EngineError(f"Rejeu : appel inattendu « {operator} » à {task.task_spec.name}.", 500)
+            raise EngineError(f"Rejeu : appel inattendu « {operator} » à {task.task_spec.name}.", 500)
         ctx.service_calls.append(recorded)
         return recorded["result"]
     handler = HANDLERS.get(operator)
     if handler is None:
-        raise engine.HandlerError(f"Opérateur de service inconnu : « {operator} ».")
+        raise HandlerError(f"Opérateur de service inconnu : « {operator} ».")
     ctx.data = task.data
     try:
         result = handler(ctx, task.data, **params)
-    except engine.EngineError:
+    except EngineError:
         raise
     except Exception as exc:  # a handler bug must not leak as NameError or a stack trace
-        raise engine.HandlerError(f"Le service « {operator} » ({task.task_spec.bpmn_name}) a échoué : {exc}") from exc
+        raise HandlerError(f"Le service « {operator} » ({task.task_spec.bpmn_name}) a échoué : {exc}") from exc
     text = json.dumps(result, ensure_ascii=False, sort_keys=True, default=str)
     ctx.service_calls.append({"task": task.task_spec.name, "operator": operator, "result": text})
     return text
@@ -232,7 +238,7 @@ def dispatch(task, operator: str, params: dict) -> str:
 
 def script_engine():
     """A script engine bound to our dispatcher (re-attached after every load)."""
-    return engine.EngineScriptEngine(dispatch)
+    return runtime.EngineScriptEngine(dispatch)
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,7 +272,7 @@ def start_dossier(structure: Structure, declarant: User | None, actor: Actor, ex
     data.update(extra or {})
     instance = ProcessInstance(definition_id=definition.id, state_json="{}", state_hash="", status="running",
                                created_at=now, updated_at=now, last_seq=0, last_hash=GENESIS_HASH,
-                               engine_revision=engine.ENGINE_REVISION)
+                               engine_revision=compaction.ENGINE_REVISION)
     db.session.add(instance)
     db.session.flush()
     dossier = Dossier(number=_next_number(now), instance_id=instance.id, structure_id=structure.id,
@@ -284,9 +290,9 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
     """Complete a user task with the submitted data, after checking rights and the form."""
     row = db.session.get(TaskRow, task_id)
     if row is None:
-        raise engine.EngineError("Cette tâche n'existe pas.", 404)
+        raise EngineError("Cette tâche n'existe pas.", 404)
     if row.status != "ready":
-        raise engine.Conflict("Cette tâche a déjà été traitée entre-temps.")
+        raise Conflict("Cette tâche a déjà été traitée entre-temps.")
     check_can_work(row, actor)
     instance, dossier, definition = _lock_instance(row.instance_id, with_context=True)
     if db.engine.dialect.name != "sqlite":
@@ -294,9 +300,9 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
         # takes no row lock: there the version check at commit catches the race.)
         db.session.refresh(row)
         if row.status != "ready":
-            raise engine.Conflict("Cette tâche a déjà été traitée entre-temps.")
+            raise Conflict("Cette tâche a déjà été traitée entre-temps.")
     if expected_version is not None and instance.version != expected_version:
-        raise engine.Conflict("Le dossier a été modifié entre-temps ; rechargez la page.")
+        raise Conflict("Le dossier a été modifié entre-temps ; rechargez la page.")
     clean = validate_form(definition, row.form, data)
     _run(instance, dossier, definition, actor, "complete",
          {"task_id": task_id, "spec": row.spec_name, "data": clean})
@@ -319,16 +325,16 @@ def migrate_dossier(dossier: Dossier, target: ProcessDefinition, actor: Actor) -
     """
     instance = _lock_instance(dossier.instance_id)
     if instance.status != "running":
-        raise engine.EngineError("Ce dossier est terminé : il n'y a rien à migrer.", 409)
+        raise EngineError("Ce dossier est terminé : il n'y a rien à migrer.", 409)
     if instance.definition_id == target.id:
-        raise engine.EngineError("Ce dossier est déjà sur cette version du processus.", 409)
+        raise EngineError("Ce dossier est déjà sur cette version du processus.", 409)
     source = db.session.get(ProcessDefinition, instance.definition_id)
     if target.process_id != source.process_id:
-        raise engine.EngineError("La version cible décrit un autre processus.", 422)
+        raise EngineError("La version cible décrit un autre processus.", 422)
     spec, _ = spec_of(target)
-    missing = engine.missing_specs(instance.state_json, spec)
+    missing = serialization.missing_specs(instance.state_json, spec)
     if missing:
-        raise engine.EngineError("Migration impossible : la version cible n'a plus les éléments "
+        raise EngineError("Migration impossible : la version cible n'a plus les éléments "
                                  + ", ".join(missing) + " où se trouve ce dossier.", 409)
     _run(instance, dossier, target, actor, "migration",
          {"from_definition": source.id, "to_definition": target.id,
@@ -339,11 +345,11 @@ def migrate_dossier(dossier: Dossier, target: ProcessDefinition, actor: Actor) -
 def check_can_work(row: TaskRow, actor: Actor) -> None:
     """Refuse a task outside the actor's role or scope (region, structure)."""
     if actor.role != row.role:
-        raise engine.EngineError("Cette tâche relève d'un autre acteur.", 403)
+        raise EngineError("Cette tâche relève d'un autre acteur.", 403)
     if row.role == "ars" and actor.region != row.region:
-        raise engine.EngineError("Cette tâche relève d'une autre ARS.", 403)
+        raise EngineError("Cette tâche relève d'une autre ARS.", 403)
     if row.role == "declarant" and actor.structure_id != row.structure_id:
-        raise engine.EngineError("Cette tâche relève d'une autre structure.", 403)
+        raise EngineError("Cette tâche relève d'une autre structure.", 403)
 
 
 _forms_cache: dict = {}
@@ -363,7 +369,7 @@ def validate_form(definition: ProcessDefinition, form_name: str | None, data: di
         return dict(data)
     schema = forms_of(definition).get(form_name)
     if schema is None:
-        raise engine.EngineError(f"Formulaire introuvable : {form_name}.", 500)
+        raise EngineError(f"Formulaire introuvable : {form_name}.", 500)
     errors = form_schemas.validate(schema, data)
     if errors:
         raise FormErrors(errors)
@@ -377,7 +383,7 @@ def _lock_instance(instance_id: int, with_context: bool = False):
             select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
         ).scalar_one_or_none()
         if instance is None:
-            raise engine.EngineError("Dossier introuvable.", 404)
+            raise EngineError("Dossier introuvable.", 404)
         return instance
     found = db.session.execute(
         select(ProcessInstance, Dossier, ProcessDefinition)
@@ -386,7 +392,7 @@ def _lock_instance(instance_id: int, with_context: bool = False):
         .where(ProcessInstance.id == instance_id).with_for_update(of=ProcessInstance)
     ).one_or_none()
     if found is None:
-        raise engine.EngineError("Dossier introuvable.", 404)
+        raise EngineError("Dossier introuvable.", 404)
     return tuple(found)
 
 
@@ -399,7 +405,7 @@ def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
     elif command == "complete":
         task = workflow.tasks.get(uuid.UUID(payload["task_id"]))
         if task is None or task.state != TaskState.READY or not task.task_spec.manual:
-            raise engine.Conflict("Cette tâche a déjà été traitée entre-temps.")
+            raise Conflict("Cette tâche a déjà été traitée entre-temps.")
         task.set_data(**payload["data"])
         task.run()
         visited.append(task.task_spec.name)
@@ -408,8 +414,8 @@ def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
     elif command == "migration":
         return  # the state was loaded with the target version's spec; nothing runs
     else:
-        raise engine.EngineError(f"Commande inconnue : {command}.")
-    engine.run_to_wait_state(workflow, visited)
+        raise EngineError(f"Commande inconnue : {command}.")
+    runtime.run_to_wait_state(workflow, visited)
 
 
 def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinition, actor: Actor, command: str,
@@ -422,31 +428,31 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
     token = current_command.set(ctx)
     # Spiff reads the clock while it runs; freezing it at the event's instant keeps the state replayable.
     clock_token = clock_mod.current_clock.set(clock_mod.FrozenClock(now))
-    ids = engine._ids.set(engine.id_source(str(instance.id), seq))
+    ids = clockhooks._ids.set(clockhooks.id_source(str(instance.id), seq))
     visited: list = []
     try:
         if command == "start":
-            workflow = engine.BpmnWorkflow(spec, subs, script_engine=script_engine())
+            workflow = BpmnWorkflow(spec, subs, script_engine=script_engine())
         else:
-            workflow = engine.load_state(instance.state_json, spec, subs, script_engine())
-        before = (set() if command == "start" else {str(t.id) for t in engine.ready_user_tasks(workflow)},
-                  set() if command == "start" else engine.waiting_timer_ids(workflow))
-        ctx.data = engine.current_data(workflow)
+            workflow = serialization.load_state(instance.state_json, spec, subs, script_engine())
+        before = (set() if command == "start" else {str(t.id) for t in runtime.ready_user_tasks(workflow)},
+                  set() if command == "start" else runtime.waiting_timer_ids(workflow))
+        ctx.data = runtime.current_data(workflow)
         apply_command(workflow, command, payload, visited)
-        engine.compact(workflow, instance.engine_revision)
-        state_json = engine.dump_state(workflow)
-    except engine.EngineError:
+        compaction.compact(workflow, instance.engine_revision)
+        state_json = serialization.dump_state(workflow)
+    except EngineError:
         db.session.rollback()
         raise
     except Exception as exc:
         db.session.rollback()
-        cause = exc.__cause__ if isinstance(exc.__cause__, engine.EngineError) else None
+        cause = exc.__cause__ if isinstance(exc.__cause__, EngineError) else None
         if cause is not None:
             raise cause from None
         current_app.logger.exception("workflow error on instance %s", instance.id)
-        raise engine.EngineError(f"Le processus n'a pas pu avancer : {exc}", 500) from exc
+        raise EngineError(f"Le processus n'a pas pu avancer : {exc}", 500) from exc
     finally:
-        engine._ids.reset(ids)
+        clockhooks._ids.reset(ids)
         clock_mod.current_clock.reset(clock_token)
         current_command.reset(token)
     try:
@@ -457,7 +463,7 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
         db.session.rollback()
         if isinstance(exc, IntegrityError) and "audit_events" not in str(exc):
             raise
-        raise engine.Conflict("Le dossier a été modifié entre-temps ; rechargez la page.") from None
+        raise Conflict("Le dossier a été modifié entre-temps ; rechargez la page.") from None
 
 
 def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,
@@ -470,7 +476,7 @@ def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, co
 def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,
                 visited: list, now: datetime, before: tuple) -> None:
     seq = ctx.seq
-    state_hash = engine.sha256(state_json)
+    state_hash = serialization.sha256(state_json)
     if command == "migration":
         instance.definition_id = payload["to_definition"]
         _retitle_open_tasks(instance, workflow)
@@ -506,7 +512,7 @@ AUDIT_COLUMNS = ("instance_id", "seq", "at", "actor", "actor_role", "command", "
 
 def event_hash(event: AuditEvent) -> str:
     """Hash of an audit event over a canonical encoding, chained to the previous one."""
-    return engine.sha256(engine.canonical_json({
+    return serialization.sha256(serialization.canonical_json({
         "instance": event.instance_id, "seq": event.seq, "at": event.at.isoformat(), "actor": event.actor,
         "actor_role": event.actor_role, "command": event.command, "payload": event.payload,
         "service_results": event.service_results, "visited": event.visited, "states": event.states,
@@ -515,7 +521,7 @@ def event_hash(event: AuditEvent) -> str:
 
 
 def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime) -> None:
-    data = engine.current_data(workflow)
+    data = runtime.current_data(workflow)
     dossier.title = (data.get("titre") or dossier.title or "")[:255]
     dossier.incident_types = list(data.get("types_incident") or dossier.incident_types or [])
     qualification = data.get("qualification")
@@ -534,7 +540,7 @@ def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime
             dossier.declared_at = now
         if state == "clôturé":
             dossier.closed_at = now
-    ready = engine.ready_user_tasks(workflow)
+    ready = runtime.ready_user_tasks(workflow)
     dossier.phase = _phase(ready[0].task_spec.name if ready else (workflow.last_task.task_spec.name
                                                                  if workflow.last_task else ""))
     dossier.updated_at = now
@@ -551,13 +557,13 @@ def _phase(spec_name: str) -> str:
 
 def _retitle_open_tasks(instance, workflow) -> None:
     """After a migration, open task rows take the names, forms and lanes of the new version."""
-    specs = {str(t.id): t.task_spec for t in engine.ready_user_tasks(workflow)}
+    specs = {str(t.id): t.task_spec for t in runtime.ready_user_tasks(workflow)}
     for row in db.session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id,
                                                         TaskRow.status == "ready")):
         spec = specs.get(row.id)
         if spec is not None:
             row.title = spec.bpmn_name or spec.name
-            row.form, row.ui_form = engine.task_form(spec)
+            row.form, row.ui_form = runtime.task_form(spec)
             row.role = LANE_ROLES.get(spec.lane, row.role)
 
 
@@ -567,7 +573,7 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
     Rows mirror the stored state, so what changed is known without reading them back: only the
     rows that changed are written, with plain statements instead of loaded objects.
     """
-    ready = {str(t.id): t for t in engine.ready_user_tasks(workflow)}
+    ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
     gone = before - ready.keys()
     if completed_id in gone:
         db.session.execute(update(TASKS).where(TASKS.c.id == completed_id, TASKS.c.status == "ready")
@@ -583,7 +589,7 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
     rows = []
     for task_id in sorted(ready.keys() - before):
         spec = ready[task_id].task_spec
-        form, ui_form = engine.task_form(spec)
+        form, ui_form = runtime.task_form(spec)
         rows.append(dict(id=task_id, instance_id=instance.id, dossier_id=dossier.id, spec_name=spec.name,
                          title=spec.bpmn_name or spec.name, role=LANE_ROLES.get(spec.lane, "acss"), form=form,
                          ui_form=ui_form, status="ready", region=dossier.region, structure_id=dossier.structure_id,
@@ -610,7 +616,7 @@ def _sync_timers(instance, workflow, before: set, now: datetime) -> None:
     already gave it another state (failed); a row is inserted only for a timer the process did not
     hold before, so a failed timer still waiting is never inserted twice.
     """
-    waiting = {t.task_id: t for t in engine.waiting_timers(workflow)}
+    waiting = {t.task_id: t for t in runtime.waiting_timers(workflow)}
     gone = list(before - waiting.keys())
     if gone:
         pending = (TIMERS.c.instance_id == instance.id, TIMERS.c.task_id.in_(gone), TIMERS.c.status == "pending")

@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 
 from workflow import commands
-from engine import runtime as engine
+from engine.errors import Conflict, EngineError
 from timekeeping import leases
 from timekeeping.clock import app_now
 from mail import notifications
@@ -119,15 +119,15 @@ def _fire_one(timer_id: int, instance_id: int, token: str, fire) -> tuple[str, f
     """Fire one claimed timer and record what happened; never raises (one broken timer must not stop the others)."""
     try:
         lateness = fire_claimed(timer_id, instance_id, token, fire)
-    except engine.Conflict as exc:
+    except Conflict as exc:
         # Another command changed the instance meanwhile: try again shortly, it is not a failure.
         db.session.rollback()
         _record_failure(timer_id, token, app_now(), exc.message, count=False)
         return "skipped", None
     except Exception as exc:
         db.session.rollback()
-        log.warning("timer %s failed: %s", timer_id, exc, exc_info=not isinstance(exc, engine.EngineError))
-        message = exc.message if isinstance(exc, engine.EngineError) else f"{type(exc).__name__}: {exc}"
+        log.warning("timer %s failed: %s", timer_id, exc, exc_info=not isinstance(exc, EngineError))
+        message = exc.message if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
         try:
             _record_failure(timer_id, token, app_now(), message)
         except Exception:  # the database itself is failing: the lease will expire and the row be retried

@@ -1,0 +1,52 @@
+"""Clock and identifiers inside SpiffWorkflow (DESIGN.md decision 3): its `datetime.now`, `time.time`
+and task uuids read ours, so a replay of the audit log rebuilds byte-identical states.
+"""
+from __future__ import annotations
+
+import contextvars
+import uuid
+from datetime import datetime, timezone
+
+import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
+import SpiffWorkflow.task as spiff_task
+
+from timekeeping import clock as clock_mod
+
+
+_ids: contextvars.ContextVar = contextvars.ContextVar("spiff_ids", default=None)
+
+
+class _ClockDatetime(datetime):
+    """`datetime` as seen by SpiffWorkflow's timer module: `now()` reads our clock."""
+
+    @classmethod
+    def now(cls, tz=None):
+        instant = clock_mod.now()
+        return instant.astimezone(tz) if tz else instant.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+class _ClockTime:
+    """`time` as seen by SpiffWorkflow's Task: `time()` reads our clock, so state is replayable."""
+
+    @staticmethod
+    def time():
+        return clock_mod.now().timestamp()
+
+
+def _task_uuid():
+    source = _ids.get()
+    return source() if source is not None else uuid.uuid4()
+
+
+def install_spiff_hooks() -> None:
+    """Route SpiffWorkflow's clock and task ids through ours; idempotent."""
+    spiff_timer.datetime = _ClockDatetime
+    spiff_task.time = _ClockTime
+    spiff_task.uuid4 = _task_uuid
+
+
+def id_source(instance_key: str, seq: int):
+    """Deterministic task ids for one command: the same command replayed creates the same ids."""
+    counter = iter(range(1, 1 << 62))
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"signalement-ssi:{instance_key}:{seq}")
+    return lambda: uuid.uuid5(namespace, str(next(counter)))

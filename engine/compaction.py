@@ -1,0 +1,113 @@
+"""Keeping the live state small for long-lived dossiers: drop and splice finished history (by engine revision)."""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.control import _EndJoin
+from SpiffWorkflow.specs.Join import Join
+from SpiffWorkflow.util.task import TaskState
+
+
+# Compaction rules by engine revision; an instance keeps the revision it started with (a replay
+# must rebuild the very states that were stored). 1: cut above the unfinished tasks. 2: also
+# splice finished tasks out of the branches below.
+ENGINE_REVISION = 2
+
+
+def compact(workflow: BpmnWorkflow, revision: int = ENGINE_REVISION) -> int:
+    """Keep the live state small: cut the history above the unfinished tasks, then (revision 2)
+    splice the finished tasks out of the branches that remain. Returns the number of tasks removed.
+
+    SpiffWorkflow's task tree only grows and its iterator stops at depth 1,000, so a loop would
+    silently stall after a few hundred iterations - also a loop in one branch while another branch
+    of a parallel split stays open (the DGS's analysis while the support goes on for years). The
+    history removed is in the audit log.
+    """
+    live = [t for t in workflow.tasks.values()
+            if t.has_state(TaskState.NOT_FINISHED_MASK) and not isinstance(t.task_spec, _EndJoin)]
+    if not live or workflow.subprocesses:
+        return 0  # a finished workflow keeps its last tree: nothing will run in it any more
+    removed = _cut_above_live(workflow, live)
+    return removed + _splice_finished(workflow) if revision >= 2 else removed
+
+
+def _cut_above_live(workflow: BpmnWorkflow, live: list) -> int:
+    """Drop the completed history above the lowest common ancestor of all unfinished tasks.
+
+    Everything SpiffWorkflow still consults (the splits of open boundary events and gateways, the
+    data carried by each task) lies below that ancestor. Waiting end-joins of branches that have
+    already finished are not counted as unfinished: they hold no work, and keeping them would pin
+    the whole history of the other branches.
+    """
+    common = None
+    for task in live:
+        path = []
+        node = task
+        while node is not None:
+            path.append(node)
+            node = node.parent
+        path.reverse()
+        if common is None:
+            common = path
+        else:
+            i = 0
+            while i < len(common) and i < len(path) and common[i] is path[i]:
+                i += 1
+            common = common[:i]
+    new_root = common[-1] if common else None
+    if new_root is None or new_root is workflow.task_tree:
+        return 0
+    keep = set()
+    stack = [new_root]
+    while stack:
+        node = stack.pop()
+        keep.add(node.id)
+        stack.extend(node.children)
+    removed = [tid for tid in workflow.tasks if tid not in keep]
+    for tid in removed:
+        _forget(workflow, workflow.tasks[tid])
+    new_root._parent = None
+    workflow.task_tree = new_root
+    if workflow.last_task is not None and workflow.last_task.id not in keep:
+        workflow.last_task = None
+    return len(removed)
+
+
+# A child in these states holds its own data: it no longer reads its parent's. (A FUTURE or
+# predicted task copies its parent's data when it becomes ready; a WAITING one on every update.)
+_SETTLED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.READY | TaskState.STARTED
+_SPLICEABLE = TaskState.COMPLETED | TaskState.CANCELLED
+
+
+def _splice_finished(workflow: BpmnWorkflow) -> int:
+    """Remove finished tasks from inside the tree, moving their children up to their parent.
+
+    A finished task goes when nothing can read it any more: every child is settled (see above);
+    it is not the workflow's last task (the current data); and no join that is still waiting needs
+    it - a waiting join counts the branches that arrived by the parents of its instances (also the
+    cancelled ones) and merges their data when it fires, so while a join of a spec waits, the
+    instances of that spec and their parents stay. Ancestor/descendant order between the tasks kept
+    is unchanged, and so is each kept task's data. One pass in creation order collapses a chain.
+    """
+    waiting = {t.task_spec for t in workflow.tasks.values()
+               if isinstance(t.task_spec, Join) and t.state == TaskState.WAITING}
+    removed = 0
+    for task in list(workflow.tasks.values()):
+        parent = task.parent
+        if (parent is None or task is workflow.last_task or not task.has_state(_SPLICEABLE)
+                or task.task_spec in waiting):
+            continue
+        children = task.children
+        if any(not c.has_state(_SETTLED) or c.task_spec in waiting for c in children):
+            continue
+        at = parent._children.index(task.id)
+        parent._children[at:at + 1] = task._children
+        for child in children:
+            child._parent = parent.id
+        _forget(workflow, task)
+        removed += 1
+    return removed
+
+
+def _forget(workflow: BpmnWorkflow, task) -> None:
+    workflow.tasks.pop(task.id)
+    workflow.top_workflow.event_manager.remove_task(task)

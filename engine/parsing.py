@@ -1,0 +1,49 @@
+"""Parsing BPMN into specs, and refusing at deployment the expressions the restricted environment would refuse."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lxml import etree
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+
+from engine.expressions import ExpressionRefused, check
+
+
+def parse_bpmn(xml_text: str, process_id: str | None = None):
+    """Parse BPMN text into (spec, subprocess_specs); the first executable process by default."""
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_xml(etree.fromstring(xml_text.encode("utf-8")), filename="process.bpmn")
+    if process_id is None:
+        process_id = parser.get_process_ids()[0]
+    spec = parser.get_spec(process_id)
+    subprocess_specs = parser.get_subprocess_specs(process_id)
+    return spec, subprocess_specs
+
+
+_EXPRESSIONS = {  # where BPMN (spiff flavour) holds Python source, and how it is run
+    "eval": ("{*}conditionExpression", "{*}timeDuration", "{*}timeDate", "{*}timeCycle"),
+    "exec": ("{*}script", "{*}preScript", "{*}postScript"),
+}
+
+
+def check_expressions(xml_text: str) -> None:
+    """Refuse, at deployment, BPMN whose expressions or scripts the restricted environment would refuse."""
+    root = etree.fromstring(xml_text.encode("utf-8"))
+    found = [(mode, el.text or "", el) for mode, tags in _EXPRESSIONS.items() for el in root.iter(*tags)]
+    found += [("eval", el.get("value") or "", el) for el in root.iter("{*}parameter")]
+    for mode, source, element in found:
+        if not source.strip():
+            continue
+        try:
+            check(source.strip() if mode == "eval" else source, mode)
+        except ExpressionRefused as exc:
+            owner = element.getparent()
+            while owner is not None and owner.get("id") is None:
+                owner = owner.getparent()
+            where = owner.get("id") if owner is not None else "?"
+            raise ExpressionRefused(f"{exc} (élément « {where} »)") from None
+
+
+def load_bpmn_file(path: str | Path) -> str:
+    """Read a BPMN file as text."""
+    return Path(path).read_text(encoding="utf-8")
