@@ -22,6 +22,9 @@ from SpiffWorkflow.util.task import TaskState
 
 from timekeeping import clock as clock_mod
 from workflow import commands
+from workflow import event_chain
+from workflow import context
+from workflow import deployment
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from engine import runtime
 from engine import compaction
@@ -113,7 +116,7 @@ def check_event(event: AuditEvent, expected_seq: int, prev_hash: str) -> str | N
         return f"événement n° {expected_seq} manquant ou déplacé (trouvé n° {event.seq})"
     if event.prev_hash != prev_hash:
         return "chaînage rompu : l'empreinte précédente ne correspond pas (ordre modifié ou événement supprimé)"
-    if commands.event_hash(event) != event.hash:
+    if event_chain.event_hash(event) != event.hash:
         return "empreinte de l'événement invalide (contenu, acteur ou date modifiés)"
     return None
 
@@ -167,7 +170,7 @@ def verify_chain(instance: ProcessInstance, events: list | None = None,
                  traces: tuple | None = None) -> tuple[int, str] | None:
     """Chain and stored-state check only; (step, reason) of the first difference, or None."""
     events = events_of(instance.id) if events is None else events
-    prev = commands.GENESIS_HASH
+    prev = event_chain.GENESIS_HASH
     for index, event in enumerate(events, start=1):
         reason = check_event(event, index, prev)
         if reason:
@@ -201,20 +204,20 @@ def replay_step(spec, subs, instance: ProcessInstance, event: AuditEvent, prev_s
     compaction rules of the instance's engine revision.
     """
     clockhooks.install_spiff_hooks()
-    ctx = commands.CommandContext(instance=None, dossier=None, actor=None, now=event.at, seq=event.seq,
+    ctx = context.CommandContext(instance=None, dossier=None, actor=None, now=event.at, seq=event.seq,
                                   mailboxes={}, mail_domain="",
                                   replay=copy.deepcopy(list(event.service_results or [])))
-    token = commands.current_command.set(ctx)
+    token = context.current_command.set(ctx)
     clock_token = clock_mod.current_clock.set(clock_mod.FrozenClock(event.at))
     ids = clockhooks._ids.set(clockhooks.id_source(str(instance.id), event.seq))
     visited: list = []
     try:
         if event.command == "start":
-            workflow = BpmnWorkflow(spec, subs, script_engine=commands.script_engine())
+            workflow = BpmnWorkflow(spec, subs, script_engine=context.script_engine())
         else:
             if prev_state is None:
                 raise ReplayMismatch(event.seq, "pas d'état précédent à partir duquel rejouer")
-            workflow = serialization.load_state(prev_state, spec, subs, commands.script_engine())
+            workflow = serialization.load_state(prev_state, spec, subs, context.script_engine())
         commands.apply_command(workflow, event.command, copy.deepcopy(event.payload), visited)
         compaction.compact(workflow, instance.engine_revision)
         state_json = serialization.dump_state(workflow)
@@ -232,7 +235,7 @@ def replay_step(spec, subs, instance: ProcessInstance, event: AuditEvent, prev_s
     finally:
         clockhooks._ids.reset(ids)
         clock_mod.current_clock.reset(clock_token)
-        commands.current_command.reset(token)
+        context.current_command.reset(token)
 
 
 def initial_definition_id(instance: ProcessInstance, events: list) -> int:
@@ -251,8 +254,8 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
     visited elements against the recorded ones.
     """
     events = events_of(instance.id) if events is None else events
-    spec, subs = commands.spec_of(db.session.get(ProcessDefinition, initial_definition_id(instance, events)))
-    prev_hash, prev_state, visited_all = commands.GENESIS_HASH, None, []
+    spec, subs = deployment.spec_of(db.session.get(ProcessDefinition, initial_definition_id(instance, events)))
+    prev_hash, prev_state, visited_all = event_chain.GENESIS_HASH, None, []
     for index, event in enumerate(events, start=1):
         if upto is not None and index > upto:
             return
@@ -264,7 +267,7 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
             target = db.session.get(ProcessDefinition, (event.payload or {}).get("to_definition"))
             if target is None:
                 raise ReplayMismatch(index, "migration vers une version de processus inconnue")
-            spec, subs = commands.spec_of(target)
+            spec, subs = deployment.spec_of(target)
         workflow, state_json, visited = replay_step(spec, subs, instance, event, prev_state)
         state_hash = serialization.sha256(state_json)
         if check and state_hash != event.state_hash:

@@ -25,6 +25,8 @@ from sqlalchemy import select, text  # noqa: E402
 from engine import bare_run  # noqa: E402
 from timekeeping import clock as clock_mod  # noqa: E402
 from workflow import commands  # noqa: E402
+from workflow import context
+from workflow import deployment
 from cli import demo  # noqa: E402
 import migrate  # noqa: E402
 from cli import scenarios  # noqa: E402
@@ -40,7 +42,7 @@ def timed_scenario(name: str, clock) -> tuple[float, int]:
     clock.set(scenario.start)
     structure = scenarios.structure_for(scenario.structure_finess_prefix)
     declarant = db.session.scalars(select(User).where(User.structure_id == structure.id)).first()
-    actor = commands.Actor.of(declarant)
+    actor = context.Actor.of(declarant)
     started = time.perf_counter()
     dossier = commands.start_dossier(structure, declarant, actor)
     spent = time.perf_counter() - started
@@ -59,7 +61,7 @@ def bare_time(instance_ids: list[int]) -> float:
     inputs = []
     for instance_id in instance_ids:
         instance = db.session.get(ProcessInstance, instance_id)
-        spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
+        spec, subs = deployment.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
         events = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
                                     .order_by(AuditEvent.seq)).all()
         inputs.append((spec, subs, bare_run.events_of(events), str(instance_id)))
@@ -74,7 +76,7 @@ def in_support(clock, incident_types: tuple) -> Dossier:
     scenario = scenarios.SCENARIOS[LIFECYCLE]
     structure = scenarios.structure_for(scenario.structure_finess_prefix)
     declarant = db.session.scalars(select(User).where(User.structure_id == structure.id)).first()
-    dossier = commands.start_dossier(structure, declarant, commands.Actor.of(declarant))
+    dossier = commands.start_dossier(structure, declarant, context.Actor.of(declarant))
     for spec_name, data in scenario.steps:
         if spec_name == "p4_accompagner":
             return dossier
@@ -149,7 +151,7 @@ def main() -> None:
                           "CLOCK": clock, "SECRET_KEY": "bench"})
         with app.app_context():
             migrate.upgrade()
-            commands.deploy(app.config["PROCESS_FILE"])
+            deployment.deploy(app.config["PROCESS_FILE"])
             demo.load_demo("bench")
             timed_scenario(LIFECYCLE, clock)  # warm-up: caches, first connection
             engine_total = bare_total = 0.0

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select  # noqa: E402
 
 from timekeeping import clock as clock_mod  # noqa: E402
-from workflow import commands  # noqa: E402
+from workflow import deployment
 from cli import demo  # noqa: E402
 import migrate  # noqa: E402
 from app import create_app  # noqa: E402
@@ -82,7 +82,7 @@ def main() -> None:
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "CLOCK": clock, "SECRET_KEY": "bench"})
         with app.app_context():
             migrate.upgrade()
-            commands.deploy(app.config["PROCESS_FILE"])
+            deployment.deploy(app.config["PROCESS_FILE"])
             demo.load_demo("bench")
             add_open_dossiers(SMALL, clock.now())
             small = measure(app)

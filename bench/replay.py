@@ -31,6 +31,8 @@ from sqlalchemy import insert, select  # noqa: E402
 from audit import chain as audit  # noqa: E402
 from timekeeping import clock as clock_mod  # noqa: E402
 from workflow import commands  # noqa: E402
+from workflow import event_chain
+from workflow import deployment
 from cli import demo  # noqa: E402
 import migrate  # noqa: E402
 from cli import scenarios  # noqa: E402
@@ -84,13 +86,13 @@ def copy_chains(target: int) -> tuple[int, int]:
             "health_impact", "state", "phase", "off_hours", "military", "declarant_id", "created_at",
             "declared_at", "qualified_at", "closed_at", "updated_at")}
             | {"id": next_dossier, "number": f"SSI-COPIE-{n + 1:06d}", "instance_id": next_instance})
-        prev = commands.GENESIS_HASH
+        prev = event_chain.GENESIS_HASH
         for event in events:
             copy = AuditEvent(instance_id=next_instance, seq=event.seq, at=event.at, actor=event.actor,
                               actor_role=event.actor_role, command=event.command, payload=event.payload,
                               service_results=event.service_results, visited=event.visited, states=event.states,
                               state_hash=event.state_hash, prev_hash=prev)
-            copy.hash = commands.event_hash(copy)
+            copy.hash = event_chain.event_hash(copy)
             prev = copy.hash
             batch_events.append({c: getattr(copy, c) for c in (
                 "instance_id", "seq", "at", "actor", "actor_role", "command", "payload", "service_results",
@@ -127,7 +129,7 @@ def measure(folder: Path, target: int) -> tuple[float, float]:
                       "CLOCK": clock, "SECRET_KEY": "bench", "SCHEDULER_ENABLED": False})
     with app.app_context():
         migrate.upgrade()
-        commands.deploy(app.config["PROCESS_FILE"])
+        deployment.deploy(app.config["PROCESS_FILE"])
         demo.load_demo(password="bench")
         print(f"Base SQLite (fichier, WAL, synchronous=FULL) : {folder / 'bench.db'}")
         dossiers = run_scenarios(clock)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from workflow import commands  # noqa: E402
+from workflow import deployment
 import migrate  # noqa: E402
 import scheduler  # noqa: E402
 from app import create_app  # noqa: E402
@@ -63,7 +63,7 @@ def main() -> None:
 
     with app.app_context():
         migrate.upgrade()
-        definition = commands.deploy(app.config["PROCESS_FILE"], actor="bench")
+        definition = deployment.deploy(app.config["PROCESS_FILE"], actor="bench")
         now = datetime.now(timezone.utc)
         # Timers of many instances, as in real life: a sweep locks each timer's instance while firing it.
         instances = [ProcessInstance(definition_id=definition.id, state_json="{}", state_hash="", status="running",

@@ -14,6 +14,8 @@ from cli import sweeps as cli_time
 from engine.errors import EngineError
 from timekeeping import clock as clock_mod
 from workflow import commands
+from workflow import context
+from workflow import deployment
 from cli import demo
 import migrate
 from cli import scenarios
@@ -31,7 +33,7 @@ def init_app(app):
 def setup_database() -> None:
     """Upgrade the schema to the latest migration and deploy the process file."""
     migrate.upgrade()
-    commands.deploy(current_app.config["PROCESS_FILE"], actor="installation")
+    deployment.deploy(current_app.config["PROCESS_FILE"], actor="installation")
 
 
 @click.command("init-db")
@@ -85,7 +87,7 @@ def sample_dossiers() -> list[str]:
 def deploy(bpmn_file):
     """Deploy a BPMN file (default: the configured process) as a new version if it changed."""
     try:
-        definition = commands.deploy(bpmn_file or current_app.config["PROCESS_FILE"], actor="ligne de commande")
+        definition = deployment.deploy(bpmn_file or current_app.config["PROCESS_FILE"], actor="ligne de commande")
     except (EngineError, OSError) as exc:
         raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None
     click.echo(f"Version {definition.id} ({definition.content_hash[:12]}) de « {definition.process_id} ».")
@@ -135,11 +137,11 @@ def migrate_dossier(number, target_id):
     dossier = db.session.scalar(select(Dossier).where(Dossier.number == number))
     if dossier is None:
         raise click.ClickException(f"Dossier inconnu : {number}")
-    target = db.session.get(ProcessDefinition, target_id) if target_id else commands.latest_definition()
+    target = db.session.get(ProcessDefinition, target_id) if target_id else deployment.latest_definition()
     if target is None:
         raise click.ClickException(f"Version de processus inconnue : {target_id}")
     try:
-        commands.migrate_dossier(dossier, target, commands.Actor("ligne de commande", "responsable_processus"))
+        commands.migrate_dossier(dossier, target, context.Actor("ligne de commande", "responsable_processus"))
     except EngineError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Dossier {number} migré vers la version {target.id} ({target.content_hash[:12]}).")

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from workflow import commands
+from workflow import context
 from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, Timer, User, db
 
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)     # 11:00 in Paris
@@ -161,7 +162,7 @@ def structure_for(prefix: str) -> Structure:
     return structure
 
 
-def actor_for(row: TaskRow) -> commands.Actor:
+def actor_for(row: TaskRow) -> context.Actor:
     """A demo user allowed to work a task row."""
     query = select(User).where(User.role == row.role, User.active.is_(True))
     if row.role == "ars":
@@ -171,7 +172,7 @@ def actor_for(row: TaskRow) -> commands.Actor:
     user = db.session.scalars(query.order_by(User.id)).first()
     if user is None:
         raise LookupError(f"aucun utilisateur {row.role} pour cette tâche")
-    return commands.Actor.of(user)
+    return context.Actor.of(user)
 
 
 def ready_task(dossier: Dossier, spec_name: str) -> TaskRow:
@@ -193,7 +194,7 @@ def run(name: str, clock, until: str | None = None, echo=None) -> tuple[Dossier,
     clock.set(scenario.start)
     structure = structure_for(scenario.structure_finess_prefix)
     declarant = db.session.scalars(select(User).where(User.structure_id == structure.id).order_by(User.id)).first()
-    dossier = commands.start_dossier(structure, declarant, commands.Actor.of(declarant))
+    dossier = commands.start_dossier(structure, declarant, context.Actor.of(declarant))
     results = [_result(dossier, "Déclarant", "Démarrage du signalement")]
     for spec_name, data in scenario.steps:
         if spec_name == until:

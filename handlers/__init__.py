@@ -1,7 +1,7 @@
 """Service-task handlers: the explicit registry that BPMN `serviceTaskOperator` ids name.
 
 Each handler is `handler(ctx, data, **params) -> dict`, where `ctx` is the running command
-(see commands.CommandContext) and `data` the task data. Handlers never send mail or call out:
+(see workflow.context.CommandContext) and `data` the task data. Handlers never send mail or call out:
 they queue outbox rows through `ctx.notify` and write rows in the command's transaction.
 """
 from handlers.calendar import heures_ouvrees

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from timekeeping import clock as clock_mod
-from workflow import commands
+from workflow import deployment
 from cli import demo
 import migrate
 from app import create_app
@@ -95,7 +95,7 @@ def app(database_template, tmp_path, clock):
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
                               "SECRET_KEY": "test", "WTF_CSRF_ENABLED": True, "SCHEDULER_ENABLED": False})
     with application.app_context():
-        commands.deploy(application.config["PROCESS_FILE"])
+        deployment.deploy(application.config["PROCESS_FILE"])
         demo.load_demo(password="secret-test")
         yield application
         db.session.remove()

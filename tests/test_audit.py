@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from audit import chain as audit
 from workflow import commands
+from workflow import event_chain
 from engine import compaction, serialization
 from engine.errors import EngineError
 from cli import scenarios
@@ -130,11 +131,11 @@ def _rechain_from(instance_id: int, seq: int) -> None:
     """The clever attacker: recompute hashes and links after the edit, so only replay can tell."""
     db.session.expire_all()
     events = audit.events_of(instance_id)
-    prev = events[seq - 2].hash if seq > 1 else commands.GENESIS_HASH
+    prev = events[seq - 2].hash if seq > 1 else event_chain.GENESIS_HASH
     with guard_lifted():
         for event in events[seq - 1:]:
             event.prev_hash = prev
-            new_hash = commands.event_hash(event)
+            new_hash = event_chain.event_hash(event)
             db.session.execute(text("UPDATE audit_events SET prev_hash = :p, hash = :h WHERE id = :id"),
                                {"p": prev, "h": new_hash, "id": event.id})
             prev = new_hash

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from audit import chain as audit
 from timekeeping import clock as clock_mod
 from workflow import commands
+from workflow import context
+from workflow import deployment
 from cli import demo
 from cli import scenarios
 from app import create_app
@@ -47,7 +49,7 @@ def fresh_app(database_template, tmp_path):
         application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "CLOCK": clock,
                                   "SECRET_KEY": "test", "SCHEDULER_ENABLED": False})
         with application.app_context():
-            commands.deploy(application.config["PROCESS_FILE"])
+            deployment.deploy(application.config["PROCESS_FILE"])
             demo.load_demo(password="secret-test")
             try:
                 yield clock
@@ -129,7 +131,7 @@ def _drive(draw, clock) -> tuple[Dossier, dict]:
     clock.set(draw(st.sampled_from(STARTS)) + timedelta(minutes=draw(st.integers(0, 600))))
     structure = scenarios.structure_for(draw(st.sampled_from(STRUCTURES)))
     declarant = db.session.scalars(select(User).where(User.structure_id == structure.id).order_by(User.id)).first()
-    dossier = commands.start_dossier(structure, declarant, commands.Actor.of(declarant))
+    dossier = commands.start_dossier(structure, declarant, context.Actor.of(declarant))
     live, loops = {}, {}
 
     def record():

@@ -12,6 +12,9 @@ from sqlalchemy import func, select, text
 from audit import chain as audit
 from engine import bare_run
 from workflow import commands
+from workflow import form_schemas
+from workflow import context
+from workflow import deployment
 from engine import runtime
 from engine import serialization
 from engine.errors import Conflict, EngineError, HandlerError
@@ -31,11 +34,11 @@ def test_save_and_reload_at_every_wait_state_changes_nothing(app, clock, name):
     dossier, _ = scenarios.run(name, clock)
     recorded = events(dossier)
     instance = db.session.get(ProcessInstance, dossier.instance_id)
-    spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
+    spec, subs = deployment.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
     inputs = bare_run.events_of(recorded)
     workflow, visited = bare_run.run_commands(spec, subs, inputs, instance_key=str(instance.id))
     assert visited == [e.visited for e in recorded]
-    stored = serialization.load_state(instance.state_json, spec, subs, commands.script_engine())
+    stored = serialization.load_state(instance.state_json, spec, subs, context.script_engine())
     assert runtime.current_data(stored) == runtime.current_data(workflow)
     assert stored.is_completed() == workflow.is_completed()
     # Same inputs, same ids, same clock, compacted like the live run but never saved nor
@@ -47,8 +50,8 @@ def test_save_and_reload_at_every_wait_state_changes_nothing(app, clock, name):
 def test_stored_state_reloads_to_the_same_bytes(app, clock):
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_accompagner")
     instance = db.session.get(ProcessInstance, dossier.instance_id)
-    spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
-    workflow = serialization.load_state(instance.state_json, spec, subs, commands.script_engine())
+    spec, subs = deployment.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
+    workflow = serialization.load_state(instance.state_json, spec, subs, context.script_engine())
     assert serialization.dump_state(workflow) == instance.state_json
     assert serialization.sha256(instance.state_json) == instance.state_hash
 
@@ -73,8 +76,8 @@ def _a_thousand_support_iterations(dossier, clock):
             sizes.append(len(db.session.get(ProcessInstance, dossier.instance_id).state_json))
     assert sizes[1] <= sizes[0] * 1.1, sizes
     instance = db.session.get(ProcessInstance, dossier.instance_id)
-    spec, subs = commands.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
-    workflow = serialization.load_state(instance.state_json, spec, subs, commands.script_engine())
+    spec, subs = deployment.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
+    workflow = serialization.load_state(instance.state_json, spec, subs, context.script_engine())
     assert max(t.depth for t in workflow.get_tasks()) < 50
     return workflow
 
@@ -179,7 +182,7 @@ def test_invalid_form_data_is_refused_in_french_and_nothing_changes(app, clock):
     dossier, _ = scenarios.run("grave_acss", clock, until="p3_qualifier")
     row = scenarios.ready_task(dossier, "p3_qualifier")
     seq = db.session.get(ProcessInstance, dossier.instance_id).last_seq
-    with pytest.raises(commands.FormErrors) as excinfo:
+    with pytest.raises(form_schemas.FormErrors) as excinfo:
         commands.complete_task(row.id, {"qualification": "catastrophique"}, scenarios.actor_for(row))
     assert excinfo.value.status == 422
     assert excinfo.value.errors["qualification"]
@@ -190,11 +193,11 @@ def test_invalid_form_data_is_refused_in_french_and_nothing_changes(app, clock):
 def test_wrong_actor_is_refused(app, clock):
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
     row = scenarios.ready_task(dossier, "p4_choix")
-    other_ars = commands.Actor("ars.grandest@ars.example.fr", "ars", region="Grand Est")
+    other_ars = context.Actor("ars.grandest@ars.example.fr", "ars", region="Grand Est")
     with pytest.raises(EngineError) as excinfo:
         commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, other_ars)
     assert excinfo.value.status == 403
-    acss = commands.Actor("analyste@acss.example.fr", "acss")
+    acss = context.Actor("analyste@acss.example.fr", "acss")
     with pytest.raises(EngineError):
         commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, acss)
 
@@ -242,14 +245,14 @@ def test_two_concurrent_commands_on_one_instance(app, clock):
 
 
 def test_definitions_are_versioned_by_content(app, clock, tmp_path):
-    first = commands.latest_definition()
-    assert commands.deploy(app.config["PROCESS_FILE"]).id == first.id  # same content, same version
+    first = deployment.latest_definition()
+    assert deployment.deploy(app.config["PROCESS_FILE"]).id == first.id  # same content, same version
     dossier, _ = scenarios.run("grave_acss", clock, until="p3_qualifier")
     changed = tmp_path / "v2.bpmn"
     xml = Path(app.config["PROCESS_FILE"]).read_text(encoding="utf-8")
     changed.write_text(xml.replace("Qualifier l'incident (tâche A)", "Qualifier le signalement (tâche A)"),
                        encoding="utf-8")
-    second = commands.deploy(changed)
+    second = deployment.deploy(changed)
     assert second.id != first.id and second.content_hash != first.content_hash
     # The running dossier stays on its version; a new one starts on the new version.
     row = scenarios.ready_task(dossier, "p3_qualifier")
@@ -312,13 +315,13 @@ def _changed_definition(app, tmp_path, old: str, new: str):
     assert old in xml
     path = tmp_path / "v2.bpmn"
     path.write_text(xml.replace(old, new), encoding="utf-8")
-    return commands.deploy(path)
+    return deployment.deploy(path)
 
 
 def test_a_running_dossier_migrates_to_a_new_version_and_replays(app, clock, tmp_path, runner):
     from audit import chain as audit
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
-    first = commands.latest_definition()
+    first = deployment.latest_definition()
     second = _changed_definition(app, tmp_path, "Choisir la modalité d'appui au traitement",
                                  "Choisir la modalité d'appui (ARS)")
     result = runner.invoke(args=["migrate-dossier", dossier.number])
@@ -340,7 +343,7 @@ def test_a_migration_that_would_lose_the_dossier_is_refused(app, clock, tmp_path
     seq = db.session.get(ProcessInstance, dossier.instance_id).last_seq
     target = _changed_definition(app, tmp_path, "p4_choix", "p4_decision_ars")  # the element is renamed
     with pytest.raises(EngineError) as excinfo:
-        commands.migrate_dossier(dossier, target, commands.Actor("x", "responsable_processus"))
+        commands.migrate_dossier(dossier, target, context.Actor("x", "responsable_processus"))
     assert excinfo.value.status == 409 and "p4_choix" in excinfo.value.message
     instance = db.session.get(ProcessInstance, dossier.instance_id)
     assert instance.last_seq == seq and instance.definition_id != target.id
@@ -350,13 +353,13 @@ def test_deploying_an_invalid_bpmn_is_a_clear_error(app, tmp_path):
     broken = tmp_path / "broken.bpmn"
     broken.write_text("<bpmn:definitions", encoding="utf-8")
     with pytest.raises(EngineError) as excinfo:
-        commands.deploy(broken)
+        deployment.deploy(broken)
     assert excinfo.value.status == 422 and "BPMN" in excinfo.value.message
     xml = Path(app.config["PROCESS_FILE"]).read_text(encoding="utf-8")
     duplicated = tmp_path / "duplicated.bpmn"
     duplicated.write_text(xml.replace('id="p4_choix"', 'id="p4_analyse"'), encoding="utf-8")
     with pytest.raises(EngineError) as excinfo:
-        commands.deploy(duplicated)
+        deployment.deploy(duplicated)
     assert excinfo.value.status == 422
     assert db.session.scalar(select(func.count()).select_from(ProcessDefinition)) == 1
 
@@ -372,6 +375,6 @@ def test_deploying_a_bpmn_with_an_unsafe_expression_is_refused(app, tmp_path, ol
     path = tmp_path / "unsafe.bpmn"
     path.write_text(xml.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(EngineError) as excinfo:
-        commands.deploy(path)
+        deployment.deploy(path)
     assert excinfo.value.status == 422 and "élément" in excinfo.value.message
     assert db.session.scalar(select(func.count()).select_from(ProcessDefinition)) == 1

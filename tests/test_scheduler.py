@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from workflow import commands
+from workflow import context
 from cli import scenarios
 import scheduler
 from app import create_app
@@ -96,7 +97,7 @@ def test_a_commit_with_an_earlier_due_row_wakes_it(app, clock):
         assert sched.planned_for - datetime.now(timezone.utc) > timedelta(minutes=59)
         # ...until a command queues messages due now.
         structure = scenarios.structure_for("35000002")
-        commands.start_dossier(structure, None, commands.SYSTEM)  # no due row: no wake
+        commands.start_dossier(structure, None, context.SYSTEM)  # no due row: no wake
         assert sched.wakes == 0
         assert sched.planned_for - datetime.now(timezone.utc) > timedelta(minutes=59)
         swept = sched.sweeps

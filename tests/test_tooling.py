@@ -113,15 +113,17 @@ from app import create_app
 import migrate
 from cli import demo
 from workflow import commands
+from workflow import context
+from workflow import deployment
 from models import Structure, User, db
 app = create_app({{"TESTING": True, "SQLALCHEMY_DATABASE_URI": {url!r}}})
 with app.app_context():
     migrate.upgrade()
-    commands.deploy(app.config["PROCESS_FILE"])
+    deployment.deploy(app.config["PROCESS_FILE"])
     demo.load_demo("x")
     user = db.session.query(User).filter_by(role="declarant").first()
     structure = db.session.get(Structure, user.structure_id)
-    dossier = commands.start_dossier(structure, user, commands.Actor.of(user))
+    dossier = commands.start_dossier(structure, user, context.Actor.of(user))
     print("ACCEPTED", dossier.number, flush=True)
     import time
     time.sleep(60)

@@ -7,6 +7,7 @@ import re
 from werkzeug.datastructures import MultiDict
 
 from workflow import commands
+from workflow import context
 from cli import scenarios
 from models import Draft, User, db
 from test_web_support import (ACSS, DECLARANT, dossier_by_number, dossier_number, form_data, login, open_task, post,
@@ -131,7 +132,7 @@ def test_task_completed_meanwhile_gets_a_clear_message(client, clock):
     colleague = User(email="collegue@acss.example.fr", name="Léa Collègue", password_hash="x", role="acss")
     db.session.add(colleague)
     db.session.commit()
-    commands.complete_task(row.id, scenarios.OPENING[0][1], commands.Actor.of(colleague))
+    commands.complete_task(row.id, scenarios.OPENING[0][1], context.Actor.of(colleague))
     response = post(client, f"/taches/{row.id}", form_data(scenarios.OPENING[0][1], action="valider"))
     assert response.status_code == 409
     assert "déjà été traitée" in response.text and "Léa Collègue" in response.text

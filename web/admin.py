@@ -5,6 +5,8 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from sqlalchemy import func, select
 
 from workflow import commands
+from workflow import context
+from workflow import deployment
 from engine.errors import EngineError
 
 from models import Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
@@ -52,7 +54,7 @@ def deploy():
     try:
         xml = upload.read(5_000_000).decode("utf-8")
         before = db.session.scalar(select(func.max(ProcessDefinition.id)))
-        definition = commands.deploy_xml(xml, actor=current_user().email)
+        definition = deployment.deploy_xml(xml, actor=current_user().email)
     except UnicodeDecodeError:
         flash("Le fichier doit être encodé en UTF-8.", "erreur")
     except EngineError as exc:
@@ -77,7 +79,7 @@ def migrate():
         return redirect(url_for("admin.index")), 303
     user = current_user()
     try:
-        commands.migrate_dossier(dossier, target, commands.Actor.of(user))
+        commands.migrate_dossier(dossier, target, context.Actor.of(user))
     except EngineError as exc:
         flash(exc.message, "erreur")
     else:

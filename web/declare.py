@@ -7,6 +7,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from workflow import commands
+from workflow import context
+from workflow import deployment
 from engine import runtime
 from workflow import form_schemas
 from mail import notifications
@@ -22,8 +24,8 @@ FIRST_STEP = "p1_perimetre"
 
 def _first_form():
     """(schema, UI schema, definition) of task A in the latest deployed definition."""
-    definition = commands.latest_definition()
-    spec, _ = commands.spec_of(definition)
+    definition = deployment.latest_definition()
+    spec, _ = deployment.spec_of(definition)
     form, ui_form = runtime.task_form(spec.task_specs[FIRST_STEP])
     return definition.forms[form], definition.forms.get(ui_form) or {}, definition
 
@@ -72,7 +74,7 @@ def start():
         if finess_error:
             errors["finess_site"] = finess_error
         if not errors:
-            dossier = commands.start_dossier(structure, user, commands.Actor.of(user),
+            dossier = commands.start_dossier(structure, user, context.Actor.of(user),
                                              extra={"finess_site": values["finess_site"].upper()})
             row = db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id,
                                                           TaskRow.spec_name == FIRST_STEP, TaskRow.status == "ready"))
@@ -82,8 +84,8 @@ def start():
                 flash(f"Brouillon enregistré : la déclaration {dossier.number} est en cours de saisie.", "succes")
                 return redirect(url_for("tasks.task", task_id=row.id))
             try:
-                commands.complete_task(row.id, data, commands.Actor.of(user))
-            except commands.FormErrors:  # the definition changed between the two checks
+                commands.complete_task(row.id, data, context.Actor.of(user))
+            except form_schemas.FormErrors:  # the definition changed between the two checks
                 db.session.rollback()
                 flash("Le formulaire a changé entre-temps ; vérifiez votre saisie.", "avertissement")
                 return redirect(url_for("tasks.task", task_id=row.id))

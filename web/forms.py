@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from workflow import commands
+from workflow import context
+from workflow import deployment
 from engine import runtime
 from engine import serialization
 from workflow import form_schemas
@@ -291,8 +292,8 @@ def task_data(instance_id: int, task_id: str | None = None) -> dict:
     instance, definition = definition_of(instance_id)
     if not instance.state_json or instance.state_json == "{}":
         return {}
-    spec, subs = commands.spec_of(definition)
-    workflow = serialization.load_state(instance.state_json, spec, subs, commands.script_engine())
+    spec, subs = deployment.spec_of(definition)
+    workflow = serialization.load_state(instance.state_json, spec, subs, context.script_engine())
     if task_id:
         try:
             task = workflow.get_task_from_id(uuid.UUID(task_id))

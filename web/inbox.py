@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 from flask import Blueprint, render_template, request
 from sqlalchemy import String, and_, case, cast, func, select
 
-from workflow import commands
+from workflow import deployment
 from timekeeping.clock import app_now
 from models import Dossier, Structure, TaskRow, User, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS
@@ -110,7 +110,7 @@ def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE) -> d
 def _options(user: User) -> dict:
     """Choices for the filter form, limited to the user's scope."""
     # The role's tasks in the deployed process, not a scan of the open rows (stable, and cheap at volume).
-    tasks = [(name, title) for name, title, role in commands.user_tasks(commands.latest_definition())
+    tasks = [(name, title) for name, title, role in deployment.user_tasks(deployment.latest_definition())
              if role == user.role]
     structures = select(Structure).order_by(Structure.name)
     if user.role == "ars":

@@ -5,6 +5,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import delete, select, update
 
 from workflow import commands
+from workflow import form_schemas
+from workflow import context
 from engine.errors import Conflict
 from timekeeping.clock import app_now
 from models import Dossier, Draft, TaskRow, User, db
@@ -120,8 +122,8 @@ def task(task_id):
         else:
             data = forms.coerce(schema, request.form)
             try:
-                commands.complete_task(row.id, data, commands.Actor.of(user))
-            except commands.FormErrors as exc:
+                commands.complete_task(row.id, data, context.Actor.of(user))
+            except form_schemas.FormErrors as exc:
                 db.session.rollback()
                 errors, status = exc.errors, 422
             except Conflict as exc:

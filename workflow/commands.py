@@ -1,248 +1,34 @@
 """Commands on process instances: each one loads, runs SpiffWorkflow, and commits once.
 
-Start a dossier, complete a task, fire a timer: every command writes the new state, the task
+Start a dossier, complete a task, fire a timer, migrate: every command writes the new state, the task
 rows, the timer rows, the dossier fields, its audit event and its outbox rows in one commit
 (DESIGN.md decision 1). A command that loses a race gets `Conflict`, never a half-written state.
 """
 from __future__ import annotations
 
-import contextvars
-import json
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.util.task import TaskState
 
-from timekeeping import business_calendar
 from timekeeping import clock as clock_mod
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from engine import runtime
 from engine import compaction
-from engine import parsing
 from engine import serialization
 from engine import clockhooks
-from engine.errors import Conflict, EngineError, HandlerError
-from workflow import form_schemas
-from mail import notifications
-from handlers import HANDLERS
-from models import (AuditEvent, Counter, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure,
-                    TaskRow, Timer, User, db, note_due)
-from referentiel import LANE_ROLES
+from engine.errors import Conflict, EngineError
+from models import (AuditEvent, Counter, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer, User, db, note_due)
+from workflow.context import SYSTEM, Actor, CommandContext, current_command, script_engine
+from workflow.deployment import latest_definition, spec_of
+from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, event_hash
+from workflow.form_schemas import validate_form
+from workflow.sync import _retitle_open_tasks, _sync_dossier, _sync_tasks, _sync_timers
 
-GENESIS_HASH = "0" * 64
-current_command: contextvars.ContextVar = contextvars.ContextVar("current_command", default=None)
-
-
-@dataclass
-class Actor:
-    """Who runs a command: a person with a role and scope, or the system."""
-
-    name: str
-    role: str
-    user_id: int | None = None
-    region: str | None = None
-    structure_id: int | None = None
-
-    @classmethod
-    def of(cls, user: User) -> "Actor":
-        """The actor for a logged-in user."""
-        return cls(user.email, user.role, user.id, user.region, user.structure_id)
-
-
-SYSTEM = Actor("système", "systeme")
-
-
-class FormErrors(EngineError):
-    """Submitted data does not match the task's form; `errors` maps fields to French messages."""
-
-    status = 422
-
-    def __init__(self, errors: dict):
-        super().__init__("Le formulaire contient des erreurs.")
-        self.errors = errors
-
-
-
-# --------------------------------------------------------------------------------------------
-# Definitions
-
-def forms_dir() -> Path:
-    """Folder of the JSON Schema forms."""
-    return Path(current_app.config["FORMS_DIR"])
-
-
-def deploy(bpmn_path: str | Path, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
-    """Store a BPMN file with its forms as a definition version; the same content deploys once."""
-    return deploy_xml(parsing.load_bpmn_file(bpmn_path), actor, forms_path)
-
-
-def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
-    """Store BPMN text with the current forms as a definition version; the same content deploys once."""
-    folder = Path(forms_path) if forms_path else forms_dir()
-    forms = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
-    content_hash = serialization.sha256(serialization.canonical_json({"bpmn": xml, "forms": forms}))
-    existing = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.content_hash == content_hash))
-    if existing is not None:
-        return existing
-    try:
-        spec, subs = parsing.parse_bpmn(xml)
-        parsing.check_expressions(xml)
-    except Exception as exc:  # lxml syntax errors, SpiffWorkflow validation errors, refused expressions
-        raise EngineError(f"Le fichier BPMN est invalide : {exc}", 422) from None
-    definition = ProcessDefinition(process_id=spec.name, name=spec.description or spec.name,
-                                   content_hash=content_hash, bpmn_xml=xml, forms=forms,
-                                   spec_json=serialization.spec_to_json(spec, subs), deployed_at=clock_mod.app_now(),
-                                   deployed_by=actor)
-    db.session.add(definition)
-    db.session.commit()
-    return definition
-
-
-def latest_definition(process_id: str | None = None) -> ProcessDefinition:
-    """The most recently deployed definition (of a process id)."""
-    query = select(ProcessDefinition).order_by(ProcessDefinition.id.desc()).limit(1)
-    if process_id:
-        query = query.where(ProcessDefinition.process_id == process_id)
-    definition = db.session.scalar(query)
-    if definition is None:
-        raise EngineError("Aucun processus n'est déployé.", 503)
-    return definition
-
-
-_spec_cache: dict = {}
-
-
-def spec_of(definition: ProcessDefinition):
-    """Parsed spec of a definition, cached by content hash (definitions never change)."""
-    key = definition.content_hash
-    if key not in _spec_cache:
-        _spec_cache[key] = serialization.spec_from_json(definition.spec_json)
-    return _spec_cache[key]
-
-
-def user_tasks(definition: ProcessDefinition) -> list[tuple[str, str, str]]:
-    """(id, name, role) of every user task of a definition, by id (the inbox's task filter)."""
-    spec, subs = spec_of(definition)
-    found = {}
-    for task_spec in [t for s in [spec, *subs.values()] for t in s.task_specs.values()]:
-        if task_spec.manual:
-            found[task_spec.name] = (task_spec.name, task_spec.bpmn_name or task_spec.name,
-                                     LANE_ROLES.get(task_spec.lane, "acss"))
-    return sorted(found.values())
-
-
-# --------------------------------------------------------------------------------------------
-# The running command
-
-@dataclass
-class CommandContext:
-    """What handlers see of the command that runs them."""
-
-    instance: ProcessInstance
-    dossier: Dossier
-    actor: Actor
-    now: datetime
-    seq: int
-    mailboxes: dict
-    mail_domain: str
-    replay: list | None = None
-    outbox: list = field(default_factory=list)
-    states: list = field(default_factory=list)
-    service_calls: list = field(default_factory=list)
-    data: dict = field(default_factory=dict)
-
-    @property
-    def session(self):
-        return db.session
-
-    def set_state(self, state: str) -> None:
-        """Record a dossier state transition (applied to the dossier row at commit)."""
-        self.states.append(state)
-
-    def set_qualification(self, qualification: str) -> None:
-        """Change the dossier's qualification (a grave incident becoming significatif)."""
-        self.dossier.qualification = qualification
-
-    def notify(self, kind: str, roles: list, extra: dict | None = None, addresses: list | None = None) -> dict:
-        """Queue a message to roles (or explicit addresses) and return who it goes to."""
-        recipients, entities, role_names = [], [], []
-        region = self.dossier.region
-        for role in roles:
-            role, role_region = role if isinstance(role, tuple) else (role, region)
-            recipients += notifications.resolve(role, self.data, role_region, self.mailboxes)
-            entities.append(notifications.entity_label(role, role_region))
-            role_names.append(role)
-        recipients += list(addresses or [])
-        extra = dict(extra or {})
-        if kind == "accuse_reception":
-            extra["entites"] = self.alerted_entities()
-        extra.setdefault("intro", notifications.INTROS.get(kind, ""))
-        ctx = notifications.template_context(kind, self.data, self.dossier.number, extra)
-        subject, text, html = notifications.render(kind, ctx)
-        index = len(self.outbox)
-        self.outbox.append(dict(kind=kind, recipients=recipients, recipient_roles=role_names, subject=subject,
-                                body_text=text, body_html=html,
-                                message_id=notifications.message_id(self.instance.id, self.seq, index, kind,
-                                                                    self.mail_domain)))
-        result = {"modele": kind, "destinataires": recipients, "entites": entities}
-        if "entites" in extra and kind == "accuse_reception":
-            result["entites_alertees"] = extra["entites"]
-        return result
-
-    def alerted_entities(self) -> list[str]:
-        """Entities alerted so far for this dossier (earlier commands and this one)."""
-        labels = []
-        earlier = db.session.scalars(select(OutboxMessage.recipient_roles)
-                                     .where(OutboxMessage.dossier_id == self.dossier.id)
-                                     .order_by(OutboxMessage.id)).all()
-        for roles in list(earlier) + [m["recipient_roles"] for m in self.outbox]:
-            for role in roles:
-                if role != "declarant":
-                    label = notifications.entity_label(role, self.dossier.region)
-                    if label not in labels:
-                        labels.append(label)
-        return labels
-
-
-def dispatch(task, operator: str, params: dict) -> str:
-    """Run (or, during replay, read back) one service call; the result is a JSON string."""
-    ctx: CommandContext = current_command.get()
-    if ctx.replay is not None:
-        if not ctx.replay:
-            raise EngineError(f"Rejeu : résultat manquant pour « {operator} ».", 500)
-        recorded = ctx.replay.pop(0)
-        if recorded["operator"] != operator or recorded["task"] != task.task_spec.name:
-            raise EngineError(f"Rejeu : appel inattendu « {operator} » à {task.task_spec.name}.", 500)
-        ctx.service_calls.append(recorded)
-        return recorded["result"]
-    handler = HANDLERS.get(operator)
-    if handler is None:
-        raise HandlerError(f"Opérateur de service inconnu : « {operator} ».")
-    ctx.data = task.data
-    try:
-        result = handler(ctx, task.data, **params)
-    except EngineError:
-        raise
-    except Exception as exc:  # a handler bug must not leak as NameError or a stack trace
-        raise HandlerError(f"Le service « {operator} » ({task.task_spec.bpmn_name}) a échoué : {exc}") from exc
-    text = json.dumps(result, ensure_ascii=False, sort_keys=True, default=str)
-    ctx.service_calls.append({"task": task.task_spec.name, "operator": operator, "result": text})
-    return text
-
-
-def script_engine():
-    """A script engine bound to our dispatcher (re-attached after every load)."""
-    return runtime.EngineScriptEngine(dispatch)
-
-
-# --------------------------------------------------------------------------------------------
-# Running one command
 
 def _next_number(now: datetime) -> str:
     name = f"dossier-{now.year}"
@@ -350,30 +136,6 @@ def check_can_work(row: TaskRow, actor: Actor) -> None:
         raise EngineError("Cette tâche relève d'une autre ARS.", 403)
     if row.role == "declarant" and actor.structure_id != row.structure_id:
         raise EngineError("Cette tâche relève d'une autre structure.", 403)
-
-
-_forms_cache: dict = {}
-
-
-def forms_of(definition: ProcessDefinition) -> dict:
-    """The forms deployed with a definition, cached by content hash (definitions never change)."""
-    key = definition.content_hash
-    if key not in _forms_cache:
-        _forms_cache[key] = definition.forms
-    return _forms_cache[key]
-
-
-def validate_form(definition: ProcessDefinition, form_name: str | None, data: dict) -> dict:
-    """Validate submitted data against the task's JSON Schema (the definition's own copy)."""
-    if not form_name:
-        return dict(data)
-    schema = forms_of(definition).get(form_name)
-    if schema is None:
-        raise EngineError(f"Formulaire introuvable : {form_name}.", 500)
-    errors = form_schemas.validate(schema, data)
-    if errors:
-        raise FormErrors(errors)
-    return dict(data)
 
 
 def _lock_instance(instance_id: int, with_context: bool = False):
@@ -504,128 +266,4 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
 
 
 # Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path.
-AUDIT, TASKS, TIMERS, OUTBOX = (AuditEvent.__table__, TaskRow.__table__, Timer.__table__,
-                                OutboxMessage.__table__)
-AUDIT_COLUMNS = ("instance_id", "seq", "at", "actor", "actor_role", "command", "payload", "service_results",
-                 "visited", "states", "state_hash", "prev_hash", "hash")
-
-
-def event_hash(event: AuditEvent) -> str:
-    """Hash of an audit event over a canonical encoding, chained to the previous one."""
-    return serialization.sha256(serialization.canonical_json({
-        "instance": event.instance_id, "seq": event.seq, "at": event.at.isoformat(), "actor": event.actor,
-        "actor_role": event.actor_role, "command": event.command, "payload": event.payload,
-        "service_results": event.service_results, "visited": event.visited, "states": event.states,
-        "state_hash": event.state_hash, "prev_hash": event.prev_hash,
-    }))
-
-
-def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime) -> None:
-    data = runtime.current_data(workflow)
-    dossier.title = (data.get("titre") or dossier.title or "")[:255]
-    dossier.incident_types = list(data.get("types_incident") or dossier.incident_types or [])
-    qualification = data.get("qualification")
-    if qualification and ctx.dossier.qualification != "significatif":
-        if dossier.qualified_at is None:
-            dossier.qualified_at = now
-        dossier.qualification = qualification
-    if "impact_sanitaire" in data:
-        dossier.health_impact = bool(data["impact_sanitaire"])
-    hours = data.get("heures_ouvrees")
-    if isinstance(hours, dict):
-        dossier.off_hours = bool(hours.get("hors_heures"))
-    for state in ctx.states:
-        dossier.state = state
-        if state == "déclaré" and dossier.declared_at is None:
-            dossier.declared_at = now
-        if state == "clôturé":
-            dossier.closed_at = now
-    ready = runtime.ready_user_tasks(workflow)
-    dossier.phase = _phase(ready[0].task_spec.name if ready else (workflow.last_task.task_spec.name
-                                                                 if workflow.last_task else ""))
-    dossier.updated_at = now
-
-
-PHASES = {"p1": "Phase 1 - Signalement", "mil": "Exception - Hôpital des armées", "p2": "Phase 2 - Prise en compte",
-          "p3": "Phase 3 - Qualification", "p4": "Phase 4 - Appui au traitement", "p4bis": "Phase 4 bis - Incident significatif",
-          "p5": "Phase 5 - Clôture", "p6": "Phase 6 - Retour d'expérience"}
-
-
-def _phase(spec_name: str) -> str:
-    return PHASES.get(spec_name.split("_", 1)[0], "")
-
-
-def _retitle_open_tasks(instance, workflow) -> None:
-    """After a migration, open task rows take the names, forms and lanes of the new version."""
-    specs = {str(t.id): t.task_spec for t in runtime.ready_user_tasks(workflow)}
-    for row in db.session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id,
-                                                        TaskRow.status == "ready")):
-        spec = specs.get(row.id)
-        if spec is not None:
-            row.title = spec.bpmn_name or spec.name
-            row.form, row.ui_form = runtime.task_form(spec)
-            row.role = LANE_ROLES.get(spec.lane, row.role)
-
-
-def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: CommandContext, now: datetime) -> None:
-    """Task rows follow the READY user tasks; `before` holds the ids that were READY before the command.
-
-    Rows mirror the stored state, so what changed is known without reading them back: only the
-    rows that changed are written, with plain statements instead of loaded objects.
-    """
-    ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
-    gone = before - ready.keys()
-    if completed_id in gone:
-        db.session.execute(update(TASKS).where(TASKS.c.id == completed_id, TASKS.c.status == "ready")
-                           .values(status="completed", completed_at=now, completed_by=ctx.actor.user_id))
-    cancelled = list(gone - {completed_id})
-    claims = {}
-    if cancelled:
-        # An interrupted task comes back (e.g. after the weekly timer): the analyst keeps the claim.
-        claims = dict(db.session.execute(select(TaskRow.spec_name, TaskRow.claimed_by)
-                                         .where(TaskRow.id.in_(cancelled))).all())
-        db.session.execute(update(TASKS).where(TASKS.c.id.in_(cancelled), TASKS.c.status == "ready")
-                           .values(status="cancelled", completed_at=now))
-    rows = []
-    for task_id in sorted(ready.keys() - before):
-        spec = ready[task_id].task_spec
-        form, ui_form = runtime.task_form(spec)
-        rows.append(dict(id=task_id, instance_id=instance.id, dossier_id=dossier.id, spec_name=spec.name,
-                         title=spec.bpmn_name or spec.name, role=LANE_ROLES.get(spec.lane, "acss"), form=form,
-                         ui_form=ui_form, status="ready", region=dossier.region, structure_id=dossier.structure_id,
-                         created_at=now, due_at=due_date(spec.name, now, ctx), claimed_by=claims.get(spec.name)))
-    if rows:
-        db.session.execute(insert(TASKS), rows)
-        for row in rows:
-            note_due(db.session, row["due_at"])  # rows written as statements: tell the scheduler
-
-
-def due_date(spec_name: str, now: datetime, ctx: CommandContext):
-    """Due date of a new task: its target in working hours from the TASK_TARGETS setting."""
-    hours = current_app.config["TASK_TARGETS"].get(spec_name)
-    if hours is None:
-        return None
-    department = (ctx.data.get("structure") or {}).get("departement")
-    return business_calendar.support_cell_calendar(department).add_working_hours(now, hours)
-
-
-def _sync_timers(instance, workflow, before: set, now: datetime) -> None:
-    """Timer rows follow the waiting timer events; `before` holds the ids waiting before the command.
-
-    A row whose timer left the process is marked fired (it was due) or cancelled, unless the sweep
-    already gave it another state (failed); a row is inserted only for a timer the process did not
-    hold before, so a failed timer still waiting is never inserted twice.
-    """
-    waiting = {t.task_id: t for t in runtime.waiting_timers(workflow)}
-    gone = list(before - waiting.keys())
-    if gone:
-        pending = (TIMERS.c.instance_id == instance.id, TIMERS.c.task_id.in_(gone), TIMERS.c.status == "pending")
-        db.session.execute(update(TIMERS).where(*pending, TIMERS.c.due_at <= now).values(status="fired", fired_at=now))
-        db.session.execute(update(TIMERS).where(*pending).values(status="cancelled"))
-    rows = [dict(instance_id=instance.id, task_id=task_id, spec_name=waiting[task_id].spec_name,
-                 due_at=waiting[task_id].due_at, status="pending", attempts=0)
-            for task_id in sorted(waiting.keys() - before)]
-    if rows:
-        db.session.execute(insert(TIMERS), rows)
-        for row in rows:
-            note_due(db.session, row["due_at"])
+AUDIT, OUTBOX = AuditEvent.__table__, OutboxMessage.__table__

@@ -1,4 +1,5 @@
-"""Load user-task form schemas, validate submissions with French messages, coerce HTML form posts."""
+"""Load user-task form schemas, validate submissions with French messages, coerce HTML form posts,
+and check a task's submission against the forms deployed with its definition."""
 import copy
 import json
 import math
@@ -7,6 +8,9 @@ import re
 from datetime import date, datetime
 
 from jsonschema import Draft202012Validator, FormatChecker
+
+from engine.errors import EngineError
+from models import ProcessDefinition
 
 _CACHE: dict[str, tuple[int, dict]] = {}
 FORMAT_CHECKER = FormatChecker(formats=())
@@ -197,3 +201,40 @@ def coerce(schema: dict, form) -> dict:
         else:
             data[name] = _scalar(kind, values[0])
     return data
+
+
+# --------------------------------------------------------------------------------------------
+# The forms deployed with a definition, checked when a task is completed
+
+class FormErrors(EngineError):
+    """Submitted data does not match the task's form; `errors` maps fields to French messages."""
+
+    status = 422
+
+    def __init__(self, errors: dict):
+        super().__init__("Le formulaire contient des erreurs.")
+        self.errors = errors
+
+
+_forms_cache: dict = {}
+
+
+def forms_of(definition: ProcessDefinition) -> dict:
+    """The forms deployed with a definition, cached by content hash (definitions never change)."""
+    key = definition.content_hash
+    if key not in _forms_cache:
+        _forms_cache[key] = definition.forms
+    return _forms_cache[key]
+
+
+def validate_form(definition: ProcessDefinition, form_name: str | None, data: dict) -> dict:
+    """Validate submitted data against the task's JSON Schema (the definition's own copy)."""
+    if not form_name:
+        return dict(data)
+    schema = forms_of(definition).get(form_name)
+    if schema is None:
+        raise EngineError(f"Formulaire introuvable : {form_name}.", 500)
+    errors = validate(schema, data)
+    if errors:
+        raise FormErrors(errors)
+    return dict(data)

@@ -1,0 +1,128 @@
+"""Rows that mirror the stored state after a command: the dossier's business fields, task rows, timer rows.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import insert, select, update
+
+from timekeeping import business_calendar
+from engine import runtime
+from models import Dossier, TaskRow, Timer, db, note_due
+from referentiel import LANE_ROLES
+from workflow.context import CommandContext
+
+# Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path.
+TASKS, TIMERS = TaskRow.__table__, Timer.__table__
+
+
+def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime) -> None:
+    data = runtime.current_data(workflow)
+    dossier.title = (data.get("titre") or dossier.title or "")[:255]
+    dossier.incident_types = list(data.get("types_incident") or dossier.incident_types or [])
+    qualification = data.get("qualification")
+    if qualification and ctx.dossier.qualification != "significatif":
+        if dossier.qualified_at is None:
+            dossier.qualified_at = now
+        dossier.qualification = qualification
+    if "impact_sanitaire" in data:
+        dossier.health_impact = bool(data["impact_sanitaire"])
+    hours = data.get("heures_ouvrees")
+    if isinstance(hours, dict):
+        dossier.off_hours = bool(hours.get("hors_heures"))
+    for state in ctx.states:
+        dossier.state = state
+        if state == "déclaré" and dossier.declared_at is None:
+            dossier.declared_at = now
+        if state == "clôturé":
+            dossier.closed_at = now
+    ready = runtime.ready_user_tasks(workflow)
+    dossier.phase = _phase(ready[0].task_spec.name if ready else (workflow.last_task.task_spec.name
+                                                                 if workflow.last_task else ""))
+    dossier.updated_at = now
+
+
+PHASES = {"p1": "Phase 1 - Signalement", "mil": "Exception - Hôpital des armées", "p2": "Phase 2 - Prise en compte",
+          "p3": "Phase 3 - Qualification", "p4": "Phase 4 - Appui au traitement", "p4bis": "Phase 4 bis - Incident significatif",
+          "p5": "Phase 5 - Clôture", "p6": "Phase 6 - Retour d'expérience"}
+
+
+def _phase(spec_name: str) -> str:
+    return PHASES.get(spec_name.split("_", 1)[0], "")
+
+
+def _retitle_open_tasks(instance, workflow) -> None:
+    """After a migration, open task rows take the names, forms and lanes of the new version."""
+    specs = {str(t.id): t.task_spec for t in runtime.ready_user_tasks(workflow)}
+    for row in db.session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id,
+                                                        TaskRow.status == "ready")):
+        spec = specs.get(row.id)
+        if spec is not None:
+            row.title = spec.bpmn_name or spec.name
+            row.form, row.ui_form = runtime.task_form(spec)
+            row.role = LANE_ROLES.get(spec.lane, row.role)
+
+
+def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: CommandContext, now: datetime) -> None:
+    """Task rows follow the READY user tasks; `before` holds the ids that were READY before the command.
+
+    Rows mirror the stored state, so what changed is known without reading them back: only the
+    rows that changed are written, with plain statements instead of loaded objects.
+    """
+    ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
+    gone = before - ready.keys()
+    if completed_id in gone:
+        db.session.execute(update(TASKS).where(TASKS.c.id == completed_id, TASKS.c.status == "ready")
+                           .values(status="completed", completed_at=now, completed_by=ctx.actor.user_id))
+    cancelled = list(gone - {completed_id})
+    claims = {}
+    if cancelled:
+        # An interrupted task comes back (e.g. after the weekly timer): the analyst keeps the claim.
+        claims = dict(db.session.execute(select(TaskRow.spec_name, TaskRow.claimed_by)
+                                         .where(TaskRow.id.in_(cancelled))).all())
+        db.session.execute(update(TASKS).where(TASKS.c.id.in_(cancelled), TASKS.c.status == "ready")
+                           .values(status="cancelled", completed_at=now))
+    rows = []
+    for task_id in sorted(ready.keys() - before):
+        spec = ready[task_id].task_spec
+        form, ui_form = runtime.task_form(spec)
+        rows.append(dict(id=task_id, instance_id=instance.id, dossier_id=dossier.id, spec_name=spec.name,
+                         title=spec.bpmn_name or spec.name, role=LANE_ROLES.get(spec.lane, "acss"), form=form,
+                         ui_form=ui_form, status="ready", region=dossier.region, structure_id=dossier.structure_id,
+                         created_at=now, due_at=due_date(spec.name, now, ctx), claimed_by=claims.get(spec.name)))
+    if rows:
+        db.session.execute(insert(TASKS), rows)
+        for row in rows:
+            note_due(db.session, row["due_at"])  # rows written as statements: tell the scheduler
+
+
+def due_date(spec_name: str, now: datetime, ctx: CommandContext):
+    """Due date of a new task: its target in working hours from the TASK_TARGETS setting."""
+    hours = current_app.config["TASK_TARGETS"].get(spec_name)
+    if hours is None:
+        return None
+    department = (ctx.data.get("structure") or {}).get("departement")
+    return business_calendar.support_cell_calendar(department).add_working_hours(now, hours)
+
+
+def _sync_timers(instance, workflow, before: set, now: datetime) -> None:
+    """Timer rows follow the waiting timer events; `before` holds the ids waiting before the command.
+
+    A row whose timer left the process is marked fired (it was due) or cancelled, unless the sweep
+    already gave it another state (failed); a row is inserted only for a timer the process did not
+    hold before, so a failed timer still waiting is never inserted twice.
+    """
+    waiting = {t.task_id: t for t in runtime.waiting_timers(workflow)}
+    gone = list(before - waiting.keys())
+    if gone:
+        pending = (TIMERS.c.instance_id == instance.id, TIMERS.c.task_id.in_(gone), TIMERS.c.status == "pending")
+        db.session.execute(update(TIMERS).where(*pending, TIMERS.c.due_at <= now).values(status="fired", fired_at=now))
+        db.session.execute(update(TIMERS).where(*pending).values(status="cancelled"))
+    rows = [dict(instance_id=instance.id, task_id=task_id, spec_name=waiting[task_id].spec_name,
+                 due_at=waiting[task_id].due_at, status="pending", attempts=0)
+            for task_id in sorted(waiting.keys() - before)]
+    if rows:
+        db.session.execute(insert(TIMERS), rows)
+        for row in rows:
+            note_due(db.session, row["due_at"])
