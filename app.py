@@ -10,12 +10,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 import cli.process
-from timekeeping import clock as clock_mod
-from engine import clockhooks
 import scheduler
 import web
-from models import db
+from engine import clockhooks
 from mail.notifications import DEFAULT_MAILBOXES
+from models import db
+from timekeeping import clock as clock_mod
 
 ROOT = Path(__file__).parent
 

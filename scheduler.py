@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy import event
 
 from mail import mailer
-from workflow import timers
 from models import WAKE_KEY, OutboxMessage, TaskRow, Timer, db, note_due
+from workflow import timers
 
 log = logging.getLogger(__name__)
 

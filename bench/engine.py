@@ -22,16 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import select, text  # noqa: E402
 
-from engine import bare_run  # noqa: E402
-from timekeeping import clock as clock_mod  # noqa: E402
-from workflow import commands  # noqa: E402
-from workflow import context
-from workflow import deployment
-from cli import demo  # noqa: E402
 import migrate  # noqa: E402
-from cli import scenarios  # noqa: E402
 from app import create_app  # noqa: E402
+from cli import demo, scenarios  # noqa: E402
+from engine import bare_run  # noqa: E402
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Timer, User, db  # noqa: E402
+from timekeeping import clock as clock_mod  # noqa: E402
+from workflow import commands, context, deployment  # noqa: E402
 
 LIFECYCLE = "grave_acss"
 

@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.volume import add_open_dossiers  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from timekeeping import clock as clock_mod  # noqa: E402
-from workflow import deployment
-from cli import demo  # noqa: E402
 import migrate  # noqa: E402
 from app import create_app  # noqa: E402
-from bench.volume import add_open_dossiers  # noqa: E402
+from cli import demo  # noqa: E402
 from models import Dossier, TaskRow, User, db  # noqa: E402
+from timekeeping import clock as clock_mod  # noqa: E402
+from workflow import deployment  # noqa: E402
 
 SMALL = 100
 PAGES = [  # (who, page); "{last}" is the last page of that list at that volume

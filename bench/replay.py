@@ -9,7 +9,7 @@ Usage: python bench/replay.py [--dossiers 10000]
    the time by the live time of the same dossier.
 3. Fills the database up to `dossiers` dossiers by copying the event chains of the real ones under new
    instance ids with recomputed hashes (running 10,000 real scenarios takes too long), then times
-   `audit.verify_all(full=False)`: chain and stored-state verification of every dossier. Copies
+   `verifier.verify_all(full=False)`: chain and stored-state verification of every dossier. Copies
    cannot be replayed (task ids derive from the instance id), so the full-replay time for 10,000 is
    extrapolated from step 2 and printed as such.
 Last line: replay_vs_live=<ratio> verify_10000_s=<seconds>
@@ -28,16 +28,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from audit import chain as audit  # noqa: E402
-from timekeeping import clock as clock_mod  # noqa: E402
-from workflow import commands  # noqa: E402
-from workflow import event_chain
-from workflow import deployment
-from cli import demo  # noqa: E402
 import migrate  # noqa: E402
-from cli import scenarios  # noqa: E402
 from app import create_app  # noqa: E402
+from audit import hash_chain, verifier  # noqa: E402
+from cli import demo, scenarios  # noqa: E402
 from models import AuditEvent, Dossier, ProcessInstance, db  # noqa: E402
+from timekeeping import clock as clock_mod  # noqa: E402
+from workflow import commands, deployment, event_chain  # noqa: E402
 
 LIVE: dict = {}
 
@@ -69,7 +66,7 @@ def copy_chains(target: int) -> tuple[int, int]:
     templates = []
     for dossier in db.session.scalars(select(Dossier).order_by(Dossier.id)):
         instance = db.session.get(ProcessInstance, dossier.instance_id)
-        templates.append((dossier, instance, audit.events_of(instance.id)))
+        templates.append((dossier, instance, hash_chain.events_of(instance.id)))
     existing = len(templates)
     next_instance = (db.session.scalar(select(ProcessInstance.id).order_by(ProcessInstance.id.desc()).limit(1)) or 0)
     next_dossier = (db.session.scalar(select(Dossier.id).order_by(Dossier.id.desc()).limit(1)) or 0)
@@ -133,14 +130,14 @@ def measure(folder: Path, target: int) -> tuple[float, float]:
         demo.load_demo(password="bench")
         print(f"Base SQLite (fichier, WAL, synchronous=FULL) : {folder / 'bench.db'}")
         dossiers = run_scenarios(clock)
-        audit.verify_dossier(db.session.get(Dossier, dossiers[0][1]))  # warm the spec cache
+        verifier.verify_dossier(db.session.get(Dossier, dossiers[0][1]))  # warm the spec cache
         live_total = replay_total = 0.0
         steps_total = 0
         print(f"{'scénario':24} {'étapes':>6} {'direct ms':>10} {'rejeu+vérif ms':>15} {'ratio':>6}")
         for name, dossier_id in dossiers:
             dossier = db.session.get(Dossier, dossier_id)
             start = time.perf_counter()
-            result = audit.verify_dossier(dossier)
+            result = verifier.verify_dossier(dossier)
             elapsed = time.perf_counter() - start
             if not result.ok:
                 raise SystemExit(result.message)
@@ -160,7 +157,7 @@ def measure(folder: Path, target: int) -> tuple[float, float]:
               f"recalculées) : {total} dossiers au total.")
         db.session.expunge_all()
         start = time.perf_counter()
-        results = audit.verify_all(full=False)
+        results = verifier.verify_all(full=False)
         verify_s = time.perf_counter() - start
         assert len(results) == total and all(r.ok for r in results)
         print(f"Vérification du chaînage et de l'état stocké de {total} dossiers : {verify_s:.2f} s "

@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from workflow import deployment
 import migrate  # noqa: E402
 import scheduler  # noqa: E402
 from app import create_app  # noqa: E402
 from models import ProcessInstance, Timer, db  # noqa: E402
+from workflow import deployment  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

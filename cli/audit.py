@@ -9,7 +9,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from audit import chain as audit
+from audit import hash_chain, mining, replayer, verifier
 from engine.errors import EngineError
 from models import Dossier, db
 
@@ -22,7 +22,7 @@ def init_app(app):
 
 
 def _dossier_or_fail(key: str) -> Dossier:
-    dossier = audit.find_dossier(key)
+    dossier = hash_chain.find_dossier(key)
     if dossier is None:
         raise click.ClickException(f"Dossier introuvable : « {key} ».")
     return dossier
@@ -36,7 +36,7 @@ def verify(dossier, chain_only):
     """Verify one dossier (or all) by chain check and full replay; exit 1 at the first difference."""
     full = not chain_only
     if dossier:
-        result = audit.verify_dossier(_dossier_or_fail(dossier), full=full)
+        result = verifier.verify_dossier(_dossier_or_fail(dossier), full=full)
         click.echo(result.message)
         sys.exit(0 if result.ok else 1)
     total = db.session.scalar(select(func.count(Dossier.id))) or 0
@@ -46,7 +46,7 @@ def verify(dossier, chain_only):
             bar.update(1)
             if not result.ok:
                 failures.append(result)
-        audit.verify_all(progress=progress, full=full)
+        verifier.verify_all(progress=progress, full=full)
     for result in failures:
         click.echo(result.message)
     if failures:
@@ -64,10 +64,10 @@ def replay(dossier, step, data):
     """Print the replayed state of a dossier at a step: data, open tasks, timers, visited elements."""
     record = _dossier_or_fail(dossier)
     if step is None:
-        step = len(audit.events_of(record.instance_id))
+        step = len(hash_chain.events_of(record.instance_id))
     try:
-        snapshot = audit.state_at(record, step)
-    except audit.ReplayMismatch as exc:
+        snapshot = replayer.state_at(record, step)
+    except replayer.ReplayMismatch as exc:
         click.echo(f"Dossier {record.number} : différence à l'étape {exc.step} ({exc.reason})", err=True)
         sys.exit(1)
     except EngineError as exc:
@@ -101,8 +101,8 @@ def export(fmt, start, end, number, personal_data, output):
     if number:
         dossiers = [_dossier_or_fail(number)]
     else:
-        dossiers = audit.dossiers_between(_day(start), _day(end, end=True))
-    content = audit.to_xes(dossiers, personal_data) if fmt == "xes" else audit.to_csv(dossiers, personal_data).encode()
+        dossiers = mining.dossiers_between(_day(start), _day(end, end=True))
+    content = mining.to_xes(dossiers, personal_data) if fmt == "xes" else mining.to_csv(dossiers, personal_data).encode()
     if output:
         with open(output, "wb") as handle:
             handle.write(content)

@@ -9,17 +9,14 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+import migrate
 from cli import audit as cli_audit
+from cli import demo, scenarios
 from cli import sweeps as cli_time
 from engine.errors import EngineError
-from timekeeping import clock as clock_mod
-from workflow import commands
-from workflow import context
-from workflow import deployment
-from cli import demo
-import migrate
-from cli import scenarios
 from models import Dossier, ProcessDefinition, db
+from timekeeping import clock as clock_mod
+from workflow import commands, context, deployment
 
 
 def init_app(app):

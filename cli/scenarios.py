@@ -6,9 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from workflow import commands
-from workflow import context
 from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, Timer, User, db
+from workflow import commands, context
 
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)     # 11:00 in Paris
 SATURDAY_NIGHT = datetime(2026, 3, 7, 21, 30, tzinfo=timezone.utc)    # 22:30 in Paris

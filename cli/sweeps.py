@@ -5,8 +5,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from mail import mailer
 import scheduler as scheduler_mod
+from mail import mailer
 from workflow import timers
 
 

@@ -14,10 +14,8 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.util.task import TaskState
 
+from engine import clockhooks, compaction, runtime
 from timekeeping import clock as clock_mod
-from engine import runtime
-from engine import compaction
-from engine import clockhooks
 
 
 class RecordedServices(PythonScriptEngine):

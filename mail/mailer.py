@@ -26,9 +26,9 @@ from email.utils import format_datetime, parseaddr
 from flask import current_app
 from sqlalchemy import or_, select, update
 
+from models import OutboxMessage, db
 from timekeeping import leases
 from timekeeping.clock import app_now
-from models import OutboxMessage, db
 
 log = logging.getLogger(__name__)
 

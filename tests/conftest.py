@@ -8,12 +8,12 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from timekeeping import clock as clock_mod
-from workflow import deployment
-from cli import demo
 import migrate
 from app import create_app
+from cli import demo
 from models import db
+from timekeeping import clock as clock_mod
+from workflow import deployment
 
 # The browser fixtures (`live`, `page`) live with their helpers.
 pytest_plugins = ["browser_support"]

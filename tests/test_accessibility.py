@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from audit import chain as audit
-from cli import scenarios
+from audit import hash_chain
 from browser_support import login, shot, submit
+from cli import scenarios
 from models import TaskRow, db
 from test_web_support import ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, PASSWORD, PROCESSUS, open_task
 
@@ -49,7 +49,7 @@ def test_main_pages_of_every_role_pass_axe(page, axe, clock):
     closed, _ = scenarios.run("b1", clock)
     number, grave_id, closed_id = grave.number, grave.id, closed.id
     support_task = open_task(grave.id, "p4_accompagner").id
-    middle = audit.events_of(grave.instance_id)[len(audit.events_of(grave.instance_id)) // 2].seq
+    middle = hash_chain.events_of(grave.instance_id)[len(hash_chain.events_of(grave.instance_id)) // 2].seq
     db.session.remove()  # the server thread has its own session
     found = []
 

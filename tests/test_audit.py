@@ -10,14 +10,13 @@ from lxml import etree
 from sqlalchemy import JSON, bindparam, select, text
 from sqlalchemy.exc import DBAPIError
 
-from audit import chain as audit
-from workflow import commands
-from workflow import event_chain
+from audit import bpmn_paths, hash_chain, mining, replayer, verifier
+from cli import scenarios
 from engine import compaction, serialization
 from engine.errors import EngineError
-from cli import scenarios
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, UTCDateTime, db
 from tampering import guard_lifted
+from workflow import commands, event_chain
 
 
 def _instance(dossier: Dossier) -> ProcessInstance:
@@ -27,15 +26,15 @@ def _instance(dossier: Dossier) -> ProcessInstance:
 def _assert_replay_matches(dossier: Dossier) -> int:
     """Replay a dossier and compare every step with its recorded event; return the step count."""
     instance = _instance(dossier)
-    events = audit.events_of(instance.id)
-    steps = list(audit.replay(instance, events, check=False, summarize=False))
+    events = hash_chain.events_of(instance.id)
+    steps = list(replayer.replay(instance, events, check=False, summarize=False))
     assert len(steps) == len(events) == instance.last_seq
     for snapshot, event in zip(steps, events):
         assert snapshot.state_hash == event.state_hash, f"{dossier.number} étape {event.seq}"
         assert snapshot.visited_step == event.visited, f"{dossier.number} étape {event.seq}"
     assert steps[-1].state_json == instance.state_json
     assert serialization.sha256(instance.state_json) == instance.state_hash == events[-1].state_hash
-    result = audit.verify_dossier(dossier)
+    result = verifier.verify_dossier(dossier)
     assert result.ok, result.message
     return len(steps)
 
@@ -48,7 +47,7 @@ def test_replay_reproduces_every_step_of_every_scenario(app, clock, name):
     dossier, results = scenarios.run(name, clock)
     assert _assert_replay_matches(dossier) == len(results)
     # The scenario that starts with another dossier: every dossier of the database verifies.
-    assert all(r.ok for r in audit.verify_all())
+    assert all(r.ok for r in verifier.verify_all())
 
 
 def test_replay_with_weekly_timers_and_info_loop(app, clock):
@@ -56,7 +55,7 @@ def test_replay_with_weekly_timers_and_info_loop(app, clock):
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_accompagner")
     fired = scenarios.advance(clock, timedelta(days=15))
     assert fired == 2
-    events = audit.events_of(dossier.instance_id)
+    events = hash_chain.events_of(dossier.instance_id)
     assert [e.command for e in events[-2:]] == ["timer", "timer"]
     assert events[-1].visited[0] == "p4_hebdo"
     for spec_name, data in scenarios.SUPPORT_END + scenarios.CLOSING:
@@ -68,42 +67,42 @@ def test_replay_with_weekly_timers_and_info_loop(app, clock):
 
 def test_state_at_step_shows_what_was_known(app, clock):
     dossier, _ = scenarios.run("grave_acss", clock)
-    first = audit.state_at(dossier, 1)
+    first = replayer.state_at(dossier, 1)
     assert first.event.command == "start"
     assert [t["element"] for t in first.open_tasks] == ["p1_perimetre"]
     assert "titre" not in first.data and first.data["dossier"]["numero"] == dossier.number
-    events = audit.events_of(dossier.instance_id)
+    events = hash_chain.events_of(dossier.instance_id)
     form_step = next(e.seq for e in events if e.visited and e.visited[0] == "p1_formulaire")
-    before, after = audit.state_at(dossier, form_step - 1), audit.state_at(dossier, form_step)
+    before, after = replayer.state_at(dossier, form_step - 1), replayer.state_at(dossier, form_step)
     assert after.data["titre"] == scenarios.formulaire()["titre"]
-    changes = {c["chemin"]: c for c in audit.data_diff(before.data, after.data)}
+    changes = {c["chemin"]: c for c in replayer.data_diff(before.data, after.data)}
     assert changes["titre"]["type"] == "ajout"
     assert changes["besoin_aide_urgente"]["apres"] is False
     assert "structure.nom" not in changes
-    last = audit.state_at(dossier, len(events))
+    last = replayer.state_at(dossier, len(events))
     assert last.completed and last.open_tasks == []
     assert last.visited[-1] == "End" or "p6_end" in last.visited
     with pytest.raises(EngineError):
-        audit.state_at(dossier, len(events) + 1)
+        replayer.state_at(dossier, len(events) + 1)
 
 
 def test_taken_flows_follow_the_bpmn(app, clock):
     dossier, _ = scenarios.run("b1", clock)
     definition = db.session.get(ProcessDefinition, _instance(dossier).definition_id)
-    last = audit.state_at(dossier, len(audit.events_of(dossier.instance_id)))
-    flows = audit.taken_flows(definition.bpmn_xml, last.visited)
+    last = replayer.state_at(dossier, len(hash_chain.events_of(dossier.instance_id)))
+    flows = bpmn_paths.taken_flows(definition.bpmn_xml, last.visited)
     root = etree.fromstring(definition.bpmn_xml.encode())
     by_id = {f.get("id"): (f.get("sourceRef"), f.get("targetRef"))
-             for f in root.iter("{%s}sequenceFlow" % audit.BPMN_NS)}
+             for f in root.iter("{%s}sequenceFlow" % bpmn_paths.BPMN_NS)}
     assert flows and all(f in by_id for f in flows)
     assert by_id[flows[0]] == ("p1_start", "p1_perimetre")
     # B1 never reaches phase 4.
     assert not any(by_id[f][1].startswith("p4") for f in flows)
     # At step 1 the token waits on the first task: the flow it arrived by counts as taken.
-    first = audit.state_at(dossier, 1)
+    first = replayer.state_at(dossier, 1)
     assert first.active == ["p1_perimetre"]
-    assert audit.taken_flows(definition.bpmn_xml, first.visited) == []
-    assert [by_id[f] for f in audit.taken_flows(definition.bpmn_xml, first.visited, first.active)] == [
+    assert bpmn_paths.taken_flows(definition.bpmn_xml, first.visited) == []
+    assert [by_id[f] for f in bpmn_paths.taken_flows(definition.bpmn_xml, first.visited, first.active)] == [
         ("p1_start", "p1_perimetre")]
 
 
@@ -130,7 +129,7 @@ def _event_row(instance_id: int, seq: int) -> dict:
 def _rechain_from(instance_id: int, seq: int) -> None:
     """The clever attacker: recompute hashes and links after the edit, so only replay can tell."""
     db.session.expire_all()
-    events = audit.events_of(instance_id)
+    events = hash_chain.events_of(instance_id)
     prev = events[seq - 2].hash if seq > 1 else event_chain.GENESIS_HASH
     with guard_lifted():
         for event in events[seq - 1:]:
@@ -174,7 +173,7 @@ def _tamper_truncate_consistently(instance_id):
     """Cut the last event and roll the stored state back to the one before: the chain is consistent."""
     instance = db.session.get(ProcessInstance, instance_id)
     last = instance.last_seq
-    previous = list(audit.replay(instance, upto=last - 1, summarize=False))[-1]
+    previous = list(replayer.replay(instance, upto=last - 1, summarize=False))[-1]
     _raw("DELETE FROM audit_events WHERE instance_id = :i AND seq = :s", i=instance_id, s=last)
     _raw("UPDATE process_instances SET state_json = :s, state_hash = :h, last_seq = :n WHERE id = :i",
          s=previous.state_json, h=previous.state_hash, n=last - 1, i=instance_id)
@@ -228,20 +227,20 @@ def test_tampering_is_detected_at_the_right_step(app, clock, case):
     other, _ = scenarios.run("b1", clock)
     number, instance_id = dossier.number, dossier.instance_id
     last_seq = _instance(dossier).last_seq
-    assert audit.verify_dossier(dossier).ok
+    assert verifier.verify_dossier(dossier).ok
     tamper, step, reason = TAMPERINGS[case]
     tamper(instance_id)
     dossier = db.session.scalar(select(Dossier).where(Dossier.number == number))
-    result = audit.verify_dossier(dossier)
+    result = verifier.verify_dossier(dossier)
     assert not result.ok
     assert result.step == (last_seq if step == LAST else step), result.message
     assert reason in result.reason
     assert result.message.startswith(f"Dossier {number} : différence à l'étape {result.step} (")
     # The chain-only check (no replay) sees everything except a consistently rewritten chain.
-    chain = audit.verify_dossier(dossier, full=False)
+    chain = verifier.verify_dossier(dossier, full=False)
     assert chain.ok == ("rechain" in case)
     # Other dossiers are untouched.
-    results = {r.dossier: r for r in audit.verify_all()}
+    results = {r.dossier: r for r in verifier.verify_all()}
     assert results[other.number].ok and not results[number].ok
 
 
@@ -293,9 +292,9 @@ def test_each_instance_replays_with_the_engine_revision_it_ran_with(app, clock, 
     assert revisions == {old.number: 1, new.number: 2}
     sizes = {d.number: len(db.session.get(ProcessInstance, d.instance_id).state_json) for d in (old, new)}
     assert sizes[new.number] < sizes[old.number]  # revision 2 keeps less
-    assert audit.verify_dossier(old).ok and audit.verify_dossier(new).ok
+    assert verifier.verify_dossier(old).ok and verifier.verify_dossier(new).ok
     _raw("UPDATE process_instances SET engine_revision = 1 WHERE id = :i", i=new.instance_id)
-    result = audit.verify_dossier(db.session.get(Dossier, new.id))
+    result = verifier.verify_dossier(db.session.get(Dossier, new.id))
     assert not result.ok and result.step is not None
 
 
@@ -304,15 +303,15 @@ def test_each_instance_replays_with_the_engine_revision_it_ran_with(app, clock, 
 def test_the_database_refuses_edits_of_the_audit_log(app, clock, statement):
     """Append-only in the database too: UPDATE and DELETE fail, nothing changes, commands still append."""
     dossier, _ = scenarios.run("b1", clock)
-    before = [(e.seq, e.actor, e.hash) for e in audit.events_of(dossier.instance_id)]
+    before = [(e.seq, e.actor, e.hash) for e in hash_chain.events_of(dossier.instance_id)]
     with pytest.raises(DBAPIError, match="append-only"):
         db.session.execute(text(statement))
     db.session.rollback()
     db.session.expire_all()
-    assert [(e.seq, e.actor, e.hash) for e in audit.events_of(dossier.instance_id)] == before
-    assert audit.verify_dossier(dossier).ok
+    assert [(e.seq, e.actor, e.hash) for e in hash_chain.events_of(dossier.instance_id)] == before
+    assert verifier.verify_dossier(dossier).ok
     again, _ = scenarios.run("b1", clock)
-    assert len(audit.events_of(again.instance_id)) == len(before)
+    assert len(hash_chain.events_of(again.instance_id)) == len(before)
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,8 +361,8 @@ def _expected_events(dossiers):
     total, names = 0, set()
     for dossier in dossiers:
         definition = db.session.get(ProcessDefinition, _instance(dossier).definition_id)
-        tasks = audit.task_names(definition.bpmn_xml)
-        for event in audit.events_of(dossier.instance_id):
+        tasks = bpmn_paths.task_names(definition.bpmn_xml)
+        for event in hash_chain.events_of(dossier.instance_id):
             hits = [tasks[v] for v in event.visited if v in tasks]
             total += len(hits)
             names.update(hits)
@@ -374,7 +373,7 @@ def test_xes_export_reads_in_pm4py(app, clock, runner, tmp_path):
     pm4py = pytest.importorskip("pm4py")
     for name in ("b1", "grave_acss", "significatif_crise"):
         scenarios.run(name, clock)
-    dossiers = audit.dossiers_between()
+    dossiers = mining.dossiers_between()
     total, names, tasks = _expected_events(dossiers)
     path = tmp_path / "export.xes"
     result = runner.invoke(args=["audit", "export", "--format", "xes", "-o", str(path)])
@@ -412,10 +411,10 @@ def test_export_period_and_csv(app, clock, runner):
                           "org:resource", "org:role"]
     cases = {line.split(",")[0] for line in lines[1:]}
     assert cases == {"SSI-2026-00001"}
-    total, _, _ = _expected_events(audit.dossiers_between(None, scenarios.MONDAY_MORNING + timedelta(days=1)))
+    total, _, _ = _expected_events(mining.dossiers_between(None, scenarios.MONDAY_MORNING + timedelta(days=1)))
     assert len(lines) - 1 == total
     xes = runner.invoke(args=["audit", "export", "--dossier", d2.number]).output
     root = etree.fromstring(xes.encode())
-    traces = root.findall("{%s}trace" % audit.XES_NS)
+    traces = root.findall("{%s}trace" % mining.XES_NS)
     assert len(traces) == 1
-    assert traces[0].find("{%s}string[@key='concept:name']" % audit.XES_NS).get("value") == d2.number
+    assert traces[0].find("{%s}string[@key='concept:name']" % mining.XES_NS).get("value") == d2.number

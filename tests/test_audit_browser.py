@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from audit import chain as audit
+from audit import hash_chain
+from browser_support import login, shot
 from cli import scenarios
 from models import db
-from browser_support import login, shot
 from test_web_support import AUDITEUR
 
 pytestmark = pytest.mark.browser
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 def test_stepper_in_the_browser(page, clock):
     dossier, _ = scenarios.run("grave_acss", clock)
     number = dossier.number
-    events = audit.events_of(dossier.instance_id)
+    events = hash_chain.events_of(dossier.instance_id)
     support = next(e.seq for e in events if e.visited and e.visited[0] == "p4_analyse")
     db.session.remove()  # the server thread has its own session
     login(page, AUDITEUR)

@@ -11,15 +11,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from audit import chain as audit
-from timekeeping import clock as clock_mod
-from workflow import commands
-from workflow import context
-from workflow import deployment
-from cli import demo
-from cli import scenarios
 from app import create_app
+from audit import hash_chain, replayer, verifier
+from cli import demo, scenarios
 from models import Dossier, ProcessInstance, TaskRow, User, db
+from timekeeping import clock as clock_mod
+from workflow import commands, context, deployment
 
 STRUCTURES = ["35000002", "57000102", "94000202", "69000302", "37000402", "75000602", "97100502"]
 TYPES = ["rancongiciel", "hameconnage", "compromission_compte", "bogue_logiciel", "deni_de_service"]
@@ -170,14 +167,14 @@ def test_replay_equals_live_run_on_random_paths(fresh_app, data):
 def _check_random_path(draw, clock) -> None:
     dossier, live = _drive(draw, clock)
     instance = db.session.get(ProcessInstance, dossier.instance_id)
-    events = audit.events_of(instance.id)
+    events = hash_chain.events_of(instance.id)
     assert len(events) == instance.last_seq
-    replayed = {s.seq: s for s in audit.replay(instance, events)}  # raises at the first difference
+    replayed = {s.seq: s for s in replayer.replay(instance, events)}  # raises at the first difference
     for seq, (state_hash, ready) in live.items():
         assert replayed[seq].state_hash == state_hash, f"étape {seq}"
         assert sorted(t["id"] for t in replayed[seq].open_tasks) == ready, f"étape {seq}"
     assert replayed[len(events)].state_json == instance.state_json
-    assert all(r.ok for r in audit.verify_all(full=False))
+    assert all(r.ok for r in verifier.verify_all(full=False))
     commands_seen = [e.command for e in events]
     event(f"minuteries déclenchées : {min(commands_seen.count('timer'), 2)}+")
     event(f"parcours : {'/'.join(sorted({v.split('_')[0] for e in events for v in e.visited if '_' in v}))}")

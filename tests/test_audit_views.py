@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import bindparam, select, text
 
-from audit import chain as audit
+from audit import bpmn_paths, hash_chain, mining
 from cli import scenarios
 from models import AuditEvent, Dossier, UTCDateTime, db
 from tampering import guard_lifted
@@ -72,7 +72,7 @@ def test_history_lists_every_step_with_who_and_when(client, dossier):
     login(client, AUDITEUR)
     page = client.get(f"/audit/dossiers/{dossier}").text
     rows = re.findall(r'<tr id="etape-(\d+)"', page)
-    events = audit.events_of(db.session.scalar(select(Dossier.instance_id).where(Dossier.number == dossier)))
+    events = hash_chain.events_of(db.session.scalar(select(Dossier.instance_id).where(Dossier.number == dossier)))
     assert [int(r) for r in rows] == [e.seq for e in events] and len(rows) == 17
     assert "Karim Benali" in page and "analyste@acss.example.fr" in page and "Cellule ACSS" in page
     assert "Qualifier l&#39;incident (tâche A)" in page or "Qualifier l'incident (tâche A)" in page
@@ -103,7 +103,7 @@ def _data_attr(page: str, name: str):
 
 def test_stepper_shows_diagram_marks_data_and_diff(client, dossier):
     login(client, AUDITEUR)
-    events = audit.events_of(db.session.scalar(select(Dossier.instance_id).where(Dossier.number == dossier)))
+    events = hash_chain.events_of(db.session.scalar(select(Dossier.instance_id).where(Dossier.number == dossier)))
     form_step = next(e.seq for e in events if e.visited and e.visited[0] == "p1_formulaire")
     page = client.get(f"/audit/dossiers/{dossier}/etapes/{form_step}").text
     assert "bpmn-navigated-viewer.production.min.js" in page and "js/audit-stepper.js" in page
@@ -113,7 +113,7 @@ def test_stepper_shows_diagram_marks_data_and_diff(client, dossier):
     assert "p2_ouvrir" in active and current[0] == "p1_formulaire"
     bpmn = client.get(f"/audit/dossiers/{dossier}/diagramme.bpmn")
     root = etree.fromstring(bpmn.data)
-    flow_ids = {f.get("id") for f in root.iter("{%s}sequenceFlow" % audit.BPMN_NS)}
+    flow_ids = {f.get("id") for f in root.iter("{%s}sequenceFlow" % bpmn_paths.BPMN_NS)}
     assert flows and set(flows) <= flow_ids
     # Data at N and the difference from N-1: the declaration form's fields appear as added.
     assert 'id="differences"' in page and 'class="diff-ajout"><td class="numero">titre</td>' in page
@@ -137,11 +137,11 @@ def test_export_downloads(client, dossier):
     response = client.get("/audit/export.xes?du=2026-03-01&au=2026-03-02")
     assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
     root = etree.fromstring(response.data)
-    assert len(root.findall("{%s}trace" % audit.XES_NS)) == 2
-    assert b"@" not in b"".join(e.get("value", "").encode() for e in root.iter("{%s}string" % audit.XES_NS)
+    assert len(root.findall("{%s}trace" % mining.XES_NS)) == 2
+    assert b"@" not in b"".join(e.get("value", "").encode() for e in root.iter("{%s}string" % mining.XES_NS)
                                 if e.get("key") == "org:resource")
     assert len(etree.fromstring(client.get("/audit/export.xes?du=2026-04-01").data)
-               .findall("{%s}trace" % audit.XES_NS)) == 0
+               .findall("{%s}trace" % mining.XES_NS)) == 0
     csv_text = client.get(f"/audit/export.csv?dossier={dossier}&donnees_personnelles=1").text
     assert csv_text.splitlines()[0].startswith("case:concept:name,concept:name,time:timestamp")
     assert "analyste@acss.example.fr" in csv_text

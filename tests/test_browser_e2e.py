@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cli import scenarios
 from browser_support import declare, login, shot, submit, work
+from cli import scenarios
 from referentiel import finess_valid
 from test_web_support import ACSS, DECLARANT, GRAVE_STEPS, dossier_by_number, structure_of
 

@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from audit import chain as audit
-from engine import bare_run
-from workflow import commands
-from workflow import form_schemas
-from workflow import context
-from workflow import deployment
-from engine import runtime
-from engine import serialization
-from engine.errors import Conflict, EngineError, HandlerError
-from engine import expressions
+from audit import verifier
 from cli import scenarios
+from engine import bare_run, expressions, runtime, serialization
+from engine.errors import Conflict, EngineError, HandlerError
 from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, TaskRow, Timer, db
+from workflow import commands, context, deployment, form_schemas
 
 
 def events(dossier):
@@ -119,7 +113,7 @@ def test_loop_runs_for_years_while_a_parallel_branch_stays_open(app, clock):
     db.session.refresh(dossier)
     assert dossier.state == "clôturé"
     assert db.session.get(ProcessInstance, dossier.instance_id).status == "completed"
-    assert audit.verify_dossier(dossier).ok
+    assert verifier.verify_dossier(dossier).ok
 
 
 def test_information_request_loop_many_times(app, clock):
@@ -319,7 +313,6 @@ def _changed_definition(app, tmp_path, old: str, new: str):
 
 
 def test_a_running_dossier_migrates_to_a_new_version_and_replays(app, clock, tmp_path, runner):
-    from audit import chain as audit
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
     first = deployment.latest_definition()
     second = _changed_definition(app, tmp_path, "Choisir la modalité d'appui au traitement",
@@ -333,7 +326,7 @@ def test_a_running_dossier_migrates_to_a_new_version_and_replays(app, clock, tmp
     last = events(dossier)[-1]
     assert last.command == "migration" and last.payload["from_definition"] == first.id
     commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, scenarios.actor_for(row))
-    assert audit.verify_dossier(dossier).ok  # replay switches version at the migration event
+    assert verifier.verify_dossier(dossier).ok  # replay switches version at the migration event
     again = runner.invoke(args=["migrate-dossier", dossier.number])
     assert again.exit_code != 0 and "déjà sur cette version" in again.output
 

@@ -13,12 +13,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from timekeeping import clock as clock_mod
-from mail import mailer
-from cli import scenarios
-from workflow import timers
 from app import create_app
+from cli import scenarios
+from mail import mailer
 from models import OutboxMessage, db
+from timekeeping import clock as clock_mod
+from workflow import timers
 
 
 class Recorder:

@@ -7,12 +7,11 @@ import click
 import pytest
 from sqlalchemy import select
 
-from workflow import commands
-from workflow import context
-from cli import scenarios
 import scheduler
 from app import create_app
+from cli import scenarios
 from models import OutboxMessage, Timer, db
+from workflow import commands, context
 
 
 def test_never_started_in_tests_nor_when_disabled(app):

@@ -8,13 +8,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from timekeeping import clock as clock_mod
-from workflow import commands
-from cli import scenarios
 import scheduler
-from workflow import timers
 from app import create_app
+from cli import scenarios
 from models import AuditEvent, Dossier, OutboxMessage, ProcessInstance, TaskRow, Timer, db
+from timekeeping import clock as clock_mod
+from workflow import commands, timers
 
 
 def drive(clock, until: datetime) -> list[float]:

@@ -5,8 +5,8 @@ from sqlalchemy import select
 
 from cli import scenarios
 from models import OutboxMessage, TaskRow, db
-from test_web_support import (ACSS, DECLARANT, GRAVE_STEPS, dossier_by_number, dossier_number, form_data,
-                              login, open_task, post, structure_of)
+from test_web_support import (ACSS, DECLARANT, GRAVE_STEPS, dossier_by_number, dossier_number, form_data, login,
+                              open_task, post, structure_of)
 
 
 def declare(client, formulaire=None):

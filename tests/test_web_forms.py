@@ -6,13 +6,12 @@ import re
 
 from werkzeug.datastructures import MultiDict
 
-from workflow import commands
-from workflow import context
 from cli import scenarios
 from models import Draft, User, db
 from test_web_support import (ACSS, DECLARANT, dossier_by_number, dossier_number, form_data, login, open_task, post,
                               structure_of, user)
 from web import forms, tasks
+from workflow import commands, context
 
 SCHEMA = {
     "type": "object",

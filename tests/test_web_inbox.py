@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
+from bench.volume import add_open_dossiers
 
 from cli import scenarios
-from bench.volume import add_open_dossiers
 from models import Dossier, Structure, TaskRow, db
 from test_web_support import ACSS, ARS_BRETAGNE, ARS_GRANDEST, login, open_task, post, user
 from web.inbox import inbox_page

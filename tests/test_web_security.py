@@ -5,11 +5,11 @@ import re
 
 from sqlalchemy import select
 
-from cli import scenarios
 from app import create_app
+from cli import scenarios
 from models import User, db
-from test_web_support import (ACSS, DECLARANT, PASSWORD, csrf, dossier_by_number, dossier_number, form_data,
-                              login, open_task, post, structure_of, user)
+from test_web_support import (ACSS, DECLARANT, PASSWORD, csrf, dossier_by_number, dossier_number, form_data, login,
+                              open_task, post, structure_of, user)
 
 
 def test_login_logout_and_landing_pages(client):

@@ -4,15 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from workflow import commands
-from workflow import context
-from workflow import deployment
 from engine.errors import EngineError
-
 from models import Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
 from web import access
 from web.auth import current_user, roles_required
+from workflow import commands, context, deployment
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

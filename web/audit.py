@@ -11,11 +11,11 @@ from datetime import datetime, time, timedelta, timezone
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from audit import chain as audit
+from audit import bpmn_paths, hash_chain, mining, replayer, verifier
 from engine.errors import EngineError
-from timekeeping.clock import app_now
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
+from timekeeping.clock import app_now
 from web import forms
 from web.auth import roles_required
 
@@ -40,7 +40,7 @@ def _definition(dossier: Dossier) -> ProcessDefinition:
 
 
 def _role(code: str) -> str:
-    return "Système" if code == audit.SYSTEM_ROLE else ROLES.get(code, code or "")
+    return "Système" if code == mining.SYSTEM_ROLE else ROLES.get(code, code or "")
 
 
 def describe_event(event: AuditEvent, names: dict, people: dict) -> dict:
@@ -85,8 +85,8 @@ def index():
 
 def _history(dossier: Dossier, verification=None, status: int = 200):
     definition = _definition(dossier)
-    names = audit.element_names(definition.bpmn_xml)
-    events = audit.events_of(dossier.instance_id)
+    names = bpmn_paths.element_names(definition.bpmn_xml)
+    events = hash_chain.events_of(dossier.instance_id)
     people = _people(events)
     items = [describe_event(e, names, people) for e in events]
     structure = db.session.get(Structure, dossier.structure_id)
@@ -106,7 +106,7 @@ def history(number):
 def verify(number):
     """Replay the dossier's history and check every hash; show the result (reads only)."""
     dossier = _dossier(number)
-    return _history(dossier, verification=audit.verify_dossier(dossier))
+    return _history(dossier, verification=verifier.verify_dossier(dossier))
 
 
 @bp.route("/dossiers/<number>/diagramme.bpmn")
@@ -118,7 +118,7 @@ def diagram(number):
 
 def _rows(data: dict, names: dict) -> list[dict]:
     rows = []
-    for path, value in audit._flatten(data).items():
+    for path, value in replayer._flatten(data).items():
         top = path.split(".", 1)[0]
         rows.append({"path": path, "label": names.get(top, (top,))[0] if top in names else "",
                      "value": _show(value)})
@@ -140,18 +140,18 @@ def step(number, step):
     dossier = _dossier(number)
     instance = db.session.get(ProcessInstance, dossier.instance_id)
     definition = _definition(dossier)
-    events = audit.events_of(instance.id)
+    events = hash_chain.events_of(instance.id)
     total = len(events)
     if not 1 <= step <= total:
         abort(404)
-    names = audit.element_names(definition.bpmn_xml)
+    names = bpmn_paths.element_names(definition.bpmn_xml)
     event = describe_event(events[step - 1], names, _people([events[step - 1]]))
     previous = current = None
     mismatch = None
     try:
-        for snapshot in audit.replay(instance, events, upto=step):
+        for snapshot in replayer.replay(instance, events, upto=step):
             previous, current = current, snapshot
-    except audit.ReplayMismatch as exc:
+    except replayer.ReplayMismatch as exc:
         mismatch = exc
     context = {"dossier": dossier, "step": step, "total": total, "event": event, "mismatch": mismatch,
                "diagram_url": url_for("audit.diagram", number=number),
@@ -161,13 +161,13 @@ def step(number, step):
         context.update(
             snapshot=current, data_rows=_rows(current.data, field_names),
             diff=[dict(c, avant=_show(c["avant"]), apres=_show(c["apres"]))
-                  for c in audit.data_diff(previous.data if previous else {}, current.data)],
+                  for c in replayer.data_diff(previous.data if previous else {}, current.data)],
             open_tasks=[dict(t, role=_role(t["role"])) for t in current.open_tasks],
             timers=[dict(t, nom=names.get(t["element"]) or t["element"],
                          echeance=datetime.fromisoformat(t["echeance"])) for t in current.timers],
             visited=sorted(set(current.visited) & set(names)),
             current_elements=[v for v in current.visited_step if v in names],
-            flows=audit.taken_flows(definition.bpmn_xml, current.visited, current.active),
+            flows=bpmn_paths.taken_flows(definition.bpmn_xml, current.visited, current.active),
             active=[a for a in current.active if a in names])
     return render_template("audit/step.html", **context)
 
@@ -203,12 +203,12 @@ def export(fmt):
     if number:
         dossiers = [_dossier(number)]
     else:
-        dossiers = audit.dossiers_between(_period_arg("du"), _period_arg("au", end=True))
+        dossiers = mining.dossiers_between(_period_arg("du"), _period_arg("au", end=True))
     personal = request.args.get("donnees_personnelles") == "1"
     stamp = app_now().strftime("%Y%m%d")
     name = f"historique-{number or 'dossiers'}-{stamp}.{fmt}"
     if fmt == "xes":
-        body, mimetype = audit.to_xes(dossiers, personal), "application/xml"
+        body, mimetype = mining.to_xes(dossiers, personal), "application/xml"
     else:
-        body, mimetype = audit.to_csv(dossiers, personal).encode("utf-8"), "text/csv"
+        body, mimetype = mining.to_csv(dossiers, personal).encode("utf-8"), "text/csv"
     return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})

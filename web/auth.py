@@ -7,12 +7,11 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import (Blueprint, abort, flash, has_request_context, redirect, render_template, request,
-                   session, url_for)
 from sqlalchemy import func, select
+from flask import Blueprint, abort, flash, has_request_context, redirect, render_template, request, session, url_for
 
-from timekeeping.clock import app_now
 from models import User, db
+from timekeeping.clock import app_now
 
 bp = Blueprint("auth", __name__)
 _hasher = PasswordHasher()

@@ -6,17 +6,14 @@ import json
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from workflow import commands
-from workflow import context
-from workflow import deployment
 from engine import runtime
-from workflow import form_schemas
 from mail import notifications
 from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, db
 from referentiel import finess_valid
 from web import access, forms
 from web.auth import current_user, roles_required
 from web.tasks import WIZARD, next_step_redirect, save_draft
+from workflow import commands, context, deployment, form_schemas
 
 bp = Blueprint("declare", __name__, url_prefix="/declarer")
 FIRST_STEP = "p1_perimetre"

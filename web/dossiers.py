@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import func, select
 
-from timekeeping.clock import app_now
-from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer, User, db
+from models import (AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer,
+                    User, db)
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
+from timekeeping.clock import app_now
 from web import access, forms
 from web.auth import current_user, login_required, roles_required
 from web.inbox import incident_type_condition

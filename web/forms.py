@@ -7,13 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from workflow import context
-from workflow import deployment
-from engine import runtime
-from engine import serialization
-from workflow import form_schemas
+from engine import runtime, serialization
 from models import ProcessDefinition, ProcessInstance, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, STRUCTURE_KINDS
+from workflow import context, deployment, form_schemas
 
 PARIS = ZoneInfo("Europe/Paris")
 _NAIVE_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")

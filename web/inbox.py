@@ -7,13 +7,13 @@ from datetime import datetime, time, timedelta
 from flask import Blueprint, render_template, request
 from sqlalchemy import String, and_, case, cast, func, select
 
-from workflow import deployment
-from timekeeping.clock import app_now
 from models import Dossier, Structure, TaskRow, User, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS
+from timekeeping.clock import app_now
 from web import access
 from web.auth import current_user, roles_required
 from web.forms import PARIS
+from workflow import deployment
 
 bp = Blueprint("inbox", __name__, url_prefix="/boite")
 PAGE_SIZE = 25

@@ -4,15 +4,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import delete, select, update
 
-from workflow import commands
-from workflow import form_schemas
-from workflow import context
 from engine.errors import Conflict
-from timekeeping.clock import app_now
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
+from timekeeping.clock import app_now
 from web import access, forms
 from web.auth import current_user, login_required
+from workflow import commands, context, form_schemas
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
 

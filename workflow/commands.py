@@ -10,19 +10,17 @@ import uuid
 from datetime import datetime
 
 from flask import current_app
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
-from SpiffWorkflow.util.task import TaskState
 
-from timekeeping import clock as clock_mod
-from SpiffWorkflow.bpmn import BpmnWorkflow
-from engine import runtime
-from engine import compaction
-from engine import serialization
-from engine import clockhooks
+from engine import clockhooks, compaction, runtime, serialization
 from engine.errors import Conflict, EngineError
-from models import (AuditEvent, Counter, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer, User, db, note_due)
+from models import (AuditEvent, Counter, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure,
+                    TaskRow, Timer, User, db, note_due)
+from timekeeping import clock as clock_mod
 from workflow.context import SYSTEM, Actor, CommandContext, current_command, script_engine
 from workflow.deployment import latest_definition, spec_of
 from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, event_hash

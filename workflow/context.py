@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from engine import runtime
 from engine.errors import EngineError, HandlerError
-from mail import notifications
 from handlers import HANDLERS
+from mail import notifications
 from models import Dossier, OutboxMessage, ProcessInstance, User, db
 
 

@@ -9,12 +9,11 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
-from timekeeping import clock as clock_mod
-from engine import parsing
-from engine import serialization
+from engine import parsing, serialization
 from engine.errors import EngineError
 from models import ProcessDefinition, db
 from referentiel import LANE_ROLES
+from timekeeping import clock as clock_mod
 
 
 def forms_dir() -> Path:

@@ -7,10 +7,10 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import insert, select, update
 
-from timekeeping import business_calendar
 from engine import runtime
 from models import Dossier, TaskRow, Timer, db, note_due
 from referentiel import LANE_ROLES
+from timekeeping import business_calendar
 from workflow.context import CommandContext
 
 # Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path.

@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from workflow import commands
 from engine.errors import Conflict, EngineError
-from timekeeping import leases
-from timekeeping.clock import app_now
 from mail import notifications
 from models import Dossier, OutboxMessage, ProcessInstance, Structure, TaskRow, Timer, User, db
 from referentiel import ROLES
+from timekeeping import leases
+from timekeeping.clock import app_now
+from workflow import commands
 
 log = logging.getLogger(__name__)
 PARIS = ZoneInfo("Europe/Paris")
