@@ -39,15 +39,41 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered))) - 1))]
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
+    """The command-line options: how many timers, over which window, on which database."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timers", type=int, default=10_000)
     parser.add_argument("--window", type=float, default=60.0, help="seconds over which the timers are due")
     parser.add_argument("--lead", type=float, default=3.0, help="seconds before the first timer is due")
     parser.add_argument("--instances", type=int, default=500, help="process instances the timers belong to")
     parser.add_argument("--database", default=None, help="SQLAlchemy URL of an empty database (default: SQLite file)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def _seed_timers(app, args: argparse.Namespace) -> None:
+    """Upgrade the schema, deploy the process and write the pending timers of many instances."""
+    migrate.upgrade()
+    definition = deployment.deploy(app.config["PROCESS_FILE"], actor="bench")
+    now = datetime.now(timezone.utc)
+    # Timers of many instances, as in real life: a sweep locks each timer's instance while firing it.
+    instances = [ProcessInstance(definition_id=definition.id, state_json="{}", state_hash="", status="running",
+                                 created_at=now, updated_at=now, last_seq=0) for _ in range(args.instances)]
+    db.session.add_all(instances)
+    db.session.commit()
+    instance_ids = [i.id for i in instances]
+    first = datetime.now(timezone.utc) + timedelta(seconds=args.lead)
+    step = args.window / args.timers
+    rows = [{"instance_id": instance_ids[i % len(instance_ids)], "task_id": f"bench-{i:06d}", "spec_name": "bench",
+             "due_at": first + timedelta(seconds=i * step), "status": "pending", "attempts": 0}
+            for i in range(args.timers)]
+    for start in range(0, len(rows), 1000):
+        db.session.execute(insert(Timer), rows[start:start + 1000])
+    db.session.commit()
+    db.session.remove()
+
+
+def main() -> None:
+    args = _arguments()
     url = args.database or f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
     lateness: list[float] = []
@@ -62,24 +88,7 @@ def main() -> None:
             lateness.append((now - timer.due_at).total_seconds())
 
     with app.app_context():
-        migrate.upgrade()
-        definition = deployment.deploy(app.config["PROCESS_FILE"], actor="bench")
-        now = datetime.now(timezone.utc)
-        # Timers of many instances, as in real life: a sweep locks each timer's instance while firing it.
-        instances = [ProcessInstance(definition_id=definition.id, state_json="{}", state_hash="", status="running",
-                                     created_at=now, updated_at=now, last_seq=0) for _ in range(args.instances)]
-        db.session.add_all(instances)
-        db.session.commit()
-        instance_ids = [i.id for i in instances]
-        first = datetime.now(timezone.utc) + timedelta(seconds=args.lead)
-        step = args.window / args.timers
-        rows = [{"instance_id": instance_ids[i % len(instance_ids)], "task_id": f"bench-{i:06d}", "spec_name": "bench",
-                 "due_at": first + timedelta(seconds=i * step), "status": "pending", "attempts": 0}
-                for i in range(args.timers)]
-        for start in range(0, len(rows), 1000):
-            db.session.execute(insert(Timer), rows[start:start + 1000])
-        db.session.commit()
-        db.session.remove()
+        _seed_timers(app, args)
 
         print(f"{args.timers} minuteurs dus entre +{args.lead:.0f} s et +{args.lead + args.window:.0f} s "
               f"({db.engine.dialect.name}) ; le planificateur les réveille (déclenchement sans moteur).", flush=True)
