@@ -117,7 +117,7 @@ class ProcessInstance(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
-    # Which compaction rules the engine applied to this instance (engine.ENGINE_REVISION when it
+    # Which compaction rules the engine applied to this instance (engine/compaction.py's ENGINE_REVISION when
     # started): replay applies the same ones, so that history written by any release still verifies.
     engine_revision: Mapped[int] = mapped_column(Integer, server_default="1")
 

@@ -4,7 +4,7 @@ One job, rescheduled after every sweep for the earliest due row (timer, retry, r
 outbox message, expired lease), never later than MAX_SLEEP so rows written by other processes
 are seen too. A commit in this process that adds an earlier due row wakes it at once (see
 `_after_flush`). Several schedulers on one PostgreSQL share the work through row claims
-(timers.py, mailer.py), so running one per web worker, or alone with `flask scheduler`, is safe.
+(workflow/timers.py, mail/mailer.py), so running one per web worker, or alone with `flask scheduler`, is safe.
 """
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def _summarize(snapshot: Snapshot, workflow) -> None:
 def replay_step(spec, subs, instance: ProcessInstance, event: AuditEvent, prev_state: str | None):
     """Re-run one recorded command on the previous state; return (workflow, state_json, visited).
 
-    Mirrors commands._run without the database: same ids, the clock frozen at the event's time,
+    Mirrors workflow.commands._run without the database: same ids, the clock frozen at the event's time,
     service results read back from the event (dispatch runs no handler in replay mode), the
     compaction rules of the instance's engine revision.
     """

@@ -2,7 +2,7 @@
 
 Time is an input (DESIGN.md decision 3): production uses the system clock, tests set a
 `FrozenClock` and move it forward. SpiffWorkflow reads `datetime.now(timezone.utc)` and
-`time.time()` itself, so `engine.py` routes those calls here through `current_clock`.
+`time.time()` itself, so `engine/clockhooks.py` routes those calls here through `current_clock`.
 """
 from __future__ import annotations
 
