@@ -142,6 +142,10 @@ class Dossier(db.Model):
     phase: Mapped[str] = mapped_column(String(60), default="")
     off_hours: Mapped[bool] = mapped_column(Boolean, default=False)
     military: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The national body the armées chose to inform (hfds|acss) and whether their synthesis is
+    # « Diffusion restreinte »: synced when the armées' task completes, read by web/access.py in SQL.
+    addressed_to: Mapped[str | None] = mapped_column(String(40))
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     declarant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     declared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
