@@ -18,6 +18,7 @@ import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 import SpiffWorkflow.task as spiff_task
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
@@ -202,14 +203,26 @@ def parse_bpmn(xml_text: str, process_id: str | None = None):
     return spec, subprocess_specs
 
 
-_EXPRESSIONS = {  # where BPMN (spiff flavour) holds Python source, and how it is run
-    "eval": ("{*}conditionExpression", "{*}timeDuration", "{*}timeDate", "{*}timeCycle"),
+_EXPRESSIONS = {  # every BPMN/spiff element whose text SpiffWorkflow 3.2.0 evaluates, and how
+    "eval": ("{*}conditionExpression", "{*}timeDuration", "{*}timeDate", "{*}timeCycle",
+             "{*}loopCardinality", "{*}loopCondition", "{*}completionCondition", "{*}condition",
+             "{*}formalExpression", "{*}messagePayload", "{*}expression"),
     "exec": ("{*}script", "{*}preScript", "{*}postScript"),
 }
 
 
+def _element_label(element) -> str:
+    """« id » (name) of the nearest enclosing BPMN element that has an id."""
+    while element is not None and element.get("id") is None:
+        element = element.getparent()
+    if element is None:
+        return "« ? »"
+    name = element.get("name")
+    return f"« {element.get('id')} »" + (f" ({name})" if name else "")
+
+
 def check_expressions(xml_text: str) -> None:
-    """Refuse, at deployment, BPMN whose expressions or scripts the restricted environment would refuse."""
+    """Refuse, at deployment, BPMN whose expressions or scripts the interpreter would refuse."""
     root = etree.fromstring(xml_text.encode("utf-8"))
     found = [(mode, el.text or "", el) for mode, tags in _EXPRESSIONS.items() for el in root.iter(*tags)]
     found += [("eval", el.get("value") or "", el) for el in root.iter("{*}parameter")]
@@ -217,13 +230,9 @@ def check_expressions(xml_text: str) -> None:
         if not source.strip():
             continue
         try:
-            check(source.strip() if mode == "eval" else source, mode)
+            check(source, mode)
         except ExpressionRefused as exc:
-            owner = element.getparent()
-            while owner is not None and owner.get("id") is None:
-                owner = owner.getparent()
-            where = owner.get("id") if owner is not None else "?"
-            raise ExpressionRefused(f"{exc} (élément « {where} »)") from None
+            raise ExpressionRefused(f"{exc} (élément {_element_label(element)})") from None
 
 
 def spec_to_json(spec, subprocess_specs) -> str:
@@ -355,16 +364,45 @@ def _forget(workflow: BpmnWorkflow, task) -> None:
 # Service calls.
 
 class EngineScriptEngine(PythonScriptEngine):
-    """Script engine with restricted expressions and service calls dispatched to our handlers."""
+    """Script engine whose expressions and scripts go to our interpreter (never eval/exec), and
+    whose service calls are dispatched to our handlers."""
 
     def __init__(self, dispatcher):
         super().__init__(environment=RestrictedEnvironment())
         self.dispatcher = dispatcher
 
+    def validate(self, expression):
+        """Check an expression with the interpreter's grammar (SpiffWorkflow's default only parses)."""
+        check(expression)
+
+    def evaluate(self, task, expression, external_context=None):
+        """Evaluate with the interpreter; a refusal is a 422 naming the element."""
+        try:
+            return super().evaluate(task, expression, external_context)
+        except WorkflowTaskException as exc:
+            _raise_refusal(task, exc.__context__)
+            raise
+
+    def execute(self, task, script, external_context=None):
+        """Run a script's assignments with the interpreter; a refusal is a 422 naming the element."""
+        try:
+            return super().execute(task, script, external_context)
+        except WorkflowTaskException as exc:
+            _raise_refusal(task, exc.__context__)
+            raise
+
     def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
         """Dispatch to the handler registry; errors become HandlerError, never NameError."""
         params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
         return self.dispatcher(task, operation_name, params)
+
+
+def _raise_refusal(task, cause) -> None:
+    """A refusal met while running (it depended on the task data) becomes a clear 422."""
+    if isinstance(cause, ExpressionRefused):
+        spec = task.task_spec
+        where = f"« {spec.name} »" + (f" ({spec.bpmn_name})" if getattr(spec, "bpmn_name", None) else "")
+        raise EngineError(f"{cause} (élément {where})", 422) from cause
 
 
 @dataclass
