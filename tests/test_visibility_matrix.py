@@ -7,14 +7,19 @@ cannot pass by showing nothing.
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 
 import pytest
 from markupsafe import escape
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 
 import commands
 import mailer
+import migrate
 import scenarios
 from models import AuditEvent, Dossier, OutboxMessage, TaskRow, User, db
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
@@ -181,6 +186,11 @@ def test_no_marker_leaks_and_each_role_sees_its_own(client, world):
     # The declarant sees the request made to them, not the analyst's note that came with it.
     task = scenarios.ready_task(w["civil_open"], "p3_complement")
     assert "MK-CIVA-QUESTION" in text(DECLARANT, f"/taches/{task.id}")
+    # On the fiche de suivi a declarant finds the messages addressed to them, not the internal ones.
+    fiche = text(DECLARANT, f"/dossiers/{w['closed'].id}")
+    for message in db.session.scalars(select(OutboxMessage).where(OutboxMessage.dossier_id == w["closed"].id)):
+        shown = str(escape(message.subject)) in fiche
+        assert shown == ("declarant" in message.recipient_roles), (message.kind, message.recipient_roles)
     # Restricted content is replaced for those who may see the rest of the step (none here but the
     # addressees), and an admin sees the metadata of a military message, not its body.
     message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.dossier_id == w["mil_hfds"].id,
@@ -231,3 +241,31 @@ def test_a_national_body_reads_a_military_dossier_once_the_armees_address_it(app
     row = scenarios.ready_task(dossier, "mil_traiter")
     commands.complete_task(row.id, dict(steps)["mil_traiter"], scenarios.actor_for(row))
     assert access.can_read(hfds, db.session.get(Dossier, dossier.id))
+
+
+def test_restricted_fields_read_as_such_by_anyone_but_their_addressees(app, clock):
+    clock.set(scenarios.MONDAY_MORNING)
+    dossier = _drive(clock, DECLARANT_BEGIN, _military("MILR", "hfds", "diffusion_restreinte"))
+    data = {"synthese_armees": "MK-MILR-SYNTH", "niveau_confidentialite": "diffusion_restreinte"}
+    for email, sees in ((ARMEES, True), (HFDS, True), (ACSS, False), (DECLARANT_BEGIN, False), (DGS, False)):
+        shown = access.redact(data, dossier, user(email))["synthese_armees"]
+        assert shown == ("MK-MILR-SYNTH" if sees else access.RESTRICTED_TEXT), email
+    public = _drive(clock, DECLARANT_BEGIN, _military("MILP", "hfds", "non_protege"))
+    assert access.redact(data, public, user(ACSS)) == data  # not restricted: nothing replaced
+
+
+def test_upgrade_takes_the_armees_choice_of_dossiers_handled_before_it(app, clock):
+    """Migration 0009 fills the addressee of military dossiers from the audit log of the armées' task."""
+    clock.set(scenarios.MONDAY_MORNING)
+    handled = _drive(clock, DECLARANT_BEGIN, _military("MILU", "hfds", "diffusion_restreinte")).id
+    waiting = _drive(clock, DECLARANT_BEGIN, _military("MILW", "acss", "non_protege"), until="mil_traiter").id
+    db.session.execute(update(Dossier).values(addressed_to=None, restricted=False))  # as before the upgrade
+    db.session.commit()
+    spec = importlib.util.spec_from_file_location("m0009", migrate.MIGRATIONS / "versions" / "0009_visibility.py")
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    with db.engine.begin() as connection, Operations.context(MigrationContext.configure(connection)):
+        migration._backfill()
+    db.session.expire_all()
+    found = {d.id: (d.addressed_to, d.restricted) for d in db.session.scalars(select(Dossier))}
+    assert found[handled] == ("hfds", True) and found[waiting] == (None, False)
