@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
@@ -84,7 +85,7 @@ class Structure(db.Model):
     oiv: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class User(db.Model):
+class User(UserMixin, db.Model):
     """A person who logs in; role and scope (region or structure) decide what they see."""
 
     __tablename__ = "users"
@@ -98,8 +99,40 @@ class User(db.Model):
     phone: Mapped[str] = mapped_column(String(40), default="")
     title: Mapped[str] = mapped_column(String(120), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # The server-side session (LoginSession.id) this object was logged in or loaded with (not a column).
+    login_session_id = None
+
+    def get_id(self) -> str | None:
+        """Flask-Login's identifier: the login session record, so that revoking it ends the session."""
+        return self.login_session_id
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login's view of the account: a deactivated account cannot log in."""
+        return bool(self.active)
+
+
+class LoginSession(db.Model):
+    """A server-side login session: the session cookie carries only its random id."""
+
+    __tablename__ = "login_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # A digest of the password hash at login: any change of password, however made, ends the session.
+    password_stamp: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(db.Model):
+    """Login attempts counted under one key (a client address, an account, or both) in a time window."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ProcessInstance(db.Model):
