@@ -211,9 +211,13 @@ _EXPRESSIONS = {  # every BPMN/spiff element whose text SpiffWorkflow 3.2.0 eval
 }
 
 
+_BPMN_MODEL = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+
+
 def _element_label(element) -> str:
-    """« id » (name) of the nearest enclosing BPMN element that has an id."""
-    while element is not None and element.get("id") is None:
+    """« id » (name) of the enclosing BPMN element (task, flow, event) that holds an expression."""
+    while element is not None and (element.get("id") is None or not element.tag.startswith(_BPMN_MODEL)
+                                   or element.tag.endswith("EventDefinition")):
         element = element.getparent()
     if element is None:
         return "« ? »"

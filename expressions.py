@@ -96,6 +96,9 @@ def _check_expression(node) -> list:
         refuse("dépaquetage « ** »")
     if isinstance(node, (ast.BinOp, ast.UnaryOp)) and type(node.op) not in OPERATORS:
         refuse(f"construction interdite : {_label(node.op)}")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) \
+            and type(node.left.value) is str:
+        refuse("« % » n'est permis qu'entre nombres (pas de formatage de texte)")
     if isinstance(node, ast.Compare):
         for operation, right in zip(node.ops, node.comparators):
             if isinstance(operation, (ast.Is, ast.IsNot)) and not (
