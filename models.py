@@ -272,6 +272,9 @@ class OutboxMessage(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How far the last SMTP attempt got (mailer.STAGES): only "data" is committed before the step
+    # that could make the server accept the message; the others are written with its outcome.
+    smtp_stage: Mapped[str | None] = mapped_column(String(20))
 
 
 class Timer(db.Model):
@@ -328,3 +331,15 @@ class Counter(db.Model):
     __tablename__ = "counters"
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IdempotencyKey(db.Model):
+    """A client's key for starting a declaration: a retry with the same key returns the same dossier."""
+
+    __tablename__ = "idempotency_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
