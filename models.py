@@ -174,7 +174,7 @@ class Dossier(db.Model):
     state: Mapped[str] = mapped_column(String(60), index=True)
     phase: Mapped[str] = mapped_column(String(60), default="")
     off_hours: Mapped[bool] = mapped_column(Boolean, default=False)
-    military: Mapped[bool] = mapped_column(Boolean, default=False)
+    military: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     # The national body the armées chose to inform (hfds|acss) and whether their synthesis is
     # « Diffusion restreinte »: synced when the armées' task completes, read by web/access.py in SQL.
     addressed_to: Mapped[str | None] = mapped_column(String(40))

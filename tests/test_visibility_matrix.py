@@ -269,3 +269,28 @@ def test_upgrade_takes_the_armees_choice_of_dossiers_handled_before_it(app, cloc
     db.session.expire_all()
     found = {d.id: (d.addressed_to, d.restricted) for d in db.session.scalars(select(Dossier))}
     assert found[handled] == ("hfds", True) and found[waiting] == (None, False)
+
+
+def test_worklists_filter_tasks_by_dossier_visibility_in_sql(client, world):
+    """A task row of a national role on a dossier it may not read stays out of its worklist and task page."""
+    hidden = world["mil_open"]
+    template = scenarios.ready_task(hidden, "mil_traiter")
+    for n, (role, dossier) in enumerate((("acss", hidden), ("hfds", world["mil_acss"]), ("dgs", world["draft"]))):
+        row = TaskRow(id=f"00000000-0000-0000-0000-00000000000{n}", instance_id=dossier.instance_id,
+                      dossier_id=dossier.id, spec_name="p2_ouvrir", title=f"Tâche {role} hors périmètre",
+                      role=role, status="ready", region=dossier.region, structure_id=dossier.structure_id,
+                      created_at=template.created_at)
+        db.session.add(row)
+        db.session.commit()
+        login(client, {"acss": ACSS, "hfds": HFDS, "dgs": DGS}[role])
+        assert f"Tâche {role} hors périmètre" not in client.get("/boite").text
+        assert client.get(f"/taches/{row.id}").status_code == 404
+        db.session.delete(row)
+        db.session.commit()
+    login(client, ACSS)  # the same kind of row on a dossier it reads is listed: the filter is not "nothing"
+    db.session.add(TaskRow(id="00000000-0000-0000-0000-0000000000aa", instance_id=world["mil_acss"].instance_id,
+                           dossier_id=world["mil_acss"].id, spec_name="p2_ouvrir", title="Tâche acss adressée",
+                           role="acss", status="ready", region="Île-de-France", structure_id=hidden.structure_id,
+                           created_at=template.created_at))
+    db.session.commit()
+    assert "Tâche acss adressée" in client.get("/boite").text

@@ -40,9 +40,9 @@ def filters_from(args, user: User, now: datetime) -> tuple[list, list, dict]:
     the join); the visibility model's dossier filter is always one of them.
     """
     chosen = {}
-    conditions = [TaskRow.status == "ready", access.task_filter(user)]
     # Tasks are listed only on dossiers the user reads in full (web/access.py), whatever the role.
-    on_dossier = [access.dossier_filter(user)]
+    on_tasks, on_dossier = access.inbox_scope(user)
+    conditions = [TaskRow.status == "ready", access.task_filter(user), *on_tasks]
     if args.get("tache"):
         chosen["tache"] = args["tache"][:120]
         conditions.append(TaskRow.spec_name == chosen["tache"])

@@ -18,6 +18,8 @@ def upgrade() -> None:
     with op.batch_alter_table("dossiers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("addressed_to", sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column("restricted", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # National worklists exclude the tasks of military dossiers found through this index (web/access.py).
+    op.create_index("ix_dossiers_military", "dossiers", ["military"])
     _backfill()
 
 
@@ -38,6 +40,7 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_dossiers_military", table_name="dossiers")
     with op.batch_alter_table("dossiers", schema=None) as batch_op:
         batch_op.drop_column("restricted")
         batch_op.drop_column("addressed_to")
