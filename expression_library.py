@@ -105,7 +105,9 @@ def _mult(a, b):
 def _pow(a, b):
     if not (_is_number(a) and _is_number(b)):
         refuse("« ** » n'est permis qu'entre nombres")
-    if type(b) is int and b > 0 and type(a) is int and abs(a) > 1 and a.bit_length() * b > MAX_INT_BITS:
+    # (bits - 1) * b is a lower bound of the result's size: what passes is at most twice the
+    # bound, cheap to compute, and then refused by the interpreter if it is still too large.
+    if type(b) is int and b > 0 and type(a) is int and (abs(a).bit_length() - 1) * b > MAX_INT_BITS:
         refuse("nombre trop grand")
     try:
         return a ** b

@@ -173,6 +173,25 @@ def test_escape_planted_in_the_shipped_bpmn_is_refused_by_check_expressions(plac
     assert str(excinfo.value).startswith("Expression refusée : ") and "(élément « " in str(excinfo.value)
 
 
+EVALUATED_ELEMENTS = ["bpmn:conditionExpression", "bpmn:timeDate", "bpmn:timeCycle", "bpmn:loopCardinality",
+                      "bpmn:loopCondition", "bpmn:completionCondition", "bpmn:condition", "bpmn:formalExpression",
+                      "spiffworkflow:messagePayload", "spiffworkflow:expression"]
+SCRIPT_ELEMENTS = ["bpmn:script", "spiffworkflow:preScript", "spiffworkflow:postScript"]
+
+
+@pytest.mark.parametrize("tag", EVALUATED_ELEMENTS + SCRIPT_ELEMENTS)
+def test_every_element_spiffworkflow_evaluates_is_checked(tag):
+    """Multi-instance, conditional events, message payloads and correlations too, not only gateways."""
+    source = ESCAPES["generator_frame"] if tag in EVALUATED_ELEMENTS else "y = " + ESCAPES["generator_frame"]
+    xml = ('<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+           'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"><bpmn:process id="p">'
+           f'<bpmn:task id="t1" name="Tâche"><{tag}>{escape(source)}</{tag}></bpmn:task>'
+           '</bpmn:process></bpmn:definitions>')
+    with pytest.raises(expressions.ExpressionRefused) as excinfo:
+        engine.check_expressions(xml)
+    assert "élément « t1 » (Tâche)" in str(excinfo.value)
+
+
 DEPLOYED = ["generator_frame", "generator_frame_walrus", "format_walk_helper", "huge_power", "percent_format"]
 
 
