@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 import audit
+import commands
 import leases
 import mailer
 import scenarios
@@ -302,3 +303,32 @@ def test_a_slow_live_sender_keeps_its_batch(app, clock, monkeypatch):
     assert mailer.deliver_due().sent == 6
     assert stolen == [[]] * 6
     assert all(r.status == "sent" and r.attempts == 1 for r in outbox())
+
+
+def test_a_slow_live_timer_sweep_keeps_its_batch(app, clock):
+    scenarios.run("grave_acss", clock, until="p4_accompagner")
+    real = db.session.scalar(select(Timer).where(Timer.status == "pending"))
+    for n in range(2):  # two more due rows on the same instance, fired by the stand-in below
+        db.session.add(Timer(instance_id=real.instance_id, task_id=f"minuteur-{n}", spec_name="p4_hebdo",
+                             due_at=real.due_at, status="pending", attempts=0))
+    db.session.commit()
+    clock.set(real.due_at + timedelta(seconds=1))
+    stolen = []
+
+    def slow_fire(timer):
+        clock.advance(seconds=20)  # each timer takes 20 s: the batch outlives the 30 s lease
+        with ThreadPoolExecutor(1) as pool:  # another sweep, with its own session, tries to take rows
+            stolen.append(pool.submit(competitor).result())
+        if timer.task_id.startswith("minuteur-"):
+            timer.status, timer.fired_at = "fired", clock.now()
+            db.session.commit()
+        else:
+            commands.fire_timer(timer)
+
+    def competitor():
+        with app.app_context():
+            return timers.claim_timers(clock.now())[1]
+
+    result = timers.sweep_timers(fire=slow_fire, threads=1)
+    assert (result.fired, result.failed, result.skipped) == (3, 0, 0)
+    assert stolen == [[], [], []]
