@@ -381,3 +381,11 @@ def test_audit_step_page_shows_task_data_literally(app, client, clock):
     assert html.escape("{{ config }}") in page.text or "{{ config }}" in page.text
     assert SECRET not in page.text and app.config["SQLALCHEMY_DATABASE_URI"] not in page.text
     assert "&lt;Config" not in page.text and "<class" not in page.text
+
+
+def test_web_templates_have_no_config_in_their_context(app):
+    """Flask puts the config among every template's globals; the application takes it out."""
+    app.config["SECRET_KEY"] = SECRET
+    assert "config" not in app.jinja_env.globals
+    with app.test_request_context("/"):
+        assert app.jinja_env.from_string("{{ config is defined }}").render() == "False"
