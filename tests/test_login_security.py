@@ -253,7 +253,7 @@ def test_a_200_mb_request_is_refused_before_its_body_is_read(server):
             answer += chunk
         sock.close()
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-        assert marker in answer.decode().replace(" ", "").replace("\n", "") or marker in answer.decode()
+        assert marker in answer.decode()
 
 
 def test_a_draft_over_a_field_limit_is_refused_and_nothing_is_stored(client, clock):

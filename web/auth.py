@@ -110,13 +110,15 @@ def check_credentials(email: str, password: str) -> User | None:
     now = app_now()
     address, account = throttle.client_address(), (email or "").strip().lower()
     address_key = throttle.key("adresse", address)
-    if not throttle.claim(address_key, throttle.setting("LOGIN_IP_MAX_FAILURES"), now):
-        raise Throttled(throttle.retry_after(address_key, now))
     account_key, pair_key = throttle.key("compte", account), throttle.key("paire", account, address)
     delay = throttle.account_delay(throttle.count(account_key, now))
+    if not throttle.claim(address_key, throttle.setting("LOGIN_IP_MAX_FAILURES"), now):
+        db.session.commit()
+        raise Throttled(throttle.retry_after(address_key, now))
+    allowed = throttle.claim(pair_key, throttle.setting("LOGIN_MAX_FAILURES"), now)
+    db.session.commit()  # the claims are counted before the password is checked, and nothing is held meanwhile
     if delay:
         time.sleep(delay)  # an account under attack from anywhere slows down; it is never refused
-    allowed = throttle.claim(pair_key, throttle.setting("LOGIN_MAX_FAILURES"), now)
     user = db.session.scalar(select(User).where(func.lower(User.email) == account))
     known = user is not None and user.active
     verified = _verify(user.password_hash if known else _DUMMY_HASH, password)
@@ -125,9 +127,10 @@ def check_credentials(email: str, password: str) -> User | None:
         throttle.reset(pair_key)
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
-            db.session.commit()
+        db.session.commit()
         return user
     throttle.add_failure(account_key, now)
+    db.session.commit()
     return None
 
 

@@ -1,5 +1,6 @@
 """Login throttling kept in the database (shared by every worker): atomic counters per client address,
-per account and per account-and-address pair, each one conditional UPDATE."""
+per account and per account-and-address pair, each one conditional UPDATE. The caller commits: a
+login attempt makes one transaction of its claims and one of its outcome."""
 from __future__ import annotations
 
 import hashlib
@@ -58,7 +59,6 @@ def claim(name: str, limit: int, now: datetime) -> bool:
         .where(LoginThrottle.key == name, or_(expired, LoginThrottle.failures < limit))
         .values(failures=case((expired, 1), else_=LoginThrottle.failures + 1),
                 window_start=case((expired, literal(now, UTCDateTime())), else_=LoginThrottle.window_start)))
-    db.session.commit()
     return result.rowcount == 1
 
 
@@ -75,20 +75,17 @@ def release(name: str) -> None:
     """Take back one counted attempt (it turned out to be a successful login)."""
     db.session.execute(update(LoginThrottle).where(LoginThrottle.key == name, LoginThrottle.failures > 0)
                        .values(failures=LoginThrottle.failures - 1))
-    db.session.commit()
 
 
 def reset(name: str) -> None:
     """Forget the attempts counted under `name`."""
     db.session.execute(update(LoginThrottle).where(LoginThrottle.key == name).values(failures=0))
-    db.session.commit()
 
 
 def add_failure(name: str, now: datetime) -> None:
     """Count one failure under `name` (no limit), and drop the counters of long-expired windows."""
     claim(name, 2**31 - 1, now)
     db.session.execute(delete(LoginThrottle).where(LoginThrottle.window_start < now - 2 * window()))
-    db.session.commit()
 
 
 def retry_after(name: str, now: datetime) -> int:
