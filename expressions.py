@@ -163,34 +163,39 @@ def check(source: str, mode: str = "eval") -> None:
 
 
 def _fold(node) -> None:
-    """Evaluate the largest parts that use no task data (`10**10**7`); refusals propagate."""
-    if not isinstance(node, ast.Slice):
-        try:
-            Interpreter((None,)).run(node)
-            return
-        except _Unknown:
-            pass
-        except ExpressionRefused:
-            raise
-        except Exception:  # noqa: BLE001 - 1/0 and the like are reported when the dossier runs
-            return
-    for child in _check_expression(node):
-        _fold(child)
+    """Evaluate, once each, the largest parts that use no task data (`10**10**7`); refusals propagate."""
+    if isinstance(node, ast.Slice) or _uses_data(node):
+        for child in _check_expression(node):
+            _fold(child)
+        return
+    try:
+        Interpreter(()).run(node)
+    except ExpressionRefused:
+        raise
+    except Exception:  # noqa: BLE001 - 1/0 and the like are reported when the dossier runs
+        pass
+
+
+def _uses_data(node) -> bool:
+    """Whether an expression looks up a name of task data (function names are not data)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Name):
+            return True
+        stack.extend(_check_expression(current))
+    return False
 
 
 # --------------------------------------------------------------------------------------------
 # The interpreter.
-
-class _Unknown(Exception):
-    """A name of task data was looked up while checking at deployment (no data there)."""
-
 
 class Interpreter(simpleeval.SimpleEval):
     """simpleeval restricted to our grammar, with bounded plain values; one per evaluation."""
 
     def __init__(self, scopes):
         super().__init__(operators=OPERATORS, functions=FUNCTIONS, names={})
-        self.scopes = scopes  # mappings looked up in order; None: no data (deployment check)
+        self.scopes = scopes  # mappings of names looked up in order (none at deployment)
         self.sizes: dict = {}  # id -> (value, weight, height) of the containers measured
         self.nodes = {
             ast.Constant: self._eval_constant, ast.Name: self._eval_name, ast.List: self._eval_list,
@@ -252,8 +257,6 @@ class Interpreter(simpleeval.SimpleEval):
 
     def _eval_name(self, node):
         for scope in self.scopes:
-            if scope is None:
-                raise _Unknown(node.id)
             if node.id in scope:
                 value = scope[node.id]
                 self.measure(value)  # task data reaches expressions only as plain data
