@@ -133,6 +133,16 @@ def test_escape_is_refused_at_evaluation_and_in_a_script(source):
     assert context == EXPRESSION_DATA
 
 
+@pytest.mark.parametrize("source", ["-" * 100_000 + "1", "(" * 10_000 + "1" + ")" * 10_000, "a" + "[0]" * 100_000,
+                                    "f" + "()" * 100_000, "1+" * 100_000 + "1", "[" * 5_000 + "]" * 5_000])
+def test_hostile_nesting_is_refused_by_the_parser_too(monkeypatch, source):
+    """Without the length limit, ast.parse's RecursionError/MemoryError/SyntaxError become refusals."""
+    monkeypatch.setattr(expressions, "MAX_SOURCE", 10**7)
+    with pytest.raises(expressions.ExpressionRefused) as excinfo:
+        expressions.parse.__wrapped__(source)
+    _french_refusal(excinfo)
+
+
 @pytest.mark.parametrize("script", SCRIPT_ESCAPES.values(), ids=SCRIPT_ESCAPES.keys())
 def test_script_outside_assignments_is_refused(script):
     with pytest.raises(expressions.ExpressionRefused) as excinfo:
