@@ -112,7 +112,7 @@ def _check_statement(node) -> list:
     """A script statement is `name = expression` or `name["key"] = expression`."""
     if not isinstance(node, ast.Assign):
         refuse(f"instruction non autorisée dans un script : {_label(node)} "
-                "(seules les affectations « nom = expression » sont permises)")
+               "(seules les affectations « nom = expression » sont permises)")
     if len(node.targets) != 1:
         refuse("une seule cible par affectation")
     target = node.targets[0]
@@ -340,7 +340,7 @@ def _storable(value, spent: list, level: int = 0):
     if kind is dict and all(type(key) is str for key in value):
         return {key: _storable(item, spent, level + 1) for key, item in value.items()}
     refuse(f"un {TYPE_LABELS.get(kind, kind.__name__)} (ou un dictionnaire à clés non textuelles) "
-            "ne peut pas être enregistré dans les données du dossier")
+           "ne peut pas être enregistré dans les données du dossier")
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
