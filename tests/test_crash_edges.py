@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter as Tally
 from concurrent.futures import ThreadPoolExecutor
@@ -79,7 +80,7 @@ def check_declarations() -> list[Dossier]:
 # Starting a declaration
 
 @pytest.mark.parametrize("point", ["started", "completed"])
-def test_a_start_killed_midway_leaves_nothing_and_the_retry_keeps_one_number(app, client, clock, point):
+def test_a_start_killed_midway_leaves_nothing_and_the_retry_keeps_one_number(app, client, runner, clock, point):
     # Killed after the start's engine run and before the first completion, or just before the commit.
     assert killed(spawn(app, clock, "start-hook", point, KEY))
     for model in (Dossier, ProcessInstance, AuditEvent, TaskRow, Draft, IdempotencyKey, OutboxMessage):
@@ -98,6 +99,8 @@ def test_a_start_killed_midway_leaves_nothing_and_the_retry_keeps_one_number(app
     assert dossier.number == "SSI-2026-00001"
     next_step = db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready"))
     assert first.location.endswith(f"/taches/{next_step.id}")
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0 and "1 dossier(s) vérifié(s)" in result.output and "aucune différence" in result.output
 
 
 def test_random_kills_leave_no_orphan_and_no_hole(app, clock):
@@ -126,6 +129,22 @@ def test_random_kills_leave_no_orphan_and_no_hole(app, clock):
         clients.append(created)
     assert count(Dossier) == before + sum(clients)
     assert count(IdempotencyKey) == count(Dossier)
+    check_declarations()
+
+
+def test_two_concurrent_requests_with_one_key_open_one_dossier(app):
+    barrier = threading.Barrier(2)
+
+    def request(_):
+        with app.app_context():
+            barrier.wait()
+            dossier, created = start_declaration(0, KEY)
+            return dossier.id, created
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(request, range(2)))
+    assert {dossier_id for dossier_id, _ in outcomes} == {db.session.scalar(select(Dossier.id))}
+    assert sorted(created for _, created in outcomes) == [False, True]
     check_declarations()
 
 
