@@ -294,3 +294,10 @@ def test_hsts_only_over_https_behind_a_configured_proxy(client, app):
     behind = proxied_app(app).test_client()
     assert behind.get("/connexion", headers=https).headers["Strict-Transport-Security"].startswith("max-age=")
     assert "Strict-Transport-Security" not in behind.get("/connexion").headers
+
+
+def test_a_multipart_field_over_256_kib_is_refused_with_413(client):
+    response = client.post("/connexion", data={"email": "a" * 300 * 1024, "password": "x", "csrf_token": csrf(client)},
+                           content_type="multipart/form-data")  # werkzeug applies it to multipart fields
+    assert response.status_code == 413 and "256 Kio par champ" in response.text
+    assert client.post("/connexion", data={"email": "a" * 2048 * 1024}).status_code == 413  # over 1 MiB

@@ -127,8 +127,9 @@ def init_app(app):
 def too_large():
     """The 413 answer: a request larger than MAX_CONTENT_LENGTH, or a form field or part count over the
     form limits, refused before it is read."""
-    limit = request.max_content_length or 0
-    return error_response(413, f"Les données envoyées sont trop volumineuses (au plus {limit // 1024} Kio par envoi).")
+    limit, field = request.max_content_length or 0, request.max_form_memory_size or 0
+    return error_response(413, f"Les données envoyées sont trop volumineuses (au plus {limit // 1024} Kio par "
+                               f"envoi et {field // 1024} Kio par champ).")
 
 
 def french_abort(status: int, message: str):
