@@ -25,7 +25,7 @@ from sqlalchemy import String, and_, cast, false, func, or_, select, true
 from models import Dossier, OutboxMessage, TaskRow, User, db
 from web.security import french_abort
 
-NATIONAL = {"acss", "hfds", "dgs"}
+NATIONAL = {"acss", "hfds", "dgs"}  # national bodies: all civil dossiers; military ones only if addressed
 WORKERS = {"declarant", "ars", "acss", "hfds", "dgs", "armees"}
 ADMINS = {"admin", "responsable_processus"}
 DRAFT_STATE = "en cours de déclaration"
@@ -77,7 +77,7 @@ def inbox_scope(user: User) -> tuple[list, list]:
     worklists exclude the tasks of those few (found by the state and military indexes), so they are
     still counted on the task table's covering index, without joining every dossier.
     """
-    if user.role in ("acss", "hfds", "dgs"):
+    if user.role in NATIONAL:
         hidden = (select(TaskRow.id).join(Dossier, Dossier.id == TaskRow.dossier_id)
                   .where(or_(Dossier.state == DRAFT_STATE,
                              and_(Dossier.military == true(), func.coalesce(Dossier.addressed_to, "") != user.role))))
