@@ -2,6 +2,7 @@
 how far SMTP got, and the rows of a killed claimer are taken again within about the short lease."""
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import re
@@ -16,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 import audit
@@ -27,7 +29,7 @@ import start_command
 import timers
 from models import (AuditEvent, Counter, Dossier, Draft, IdempotencyKey, OutboxMessage, ProcessInstance, TaskRow,
                     Timer, db)
-from test_mail import free_port, outbox, start_server
+from test_mail import Recorder, free_port, outbox, start_server
 from test_web_support import DECLARANT, DECLARANT_METZ, form_data, login, post, structure_of, user
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -246,6 +248,41 @@ def test_a_crash_once_data_may_have_started_waits_for_a_human(app, clock, smtp):
     db.session.refresh(crashed)
     assert crashed.status == "a_verifier" and "Message-ID" in crashed.last_error and "DATA" in crashed.last_error
     assert first.message_id not in {m["Message-ID"].strip() for _, _, m in smtp.received}
+
+
+class SlowToAnswer(Recorder):
+    """Answers the first end of DATA only after the client has given up waiting."""
+
+    delayed = False
+
+    async def handle_DATA(self, server, session, envelope):
+        if not self.delayed:
+            self.delayed = True
+            await asyncio.sleep(2)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_no_answer_after_data_waits_for_a_human_and_is_never_resent(app, clock):
+    port = free_port()
+    recorder = SlowToAnswer()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        app.config.update(MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_TIMEOUT=1)
+        scenarios.run("b1", clock, until="p2_ouvrir")
+        rows = outbox()
+        result = mailer.deliver_due(max_rows=1)
+        assert (result.sent, result.retried, result.to_verify) == (0, 0, 1)
+        clock.advance(days=1)
+        assert mailer.deliver_due().sent == len(rows) - 1
+    finally:
+        controller.stop()
+    db.session.expire_all()
+    unsure = db.session.get(OutboxMessage, rows[0].id)
+    assert (unsure.status, unsure.smtp_stage, unsure.attempts) == ("a_verifier", "data", 1)
+    assert "sans réponse du serveur" in unsure.last_error
+    # The other message went; the unsure one was not sent a second time.
+    assert [m["Message-ID"].strip() for _, _, m in recorder.received] == [rows[1].message_id]
 
 
 def test_a_failure_records_the_stage_it_reached(app, clock, smtp):
