@@ -15,10 +15,11 @@ sends it, automatically, with no risk of a duplicate. The other stages are writt
 attempt's outcome (which step refused, for the administrator) and cost no extra commit.
 
 Why `sending` exists: once DATA is under way, if the process dies after the server accepted the
-message but before `sent` is committed, we cannot know whether the mail left. Resending would
-risk a duplicate; dropping would risk a loss. So a row found in `sending` once its lease has
-expired is NEVER resent automatically: it moves to `a_verifier`, shown on the administration page
-with its stable Message-ID, so an administrator searches the mail server's log for that id and
+message but before `sent` is committed (or the connection drops before the server's answer), we
+cannot know whether the mail left. Resending would risk a duplicate; dropping would risk a loss.
+So a row found in `sending` once its lease has expired (or whose DATA got no answer) is NEVER
+resent automatically: it moves to `a_verifier`, shown on the administration page with its
+stable Message-ID, so an administrator searches the mail server's log for that id and
 then either marks the row sent or requeues it. Duplicates are thus impossible without a human
 decision, and no message is silently lost.
 """
