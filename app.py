@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import cli.process
 import scheduler
@@ -62,6 +63,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         SCHEDULER_ENABLED=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Forms are text: 1 MiB per request (a BPMN upload included), 256 KiB per form field, 1,000 parts.
+        MAX_CONTENT_LENGTH=1024 * 1024, MAX_FORM_MEMORY_SIZE=256 * 1024, MAX_FORM_PARTS=1000,
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
+        TRUSTED_PROXIES=0,
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -71,6 +76,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app)
     app.extensions["clock"] = app.config.get("CLOCK") or clock_mod.SystemClock()
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     clockhooks.install_spiff_hooks()
     if not getattr(_sqlite_pragmas, "_installed", False):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
@@ -84,7 +85,7 @@ class Structure(db.Model):
     oiv: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class User(db.Model):
+class User(UserMixin, db.Model):
     """A person who logs in; role and scope (region or structure) decide what they see."""
 
     __tablename__ = "users"
@@ -98,8 +99,40 @@ class User(db.Model):
     phone: Mapped[str] = mapped_column(String(40), default="")
     title: Mapped[str] = mapped_column(String(120), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # The server-side session (LoginSession.id) this object was logged in or loaded with (not a column).
+    login_session_id = None
+
+    def get_id(self) -> str | None:
+        """Flask-Login's identifier: the login session record, so that revoking it ends the session."""
+        return self.login_session_id
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login's view of the account: a deactivated account cannot log in."""
+        return bool(self.active)
+
+
+class LoginSession(db.Model):
+    """A server-side login session: the session cookie carries only its random id."""
+
+    __tablename__ = "login_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # A digest of the password hash at login: any change of password, however made, ends the session.
+    password_stamp: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(db.Model):
+    """Login attempts counted under one key (a client address, an account, or both) in a time window."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ProcessInstance(db.Model):
@@ -141,7 +174,11 @@ class Dossier(db.Model):
     state: Mapped[str] = mapped_column(String(60), index=True)
     phase: Mapped[str] = mapped_column(String(60), default="")
     off_hours: Mapped[bool] = mapped_column(Boolean, default=False)
-    military: Mapped[bool] = mapped_column(Boolean, default=False)
+    military: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # The national body the armées chose to inform (hfds|acss) and whether their synthesis is
+    # « Diffusion restreinte »: synced when the armées' task completes, read by web/access.py in SQL.
+    addressed_to: Mapped[str | None] = mapped_column(String(40))
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     declarant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     declared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -235,6 +272,9 @@ class OutboxMessage(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How far the last SMTP attempt got (mailer.STAGES): only "data" is committed before the step
+    # that could make the server accept the message; the others are written with its outcome.
+    smtp_stage: Mapped[str | None] = mapped_column(String(20))
 
 
 class Timer(db.Model):
@@ -291,3 +331,15 @@ class Counter(db.Model):
     __tablename__ = "counters"
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IdempotencyKey(db.Model):
+    """A client's key for starting a declaration: a retry with the same key returns the same dossier."""
+
+    __tablename__ = "idempotency_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("user_id", "key"),)

@@ -32,9 +32,11 @@ SYSTEM_ROLE = "systeme"
 ROLE_LABELS = dict(ROLES, **{SYSTEM_ROLE: "Système"})
 
 
-def dossiers_between(start: datetime | None = None, end: datetime | None = None) -> list[Dossier]:
-    """Dossiers created in [start, end) (whole histories, so no case is cut in the middle)."""
+def dossiers_between(start: datetime | None = None, end: datetime | None = None, scope=None) -> list[Dossier]:
+    """Dossiers created in [start, end) and within `scope` (an SQL condition, e.g. a user's visibility)."""
     query = select(Dossier).order_by(Dossier.number)
+    if scope is not None:
+        query = query.where(scope)
     if start is not None:
         query = query.where(Dossier.created_at >= start)
     if end is not None:

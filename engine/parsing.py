@@ -20,14 +20,30 @@ def parse_bpmn(xml_text: str, process_id: str | None = None):
     return spec, subprocess_specs
 
 
-_EXPRESSIONS = {  # where BPMN (spiff flavour) holds Python source, and how it is run
-    "eval": ("{*}conditionExpression", "{*}timeDuration", "{*}timeDate", "{*}timeCycle"),
+_EXPRESSIONS = {  # every BPMN/spiff element whose text SpiffWorkflow 3.2.0 evaluates, and how
+    "eval": ("{*}conditionExpression", "{*}timeDuration", "{*}timeDate", "{*}timeCycle",
+             "{*}loopCardinality", "{*}loopCondition", "{*}completionCondition", "{*}condition",
+             "{*}formalExpression", "{*}messagePayload", "{*}expression"),
     "exec": ("{*}script", "{*}preScript", "{*}postScript"),
 }
 
 
+_BPMN_MODEL = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+
+
+def _element_label(element) -> str:
+    """« id » (name) of the enclosing BPMN element (task, flow, event) that holds an expression."""
+    while element is not None and (element.get("id") is None or not element.tag.startswith(_BPMN_MODEL)
+                                   or element.tag.endswith("EventDefinition")):
+        element = element.getparent()
+    if element is None:
+        return "« ? »"
+    name = element.get("name")
+    return f"« {element.get('id')} »" + (f" ({name})" if name else "")
+
+
 def check_expressions(xml_text: str) -> None:
-    """Refuse, at deployment, BPMN whose expressions or scripts the restricted environment would refuse."""
+    """Refuse, at deployment, BPMN whose expressions or scripts the interpreter would refuse."""
     root = etree.fromstring(xml_text.encode("utf-8"))
     found = [(mode, el.text or "", el) for mode, tags in _EXPRESSIONS.items() for el in root.iter(*tags)]
     found += [("eval", el.get("value") or "", el) for el in root.iter("{*}parameter")]
@@ -35,13 +51,9 @@ def check_expressions(xml_text: str) -> None:
         if not source.strip():
             continue
         try:
-            check(source.strip() if mode == "eval" else source, mode)
+            check(source, mode)
         except ExpressionRefused as exc:
-            owner = element.getparent()
-            while owner is not None and owner.get("id") is None:
-                owner = owner.getparent()
-            where = owner.get("id") if owner is not None else "?"
-            raise ExpressionRefused(f"{exc} (élément « {where} »)") from None
+            raise ExpressionRefused(f"{exc} (élément {_element_label(element)})") from None
 
 
 def load_bpmn_file(path: str | Path) -> str:

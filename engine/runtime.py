@@ -7,25 +7,56 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.util.task import TaskState
 
-from engine.expressions import RestrictedEnvironment
+from engine.errors import EngineError
+from engine.expressions import ExpressionRefused, RestrictedEnvironment, check
 
 
 class EngineScriptEngine(PythonScriptEngine):
-    """Script engine with restricted expressions and service calls dispatched to our handlers."""
+    """Script engine whose expressions and scripts go to our interpreter (never eval/exec), and
+    whose service calls are dispatched to our handlers."""
 
     def __init__(self, dispatcher):
         super().__init__(environment=RestrictedEnvironment())
         self.dispatcher = dispatcher
 
+    def validate(self, expression):
+        """Check an expression with the interpreter's grammar (SpiffWorkflow's default only parses)."""
+        check(expression)
+
+    def evaluate(self, task, expression, external_context=None):
+        """Evaluate with the interpreter; a refusal is a 422 naming the element."""
+        try:
+            return super().evaluate(task, expression, external_context)
+        except WorkflowTaskException as exc:
+            _raise_refusal(task, exc.__context__)
+            raise
+
+    def execute(self, task, script, external_context=None):
+        """Run a script's assignments with the interpreter; a refusal is a 422 naming the element."""
+        try:
+            return super().execute(task, script, external_context)
+        except WorkflowTaskException as exc:
+            _raise_refusal(task, exc.__context__)
+            raise
+
     def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
         """Dispatch to the handler registry; errors become HandlerError, never NameError."""
         params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
         return self.dispatcher(task, operation_name, params)
+
+
+def _raise_refusal(task, cause) -> None:
+    """A refusal met while running (it depended on the task data) becomes a clear 422."""
+    if isinstance(cause, ExpressionRefused):
+        spec = task.task_spec
+        where = f"« {spec.name} »" + (f" ({spec.bpmn_name})" if getattr(spec, "bpmn_name", None) else "")
+        raise EngineError(f"{cause} (élément {where})", 422) from cause
 
 
 @dataclass

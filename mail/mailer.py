@@ -1,25 +1,34 @@
 """Outbox sender: delivers queued messages over SMTP after commit, at most once each.
 
-Life of an outbox row: `pending` -> claimed by a sweep (lease) -> `sending` (committed BEFORE
-the SMTP transaction starts) -> `sent` (committed after the server accepted the message).
-A transient failure puts the row back to `pending` with exponential backoff; after
-MAIL_MAX_ATTEMPTS, or on a permanent refusal (5xx on recipients or data), it becomes `dead`.
+Life of an outbox row: `pending` -> claimed by a sweep (a short lease, renewed while the sweep
+works) -> `sending` (committed just BEFORE the DATA command) -> `sent` (committed after the server
+accepted the message). A transient failure puts the row back to `pending` with exponential
+backoff; after MAIL_MAX_ATTEMPTS, or on a permanent refusal (5xx on recipients or data), it
+becomes `dead`.
 
-Why `sending` exists: if the process dies after the server accepted the message but before
-`sent` is committed, we cannot know whether the mail left. Resending would risk a duplicate;
-dropping would risk a loss. So a row found in `sending` once its lease has expired is NEVER
+How far SMTP got is recorded per row (`smtp_stage`: connected, mail, rcpt, data, accepted), and
+only one stage needs a commit before it. A server can accept a message only when it answers the
+end of DATA: before the DATA command (connection, EHLO, MAIL FROM, RCPT TO) it holds an envelope
+and no message, and a dropped connection makes it discard that envelope. So a sender killed
+before DATA leaves its row `pending` under an expiring lease: another sweep takes it again and
+sends it, automatically, with no risk of a duplicate. The other stages are written with the
+attempt's outcome (which step refused, for the administrator) and cost no extra commit.
+
+Why `sending` exists: once DATA is under way, if the process dies after the server accepted the
+message but before `sent` is committed (or the connection drops before the server's answer), we
+cannot know whether the mail left. Resending would risk a duplicate; dropping would risk a loss.
+So a row found in `sending` once its lease has expired (or whose DATA got no answer) is NEVER
 resent automatically: it moves to `a_verifier`, shown on the administration page with its
-stable Message-ID, so an administrator searches the mail server's log for that id and then
-either marks the row sent or requeues it. Duplicates are thus impossible without a human
+stable Message-ID, so an administrator searches the mail server's log for that id and
+then either marks the row sent or requeues it. Duplicates are thus impossible without a human
 decision, and no message is silently lost.
 """
 from __future__ import annotations
 
 import logging
 import smtplib
-import ssl
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
@@ -27,6 +36,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 
 from models import OutboxMessage, db
+from mail.smtp_transport import PermanentFailure, Skipped, transport_for
 from timekeeping import leases
 from timekeeping.clock import app_now
 
@@ -36,9 +46,15 @@ BATCH = 50
 DEFAULTS = {"MAIL_MAX_ATTEMPTS": 8, "MAIL_RETRY_BASE_S": 60, "MAIL_RETRY_MAX_S": 6 * 3600}
 STATES = {"pending": "En attente", "sending": "Envoi en cours", "sent": "Envoyé", "dead": "Abandonné",
           "a_verifier": "À vérifier"}
+# The SMTP stages of one attempt, in order, as recorded in `OutboxMessage.smtp_stage`.
+STAGES = {"connected": "connexion établie", "mail": "expéditeur accepté (MAIL FROM)",
+          "rcpt": "destinataires acceptés (RCPT TO)", "data": "transmission du message (DATA)",
+          "accepted": "message accepté par le serveur"}
 
 # Called between the SMTP transaction and the commit of `sent`; tests set it to simulate a crash.
 after_send_hook = None
+# Called with (row id, stage) as each stage is reached ("data": after its marker is committed); tests set it.
+stage_hook = None
 
 
 @dataclass
@@ -49,10 +65,6 @@ class DeliveryResult:
     retried: int = 0
     dead: int = 0
     to_verify: int = 0
-
-
-class PermanentFailure(Exception):
-    """The server refused the message for good: retrying cannot help."""
 
 
 def _setting(name: str):
@@ -75,78 +87,6 @@ def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
     return msg
 
 
-class SMTPTransport:
-    """One SMTP connection per sweep, opened on first use (plain, STARTTLS or implicit TLS)."""
-
-    def __init__(self, config):
-        self.config = config
-        self.connection = None
-
-    def _connect(self):
-        c = self.config
-        security = (c.get("SMTP_SECURITY") or "none").lower()
-        timeout = c.get("SMTP_TIMEOUT", 10)
-        # Certificates are always verified; SMTP_CA_FILE names a private authority's certificate.
-        context = ssl.create_default_context(cafile=c.get("SMTP_CA_FILE") or None)
-        if security in ("tls", "ssl"):
-            conn = smtplib.SMTP_SSL(c["SMTP_HOST"], c["SMTP_PORT"], timeout=timeout, context=context)
-        else:
-            conn = smtplib.SMTP(c["SMTP_HOST"], c["SMTP_PORT"], timeout=timeout)
-            if security == "starttls":
-                conn.starttls(context=context)
-        if c.get("SMTP_USER"):
-            conn.login(c["SMTP_USER"], c.get("SMTP_PASSWORD") or "")
-        return conn
-
-    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict:
-        """Send one message; returns the recipients the server refused (when others were accepted)."""
-        if self.connection is None:
-            self.connection = self._connect()
-        try:
-            return self.connection.send_message(msg, from_addr=sender, to_addrs=recipients)
-        except smtplib.SMTPRecipientsRefused as exc:
-            if all(code >= 500 for code, _ in exc.recipients.values()):
-                raise PermanentFailure(f"destinataires refusés : {exc.recipients}") from exc
-            raise
-        except smtplib.SMTPNotSupportedError as exc:
-            # e.g. an internationalized address and a server without SMTPUTF8: retrying cannot help.
-            raise PermanentFailure(f"non pris en charge par le serveur : {exc}") from exc
-        except smtplib.SMTPDataError as exc:
-            if exc.smtp_code >= 500:
-                raise PermanentFailure(f"message refusé ({exc.smtp_code}) : {exc.smtp_error!r}") from exc
-            raise
-        except Exception:
-            self.close()  # the connection state is unknown: start afresh for the next message
-            raise
-
-    def close(self):
-        """Quit the connection if one is open."""
-        if self.connection is not None:
-            try:
-                self.connection.quit()
-            except Exception:
-                pass
-            self.connection = None
-
-
-class LogTransport:
-    """Development backend: the message goes to the application log (and the outbox page)."""
-
-    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> dict:
-        """Log the message instead of sending it."""
-        current_app.logger.info("courriel (MAIL_BACKEND=log) %s -> %s : %s\n%s", msg["Message-ID"],
-                                ", ".join(recipients), msg["Subject"], msg.get_body(("plain",)).get_content())
-        return {}
-
-    def close(self):
-        """Nothing to close."""
-
-
-def transport_for(config):
-    """The transport chosen by MAIL_BACKEND ("smtp" or "log")."""
-    return LogTransport() if config.get("MAIL_BACKEND", "log") == "log" else SMTPTransport(config)
-
-
 # --------------------------------------------------------------------------------------------
 # Claims and state changes
 
@@ -161,8 +101,9 @@ def recover_interrupted(now: datetime) -> int:
     result = db.session.execute(
         update(OutboxMessage).where(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now)
         .values(status="a_verifier", claimed_by=None, claimed_until=None,
-                last_error="Envoi interrompu entre la remise au serveur et son enregistrement : vérifier dans "
-                           "le journal du serveur de messagerie si ce Message-ID a été remis.")
+                last_error="Envoi interrompu pendant ou après la transmission du message (DATA), avant que la "
+                           "réponse du serveur soit enregistrée : vérifier dans le journal du serveur de "
+                           "messagerie si ce Message-ID a été remis.")
         .execution_options(synchronize_session=False))
     db.session.commit()
     return result.rowcount or 0
@@ -175,21 +116,36 @@ def claim_messages(now: datetime, limit: int = BATCH) -> tuple[str, list[int]]:
     return token, [row_id for row_id, in rows]
 
 
-def _mark_sending(row_id: int, token: str, now: datetime) -> OutboxMessage | None:
-    # Committed before talking to the server: from here on, a crash leaves the row in `sending`.
+def _claimed_row(row_id: int, token: str) -> OutboxMessage | None:
+    row = db.session.get(OutboxMessage, row_id, populate_existing=True)
+    if row is None or row.status != "pending" or row.claimed_by != token:
+        db.session.rollback()
+        return None
+    return row
+
+
+def _sending_lease() -> timedelta:
+    # Long enough for the DATA step itself (three socket operations, each bounded by SMTP_TIMEOUT).
+    return leases.LEASE + timedelta(seconds=3 * float(current_app.config.get("SMTP_TIMEOUT", 10)))
+
+
+def _mark_sending(row_id: int, token: str, now: datetime) -> bool:
+    # Committed before DATA: from here on, a crash leaves the row in `sending` (never resent blindly).
     result = db.session.execute(
         update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == token,
                                     OutboxMessage.status == "pending")
-        .values(status="sending", attempts=OutboxMessage.attempts + 1, claimed_until=now + leases.LEASE)
+        .values(status="sending", smtp_stage="data", attempts=OutboxMessage.attempts + 1,
+                claimed_until=now + _sending_lease())
         .execution_options(synchronize_session=False))
     db.session.commit()
-    if result.rowcount != 1:
-        return None
-    return db.session.get(OutboxMessage, row_id, populate_existing=True)
+    return result.rowcount == 1
 
 
-def _mark_failed(row: OutboxMessage, now: datetime, error: str, permanent: bool) -> str:
-    row.last_error = error[:2000]
+def _mark_failed(row: OutboxMessage, now: datetime, error: str, permanent: bool, stage: str | None) -> str:
+    if row.status == "pending":  # the failure came before the `sending` marker, which counts the attempt
+        row.attempts = (row.attempts or 0) + 1
+    row.smtp_stage = stage
+    row.last_error = (f"{error} (dernière étape atteinte : {STAGES[stage]})" if stage else error)[:2000]
     row.claimed_by = row.claimed_until = None
     if permanent or row.attempts >= _setting("MAIL_MAX_ATTEMPTS"):
         row.status, row.next_attempt_at = "dead", None
@@ -200,24 +156,50 @@ def _mark_failed(row: OutboxMessage, now: datetime, error: str, permanent: bool)
     return row.status
 
 
-def deliver_one(row_id: int, token: str, transport, sender: str) -> str:
+def _mark_to_verify(row: OutboxMessage, error: str) -> str:
+    row.status, row.smtp_stage = "a_verifier", "data"
+    row.claimed_by = row.claimed_until = None
+    row.last_error = (f"Connexion perdue pendant la transmission du message (DATA), sans réponse du serveur "
+                      f"({error}) : vérifier dans le journal du serveur de messagerie si ce Message-ID a été remis.")[:2000]
+    db.session.commit()
+    return "a_verifier"
+
+
+def deliver_one(row_id: int, token: str, transport, sender: str, heartbeat: leases.Heartbeat | None = None) -> str:
     """Deliver one claimed row; returns its new status (or "skipped")."""
-    row = _mark_sending(row_id, token, app_now())
+    row = _claimed_row(row_id, token)
     if row is None:
         return "skipped"
     if not row.recipients:
-        return _mark_failed(row, app_now(), "Aucun destinataire.", permanent=True)
+        return _mark_failed(row, app_now(), "Aucun destinataire.", permanent=True, stage=None)
+    reached = []
+
+    def progress(stage: str) -> bool:
+        reached.append(stage)
+        if stage == "data" and not _mark_sending(row_id, token, app_now()):
+            return False
+        if stage_hook is not None:
+            stage_hook(row_id, stage)
+        if heartbeat is not None and stage != "data":
+            heartbeat.beat(app_now())  # a slow server must not let the batch's lease run out
+        return True
+
     envelope_from = parseaddr(sender)[1] or sender
     try:
-        refused = transport.send(build_message(row, sender), envelope_from, list(row.recipients))
+        refused = transport.send(build_message(row, sender), envelope_from, list(row.recipients), progress)
+    except Skipped:
+        return "skipped"
     except PermanentFailure as exc:
-        return _mark_failed(row, app_now(), str(exc), permanent=True)
+        return _mark_failed(row, app_now(), str(exc), permanent=True, stage=reached[-1] if reached else None)
     except Exception as exc:  # connection refused, timeout, 4xx: try again later
         log.warning("delivery of outbox row %s failed: %s", row_id, exc)
-        return _mark_failed(row, app_now(), f"{type(exc).__name__}: {exc}", permanent=False)
+        if "data" in reached and not isinstance(exc, smtplib.SMTPDataError):
+            return _mark_to_verify(row, f"{type(exc).__name__}: {exc}")  # no reply: the server may have it
+        return _mark_failed(row, app_now(), f"{type(exc).__name__}: {exc}", permanent=False,
+                            stage=reached[-1] if reached else None)
     if after_send_hook is not None:
         after_send_hook(row)
-    row.status, row.sent_at = "sent", app_now()
+    row.status, row.sent_at, row.smtp_stage = "sent", app_now(), "accepted"
     row.claimed_by = row.claimed_until = None
     row.last_error = f"Destinataires refusés : {refused}" if refused else None
     db.session.commit()
@@ -237,15 +219,19 @@ def deliver_due(max_rows: int = 10_000, batch: int = BATCH) -> DeliveryResult:
             token, ids = claim_messages(app_now(), min(batch, max_rows - done))
             if not ids:
                 break
+            heartbeat = leases.Heartbeat(OutboxMessage, token, app_now())
             for row_id in ids:
                 done += 1
-                status = deliver_one(row_id, token, transport, sender)
+                status = deliver_one(row_id, token, transport, sender, heartbeat)
+                heartbeat.beat(app_now())  # between rows: the rows still waiting stay ours
                 if status == "sent":
                     result.sent += 1
                 elif status == "pending":
                     result.retried += 1
                 elif status == "dead":
                     result.dead += 1
+                elif status == "a_verifier":
+                    result.to_verify += 1
     finally:
         transport.close()
     return result

@@ -34,23 +34,25 @@ def test_dossier_page_and_diagram_follow_the_scope(client, dossiers, email, allo
     login(client, email)
     for url in (f"/dossiers/{dossiers['rennes']}", f"/dossiers/{dossiers['rennes']}/diagram.bpmn"):
         response = client.get(url)
-        assert response.status_code == (200 if allowed else 403), (email, url)
+        # Foreign dossiers answer like missing ones (404), so that ids cannot be counted.
+        assert response.status_code == (200 if allowed else 404), (email, url)
         if not allowed:
-            assert "Accès refusé" in response.text and "Traceback" not in response.text
+            assert "hors de votre périmètre" in response.text and "Traceback" not in response.text
 
 
 @pytest.mark.parametrize("email, allowed", [(ARMEES, True), (DECLARANT_BEGIN, True), (DECLARANT, False),
-                                            (ARS_BRETAGNE, False), (ACSS, True)])
+                                            (ARS_BRETAGNE, False), (ACSS, False), (HFDS, False), (DGS, False)])
 def test_military_dossiers(client, dossiers, email, allowed):
+    # Not yet addressed by the armées: no national body reads it (web/access.py).
     login(client, email)
-    assert client.get(f"/dossiers/{dossiers['military']}").status_code == (200 if allowed else 403)
+    assert client.get(f"/dossiers/{dossiers['military']}").status_code == (200 if allowed else 404)
 
 
 def test_lists_only_show_the_scope(client, dossiers):
     rennes = db.session.get(Dossier, dossiers["rennes"]).number
     military = db.session.get(Dossier, dossiers["military"]).number
     expectations = {DECLARANT: (True, False), DECLARANT_METZ: (False, False), ARS_BRETAGNE: (True, False),
-                    ARS_GRANDEST: (False, False), ARMEES: (False, True), AUDITEUR: (True, True), DGS: (True, True)}
+                    ARS_GRANDEST: (False, False), ARMEES: (False, True), AUDITEUR: (True, False), DGS: (True, False)}
     for email, (sees_rennes, sees_military) in expectations.items():
         login(client, email)
         page = client.get("/dossiers").text
@@ -74,10 +76,10 @@ def test_inbox_shows_only_workable_tasks(client, dossiers):
 def test_other_actors_cannot_work_a_task(client, dossiers, email):
     row = open_task(dossiers["rennes"], "p4_choix")
     login(client, email)
-    assert client.get(f"/taches/{row.id}").status_code == 403
+    assert client.get(f"/taches/{row.id}").status_code == 404
     response = post(client, f"/taches/{row.id}", form_data({"modalite_appui": "confier_acss"}, action="valider"))
-    assert response.status_code == 403
-    assert post(client, f"/taches/{row.id}/prendre").status_code == 403
+    assert response.status_code == 404
+    assert post(client, f"/taches/{row.id}/prendre").status_code == 404
     assert open_task(dossiers["rennes"], "p4_choix") is not None  # nothing happened
 
 
@@ -86,7 +88,7 @@ def test_auditor_never_writes(client, dossiers):
     assert client.get("/declarer").status_code == 403
     assert post(client, "/declarer", {"finess_site": "350000028"}).status_code == 403
     row = open_task(dossiers["rennes"], "p4_choix")
-    assert post(client, f"/taches/{row.id}", {"action": "brouillon"}).status_code == 403
+    assert post(client, f"/taches/{row.id}", {"action": "brouillon"}).status_code == 404  # not theirs: not found
 
 
 def test_admin_pages(client, dossiers):
@@ -112,6 +114,6 @@ def test_declarant_works_only_own_structure_tasks(client, clock):
     dossier, _ = scenarios.run("grave_acss", clock, until="p1_impact")
     row = open_task(dossier.id, "p1_impact")
     login(client, DECLARANT_METZ)
-    assert client.get(f"/taches/{row.id}").status_code == 403
+    assert client.get(f"/taches/{row.id}").status_code == 404
     login(client, DECLARANT)
     assert client.get(f"/taches/{row.id}").status_code == 200

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from cli import scenarios
@@ -36,10 +37,12 @@ ADMIN = "admin@signalement.example.fr"
 
 
 def csrf(client) -> str:
-    """The session's CSRF token (created if the session has none yet)."""
+    """A valid CSRF token for the client's session, as Flask-WTF makes it: the session keeps a raw token
+    (created if it has none yet) and forms send it signed with the application's secret key."""
     with client.session_transaction() as session:
-        session.setdefault("csrf", "jeton-de-test-csrf-0123456789")
-        return session["csrf"]
+        session.setdefault("csrf_token", "jeton-de-test-csrf-0123456789")
+        raw = session["csrf_token"]
+    return URLSafeTimedSerializer(client.application.secret_key, salt="wtf-csrf-token").dumps(raw)
 
 
 def login(client, email: str, password: str = PASSWORD):

@@ -4,11 +4,17 @@ A sweep selects due rows (on PostgreSQL under `FOR UPDATE SKIP LOCKED`, so that 
 sweeps skip each other's rows instead of waiting), stamps them with a claim token and a lease
 (`claimed_by`, `claimed_until`) and commits. A claimer that holds a row longer than the lease is
 presumed dead: its rows become due again.
+
+The lease is short (30 s) so that the rows of a killed claimer are taken again within about that
+time; a live claimer keeps its rows however long its batch takes, because it renews the lease of
+the rows still held under its token as it goes (`Heartbeat`, between rows and between the SMTP
+steps of a message), at most once per third of the lease.
 """
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from datetime import datetime, timedelta
 
@@ -16,7 +22,7 @@ from sqlalchemy import select, update
 
 from models import db
 
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(seconds=30)
 
 
 def worker_name() -> str:
@@ -54,3 +60,29 @@ def claim(model, due: tuple, order_by: tuple, now: datetime, limit: int, columns
     claimed = db.session.execute(select(*columns).where(model.claimed_by == token).order_by(*order_by)).all()
     db.session.rollback()
     return token, [tuple(row) for row in claimed]
+
+
+def renew(model, token: str, now: datetime) -> int:
+    """Extend the lease of the rows still held under a claim token (own transaction); return how many."""
+    result = db.session.execute(update(model).where(model.claimed_by == token, model.claimed_until.is_not(None),
+                                                    model.claimed_until < now + LEASE)
+                                .values(claimed_until=now + LEASE).execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount or 0
+
+
+class Heartbeat:
+    """Keeps one claim alive while its claimer works: `beat` renews the lease once a third of it has passed."""
+
+    def __init__(self, model, token: str, claimed_at: datetime):
+        self.model, self.token, self.renewed_at = model, token, claimed_at
+        self._lock = threading.Lock()  # the timer sweep's threads share one claim
+
+    def beat(self, now: datetime) -> bool:
+        """Renew the claim's lease if it is due for renewal; True if it was renewed."""
+        with self._lock:
+            if now - self.renewed_at < LEASE / 3:
+                return False
+            self.renewed_at = now
+        renew(self.model, self.token, now)
+        return True

@@ -61,6 +61,7 @@ def init_app(app):
         user_structure=lambda user: db.session.get(Structure, user.structure_id) if user.structure_id else None,
         now=lambda: app.extensions["clock"].now())
     app.jinja_env.filters["dt"] = format_datetime
+    app.jinja_env.globals.pop("config", None)  # Flask's default; secrets never enter a template context
 
     @app.route("/vendor/<package>/<path:filename>")
     def vendor(package, filename):

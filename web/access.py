@@ -1,41 +1,92 @@
-"""Who sees which dossier and who works which task (DESIGN.md decision 6), as SQL filters.
+"""Who sees what (DESIGN.md decision 9): one visibility model, applied as SQL filters.
 
-Every list and detail route goes through these helpers, so visibility is enforced in the
-queries themselves and never only by hiding links.
+Every list, page, export, mail view and search goes through these helpers, so visibility is
+enforced in the queries themselves and never only by hiding links.
+
+| role                     | civil dossier                  | military dossier (hôpital des armées)          |
+| ------------------------ | ------------------------------ | ---------------------------------------------- |
+| declarant                | its structure's, in full*      | its structure's, in full*                      |
+| ars                      | its region's, in full          | its region's: summary only (number, state,     |
+|                          |                                | the standard message and the care alert)       |
+| acss, hfds               | all, in full                   | only if the armées addressed that body         |
+| dgs, auditeur            | all, in full                   | never (the armées address hfds or acss only)   |
+| armees                   | none                           | all, in full                                   |
+| admin                    | outbox metadata and bodies     | outbox metadata only                           |
+| responsable_processus    | none                           | none                                           |
+
+Declarations still being typed (« en cours de déclaration ») are seen by their structure only.
+* Declarants see their own tasks' data and the messages addressed to them, not the analysts' work.
+Restricted content (« Diffusion restreinte ») is shown to the armées and the addressed body only.
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, false, select, true
+from sqlalchemy import String, and_, cast, false, func, or_, select, true
 
-from models import Dossier, TaskRow, User, db
+from models import Dossier, OutboxMessage, TaskRow, User, db
 from web.security import french_abort
 
-READ_ALL = {"acss", "hfds", "dgs", "auditeur"}
+NATIONAL = {"acss", "hfds", "dgs"}  # national bodies: all civil dossiers; military ones only if addressed
 WORKERS = {"declarant", "ars", "acss", "hfds", "dgs", "armees"}
 ADMINS = {"admin", "responsable_processus"}
+DRAFT_STATE = "en cours de déclaration"
+RESTRICTED_TEXT = "Contenu en diffusion restreinte"
+RESTRICTED_FIELDS = ("synthese_armees",)
+# What the ARS of the region learns of a military hospital's incident (instruction, section 2.2).
+STANDARD_MESSAGE = ("Un établissement de santé du ministère des armées de votre région a signalé un incident de "
+                    "sécurité des systèmes d'information ; il est traité par la chaîne « CYBER » du ministère "
+                    "des armées. Aucune action n'est attendue de l'ARS à ce stade.")
+CARE_ALERT = "Le ministère des armées signale des conséquences de l'incident sur l'offre de soins de votre territoire."
+CARE_ALERT_KIND = "armees_offre_soins"
+NOT_FOUND = "Cet élément est introuvable ou hors de votre périmètre."
 
 
 def dossier_filter(user: User):
-    """SQL condition on Dossier for the dossiers a user may read."""
+    """SQL condition on Dossier for the dossiers a user may read in full."""
     role = user.role
+    declared = Dossier.state != DRAFT_STATE
+    civil = Dossier.military == false()
     if role == "declarant":
         return Dossier.structure_id == user.structure_id if user.structure_id else false()
     if role == "ars":
-        return Dossier.region == user.region if user.region else false()
-    if reads_all(user):
-        return true()
+        return and_(Dossier.region == user.region, civil, declared) if user.region else false()
+    if role in ("acss", "hfds"):
+        return and_(declared, or_(civil, Dossier.addressed_to == role))
+    if role in ("dgs", "auditeur"):
+        return and_(declared, civil)
     if role == "armees":
-        return Dossier.structure_kind == "hopital_armees"
+        return and_(declared, Dossier.military == true())
     return false()
 
 
-def reads_all(user: User) -> bool:
-    """Whether the user's role reads every dossier (its dossier filter is always true)."""
-    return user.role in READ_ALL
+def summary_filter(user: User):
+    """SQL condition on Dossier for the dossiers a user sees as a restricted summary only."""
+    if user.role == "ars" and user.region:
+        return and_(Dossier.region == user.region, Dossier.military == true(), Dossier.state != DRAFT_STATE)
+    return false()
+
+
+def listed_filter(user: User):
+    """SQL condition on Dossier for the dossiers a user finds in lists (in full or as a summary)."""
+    return or_(dossier_filter(user), summary_filter(user))
+
+
+def inbox_scope(user: User) -> tuple[list, list]:
+    """The visibility model for task lists: (conditions on TaskRow, conditions on a joined Dossier).
+
+    National bodies read all but a few dossiers (drafts, military ones not addressed to them): their
+    worklists exclude the tasks of those few (found by the state and military indexes), so they are
+    still counted on the task table's covering index, without joining every dossier.
+    """
+    if user.role in NATIONAL:
+        hidden = (select(TaskRow.id).join(Dossier, Dossier.id == TaskRow.dossier_id)
+                  .where(or_(Dossier.state == DRAFT_STATE,
+                             and_(Dossier.military == true(), func.coalesce(Dossier.addressed_to, "") != user.role))))
+        return [TaskRow.id.not_in(hidden)], []
+    return [], [dossier_filter(user)]
 
 
 def visible_dossiers(user: User):
-    """A select of the dossiers a user may read."""
+    """A select of the dossiers a user may read in full."""
     return select(Dossier).where(dossier_filter(user))
 
 
@@ -52,7 +103,7 @@ def task_filter(user: User):
 
 
 def can_read(user: User, dossier: Dossier) -> bool:
-    """Whether a user may read one dossier (checked in SQL, like the lists)."""
+    """Whether a user may read one dossier in full (checked in SQL, like the lists)."""
     return db.session.scalar(select(Dossier.id).where(Dossier.id == dossier.id, dossier_filter(user))) is not None
 
 
@@ -62,21 +113,67 @@ def can_work(user: User, row: TaskRow) -> bool:
 
 
 def readable_dossier(user: User, dossier_id: int) -> Dossier:
-    """The dossier if the user may read it; 404 if it does not exist, 403 otherwise."""
-    dossier = db.session.get(Dossier, dossier_id)
+    """The dossier if the user may read it in full; the same 404 whether it is missing or foreign."""
+    dossier = db.session.scalar(select(Dossier).where(Dossier.id == dossier_id, dossier_filter(user)))
     if dossier is None:
-        french_abort(404, "Ce dossier n'existe pas.")
-    if not can_read(user, dossier):
-        french_abort(403, "Ce dossier ne relève pas de votre périmètre : vous ne pouvez pas le consulter.")
+        french_abort(404, NOT_FOUND)
+    return dossier
+
+
+def dossier_view(user: User, dossier_id: int) -> tuple[Dossier, bool]:
+    """The dossier and whether the user reads it in full (else a summary); the same 404 otherwise."""
+    full = db.session.scalar(select(Dossier).where(Dossier.id == dossier_id, dossier_filter(user)))
+    if full is not None:
+        return full, True
+    summary = db.session.scalar(select(Dossier).where(Dossier.id == dossier_id, summary_filter(user)))
+    if summary is None:
+        french_abort(404, NOT_FOUND)
+    return summary, False
+
+
+def readable_dossier_by_number(user: User, number: str) -> Dossier:
+    """The dossier with this number if the user may read it in full; the same 404 otherwise."""
+    dossier = db.session.scalar(select(Dossier).where(Dossier.number == number, dossier_filter(user)))
+    if dossier is None:
+        french_abort(404, NOT_FOUND)
     return dossier
 
 
 def workable_task(user: User, task_id: str) -> TaskRow:
-    """The task row if the user may work it (any status); 404/403 otherwise."""
-    row = db.session.get(TaskRow, task_id)
+    """The task row if the user may work it (any status) on a dossier they read; the same 404 otherwise."""
+    row = db.session.scalar(select(TaskRow).join(Dossier, Dossier.id == TaskRow.dossier_id)
+                            .where(TaskRow.id == task_id, task_filter(user), dossier_filter(user)))
     if row is None:
-        french_abort(404, "Cette tâche n'existe pas.")
-    dossier = db.session.get(Dossier, row.dossier_id)
-    if not can_read(user, dossier) or not can_work(user, row):
-        french_abort(403, "Cette tâche relève d'un autre acteur ou d'un autre périmètre.")
+        french_abort(404, NOT_FOUND)
     return row
+
+
+def sees_restricted(user: User, dossier: Dossier) -> bool:
+    """Whether the user is an addressee of the dossier's restricted content (the armées, the addressed body)."""
+    return user.role == "armees" or (dossier.addressed_to is not None and user.role == dossier.addressed_to)
+
+
+def redact(data: dict, dossier: Dossier, user: User) -> dict:
+    """Task data with the restricted fields replaced for users who are not their addressees."""
+    if not dossier.restricted or sees_restricted(user, dossier) or not isinstance(data, dict):
+        return data
+    return {key: (RESTRICTED_TEXT if key in RESTRICTED_FIELDS and value not in (None, "") else value)
+            for key, value in data.items()}
+
+
+def sees_internal_work(user: User) -> bool:
+    """Whether the user sees other roles' task data and internal messages (everyone but declarants)."""
+    return user.role != "declarant"
+
+
+def message_filter(user: User):
+    """SQL condition on OutboxMessage for the messages a user may see on a fiche de suivi."""
+    if sees_internal_work(user):
+        return true()
+    # recipient_roles is a JSON list: a portable text match on its encoded form (SQLite and PostgreSQL).
+    return cast(OutboxMessage.recipient_roles, String).like('%"declarant"%')
+
+
+def admin_body_filter():
+    """SQL condition on Dossier for the dossiers whose messages' bodies administrators may read."""
+    return and_(Dossier.military.is_(False), Dossier.restricted.is_(False))

@@ -1,6 +1,6 @@
 """Auditor views (read-only): dossiers, a dossier's history, the step-by-step replay, verify, exports.
 
-Auditors read everything and never write: every route here is a GET except "verify", a POST that
+Auditors read what the visibility model gives them (web/access.py) and never write: every route here is a GET except "verify", a POST that
 only reads (it replays the history and compares hashes) and shows the result.
 """
 from __future__ import annotations
@@ -12,25 +12,24 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from sqlalchemy import func, select
 
 from audit import bpmn_paths, hash_chain, mining, replayer, verifier
-from engine.errors import EngineError
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
 from timekeeping.clock import app_now
-from web import forms
-from web.auth import roles_required
+from web import access, forms
+from web.auth import current_user, roles_required
+from web.security import french_abort
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 AUDITORS = ("auditeur",)
 PAGE_SIZE = 50
+MIN_YEAR, MAX_YEAR = 2000, 2999  # export periods: anything else is a typing error, refused with a 400
 COMMANDS = {"start": "Démarrage du signalement", "complete": "Tâche accomplie", "timer": "Échéance d'une minuterie",
             "message": "Message reçu", "migration": "Migration de version", "admin": "Action administrative"}
 
 
 def _dossier(number: str) -> Dossier:
-    dossier = db.session.scalar(select(Dossier).where(Dossier.number == number))
-    if dossier is None:
-        abort(404)
-    return dossier
+    # The visibility model applies to auditors too: a dossier outside it answers like a missing one.
+    return access.readable_dossier_by_number(current_user(), number)
 
 
 def _definition(dossier: Dossier) -> ProcessDefinition:
@@ -66,9 +65,11 @@ def _people(events) -> dict:
 @bp.route("/")
 @roles_required(*AUDITORS)
 def index():
-    """Every dossier, newest first, with its number of recorded steps."""
+    """The dossiers the auditor may read, newest first, with their number of recorded steps."""
     query = request.args.get("q", "").strip()[:64]
-    conditions = [Dossier.number.ilike(f"%{query}%") | Dossier.title.ilike(f"%{query}%")] if query else []
+    conditions = [access.dossier_filter(current_user())]
+    if query:
+        conditions.append(Dossier.number.ilike(f"%{query}%") | Dossier.title.ilike(f"%{query}%"))
     total = db.session.scalar(select(func.count()).select_from(Dossier).where(*conditions))
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
@@ -146,6 +147,7 @@ def step(number, step):
         abort(404)
     names = bpmn_paths.element_names(definition.bpmn_xml)
     event = describe_event(events[step - 1], names, _people([events[step - 1]]))
+    event["submitted"] = access.redact(event["submitted"], dossier, current_user())
     previous = current = None
     mismatch = None
     try:
@@ -158,10 +160,12 @@ def step(number, step):
                "step_url": url_for("audit.step", number=number, step=0)[:-1]}
     if mismatch is None:
         field_names = forms.labels(definition)
+        user = current_user()
+        before = access.redact(previous.data, dossier, user) if previous else {}
+        after = access.redact(current.data, dossier, user)
         context.update(
-            snapshot=current, data_rows=_rows(current.data, field_names),
-            diff=[dict(c, avant=_show(c["avant"]), apres=_show(c["apres"]))
-                  for c in replayer.data_diff(previous.data if previous else {}, current.data)],
+            snapshot=current, data_rows=_rows(after, field_names),
+            diff=[dict(c, avant=_show(c["avant"]), apres=_show(c["apres"])) for c in replayer.data_diff(before, after)],
             open_tasks=[dict(t, role=_role(t["role"])) for t in current.open_tasks],
             timers=[dict(t, nom=names.get(t["element"]) or t["element"],
                          echeance=datetime.fromisoformat(t["echeance"])) for t in current.timers],
@@ -187,10 +191,13 @@ def _period_arg(name: str, end: bool = False) -> datetime | None:
         return None
     try:
         day = datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise EngineError(f"Date invalide pour « {name} » : attendu AAAA-MM-JJ.", 400) from None
-    moment = datetime.combine(day, time(0), tzinfo=timezone.utc)
-    return moment + timedelta(days=1) if end else moment
+        moment = datetime.combine(day, time(0), tzinfo=timezone.utc)
+        moment = moment + timedelta(days=1) if end else moment
+    except (ValueError, OverflowError):
+        day = moment = None
+    if day is None or not MIN_YEAR <= day.year <= MAX_YEAR:
+        french_abort(400, f"Date invalide pour « {name} » : attendu AAAA-MM-JJ, entre {MIN_YEAR} et {MAX_YEAR}.")
+    return moment
 
 
 @bp.route("/export.<fmt>")
@@ -203,7 +210,8 @@ def export(fmt):
     if number:
         dossiers = [_dossier(number)]
     else:
-        dossiers = mining.dossiers_between(_period_arg("du"), _period_arg("au", end=True))
+        dossiers = mining.dossiers_between(_period_arg("du"), _period_arg("au", end=True),
+                                           access.dossier_filter(current_user()))
     personal = request.args.get("donnees_personnelles") == "1"
     stamp = app_now().strftime("%Y%m%d")
     name = f"historique-{number or 'dossiers'}-{stamp}.{fmt}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -12,8 +13,9 @@ from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, db
 from referentiel import finess_valid
 from web import access, forms
 from web.auth import current_user, roles_required
-from web.tasks import WIZARD, next_step_redirect, save_draft
-from workflow import commands, context, deployment, form_schemas
+from web.security import french_abort
+from web.tasks import WIZARD, next_step_redirect
+from workflow import commands, deployment, form_schemas, start_command
 
 bp = Blueprint("declare", __name__, url_prefix="/declarer")
 FIRST_STEP = "p1_perimetre"
@@ -53,7 +55,11 @@ def identification(user, structure: Structure, definition) -> list:
 @bp.route("", methods=["GET", "POST"])
 @roles_required("declarant")
 def start():
-    """Step 1: identification (pre-filled) and perimeter; the dossier is created when it is valid."""
+    """Step 1: identification (pre-filled) and perimeter; the dossier is created when it is valid.
+
+    The form carries an idempotency key (or the `Idempotency-Key` header): a retry with the same key
+    leads to the dossier of the first try, never to a new number.
+    """
     user = current_user()
     structure = db.session.get(Structure, user.structure_id)
     if structure is None:
@@ -61,32 +67,19 @@ def start():
                                message="Votre compte n'est rattaché à aucune structure."), 403
     schema, ui, definition = _first_form()
     values, errors, status = {"finess_site": structure.finess_et}, {}, 200
+    key = None
     if request.method == "POST":
+        key = request.headers.get("Idempotency-Key") or request.form.get("idempotency_key") or None
+        if key is not None and not start_command.valid_key(key):
+            french_abort(400, "La clé d'idempotence de la déclaration est invalide : rechargez le formulaire.")
+        existing = start_command.dossier_for_key(user.id, key) if key else None
+        if existing is not None:
+            return _resume(existing, user)
         values = forms.raw_values(schema, request.form)
         values["finess_site"] = request.form.get("finess_site", "").strip()
-        data = forms.coerce(schema, request.form)
-        action = request.form.get("action", "valider")
-        errors = {} if action == "brouillon" else form_schemas.validate(schema, data)
-        finess_error = check_finess(structure, values["finess_site"])
-        if finess_error:
-            errors["finess_site"] = finess_error
-        if not errors:
-            dossier = commands.start_dossier(structure, user, context.Actor.of(user),
-                                             extra={"finess_site": values["finess_site"].upper()})
-            row = db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id,
-                                                          TaskRow.spec_name == FIRST_STEP, TaskRow.status == "ready"))
-            if action == "brouillon":
-                values.pop("finess_site")
-                save_draft(row, user, values)
-                flash(f"Brouillon enregistré : la déclaration {dossier.number} est en cours de saisie.", "succes")
-                return redirect(url_for("tasks.task", task_id=row.id))
-            try:
-                commands.complete_task(row.id, data, context.Actor.of(user))
-            except form_schemas.FormErrors:  # the definition changed between the two checks
-                db.session.rollback()
-                flash("Le formulaire a changé entre-temps ; vérifiez votre saisie.", "avertissement")
-                return redirect(url_for("tasks.task", task_id=row.id))
-            return next_step_redirect(row, dossier, user)
+        errors, response = _start(structure, user, schema, values, key)
+        if response is not None:
+            return response
         status = 422
     finess = forms.Field(name="finess_site", title="FINESS de l'établissement (site) concerné", widget="input",
                          required=True, input_type="text", value=values.get("finess_site"),
@@ -101,7 +94,45 @@ def start():
         select(Dossier).where(Dossier.id.in_([r.dossier_id for r in ongoing] or [0]))).all()}
     return render_template("declare/start.html", schema=schema, fields=[finess] + fields, errors=errors,
                            wizard=WIZARD, current=FIRST_STEP, ongoing=ongoing, numbers=numbers,
-                           identification=identification(user, structure, definition)), status
+                           identification=identification(user, structure, definition),
+                           idempotency_key=key or secrets.token_urlsafe(24)), status
+
+
+def _start(structure: Structure, user, schema: dict, values: dict, key: str | None):
+    """Validate the posted first step and open the dossier in one commit: (errors, response or None)."""
+    data = forms.coerce(schema, request.form)
+    draft = request.form.get("action", "valider") == "brouillon"
+    errors = {} if draft else form_schemas.validate(schema, data)
+    finess_error = check_finess(structure, values["finess_site"])
+    if finess_error:
+        errors["finess_site"] = finess_error
+    if errors:
+        return errors, None
+    saved = {name: value for name, value in values.items() if name != "finess_site"}
+    try:
+        dossier, created = start_command.start_declaration(
+            structure, user, FIRST_STEP, extra={"finess_site": values["finess_site"].upper()},
+            data=None if draft else data, draft=saved if draft else None, key=key)
+    except form_schemas.FormErrors as exc:  # the definition changed between the two checks: nothing was kept
+        return exc.errors, None
+    if not created:
+        return {}, _resume(dossier, user)
+    row = start_command.first_step(dossier, FIRST_STEP)
+    if draft:
+        flash(f"Brouillon enregistré : la déclaration {dossier.number} est en cours de saisie.", "succes")
+        return {}, redirect(url_for("tasks.task", task_id=row.id))
+    return {}, next_step_redirect(row, dossier, user)
+
+
+def _resume(dossier: Dossier, user):
+    """Where a retried start leads: the draft of the first step, or the next step of the declaration."""
+    row = start_command.first_step(dossier, FIRST_STEP)
+    if row is None:
+        return redirect(url_for("dossiers.show", dossier_id=dossier.id))
+    if row.status == "ready":
+        flash(f"La déclaration {dossier.number} est déjà enregistrée : reprenez-la ici.", "info")
+        return redirect(url_for("tasks.task", task_id=row.id))
+    return next_step_redirect(row, dossier, user)
 
 
 def alerted_entities(dossier: Dossier) -> list[str]:

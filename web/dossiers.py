@@ -24,12 +24,14 @@ TIMERS = {"p4_hebdo": "Point hebdomadaire (7 jours sans nouvelle)"}
 def index():
     """The dossiers the user may read, with filters."""
     user = current_user()
-    conditions, chosen = [access.dossier_filter(user)], {}
+    # Dossiers seen only as a summary (a military hospital's, for the ARS) are found by number and
+    # state alone: filters on their details must not let anyone probe what they cannot read.
+    conditions, chosen, full = [access.listed_filter(user)], {}, access.dossier_filter(user)
     args = request.args
     if args.get("q"):
         chosen["q"] = args["q"].strip()[:100]
         pattern = f"%{chosen['q']}%"
-        conditions.append(Dossier.number.ilike(pattern) | Dossier.title.ilike(pattern))
+        conditions.append(Dossier.number.ilike(pattern) | (Dossier.title.ilike(pattern) & full))
     if args.get("region") in REGIONS:
         chosen["region"] = args["region"]
         conditions.append(Dossier.region == chosen["region"])
@@ -38,10 +40,10 @@ def index():
         conditions.append(Dossier.state == chosen["etat"])
     if args.get("qualification") in QUALIFICATIONS:
         chosen["qualification"] = args["qualification"]
-        conditions.append(Dossier.qualification == chosen["qualification"])
+        conditions += [Dossier.qualification == chosen["qualification"], full]
     if args.get("type") in INCIDENT_TYPES:
         chosen["type"] = args["type"]
-        conditions.append(incident_type_condition(chosen["type"]))
+        conditions += [incident_type_condition(chosen["type"]), full]
     total = db.session.scalar(select(func.count()).select_from(Dossier).where(*conditions))
     pages = max(1, -(-total // PAGE_SIZE))
     try:
@@ -53,13 +55,20 @@ def index():
                                   .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     structures = {s.id: s.name for s in db.session.scalars(
         select(Structure).where(Structure.id.in_({d.structure_id for d in dossiers} or {0})))}
+    summaries = set(db.session.scalars(select(Dossier.id).where(Dossier.id.in_([d.id for d in dossiers] or [0]),
+                                                                access.summary_filter(user), ~full)))
     return render_template("dossiers/index.html", dossiers=dossiers, total=total, page=page, pages=pages,
+                           summaries=summaries,
                            chosen=chosen, structures=structures, regions=REGIONS, states=STATES,
                            qualifications=QUALIFICATIONS, incident_types=INCIDENT_TYPES, user=user)
 
 
-def timeline(dossier: Dossier, definition: ProcessDefinition) -> list[dict]:
-    """Every command on the dossier: who, when, what was entered, states reached, messages queued."""
+def timeline(dossier: Dossier, definition: ProcessDefinition, user: User) -> list[dict]:
+    """Every command on the dossier: who, when, what was entered, states reached, messages queued.
+
+    What was entered and the messages follow the visibility model: a declarant sees their own
+    tasks' data and the messages addressed to them; restricted fields only reach their addressees.
+    """
     events = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id)
                                 .order_by(AuditEvent.seq)).all()
     names = {u.email: u.name for u in db.session.scalars(select(User).where(User.email.in_({e.actor for e in events}
@@ -67,22 +76,24 @@ def timeline(dossier: Dossier, definition: ProcessDefinition) -> list[dict]:
     task_ids = [e.payload.get("task_id") for e in events if e.command == "complete"]
     titles = {t.id: t.title for t in db.session.scalars(select(TaskRow).where(TaskRow.id.in_(task_ids or [""])))}
     messages = {}
-    for message in db.session.scalars(select(OutboxMessage).where(OutboxMessage.dossier_id == dossier.id)
+    for message in db.session.scalars(select(OutboxMessage).where(OutboxMessage.dossier_id == dossier.id,
+                                                                  access.message_filter(user))
                                       .order_by(OutboxMessage.id)):
         messages.setdefault(message.event_seq, []).append(message)
     label_map = forms.labels(definition)
+    internal = access.sees_internal_work(user)
     items = []
     for event in events:
         payload = event.payload or {}
+        entered = []
         if event.command == "complete":
             title = titles.get(payload.get("task_id"), payload.get("spec", "Tâche"))
-            entered = forms.describe(payload.get("data") or {}, None, label_map)
+            if internal or event.actor_role == user.role:
+                entered = forms.describe(access.redact(payload.get("data") or {}, dossier, user), None, label_map)
         elif event.command == "timer":
             title = TIMERS.get(payload.get("spec"), COMMANDS["timer"])
-            entered = []
         else:
             title = COMMANDS.get(event.command, event.command)
-            entered = []
         items.append({"seq": event.seq, "at": event.at, "actor": names.get(event.actor, event.actor),
                       "role": ROLES.get(event.actor_role, "Système" if event.actor_role == "systeme" else
                                         event.actor_role),
@@ -96,7 +107,9 @@ def timeline(dossier: Dossier, definition: ProcessDefinition) -> list[dict]:
 def show(dossier_id):
     """The fiche de suivi of one dossier."""
     user = current_user()
-    dossier = access.readable_dossier(user, dossier_id)
+    dossier, full = access.dossier_view(user, dossier_id)
+    if not full:
+        return _summary(dossier)
     definition = db.session.get(ProcessDefinition, _instance_definition_id(dossier))
     structure = db.session.get(Structure, dossier.structure_id)
     open_tasks = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
@@ -106,7 +119,7 @@ def show(dossier_id):
                                                                        access.task_filter(user)))}
     claimers = {u.id: u.name for u in db.session.scalars(
         select(User).where(User.id.in_({t.claimed_by for t in open_tasks if t.claimed_by} or {0})))}
-    events = timeline(dossier, definition)
+    events = timeline(dossier, definition, user)
     visited = sorted({name for e in db.session.scalars(select(AuditEvent.visited)
                                                        .where(AuditEvent.instance_id == dossier.instance_id))
                       for name in (e or [])})
@@ -119,6 +132,14 @@ def show(dossier_id):
                            timers=timers, notifications=notifications, roles=ROLES, qualifications=QUALIFICATIONS,
                            incident_types=INCIDENT_TYPES, now=app_now(),
                            definition=definition)
+
+
+def _summary(dossier: Dossier):
+    """What the ARS of the region sees of a military hospital's dossier: the standard message, and the alert."""
+    care_alert = db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.dossier_id == dossier.id, OutboxMessage.kind == access.CARE_ALERT_KIND)) > 0
+    return render_template("dossiers/summary.html", dossier=dossier, standard_message=access.STANDARD_MESSAGE,
+                           care_alert=access.CARE_ALERT if care_alert else None)
 
 
 def _instance_definition_id(dossier: Dossier) -> int:

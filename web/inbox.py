@@ -36,12 +36,13 @@ def incident_type_condition(code: str):
 def filters_from(args, user: User, now: datetime) -> tuple[list, list, dict]:
     """SQL conditions for the inbox filters found in the query string, and the cleaned values.
 
-    Conditions on the task rows and on their dossiers are kept apart: the rows carry region and
-    structure, so most inboxes are counted and paged on the task table alone.
+    Conditions on the task rows and on their dossiers are kept apart (the dossier conditions need
+    the join); the visibility model's dossier filter is always one of them.
     """
     chosen = {}
-    conditions = [TaskRow.status == "ready", access.task_filter(user)]
-    on_dossier = [] if access.reads_all(user) else [access.dossier_filter(user)]
+    # Tasks are listed only on dossiers the user reads in full (web/access.py), whatever the role.
+    on_tasks, on_dossier = access.inbox_scope(user)
+    conditions = [TaskRow.status == "ready", access.task_filter(user), *on_tasks]
     if args.get("tache"):
         chosen["tache"] = args["tache"][:120]
         conditions.append(TaskRow.spec_name == chosen["tache"])

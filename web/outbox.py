@@ -1,12 +1,18 @@
-"""Administration of the outbox: states, message detail, retry of dead letters, checks after a crash."""
+"""Administration of the outbox: states, message detail, retry of dead letters, checks after a crash.
+
+Administrators see every message's metadata; the bodies of military or restricted dossiers' messages
+stay hidden (web/access.py).
+"""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from mail import mailer
 from models import Dossier, OutboxMessage, db
+from web import access
 from web.auth import current_user, roles_required
+from web.security import french_abort
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/outbox")
 
@@ -26,7 +32,7 @@ def index():
     """Outbox rows, newest first, filtered by state and paginated."""
     state = request.args.get("etat", "")
     if state and state not in mailer.STATES:
-        abort(400)
+        french_abort(400, "État de message inconnu.")
     query = select(OutboxMessage)
     if state:
         query = query.where(OutboxMessage.status == state)
@@ -48,7 +54,7 @@ def journal():
     """Development: the messages 'sent' by the log backend, with their full text."""
     rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "sent")
                               .order_by(OutboxMessage.sent_at.desc(), OutboxMessage.id.desc()).limit(100)).all()
-    return render_template("outbox/journal.html", rows=rows, numbers=_numbers(rows),
+    return render_template("outbox/journal.html", rows=rows, numbers=_numbers(rows), hidden=_hidden_bodies(rows),
                            backend=current_app.config.get("MAIL_BACKEND", "log"))
 
 
@@ -56,15 +62,16 @@ def journal():
 @roles_required("admin")
 def show(message_id: int):
     """One message: headers, state, last error and both bodies."""
-    row = db.session.get(OutboxMessage, message_id) or abort(404)
-    return render_template("outbox/show.html", row=row, states=mailer.STATES, number=_numbers([row]).get(row.dossier_id))
+    row = _message(message_id)
+    return render_template("outbox/show.html", row=row, states=mailer.STATES, number=_numbers([row]).get(row.dossier_id),
+                           hidden=_hidden_bodies([row]))
 
 
 @bp.route("/<int:message_id>/renvoyer", methods=["POST"])
 @roles_required("admin")
 def retry(message_id: int):
     """Queue a dead or to-verify message again."""
-    row = db.session.get(OutboxMessage, message_id) or abort(404)
+    row = _message(message_id)
     if row.status not in ("dead", "a_verifier"):
         return _refused(row, "Seuls les messages abandonnés ou à vérifier peuvent être renvoyés.")
     mailer.requeue(row, current_user().email)
@@ -76,7 +83,7 @@ def retry(message_id: int):
 @roles_required("admin")
 def mark_sent(message_id: int):
     """Record that a to-verify message did reach the mail server."""
-    row = db.session.get(OutboxMessage, message_id) or abort(404)
+    row = _message(message_id)
     if row.status != "a_verifier":
         return _refused(row, "Seuls les messages à vérifier peuvent être marqués envoyés.")
     mailer.mark_sent(row, current_user().email)
@@ -88,7 +95,7 @@ def _refused(row: OutboxMessage, message: str):
     # The state changed meanwhile (another administrator, the sender): a clear 409, not a 500.
     flash(message, "erreur")
     return render_template("outbox/show.html", row=row, states=mailer.STATES,
-                           number=_numbers([row]).get(row.dossier_id)), 409
+                           number=_numbers([row]).get(row.dossier_id), hidden=_hidden_bodies([row])), 409
 
 
 def _numbers(rows) -> dict:
@@ -96,3 +103,19 @@ def _numbers(rows) -> dict:
     if not ids:
         return {}
     return dict(db.session.execute(select(Dossier.id, Dossier.number).where(Dossier.id.in_(ids))).all())
+
+
+def _message(message_id: int) -> OutboxMessage:
+    row = db.session.get(OutboxMessage, message_id)
+    if row is None:
+        french_abort(404, access.NOT_FOUND)
+    return row
+
+
+def _hidden_bodies(rows) -> set:
+    """Ids of the rows whose bodies an administrator may not read (military or restricted dossiers)."""
+    ids = {r.dossier_id for r in rows if r.dossier_id}
+    if not ids:
+        return set()
+    hidden = set(db.session.scalars(select(Dossier.id).where(Dossier.id.in_(ids), ~access.admin_body_filter())))
+    return {r.id for r in rows if r.dossier_id in hidden}

@@ -1,14 +1,21 @@
-"""CSRF tokens, security headers and French error pages (never a stack trace)."""
+"""CSRF (Flask-WTF), login sessions (Flask-Login), security headers, request limits and French error
+pages (never a stack trace)."""
 from __future__ import annotations
 
-import hmac
-import secrets
 from datetime import timedelta
 
-from flask import current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import g, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from engine.errors import EngineError
+from web.login_sessions import login_manager
+
+csrf = CSRFProtect()
+CSRF_MESSAGE = ("Le formulaire a expiré ou ne provient pas de ce site (jeton de sécurité absent ou invalide). "
+                "Rechargez la page et recommencez.")
+# Assets may be cached; every other response may carry personal data and is never stored.
+CACHEABLE_ENDPOINTS = {"static", "vendor"}
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -33,24 +40,11 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "frame-ancestors 'none'")
 
 
-def csrf_token() -> str:
-    """The session's CSRF token (created on first use)."""
-    token = session.get("csrf")
-    if not token:
-        token = secrets.token_urlsafe(32)
-        session["csrf"] = token
-    return token
-
-
-def _check_csrf():
-    if request.method not in UNSAFE_METHODS or not _csrf_enabled():
-        return None
-    expected = session.get("csrf")
-    given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
-    if not expected or not hmac.compare_digest(str(expected), str(given)):
-        return error_response(400, "Le formulaire a expiré ou ne provient pas de ce site (jeton de sécurité "
-                                   "absent ou invalide). Rechargez la page et recommencez.")
-    return None
+def _fresh_request_state():
+    """Forget what Flask-Login and Flask-WTF cached in `g`: in tests an app context (and its `g`)
+    outlives a request, and the user or token of the previous request must not leak into this one."""
+    g.pop("_login_user", None)
+    g.pop("csrf_token", None)
 
 
 def _refuse_nul():
@@ -64,10 +58,6 @@ def _refuse_nul():
     return None
 
 
-def _csrf_enabled() -> bool:
-    return current_app.config.get("CSRF_ENABLED", True)
-
-
 def _headers(response):
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -76,8 +66,8 @@ def _headers(response):
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Cache-Control", "no-store")
+    if request.endpoint not in CACHEABLE_ENDPOINTS:
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -103,13 +93,22 @@ def init_app(app):
     app.config["SESSION_COOKIE_SECURE"] = bool(secure if secure is not None
                                                else not (app.config.get("TESTING") or app.debug))
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config.get("SESSION_HOURS", 8))
+    app.config.setdefault("WTF_CSRF_ENABLED", app.config.get("CSRF_ENABLED", True))
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
+    app.before_request(_fresh_request_state)
     app.before_request(_refuse_nul)
-    app.before_request(_check_csrf)
+    csrf.init_app(app)  # its check runs after the NUL check; templates keep calling csrf_token()
+    login_manager.init_app(app, add_context_processor=False)  # templates call current_user() (web.auth)
     app.after_request(_headers)
-    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return error_response(400, CSRF_MESSAGE)
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
+        if exc.code == 413:
+            return too_large()
         if exc.code == 401 and not wants_json():
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         detail = exc.description if getattr(exc, "french", False) else None
@@ -123,6 +122,14 @@ def init_app(app):
     def unexpected(exc):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500)
+
+
+def too_large():
+    """The 413 answer: a request larger than MAX_CONTENT_LENGTH, or a form field or part count over the
+    form limits, refused before it is read."""
+    limit, field = request.max_content_length or 0, request.max_form_memory_size or 0
+    return error_response(413, f"Les données envoyées sont trop volumineuses (au plus {limit // 1024} Kio par "
+                               f"envoi et {field // 1024} Kio par champ).")
 
 
 def french_abort(status: int, message: str):

@@ -10,6 +10,7 @@ from referentiel import ROLES
 from timekeeping.clock import app_now
 from web import access, forms
 from web.auth import current_user, login_required
+from web.security import french_abort
 from workflow import commands, context, form_schemas
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
@@ -17,6 +18,10 @@ bp = Blueprint("tasks", __name__, url_prefix="/taches")
 WIZARD = [("p1_perimetre", "Identification et périmètre"), ("p1_impact", "Impacts"),
           ("p1_origine", "Origine et capacité de traitement"), ("p1_formulaire", "Description et validation")]
 WIZARD_STEPS = [name for name, _ in WIZARD]
+# A field without its own maxLength in the form's JSON Schema holds at most this many characters, and a
+# whole draft at most DRAFT_MAX_CHARS: drafts skip the schema's validation, not its size limits.
+FIELD_MAX_CHARS = 20_000
+DRAFT_MAX_CHARS = 200_000
 
 
 
@@ -50,8 +55,39 @@ def _draft(row: TaskRow, user: User) -> Draft | None:
     return db.session.scalar(select(Draft).where(Draft.task_id == row.id, Draft.user_id == user.id))
 
 
+def _field_schema(properties: dict, key: str) -> dict:
+    """The schema of a raw form key: `name`, an array's `name`, or a row field `name-<n>-<field>`."""
+    base, _, rest = key.partition("-")
+    prop = properties.get(base) or {}
+    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    if rest:
+        sub = rest.partition("-")[2]
+        return (items.get("properties") or {}).get(sub) or {} if sub else items
+    return items if prop.get("type") == "array" else prop
+
+
+def check_sizes(schema: dict, values: dict) -> None:
+    """Refuse (422, French message) a value longer than its field's maxLength (FIELD_MAX_CHARS when the
+    schema sets none) or a form whose values add up to more than DRAFT_MAX_CHARS."""
+    properties = schema.get("properties", {})
+    total = 0
+    for key, value in values.items():
+        field = _field_schema(properties, key)
+        limit = field.get("maxLength") if isinstance(field.get("maxLength"), int) else FIELD_MAX_CHARS
+        for text in value if isinstance(value, list) else [value]:
+            total += len(text)
+            if len(text) > min(limit, FIELD_MAX_CHARS):
+                label = field.get("title") or (properties.get(key.partition("-")[0]) or {}).get("title") or key
+                french_abort(422, f"Le champ « {label} » dépasse la longueur autorisée "
+                                  f"({min(limit, FIELD_MAX_CHARS)} caractères au plus) : rien n'a été enregistré.")
+    if total > DRAFT_MAX_CHARS:
+        french_abort(422, f"Le formulaire dépasse la taille autorisée ({DRAFT_MAX_CHARS} caractères au plus) : "
+                          "rien n'a été enregistré.")
+
+
 def save_draft(row: TaskRow, user: User, values: dict) -> None:
-    """Keep what the user typed for later (one draft per task and user)."""
+    """Keep what the user typed for later (one draft per task and user), within the size limits."""
+    check_sizes(form_of(row)[0], values)
     draft = _draft(row, user)
     if draft is None:
         draft = Draft(task_id=row.id, user_id=user.id, data=values, updated_at=app_now())
@@ -106,6 +142,7 @@ def task(task_id):
     if request.method == "POST":
         action = request.form.get("action", "valider")
         values = forms.raw_values(schema, request.form)
+        check_sizes(schema, values)  # a draft, a completion or an added row: the same limits
         if action.startswith("ajouter:"):
             values = add_object_row(values, action)
         elif action == "brouillon":

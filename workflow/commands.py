@@ -46,8 +46,13 @@ def structure_data(structure: Structure) -> dict:
             "email": structure.email}
 
 
-def start_dossier(structure: Structure, declarant: User | None, actor: Actor, extra: dict | None = None) -> Dossier:
-    """Open a dossier for a structure and run its process to the first user task."""
+def start_dossier(structure: Structure, declarant: User | None, actor: Actor, extra: dict | None = None,
+                  commit: bool = True) -> Dossier:
+    """Open a dossier for a structure and run its process to the first user task.
+
+    With `commit=False` the rows are only flushed: the caller commits them together with what it
+    does next (start_command.start_declaration completes the first step in the same transaction).
+    """
     now = clock_mod.app_now()
     definition = latest_definition()
     data = {"structure": structure_data(structure),
@@ -66,12 +71,13 @@ def start_dossier(structure: Structure, declarant: User | None, actor: Actor, ex
     db.session.add(dossier)
     db.session.flush()
     data["dossier"] = {"numero": dossier.number}
-    _run(instance, dossier, definition, actor, "start", {"data": data})
+    _run(instance, dossier, definition, actor, "start", {"data": data}, commit=commit)
     return dossier
 
 
-def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int | None = None) -> Dossier:
-    """Complete a user task with the submitted data, after checking rights and the form."""
+def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int | None = None,
+                  commit: bool = True) -> Dossier:
+    """Complete a user task with the submitted data, after checking rights and the form (`commit` as in start_dossier)."""
     row = db.session.get(TaskRow, task_id)
     if row is None:
         raise EngineError("Cette tâche n'existe pas.", 404)
@@ -89,7 +95,7 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
         raise Conflict("Le dossier a été modifié entre-temps ; rechargez la page.")
     clean = validate_form(definition, row.form, data)
     _run(instance, dossier, definition, actor, "complete",
-         {"task_id": task_id, "spec": row.spec_name, "data": clean})
+         {"task_id": task_id, "spec": row.spec_name, "data": clean}, commit=commit)
     return dossier
 
 
@@ -179,7 +185,7 @@ def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
 
 
 def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinition, actor: Actor, command: str,
-         payload: dict) -> None:
+         payload: dict, commit: bool = True) -> None:
     now = clock_mod.app_now()
     seq = instance.last_seq + 1
     spec, subs = spec_of(definition)
@@ -216,7 +222,7 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
         clock_mod.current_clock.reset(clock_token)
         current_command.reset(token)
     try:
-        _write(instance, dossier, workflow, ctx, state_json, command, payload, visited, now, before)
+        _write(instance, dossier, workflow, ctx, state_json, command, payload, visited, now, before, commit)
     except (StaleDataError, IntegrityError) as exc:
         # Another command on the same instance committed first: the optimistic lock on `version`
         # or the unique (instance, seq) of the audit chain catches it, whichever is flushed first.
@@ -227,10 +233,13 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
 
 
 def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,
-           visited: list, now: datetime, before: tuple) -> None:
+           visited: list, now: datetime, before: tuple, commit: bool = True) -> None:
     with db.session.no_autoflush:  # one flush at commit instead of one per query
         _write_rows(instance, dossier, workflow, ctx, state_json, command, payload, visited, now, before)
-    db.session.commit()
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()  # the caller's next command reads these rows; it commits them all at once
 
 
 def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,

@@ -28,6 +28,10 @@ def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime
         dossier.qualification = qualification
     if "impact_sanitaire" in data:
         dossier.health_impact = bool(data["impact_sanitaire"])
+    if dossier.military and ctx.actor.role == "armees" and data.get("information_armees") in ("hfds", "acss"):
+        # The armées' choice decides which national body may read the dossier (web/access.py).
+        dossier.addressed_to = data["information_armees"]
+        dossier.restricted = data.get("niveau_confidentialite") == "diffusion_restreinte"
     hours = data.get("heures_ouvrees")
     if isinstance(hours, dict):
         dossier.off_hours = bool(hours.get("hors_heures"))

@@ -4,8 +4,10 @@ The database holds all state (DESIGN.md decision 7): a sweep claims due rows wit
 (`claimed_by`, `claimed_until`; on PostgreSQL under `FOR UPDATE SKIP LOCKED`), then fires each
 one in its own transaction. Several scheduler processes can sweep at once: a row is claimed by
 one of them, and the firing transaction re-checks the claim under the instance's row lock, so a
-timer fires exactly once even if a lease expired meanwhile. A failure is recorded on the row
-(attempts, last_error, next_attempt_at with exponential backoff) and the sweep goes on.
+timer fires exactly once even if a lease expired meanwhile. The lease is short and renewed
+between rows (`leases.Heartbeat`): a killed sweep's rows are due again within about 30 s.
+A failure is recorded on the row (attempts, last_error, next_attempt_at with exponential
+backoff) and the sweep goes on.
 """
 from __future__ import annotations
 
@@ -144,9 +146,14 @@ def sweep_timers(fire=None, max_rows: int = 100_000, batch: int = BATCH, threads
         threads = _setting("TIMER_SWEEP_THREADS") if leases.is_postgresql() else 1
     app = current_app._get_current_object()
 
+    def fire_and_beat(timer_id, instance_id, token, heartbeat):
+        outcome = _fire_one(timer_id, instance_id, token, fire)
+        heartbeat.beat(app_now())  # between rows: the rows still waiting stay ours
+        return outcome
+
     def run(chunk):
         with app.app_context():  # each thread its own session, for its whole share of the batch
-            return [_fire_one(timer_id, instance_id, chunk_token, fire) for timer_id, instance_id, chunk_token in chunk]
+            return [fire_and_beat(*item) for item in chunk]
 
     result = SweepResult()
     done = 0
@@ -157,11 +164,12 @@ def sweep_timers(fire=None, max_rows: int = 100_000, batch: int = BATCH, threads
             if not ids:
                 break
             done += len(ids)
+            heartbeat = leases.Heartbeat(Timer, token, app_now())
             if pool:
-                chunks = [[(t, i, token) for t, i in ids[n::threads]] for n in range(threads)]
+                chunks = [[(t, i, token, heartbeat) for t, i in ids[n::threads]] for n in range(threads)]
                 outcomes = [outcome for part in pool.map(run, chunks) for outcome in part]
             else:
-                outcomes = (_fire_one(t, i, token, fire) for t, i in ids)
+                outcomes = (fire_and_beat(t, i, token, heartbeat) for t, i in ids)
             for outcome, lateness in outcomes:
                 if outcome == "fired":
                     result.fired += 1

@@ -1,0 +1,76 @@
+"""A process for the crash tests (tests/test_crash_edges.py), killed with SIGKILL at a chosen point.
+
+Usage (with the checkout on PYTHONPATH): python tests/crash_child.py URL NOW MODE ARGS...
+  start-hook POINT KEY   start a declaration and kill itself at a start_command checkpoint
+  start-loop PREFIX      start declarations one after another (keys PREFIX-0000, ...) until killed
+  send-stage STAGE PORT  deliver the outbox over SMTP and kill itself when a row reaches STAGE
+  claim KIND             claim due rows ("outbox" or "timers"), report, and wait to be killed
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from datetime import datetime
+
+from sqlalchemy import select
+
+from timekeeping import clock as clock_mod
+from mail import mailer
+from cli import scenarios
+from workflow import start_command
+from workflow import timers
+from app import create_app
+from models import Structure, User, db
+
+DECLARANT = "declarant.rennes@chu-rennes.example.fr"
+
+
+def die(*_args) -> None:
+    """SIGKILL this process: no cleanup, no rollback, no flush of anything."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def start(index: int, key: str):
+    """Start a declaration as the Rennes declarant: validated first step, or a draft for odd indexes."""
+    user = db.session.scalar(select(User).where(User.email == DECLARANT))
+    structure = db.session.get(Structure, user.structure_id)
+    draft = index % 2 == 1
+    return start_command.start_declaration(structure, user, "p1_perimetre",
+                                           extra={"finess_site": structure.finess_et},
+                                           data=None if draft else dict(scenarios.PERIMETRE),
+                                           draft=dict(scenarios.PERIMETRE) if draft else None, key=key)
+
+
+def main() -> None:
+    url, now, mode, args = sys.argv[1], datetime.fromisoformat(sys.argv[2]), sys.argv[3], sys.argv[4:]
+    config = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "t", "SCHEDULER_ENABLED": False,
+              "CLOCK": clock_mod.FrozenClock(now)}
+    if mode == "send-stage":
+        config.update(MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=int(args[1]))
+    app = create_app(config)
+    with app.app_context():
+        if mode == "start-hook":
+            start_command.checkpoint_hook = lambda point: die() if point == args[0] else None
+            start(0, args[1])
+        elif mode == "start-loop":
+            print("READY", flush=True)
+            for index in range(100_000):
+                key = f"{args[0]}-{index:04d}"
+                print("TRY", index, key, flush=True)
+                dossier, _ = start(index, key)
+                print("DONE", index, key, dossier.number, flush=True)
+        elif mode == "send-stage":
+            mailer.stage_hook = lambda row_id, stage: die() if stage == args[0] else None
+            mailer.deliver_due()
+        elif mode == "claim":
+            claimed = (mailer.claim_messages(app.extensions["clock"].now())[1] if args[0] == "outbox"
+                       else timers.claim_timers(app.extensions["clock"].now())[1])
+            print("CLAIMED", len(claimed), flush=True)
+            time.sleep(120)
+    print("NOT KILLED", flush=True)
+
+
+if __name__ == "__main__":
+    main()
