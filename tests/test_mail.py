@@ -136,7 +136,10 @@ def test_every_notification_of_the_process_is_delivered_with_its_content(app, cl
     # Standard message to the ARS for a military hospital, which names no detail of the incident.
     rcpts, message = mail(one("message_type_ars", military))
     assert rcpts == ["ssi-ile-de-france@ars.sante.fr"]
-    assert "chaîne « CYBER »" in message.get_body(("plain",)).get_content()
+    body = message.get_body(("plain",)).get_content()
+    assert "chaîne « CYBER »" in body
+    assert military.title and military.title not in body and "Types :" not in body
+    assert military.title not in message.get_body(("html",)).get_content()
     # Request for information to the declarant, with the question.
     rcpts, message = mail(info)
     assert rcpts == ["declarant.rennes@chu-rennes.example.fr"]
