@@ -28,7 +28,7 @@ from workflow import start_command
 from workflow import timers
 from models import (AuditEvent, Counter, Dossier, Draft, IdempotencyKey, OutboxMessage, ProcessInstance, TaskRow,
                     Timer, db)
-from test_mail import Recorder, free_port, outbox, start_server
+from test_mail import Recorder, free_port, outbox, smtp  # noqa: F401 - smtp is a fixture
 from test_web_support import DECLARANT, DECLARANT_METZ, form_data, login, post, structure_of, user
 from audit import verifier
 
@@ -206,16 +206,6 @@ def test_invalid_form_with_a_key_creates_nothing_then_the_corrected_form_does(ap
 
 # --------------------------------------------------------------------------------------------
 # Outbox: how far SMTP got
-
-@pytest.fixture
-def smtp(app):
-    """A real SMTP server on loopback (aiosmtpd), the app configured to deliver to it."""
-    port = free_port()
-    controller, recorder = start_server(port)
-    app.config.update(MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_SECURITY="none")
-    yield recorder
-    controller.stop()
-
 
 def test_a_crash_before_data_resends_automatically_exactly_once(app, clock, smtp):
     scenarios.run("b1", clock)
