@@ -4,9 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from engine import parsing
 from engine.errors import EngineError
 from models import Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
+from validation.problems import ValidationFailed
 from web import access
 from web.auth import current_user, roles_required
 from workflow import commands, context, deployment
@@ -49,11 +51,18 @@ def deploy():
         flash("Choisissez un fichier BPMN à déployer.", "erreur")
         return redirect(url_for("admin.index")), 303
     try:
-        xml = upload.read(5_000_000).decode("utf-8")
+        xml = upload.read(parsing.MAX_BPMN_BYTES + 1).decode("utf-8")
         before = db.session.scalar(select(func.max(ProcessDefinition.id)))
-        definition = deployment.deploy_xml(xml, actor=current_user().email)
+        definition = deployment.deploy_xml(xml, actor=current_user().email, filename=_safe_name(upload.filename))
     except UnicodeDecodeError:
         flash("Le fichier doit être encodé en UTF-8.", "erreur")
+    except ValidationFailed as exc:
+        flash(f"Le fichier BPMN est invalide ({exc.filename}) : rien n'a été déployé, les dossiers et les "
+              "déclarations continuent sur la version en cours.", "erreur")
+        for line in exc.lines[:_SHOWN]:
+            flash(line, "erreur")
+        if len(exc.lines) > _SHOWN:
+            flash(f"… et {len(exc.lines) - _SHOWN} autre(s) problème(s).", "erreur")
     except EngineError as exc:
         flash(exc.message, "erreur")
     else:
@@ -62,6 +71,14 @@ def deploy():
         else:
             flash(f"Version {definition.id} déployée : les nouveaux dossiers l'utiliseront.", "succes")
     return redirect(url_for("admin.index")), 303
+
+
+_SHOWN = 20  # problems listed on the page; the CLI deploy prints them all
+
+
+def _safe_name(filename: str) -> str:
+    """The uploaded file's base name, for messages (never used as a path)."""
+    return filename.replace("\\", "/").rsplit("/", 1)[-1][:120] or "processus.bpmn"
 
 
 @bp.route("/processus/migrer", methods=["POST"])
