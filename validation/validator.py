@@ -62,7 +62,9 @@ def validate(xml_text: str, forms: dict, filename: str = "processus.bpmn", proce
         return report
     report.problems += _model_problems(process, forms) + graph.diagram_interchange(root, process)
     report.spec, report.subprocess_specs, refused = external.spiff_parse(root, process.get("id"))
-    report.problems += [p for p in refused if p not in report.problems]
+    named = {p.element_id for p in report.problems}
+    # SpiffWorkflow stops at its first error, often one already reported above in more detail.
+    report.problems += [p for p in refused if p.element_id not in named and not (p.element_id is None and named)]
     if lint:
         names = {el.get("id"): el.get("name") for el in root.iter() if el.get("id")}
         linted = external.bpmnlint_problems(xml_text, names)
