@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from validation import external, validator
+from engine import parsing
+from validation import external, lanes, validator
 from validation.problems import ValidationFailed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,3 +196,15 @@ def test_ensure_valid_raises_a_422_listing_every_problem():
         validator.ensure_valid(xml, FORMS, FILE, PROCESS_ID, lint=False)
     assert excinfo.value.status == 422 and len(excinfo.value.problems) == 2
     assert excinfo.value.message.startswith("Le fichier BPMN est invalide (v2.bpmn, 2 problèmes) :\n- v2.bpmn, élément")
+
+
+def test_lane_roles_come_from_the_lane_property_and_legacy_versions_from_their_labels():
+    renamed = SHIPPED.replace('<bpmn:lane id="lane_ars" name="ARS">', '<bpmn:lane id="lane_ars" name="Agence">')
+    roles = lanes.element_roles(parsing.parse_xml(renamed))
+    assert roles["p4_choix"] == "ars" and roles["p3_qualifier"] == "acss" and roles["mil_traiter"] == "armees"
+    legacy = re.sub(r"<bpmn:extensionElements>\s*<spiffworkflow:properties>\s*<spiffworkflow:property "
+                    r'name="role"[^>]*/>\s*</spiffworkflow:properties>\s*</bpmn:extensionElements>', "", SHIPPED)
+    assert legacy.count('name="role"') == 0
+    assert lanes.element_roles(parsing.parse_xml(legacy)) == lanes.element_roles(parsing.parse_xml(SHIPPED))
+    unknown_label = legacy.replace('<bpmn:lane id="lane_ars" name="ARS">', '<bpmn:lane id="lane_ars" name="Agence">')
+    assert "p4_choix" not in lanes.element_roles(parsing.parse_xml(unknown_label))  # no silent fallback

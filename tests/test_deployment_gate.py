@@ -1,0 +1,93 @@
+"""Deploying is gated: another process id never replaces the current one, a broken file is refused with
+nothing changed for declarants, lanes keep their role when renamed, and start data matches the validator."""
+from __future__ import annotations
+
+import io
+
+from sqlalchemy import func, select
+
+from audit import replayer, verifier
+from cli import scenarios
+from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
+from tests.test_validation import PROCESS_ID, SHIPPED, broken
+from tests.test_web_support import csrf, login
+from validation.variables import START_DATA
+from workflow import commands, context, deployment
+
+OWNER = "processus@hfds.example.fr"
+DECLARANT = "declarant.rennes@chu-rennes.example.fr"
+
+
+def _upload(client, xml: str, name: str = "autre.bpmn"):
+    return client.post("/admin/processus/deployer", data={"csrf_token": csrf(client),
+                                                          "bpmn": (io.BytesIO(xml.encode()), name)},
+                       content_type="multipart/form-data", follow_redirects=True)
+
+
+def _definitions() -> int:
+    return db.session.scalar(select(func.count()).select_from(ProcessDefinition))
+
+
+def test_uploading_another_process_id_does_not_replace_the_current_one(app, client):
+    login(client, OWNER)
+    other = SHIPPED.replace(f'id="{PROCESS_ID}"', 'id="x"').replace(f'processRef="{PROCESS_ID}"', 'processRef="x"')
+    page = _upload(client, other).get_data(as_text=True)
+    assert "Le fichier BPMN est invalide (autre.bpmn) : rien n&#39;a été déployé" in page
+    assert "autre.bpmn, élément « x »" in page and f"remplace « {PROCESS_ID} »" in page
+    assert _definitions() == 1 and deployment.latest_definition().process_id == PROCESS_ID
+    login(client, DECLARANT)
+    assert client.get("/declarer").status_code == 200
+
+
+def test_a_definition_of_another_process_never_becomes_the_latest(app, clock):
+    first = deployment.latest_definition()
+    db.session.add(ProcessDefinition(process_id="x", name="x", content_hash="0" * 64, bpmn_xml=first.bpmn_xml,
+                                     forms=first.forms, spec_json=first.spec_json, deployed_at=clock.now(),
+                                     deployed_by="test"))
+    db.session.commit()
+    assert deployment.latest_definition().id == first.id
+    assert deployment.latest_definition("x").id != first.id
+    dossier, _ = scenarios.run("b1", clock, until="p1_impact")
+    assert db.session.get(ProcessInstance, dossier.instance_id).definition_id == first.id
+
+
+def test_a_broken_file_is_refused_and_nothing_changes_for_declarants(app, runner, client, clock, tmp_path):
+    path = tmp_path / "casse.bpmn"
+    path.write_text(broken('>"P7D"<', ">P3D<").replace('serviceTaskOperator id="notifier"',
+                                                       'serviceTaskOperator id="notifer"', 1), encoding="utf-8")
+    result = runner.invoke(args=["deploy", str(path)])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "Le fichier BPMN est invalide (casse.bpmn, 2 problèmes)" in result.output
+    assert 'casse.bpmn, élément « p4_hebdo »' in result.output and 'écrivez "P3D" entre guillemets' in result.output
+    assert "l'opérateur « notifer » n'est pas enregistré" in result.output
+    assert _definitions() == 1
+    login(client, DECLARANT)
+    assert client.get("/declarer").status_code == 200
+    dossier, _ = scenarios.run("b1", clock, until="p1_impact")
+    assert scenarios.ready_task(dossier, "p1_impact").role == "declarant"
+
+
+def test_renaming_lanes_changes_no_role(app, clock, tmp_path):
+    xml = broken('<bpmn:lane id="lane_ars" name="ARS">', '<bpmn:lane id="lane_ars" name="Agence régionale">')
+    xml = xml.replace('<bpmn:lane id="lane_acss" name="Cellule ACSS">', '<bpmn:lane id="lane_acss" name="Cellule">')
+    renamed = deployment.deploy_xml(xml, filename="renomme.bpmn")
+    assert renamed.id == deployment.latest_definition().id == 2
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    assert db.session.get(ProcessInstance, dossier.instance_id).definition_id == renamed.id
+    assert scenarios.ready_task(dossier, "p4_choix").role == "ars"  # the label would have given nothing (acss)
+    roles = {name: role for name, _, role in deployment.user_tasks(renamed)}
+    assert roles["p4_choix"] == "ars" and roles["p3_qualifier"] == "acss" and roles["p1_impact"] == "declarant"
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    last = list(replayer.replay(instance))[-1]
+    assert [(t["element"], t["role"]) for t in last.open_tasks] == [("p4_choix", "ars")]
+    assert verifier.verify_dossier(dossier).ok
+
+
+def test_the_start_data_is_what_the_validator_knows(app):
+    declarant = db.session.scalar(select(User).where(User.email == DECLARANT))
+    structure = db.session.get(Structure, declarant.structure_id)
+    dossier = commands.start_dossier(structure, declarant, context.Actor.of(declarant),
+                                     extra={"finess_site": structure.finess_et})
+    instance_id = db.session.scalar(select(Dossier.instance_id).where(Dossier.id == dossier.id))
+    start = db.session.scalar(select(AuditEvent).where(AuditEvent.instance_id == instance_id, AuditEvent.seq == 1))
+    assert set(start.payload["data"]) == START_DATA
