@@ -3,11 +3,15 @@ nothing changed for declarants, lanes keep their role when renamed, and start da
 from __future__ import annotations
 
 import io
+import re
 
+import pytest
 from sqlalchemy import func, select
 
 from audit import replayer, verifier
 from cli import scenarios
+from engine import parsing, serialization
+from engine.errors import EngineError
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from tests.test_validation import PROCESS_ID, SHIPPED, broken
 from tests.test_web_support import csrf, login
@@ -91,3 +95,33 @@ def test_the_start_data_is_what_the_validator_knows(app):
     instance_id = db.session.scalar(select(Dossier.instance_id).where(Dossier.id == dossier.id))
     start = db.session.scalar(select(AuditEvent).where(AuditEvent.instance_id == instance_id, AuditEvent.seq == 1))
     assert set(start.payload["data"]) == START_DATA
+
+
+def test_a_task_in_a_lane_of_unknown_role_is_refused_never_sent_to_acss(app, clock):
+    """A version stored before lanes declared roles, whose declarant lane was renamed: no silent fallback."""
+    legacy = re.sub(r'<bpmn:extensionElements>\s*<spiffworkflow:properties>\s*<spiffworkflow:property '
+                    r'name="role"[^>]*/>\s*</spiffworkflow:properties>\s*</bpmn:extensionElements>', "", SHIPPED)
+    legacy = legacy.replace('name="Déclarant (structure de santé)"', 'name="Établissement"')
+    spec, subs = parsing.parse_bpmn(legacy)
+    db.session.add(ProcessDefinition(process_id=PROCESS_ID, name="ancienne", content_hash="1" * 64, bpmn_xml=legacy,
+                                     forms=deployment.latest_definition().forms, deployed_by="test",
+                                     spec_json=serialization.spec_to_json(spec, subs), deployed_at=clock.now()))
+    db.session.commit()
+    dossiers = db.session.scalar(select(func.count()).select_from(Dossier))
+    declarant = db.session.scalar(select(User).where(User.email == DECLARANT))
+    with pytest.raises(EngineError) as excinfo:
+        commands.start_dossier(db.session.get(Structure, declarant.structure_id), declarant,
+                               context.Actor.of(declarant))
+    assert excinfo.value.status == 409 and "« p1_perimetre » n'est dans aucune voie" in excinfo.value.message
+    assert db.session.scalar(select(func.count()).select_from(Dossier)) == dossiers
+
+
+def test_a_save_that_only_moves_the_diagram_is_recognised_as_the_deployed_version(app, client):
+    login(client, OWNER)
+    moved = re.sub(r' x="(\d+)"', lambda m: f' x="{int(m.group(1)) + 40}"', SHIPPED)
+    moved = moved.replace('exporter="signalement-ssi"', 'exporter="bpmn-js"').replace("\n", "\n  ")
+    assert moved != SHIPPED
+    page = _upload(client, moved).get_data(as_text=True)
+    assert "a le même sens que la version 1" in page and _definitions() == 1
+    page = _upload(client, moved.replace("Hôpital des armées ?", "Hôpital militaire ?")).get_data(as_text=True)
+    assert "Version 2 déployée" in page and _definitions() == 2

@@ -66,7 +66,10 @@ def deploy():
     except EngineError as exc:
         flash(exc.message, "erreur")
     else:
-        if before is not None and definition.id <= before:
+        if before is not None and definition.id <= before and definition.bpmn_xml != xml:
+            flash(f"Ce fichier a le même sens que la version {definition.id} (seule la mise en page du diagramme "
+                  "diffère) : rien n'a été déployé.", "info")
+        elif before is not None and definition.id <= before:
             flash(f"Ce contenu est déjà déployé (version {definition.id}).", "info")
         else:
             flash(f"Version {definition.id} déployée : les nouveaux dossiers l'utiliseront.", "succes")

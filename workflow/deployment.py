@@ -50,6 +50,8 @@ def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None 
     forms = current_forms(forms_path)
     content_hash = serialization.sha256(serialization.canonical_json({"bpmn": xml, "forms": forms}))
     existing = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.content_hash == content_hash))
+    if existing is None:
+        existing = same_meaning(xml, forms)
     if existing is not None:
         return existing
     if (content_hash, process_id()) in _validated:
@@ -65,6 +67,28 @@ def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None 
     db.session.add(definition)
     db.session.commit()
     return definition
+
+
+_meaning_cache: dict = {}
+
+
+def _meaning_of(definition: ProcessDefinition) -> str:
+    if definition.content_hash not in _meaning_cache:
+        _meaning_cache[definition.content_hash] = parsing.meaning(definition.bpmn_xml)
+    return _meaning_cache[definition.content_hash]
+
+
+def same_meaning(xml: str, forms: dict) -> ProcessDefinition | None:
+    """The deployed version equal in meaning (same process, same forms, layout aside), if any."""
+    try:
+        wanted = parsing.meaning(xml)
+    except Exception:  # noqa: BLE001 - unreadable files are reported by the validator
+        return None
+    for definition in db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id())
+                                         .order_by(ProcessDefinition.id.desc())):
+        if definition.forms == forms and _meaning_of(definition) == wanted:
+            return definition
+    return None
 
 
 def latest_definition(bound_to: str | None = None) -> ProcessDefinition:
