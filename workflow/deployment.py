@@ -59,6 +59,8 @@ def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None 
     else:
         report = validator.ensure_valid(xml, forms, filename, process_id(), lint=current_app.config["BPMN_LINT"])
         spec, subs = report.spec, report.subprocess_specs
+        if current_app.config["BPMN_LINT"] and not report.linted:
+            current_app.logger.warning("bpmnlint absent (npm ci) : ses règles n'ont pas été vérifiées pour %s", filename)
         _validated.add((content_hash, process_id()))
     definition = ProcessDefinition(process_id=spec.name, name=spec.description or spec.name,
                                    content_hash=content_hash, bpmn_xml=xml, forms=forms,
