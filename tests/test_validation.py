@@ -95,6 +95,11 @@ def test_a_lane_without_a_known_role_is_refused(old, new, text):
     assert text in line and "la propriété spiffworkflow « role »" in line and "declarant, armees, ars" in line
 
 
+def test_a_user_task_outside_every_lane_is_refused():
+    line = only(lines(broken("<bpmn:flowNodeRef>p4_choix</bpmn:flowNodeRef>", "")), "« p4_choix »")
+    assert "la tâche n'est dans aucune voie : personne ne pourrait la traiter" in line
+
+
 def test_a_user_task_needs_an_existing_form():
     line = only(lines(broken('value="p3-qualification.schema.json"', 'value="p3-qualif.schema.json"')),
                 "« p3_qualifier »")

@@ -37,17 +37,16 @@ def lane_problems(process) -> list[Problem]:
     """Lanes without a known role, and human tasks outside any lane with a role."""
     codes = ", ".join(LANE_ROLE_CODES)
     hint = f"Ajoutez à la voie la propriété spiffworkflow « {ROLE_PROPERTY} » avec l'un des rôles : {codes}."
-    found, roles = [], {}
+    found, laned = [], set()
     for lane in process.iter(BPMN + "lane"):
         role = declared_role(lane)
         if role is None:
             found.append(problem("role-voie", lane, "la voie ne déclare pas de rôle", hint))
         elif role not in LANE_ROLE_CODES:
             found.append(problem("role-voie", lane, f"le rôle « {role} » n'existe pas", hint))
-        else:
-            roles.update({ref.text.strip(): role for ref in lane.iterfind(BPMN + "flowNodeRef") if ref.text})
+        laned |= {ref.text.strip() for ref in lane.iterfind(BPMN + "flowNodeRef") if ref.text}
     for task in process:
-        if task.tag in HUMAN_TASKS and task.get("id") not in roles and not found:
+        if task.tag in HUMAN_TASKS and task.get("id") not in laned:
             found.append(problem("role-voie", task, "la tâche n'est dans aucune voie : personne ne pourrait la "
                                  "traiter", "Placez-la dans la voie de l'acteur qui doit la traiter."))
     return found
