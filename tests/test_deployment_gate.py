@@ -39,6 +39,11 @@ def test_uploading_another_process_id_does_not_replace_the_current_one(app, clie
     assert "Le fichier BPMN est invalide (autre.bpmn) : rien n&#39;a été déployé" in page
     assert "autre.bpmn, élément « x »" in page and f"remplace « {PROCESS_ID} »" in page
     assert _definitions() == 1 and deployment.latest_definition().process_id == PROCESS_ID
+    response = client.post("/admin/processus/deployer", headers={"Accept": "application/json"},
+                           data={"csrf_token": csrf(client), "bpmn": (io.BytesIO(other.encode()), "autre.bpmn")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 422 and response.json["problemes"][0]["element"] == "x"
+    assert response.json["problemes"][0]["regle"] == "identifiant-processus"
     login(client, DECLARANT)
     assert client.get("/declarer").status_code == 200
 

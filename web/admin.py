@@ -1,7 +1,7 @@
 """Administration pages for the administrator and the process owner (read-only overview)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from engine import parsing
@@ -57,6 +57,10 @@ def deploy():
     except UnicodeDecodeError:
         flash("Le fichier doit être encodé en UTF-8.", "erreur")
     except ValidationFailed as exc:
+        if request.accept_mimetypes.best == "application/json":  # a program gets the problems, one per element
+            return jsonify(erreur=exc.message.split("\n")[0], problemes=[
+                {"fichier": exc.filename, "element": p.element_id, "nom": p.element_name, "regle": p.rule,
+                 "message": line} for p, line in zip(exc.problems, exc.lines)]), 422
         flash(f"Le fichier BPMN est invalide ({exc.filename}) : rien n'a été déployé, les dossiers et les "
               "déclarations continuent sur la version en cours.", "erreur")
         for line in exc.lines[:_SHOWN]:
