@@ -52,6 +52,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{Path(app.instance_path) / 'signalement.db'}",
         SQLALCHEMY_ENGINE_OPTIONS={},
         PROCESS_FILE=str(ROOT / "processes" / "signalement_incident_ssi.bpmn"),
+        # Deployments are versions of this process; a file with another process id is refused.
+        PROCESS_ID="signalement_incident_ssi",
+        BPMN_LINT=True,  # run the pinned bpmnlint on deployed files when node_modules has it
         FORMS_DIR=str(ROOT / "forms"),
         MAILBOXES=dict(DEFAULT_MAILBOXES),
         MAIL_DOMAIN="signalement-ssi.example.fr",

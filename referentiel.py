@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Role codes; each BPMN lane maps to one of the first six (DESIGN.md decision 6).
+# Role codes; each BPMN lane declares one of the first six (DESIGN.md decision 6, validation/lanes.py).
 ROLES = {
     "declarant": "Déclarant (structure de santé)",
     "armees": "Ministère des armées",
@@ -16,7 +16,9 @@ ROLES = {
     "responsable_processus": "Responsable de processus",
     "admin": "Administrateur",
 }
-LANE_ROLES = {label: code for code, label in ROLES.items()}
+LANE_ROLE_CODES = ("declarant", "armees", "ars", "acss", "hfds", "dgs")
+# Only for versions deployed before lanes declared their role: the lane label they were looked up by.
+LEGACY_LANE_LABELS = {ROLES[code]: code for code in LANE_ROLE_CODES}
 
 REGIONS = [
     "Auvergne-Rhône-Alpes", "Bourgogne-Franche-Comté", "Bretagne", "Centre-Val de Loire", "Corse",

@@ -14,7 +14,6 @@ from audit.hash_chain import check_event, events_of
 from engine import clockhooks, compaction, runtime, serialization
 from engine.errors import EngineError
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, db
-from referentiel import LANE_ROLES
 from timekeeping import clock as clock_mod
 from workflow import commands, context, deployment, event_chain
 
@@ -56,11 +55,11 @@ class Snapshot:
 # --------------------------------------------------------------------------------------------
 # Replay
 
-def _summarize(snapshot: Snapshot, workflow) -> None:
+def _summarize(snapshot: Snapshot, workflow, roles: dict) -> None:
     """Fill the readable parts of a snapshot from the replayed workflow (clock still frozen)."""
     snapshot.data = json.loads(serialization.canonical_json(runtime.current_data(workflow)))
     snapshot.open_tasks = [{"id": str(t.id), "element": t.task_spec.name, "nom": t.task_spec.bpmn_name,
-                            "role": LANE_ROLES.get(t.task_spec.lane, "")}
+                            "role": roles.get(t.task_spec.name, "")}
                            for t in runtime.ready_user_tasks(workflow)]
     snapshot.timers = [{"id": t.task_id, "element": t.spec_name, "echeance": t.due_at.isoformat()}
                        for t in runtime.waiting_timers(workflow)]
@@ -128,7 +127,8 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
     visited elements against the recorded ones.
     """
     events = events_of(instance.id) if events is None else events
-    spec, subs = deployment.spec_of(db.session.get(ProcessDefinition, initial_definition_id(instance, events)))
+    definition = db.session.get(ProcessDefinition, initial_definition_id(instance, events))
+    spec, subs = deployment.spec_of(definition)
     prev_hash, prev_state, visited_all = event_chain.GENESIS_HASH, None, []
     for index, event in enumerate(events, start=1):
         if upto is not None and index > upto:
@@ -141,7 +141,7 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
             target = db.session.get(ProcessDefinition, (event.payload or {}).get("to_definition"))
             if target is None:
                 raise ReplayMismatch(index, "migration vers une version de processus inconnue")
-            spec, subs = deployment.spec_of(target)
+            spec, subs, definition = *deployment.spec_of(target), target
         workflow, state_json, visited = replay_step(spec, subs, instance, event, prev_state)
         state_hash = serialization.sha256(state_json)
         if check and state_hash != event.state_hash:
@@ -154,7 +154,7 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
         if summarize:
             token = clock_mod.current_clock.set(clock_mod.FrozenClock(event.at))
             try:
-                _summarize(snapshot, workflow)
+                _summarize(snapshot, workflow, deployment.roles_of(definition))
             finally:
                 clock_mod.current_clock.reset(token)
         yield snapshot

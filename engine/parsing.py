@@ -8,11 +8,31 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine.expressions import ExpressionRefused, check
 
+MAX_BPMN_BYTES = 1024 * 1024  # the shipped process is about 150 KB
+
+
+def safe_parser() -> etree.XMLParser:
+    """An lxml parser that reads the document alone: no entity resolution, DTD, network or huge trees."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                           huge_tree=False, remove_comments=False, remove_pis=True, strip_cdata=False,
+                           collect_ids=False)
+
+
+def parse_xml(xml_text: str):
+    """Parse BPMN text with the safe parser; refuse a document type declaration and oversized files."""
+    data = xml_text.encode("utf-8")
+    if len(data) > MAX_BPMN_BYTES:
+        raise ValueError(f"fichier trop volumineux ({len(data) // 1024} Kio, {MAX_BPMN_BYTES // 1024} Kio au plus)")
+    root = etree.fromstring(data, parser=safe_parser())
+    if root.getroottree().docinfo.doctype:
+        raise ValueError("déclaration de type de document (DOCTYPE) interdite : retirez-la du fichier")
+    return root
+
 
 def parse_bpmn(xml_text: str, process_id: str | None = None):
     """Parse BPMN text into (spec, subprocess_specs); the first executable process by default."""
     parser = SpiffBpmnParser()
-    parser.add_bpmn_xml(etree.fromstring(xml_text.encode("utf-8")), filename="process.bpmn")
+    parser.add_bpmn_xml(parse_xml(xml_text), filename="process.bpmn")
     if process_id is None:
         process_id = parser.get_process_ids()[0]
     spec = parser.get_spec(process_id)
@@ -31,20 +51,25 @@ _EXPRESSIONS = {  # every BPMN/spiff element whose text SpiffWorkflow 3.2.0 eval
 _BPMN_MODEL = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 
 
-def _element_label(element) -> str:
-    """« id » (name) of the enclosing BPMN element (task, flow, event) that holds an expression."""
+def owner_element(element):
+    """The enclosing BPMN element (task, flow, event) of an expression or extension, or None."""
     while element is not None and (element.get("id") is None or not element.tag.startswith(_BPMN_MODEL)
                                    or element.tag.endswith("EventDefinition")):
         element = element.getparent()
+    return element
+
+
+def _element_label(element) -> str:
+    """« id » (name) of the enclosing BPMN element (task, flow, event) that holds an expression."""
+    element = owner_element(element)
     if element is None:
         return "« ? »"
     name = element.get("name")
     return f"« {element.get('id')} »" + (f" ({name})" if name else "")
 
 
-def check_expressions(xml_text: str) -> None:
-    """Refuse, at deployment, BPMN whose expressions or scripts the interpreter would refuse."""
-    root = etree.fromstring(xml_text.encode("utf-8"))
+def expression_refusals(root):
+    """(element, refusal message) for every expression or script the interpreter would refuse."""
     found = [(mode, el.text or "", el) for mode, tags in _EXPRESSIONS.items() for el in root.iter(*tags)]
     found += [("eval", el.get("value") or "", el) for el in root.iter("{*}parameter")]
     for mode, source, element in found:
@@ -53,7 +78,30 @@ def check_expressions(xml_text: str) -> None:
         try:
             check(source, mode)
         except ExpressionRefused as exc:
-            raise ExpressionRefused(f"{exc} (élément {_element_label(element)})") from None
+            yield element, str(exc)
+
+
+def check_expressions(xml_text: str) -> None:
+    """Refuse, at deployment, BPMN whose expressions or scripts the interpreter would refuse."""
+    for element, message in expression_refusals(parse_xml(xml_text)):
+        raise ExpressionRefused(f"{message} (élément {_element_label(element)})")
+
+
+_LAYOUT = "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNDiagram"
+
+
+def meaning(xml_text: str) -> str:
+    """Canonical XML (C14N) of a BPMN file without its diagram, exporter or blank text:
+    two saves of one process that differ only by layout or modeller give the same text."""
+    root = parse_xml(xml_text)
+    for element in list(root.iter(_LAYOUT)):
+        element.getparent().remove(element)
+    for name in ("exporter", "exporterVersion"):
+        root.attrib.pop(name, None)
+    for element in root.iter():
+        element.text = (element.text or "").strip() or None
+        element.tail = None
+    return etree.tostring(root, method="c14n").decode("utf-8")
 
 
 def load_bpmn_file(path: str | Path) -> str:

@@ -18,6 +18,7 @@ LAYERS = [
     {"migrate", "timekeeping"},     # schema upgrade; clock, business calendar, leases
     {"engine", "mail"},             # SpiffWorkflow wiring; notifications and the outbox sender
     {"handlers"},                   # service-task operators
+    {"validation"},                 # the deploy-time validator of a BPMN file and its forms
     {"workflow"},                   # the commands, and the sweeps that fire timers through them
     {"audit", "scheduler"},         # history checked and replayed; the process that wakes the sweeps
     {"web", "cli"},                 # the two front doors

@@ -1,12 +1,14 @@
 """Administration pages for the administrator and the process owner (read-only overview)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from engine import parsing
 from engine.errors import EngineError
 from models import Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
+from validation.problems import ValidationFailed
 from web import access
 from web.auth import current_user, roles_required
 from workflow import commands, context, deployment
@@ -49,19 +51,41 @@ def deploy():
         flash("Choisissez un fichier BPMN à déployer.", "erreur")
         return redirect(url_for("admin.index")), 303
     try:
-        xml = upload.read(5_000_000).decode("utf-8")
+        xml = upload.read(parsing.MAX_BPMN_BYTES + 1).decode("utf-8")
         before = db.session.scalar(select(func.max(ProcessDefinition.id)))
-        definition = deployment.deploy_xml(xml, actor=current_user().email)
+        definition = deployment.deploy_xml(xml, actor=current_user().email, filename=_safe_name(upload.filename))
     except UnicodeDecodeError:
         flash("Le fichier doit être encodé en UTF-8.", "erreur")
+    except ValidationFailed as exc:
+        if request.accept_mimetypes.best == "application/json":  # a program gets the problems, one per element
+            return jsonify(erreur=exc.message.split("\n")[0], problemes=[
+                {"fichier": exc.filename, "element": p.element_id, "nom": p.element_name, "regle": p.rule,
+                 "message": line} for p, line in zip(exc.problems, exc.lines)]), 422
+        flash(f"Le fichier BPMN est invalide ({exc.filename}) : rien n'a été déployé, les dossiers et les "
+              "déclarations continuent sur la version en cours.", "erreur")
+        for line in exc.lines[:_SHOWN]:
+            flash(line, "erreur")
+        if len(exc.lines) > _SHOWN:
+            flash(f"… et {len(exc.lines) - _SHOWN} autre(s) problème(s).", "erreur")
     except EngineError as exc:
         flash(exc.message, "erreur")
     else:
-        if before is not None and definition.id <= before:
+        if before is not None and definition.id <= before and definition.bpmn_xml != xml:
+            flash(f"Ce fichier a le même sens que la version {definition.id} (seule la mise en page du diagramme "
+                  "diffère) : rien n'a été déployé.", "info")
+        elif before is not None and definition.id <= before:
             flash(f"Ce contenu est déjà déployé (version {definition.id}).", "info")
         else:
             flash(f"Version {definition.id} déployée : les nouveaux dossiers l'utiliseront.", "succes")
     return redirect(url_for("admin.index")), 303
+
+
+_SHOWN = 20  # problems listed on the page; the CLI deploy prints them all
+
+
+def _safe_name(filename: str) -> str:
+    """The uploaded file's base name, for messages (never used as a path)."""
+    return filename.replace("\\", "/").rsplit("/", 1)[-1][:120] or "processus.bpmn"
 
 
 @bp.route("/processus/migrer", methods=["POST"])

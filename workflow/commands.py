@@ -223,6 +223,9 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
         current_command.reset(token)
     try:
         _write(instance, dossier, workflow, ctx, state_json, command, payload, visited, now, before, commit)
+    except EngineError:
+        db.session.rollback()  # e.g. a task in no lane with a known role: nothing of the command stays
+        raise
     except (StaleDataError, IntegrityError) as exc:
         # Another command on the same instance committed first: the optimistic lock on `version`
         # or the unique (instance, seq) of the audit chain catches it, whichever is flushed first.

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from engine import parsing, serialization
 from engine.errors import EngineError
 from models import ProcessDefinition, db
-from referentiel import LANE_ROLES
 from timekeeping import clock as clock_mod
+from validation import lanes, validator
 
 
 def forms_dir() -> Path:
@@ -23,22 +23,45 @@ def forms_dir() -> Path:
 
 def deploy(bpmn_path: str | Path, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
     """Store a BPMN file with its forms as a definition version; the same content deploys once."""
-    return deploy_xml(parsing.load_bpmn_file(bpmn_path), actor, forms_path)
+    try:
+        xml = parsing.load_bpmn_file(bpmn_path)
+    except UnicodeDecodeError:
+        raise EngineError(f"Le fichier BPMN est invalide : {Path(bpmn_path).name} doit être encodé en UTF-8.", 422) from None
+    return deploy_xml(xml, actor, forms_path, filename=Path(bpmn_path).name)
 
 
-def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
-    """Store BPMN text with the current forms as a definition version; the same content deploys once."""
+def current_forms(forms_path: str | Path | None = None) -> dict:
+    """{file name: JSON} of the forms a deployment would pin."""
     folder = Path(forms_path) if forms_path else forms_dir()
-    forms = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+    return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+
+
+def process_id() -> str:
+    """The process id this application runs: deployments replace its versions, never another's."""
+    return current_app.config["PROCESS_ID"]
+
+
+_validated: set = set()  # content hashes found valid in this process (validation depends on content only)
+
+
+def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None = None,
+               filename: str = "processus.bpmn") -> ProcessDefinition:
+    """Validate BPMN text with the current forms and store it as a definition version; the same content deploys once."""
+    forms = current_forms(forms_path)
     content_hash = serialization.sha256(serialization.canonical_json({"bpmn": xml, "forms": forms}))
     existing = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.content_hash == content_hash))
+    if existing is None:
+        existing = same_meaning(xml, forms)
     if existing is not None:
         return existing
-    try:
-        spec, subs = parsing.parse_bpmn(xml)
-        parsing.check_expressions(xml)
-    except Exception as exc:  # lxml syntax errors, SpiffWorkflow validation errors, refused expressions
-        raise EngineError(f"Le fichier BPMN est invalide : {exc}", 422) from None
+    if (content_hash, process_id()) in _validated:
+        spec, subs = parsing.parse_bpmn(xml, process_id())
+    else:
+        report = validator.ensure_valid(xml, forms, filename, process_id(), lint=current_app.config["BPMN_LINT"])
+        spec, subs = report.spec, report.subprocess_specs
+        if current_app.config["BPMN_LINT"] and not report.linted:
+            current_app.logger.warning("bpmnlint absent (npm ci) : ses règles n'ont pas été vérifiées pour %s", filename)
+        _validated.add((content_hash, process_id()))
     definition = ProcessDefinition(process_id=spec.name, name=spec.description or spec.name,
                                    content_hash=content_hash, bpmn_xml=xml, forms=forms,
                                    spec_json=serialization.spec_to_json(spec, subs), deployed_at=clock_mod.app_now(),
@@ -48,11 +71,32 @@ def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None 
     return definition
 
 
-def latest_definition(process_id: str | None = None) -> ProcessDefinition:
-    """The most recently deployed definition (of a process id)."""
-    query = select(ProcessDefinition).order_by(ProcessDefinition.id.desc()).limit(1)
-    if process_id:
-        query = query.where(ProcessDefinition.process_id == process_id)
+_meaning_cache: dict = {}
+
+
+def _meaning_of(definition: ProcessDefinition) -> str:
+    if definition.content_hash not in _meaning_cache:
+        _meaning_cache[definition.content_hash] = parsing.meaning(definition.bpmn_xml)
+    return _meaning_cache[definition.content_hash]
+
+
+def same_meaning(xml: str, forms: dict) -> ProcessDefinition | None:
+    """The deployed version equal in meaning (same process, same forms, layout aside), if any."""
+    try:
+        wanted = parsing.meaning(xml)
+    except Exception:  # noqa: BLE001 - unreadable files are reported by the validator
+        return None
+    for definition in db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id())
+                                         .order_by(ProcessDefinition.id.desc())):
+        if definition.forms == forms and _meaning_of(definition) == wanted:
+            return definition
+    return None
+
+
+def latest_definition(bound_to: str | None = None) -> ProcessDefinition:
+    """The most recently deployed definition of a process id (by default, the one this application runs)."""
+    query = (select(ProcessDefinition).where(ProcessDefinition.process_id == (bound_to or process_id()))
+             .order_by(ProcessDefinition.id.desc()).limit(1))
     definition = db.session.scalar(query)
     if definition is None:
         raise EngineError("Aucun processus n'est déployé.", 503)
@@ -60,6 +104,7 @@ def latest_definition(process_id: str | None = None) -> ProcessDefinition:
 
 
 _spec_cache: dict = {}
+_roles_cache: dict = {}
 
 
 def spec_of(definition: ProcessDefinition):
@@ -70,6 +115,23 @@ def spec_of(definition: ProcessDefinition):
     return _spec_cache[key]
 
 
+def roles_of(definition: ProcessDefinition) -> dict[str, str]:
+    """{element id: role code} from the lanes of a definition's BPMN, cached by content hash."""
+    key = definition.content_hash
+    if key not in _roles_cache:
+        _roles_cache[key] = lanes.element_roles(parsing.parse_xml(definition.bpmn_xml))
+    return _roles_cache[key]
+
+
+def role_of(definition: ProcessDefinition, spec_name: str) -> str:
+    """The role that works a task of a definition; a task in no lane with a role is refused, never guessed."""
+    role = roles_of(definition).get(spec_name)
+    if role is None:
+        raise EngineError(f"La tâche « {spec_name} » n'est dans aucune voie dont le rôle est connu : "
+                          "la version du processus doit être corrigée.", 409)
+    return role
+
+
 def user_tasks(definition: ProcessDefinition) -> list[tuple[str, str, str]]:
     """(id, name, role) of every user task of a definition, by id (the inbox's task filter)."""
     spec, subs = spec_of(definition)
@@ -77,5 +139,5 @@ def user_tasks(definition: ProcessDefinition) -> list[tuple[str, str, str]]:
     for task_spec in [t for s in [spec, *subs.values()] for t in s.task_specs.values()]:
         if task_spec.manual:
             found[task_spec.name] = (task_spec.name, task_spec.bpmn_name or task_spec.name,
-                                     LANE_ROLES.get(task_spec.lane, "acss"))
+                                     roles_of(definition).get(task_spec.name, ""))
     return sorted(found.values())

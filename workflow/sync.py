@@ -8,10 +8,10 @@ from flask import current_app
 from sqlalchemy import insert, select, update
 
 from engine import runtime
-from models import Dossier, TaskRow, Timer, db, note_due
-from referentiel import LANE_ROLES
+from models import Dossier, ProcessDefinition, TaskRow, Timer, db, note_due
 from timekeeping import business_calendar
 from workflow.context import CommandContext
+from workflow.deployment import role_of
 
 # Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path.
 TASKS, TIMERS = TaskRow.__table__, Timer.__table__
@@ -59,13 +59,14 @@ def _phase(spec_name: str) -> str:
 def _retitle_open_tasks(instance, workflow) -> None:
     """After a migration, open task rows take the names, forms and lanes of the new version."""
     specs = {str(t.id): t.task_spec for t in runtime.ready_user_tasks(workflow)}
+    definition = db.session.get(ProcessDefinition, instance.definition_id)
     for row in db.session.scalars(select(TaskRow).where(TaskRow.instance_id == instance.id,
                                                         TaskRow.status == "ready")):
         spec = specs.get(row.id)
         if spec is not None:
             row.title = spec.bpmn_name or spec.name
             row.form, row.ui_form = runtime.task_form(spec)
-            row.role = LANE_ROLES.get(spec.lane, row.role)
+            row.role = role_of(definition, spec.name)  # by lane identity, whatever the lane's label
 
 
 def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: CommandContext, now: datetime) -> None:
@@ -88,11 +89,12 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
         db.session.execute(update(TASKS).where(TASKS.c.id.in_(cancelled), TASKS.c.status == "ready")
                            .values(status="cancelled", completed_at=now))
     rows = []
+    definition = db.session.get(ProcessDefinition, instance.definition_id)
     for task_id in sorted(ready.keys() - before):
         spec = ready[task_id].task_spec
         form, ui_form = runtime.task_form(spec)
         rows.append(dict(id=task_id, instance_id=instance.id, dossier_id=dossier.id, spec_name=spec.name,
-                         title=spec.bpmn_name or spec.name, role=LANE_ROLES.get(spec.lane, "acss"), form=form,
+                         title=spec.bpmn_name or spec.name, role=role_of(definition, spec.name), form=form,
                          ui_form=ui_form, status="ready", region=dossier.region, structure_id=dossier.structure_id,
                          created_at=now, due_at=due_date(spec.name, now, ctx), claimed_by=claims.get(spec.name)))
     if rows:
