@@ -2,6 +2,7 @@
 """
 from __future__ import annotations
 
+from collections import Counter
 from functools import lru_cache
 
 from lxml import etree
@@ -37,6 +38,20 @@ def task_names(xml_text: str) -> dict:
     """BPMN task id -> name (user, service, script... tasks): the activities of process mining."""
     names, _, kinds = _bpmn_index(xml_text)
     return {eid: names[eid] or eid for eid, kind in kinds.items() if kind.endswith("Task") or kind == "task"}
+
+
+@lru_cache(maxsize=16)
+def activity_names(xml_text: str) -> dict:
+    """BPMN element id -> activity of process mining: tasks and events, a name shared by several made unique.
+
+    Two elements with one name (« Informer l'ARS de la qualification » in B1 and after B2) get their id
+    appended, « Informer l'ARS de la qualification (p3_b1_ars) »; an element without a name is its id.
+    """
+    names, _, kinds = _bpmn_index(xml_text)
+    ids = [eid for eid, kind in kinds.items() if kind.endswith(("Task", "Event")) or kind == "task"]
+    shared = Counter(names[eid] for eid in ids if names[eid])
+    return {eid: (f"{names[eid]} ({eid})" if shared[names[eid]] > 1 else names[eid]) if names[eid] else eid
+            for eid in ids}
 
 
 def element_names(xml_text: str) -> dict:

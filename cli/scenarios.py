@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, Timer, User, db
-from workflow import commands, context
+from workflow import claims, commands, context
 
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)     # 11:00 in Paris
 SATURDAY_NIGHT = datetime(2026, 3, 7, 21, 30, tzinfo=timezone.utc)    # 22:30 in Paris
@@ -198,9 +198,13 @@ def run(name: str, clock, until: str | None = None, echo=None) -> tuple[Dossier,
     for spec_name, data in scenario.steps:
         if spec_name == until:
             break
-        clock.advance(minutes=30)
+        clock.advance(minutes=20)
         row = ready_task(dossier, spec_name)
         actor = actor_for(row)
+        if row.role != "declarant":  # analysts take the task from their inbox, then work it
+            claims.claim(row.id, actor.user_id)
+            db.session.commit()
+        clock.advance(minutes=10)
         commands.complete_task(row.id, data, actor)
         results.append(_result(dossier, actor.name, row.title))
         if echo:

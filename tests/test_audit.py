@@ -14,7 +14,7 @@ from audit import bpmn_paths, hash_chain, mining, replayer, verifier
 from cli import scenarios
 from engine import compaction, serialization
 from engine.errors import EngineError
-from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, UTCDateTime, db
+from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, TaskRow, UTCDateTime, db
 from tampering import guard_lifted
 from workflow import commands, event_chain
 
@@ -358,15 +358,19 @@ def test_cli_replay_step(app, clock, runner):
 # (d) exports: pm4py reads the XES; the CSV carries the same events
 
 def _expected_events(dossiers):
+    """(events, activities, activity names of the BPMN): a completion per task or event visited; per task row
+    its schedule and start, its assign when claimed, its ate_abort when interrupted."""
     total, names = 0, set()
     for dossier in dossiers:
         definition = db.session.get(ProcessDefinition, _instance(dossier).definition_id)
-        tasks = bpmn_paths.task_names(definition.bpmn_xml)
+        activities = bpmn_paths.activity_names(definition.bpmn_xml)
         for event in hash_chain.events_of(dossier.instance_id):
-            hits = [tasks[v] for v in event.visited if v in tasks]
+            hits = [activities[v] for v in event.visited if v in activities]
             total += len(hits)
             names.update(hits)
-    return total, names, tasks
+        for row in db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id)):
+            total += 2 + (row.claimed_at is not None) + (row.status == "cancelled")
+    return total, names, activities
 
 
 def test_xes_export_reads_in_pm4py(app, clock, runner, tmp_path):
@@ -383,7 +387,7 @@ def test_xes_export_reads_in_pm4py(app, clock, runner, tmp_path):
     assert len(log) == total
     assert set(log["case:concept:name"]) == {d.number for d in dossiers}
     assert set(log["concept:name"]) == names and names <= set(tasks.values())
-    assert set(log["lifecycle:transition"]) == {"complete"}
+    assert set(log["lifecycle:transition"]) == {"schedule", "assign", "start", "complete"}
     assert "declarant" in set(log["org:role"])
     # No personal data unless asked: resources are roles, never e-mail addresses.
     assert not any("@" in str(r) for r in log["org:resource"])

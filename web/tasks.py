@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
@@ -11,7 +11,7 @@ from timekeeping.clock import app_now
 from web import access, forms
 from web.auth import current_user, login_required
 from web.security import french_abort
-from workflow import commands, context, form_schemas
+from workflow import claims, commands, context, form_schemas
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
 
@@ -196,11 +196,7 @@ def claim(task_id):
     row = access.workable_task(user, task_id)
     if row.status != "ready":
         return render_done(row, db.session.get(Dossier, row.dossier_id), 409)
-    query = update(TaskRow).where(TaskRow.id == row.id, TaskRow.status == "ready")
-    if request.form.get("reprendre") != "1":
-        # Atomic: two people clicking at once cannot both get the task.
-        query = query.where((TaskRow.claimed_by.is_(None)) | (TaskRow.claimed_by == user.id))
-    done = db.session.execute(query.values(claimed_by=user.id)).rowcount
+    done = claims.claim(row.id, user.id, take_over=request.form.get("reprendre") == "1")
     db.session.commit()
     if done:
         flash(f"Vous avez pris en charge « {row.title} ».", "succes")
@@ -217,8 +213,7 @@ def release(task_id):
     """Give a task back to the team."""
     user = current_user()
     row = access.workable_task(user, task_id)
-    done = db.session.execute(update(TaskRow).where(TaskRow.id == row.id, TaskRow.claimed_by == user.id)
-                              .values(claimed_by=None)).rowcount
+    done = claims.release(row.id, user.id)
     db.session.commit()
     flash(f"« {row.title} » est de nouveau disponible pour l'équipe." if done
           else "Vous n'aviez pas pris cette tâche.", "info" if done else "avertissement")

@@ -84,6 +84,7 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
     claims = {}
     if cancelled:
         # An interrupted task comes back (e.g. after the weekly timer): the analyst keeps the claim.
+        # The new task instance is assigned to them as it appears (its claim time is now).
         claims = dict(db.session.execute(select(TaskRow.spec_name, TaskRow.claimed_by)
                                          .where(TaskRow.id.in_(cancelled))).all())
         db.session.execute(update(TASKS).where(TASKS.c.id.in_(cancelled), TASKS.c.status == "ready")
@@ -96,7 +97,8 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
         rows.append(dict(id=task_id, instance_id=instance.id, dossier_id=dossier.id, spec_name=spec.name,
                          title=spec.bpmn_name or spec.name, role=role_of(definition, spec.name), form=form,
                          ui_form=ui_form, status="ready", region=dossier.region, structure_id=dossier.structure_id,
-                         created_at=now, due_at=due_date(spec.name, now, ctx), claimed_by=claims.get(spec.name)))
+                         created_at=now, due_at=due_date(spec.name, now, ctx), claimed_by=claims.get(spec.name),
+                         claimed_at=now if claims.get(spec.name) else None))
     if rows:
         db.session.execute(insert(TASKS), rows)
         for row in rows:
