@@ -106,11 +106,11 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
 
 
 def _plural_of(words: str) -> str:
-    """Plural of each word of a short noun phrase (« étape rejouée » -> « étapes rejouées »)."""
-    return " ".join(w if w.endswith(("s", "x", "z")) or w in _INVARIABLE else w + "s" for w in words.split(" "))
-
-
-_INVARIABLE = {"de", "du", "des", "à", "en", "et", "sur", "par", "le", "la", "les", "d'un", "d'une"}
+    """Plural of a short noun phrase: its words up to the first preposition, whose complement stays as it
+    is (« étape rejouée » -> « étapes rejouées », « anomalie de service » -> « anomalies de service »)."""
+    head, *rest = re.split(r"(?= (?:de|du|des|d'|à|en|sur|par|pour|avec) )", words, maxsplit=1)
+    marked = " ".join(w if w.endswith(("s", "x", "z")) else w + "s" for w in head.split(" "))
+    return marked + "".join(rest)
 
 
 def slugify(text: str) -> str:
