@@ -172,8 +172,8 @@ def task(task_id):
             data = forms.coerce(schema, request.form)
             try:
                 people = task_memory.people_errors(schema, ui, data)
-                if people:
-                    raise form_schemas.FormErrors(people)
+                if people:  # with the form's other errors, so that one round trip shows them all
+                    raise form_schemas.FormErrors({**form_schemas.validate(schema, data), **people})
                 commands.complete_task(row.id, data, context.Actor.of(user))
             except form_schemas.FormErrors as exc:
                 db.session.rollback()
