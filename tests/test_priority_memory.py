@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from alembic import command as alembic_command
 from sqlalchemy import select
+
+import migrate
 
 from cli import scenarios
 from models import Dossier, TaskRow, User, db
@@ -121,3 +124,15 @@ def test_reopened_task_is_prefilled_and_qualified_at_follows_the_latest_decision
         TaskRow.dossier_id == dossier.id, TaskRow.status == "ready"))} == {12}
     shown = client.get(f"/dossiers/{dossier.id}").text
     assert f"Qualifié le</dt><dd>{decided_at.astimezone(PARIS):%d/%m/%Y à %H:%M}" in shown
+
+
+def test_upgrade_fills_the_markers_of_existing_dossiers(app, clock):
+    """Migration 0012 on a database holding dossiers: their markers and priority come from the audit log."""
+    urgent, _ = scenarios.run("hors_heures", clock, until="p2_ouvrir")
+    db.session.remove()
+    with db.engine.begin() as connection:
+        alembic_command.downgrade(migrate.alembic_config(connection), "0010_merge_security")
+    migrate.upgrade()
+    dossier = db.session.get(Dossier, urgent.id)
+    assert (dossier.urgent_help, dossier.care_impact, dossier.priority) == (True, "mode_degrade", 25)
+    assert open_task(dossier.id, "p2_ouvrir").priority == 25

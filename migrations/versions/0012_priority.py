@@ -17,12 +17,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("dossiers", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("urgent_help", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column("care_impact", sa.String(length=40), nullable=True))
-        batch_op.add_column(sa.Column("priority", sa.Integer(), nullable=False, server_default="0"))
-    with op.batch_alter_table("tasks", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("priority", sa.Integer(), nullable=False, server_default="0"))
+    # Plain ALTER TABLE ... ADD COLUMN on both backends: a batch copy of `dossiers` on SQLite would drop a
+    # table that tasks, outbox rows and retex reference, which its foreign keys refuse once dossiers exist.
+    op.add_column("dossiers", sa.Column("urgent_help", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("dossiers", sa.Column("care_impact", sa.String(length=40), nullable=True))
+    op.add_column("dossiers", sa.Column("priority", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("tasks", sa.Column("priority", sa.Integer(), nullable=False, server_default="0"))
     # The inbox orders by priority then due date: the worklist index with the priority first.
     op.create_index("ix_tasks_priority", "tasks", ["status", "role", "priority", "due_at", "created_at", "id",
                                                    "claimed_by"])
@@ -52,10 +52,8 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+), for the same reason as in upgrade().
     op.drop_index("ix_tasks_priority", table_name="tasks")
-    with op.batch_alter_table("tasks", schema=None) as batch_op:
-        batch_op.drop_column("priority")
-    with op.batch_alter_table("dossiers", schema=None) as batch_op:
-        batch_op.drop_column("priority")
-        batch_op.drop_column("care_impact")
-        batch_op.drop_column("urgent_help")
+    op.drop_column("tasks", "priority")
+    for column in ("priority", "care_impact", "urgent_help"):
+        op.drop_column("dossiers", column)
