@@ -174,6 +174,11 @@ class Dossier(db.Model):
     state: Mapped[str] = mapped_column(String(60), index=True)
     phase: Mapped[str] = mapped_column(String(60), default="")
     off_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The markers of priority synced at command time (workflow/sync.py): urgent help asked, the declarant's
+    # impact on care (referentiel.CARE_IMPACTS), and their weighted sum (referentiel.priority_score).
+    urgent_help: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    care_impact: Mapped[str | None] = mapped_column(String(40))
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     military: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     # The national body the armées chose to inform (hfds|acss) and whether their synthesis is
     # « Diffusion restreinte »: synced when the armées' task completes, read by web/access.py in SQL.
@@ -207,6 +212,8 @@ class TaskRow(db.Model):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the assignment of the mining export
+    # The dossier's priority, copied on its open tasks so that the inbox orders on the task table alone.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
@@ -214,6 +221,8 @@ class TaskRow(db.Model):
         Index("ix_tasks_inbox", "status", "role", "region", "due_at"),
         # Inboxes of the national roles (no region): counted and ordered by due date on the index alone.
         Index("ix_tasks_worklist", "status", "role", "due_at", "created_at", "id", "claimed_by"),
+        # The inbox's default order: priority (highest first), then due date.
+        Index("ix_tasks_priority", "status", "role", "priority", "due_at", "created_at", "id", "claimed_by"),
     )
 
 

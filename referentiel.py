@@ -34,19 +34,21 @@ STRUCTURE_KINDS = {
     "radiotherapie": "Centre de radiothérapie",
 }
 
+# One French vocabulary for incident types: the declaration form's choices, filters, mails and exports.
+# tests/test_vocabulary.py checks that every form offering types uses exactly these labels.
 INCIDENT_TYPES = {
     "rancongiciel": "Rançongiciel",
-    "hameconnage": "Hameçonnage / malspam",
+    "hameconnage": "Hameçonnage / courriel malveillant",
     "compromission_compte": "Compromission de compte (annuaire, VPN, messagerie)",
-    "cheval_de_troie": "Cheval de Troie / infostealer",
-    "exploitation_vulnerabilite": "Exploitation de vulnérabilité d'un équipement exposé",
-    "incident_prestataire": "Incident chez un prestataire ou hébergeur",
+    "cheval_de_troie": "Cheval de Troie / logiciel espion",
+    "exploitation_vulnerabilite": "Exploitation d'une vulnérabilité d'un équipement exposé",
+    "incident_prestataire": "Incident chez un prestataire ou un hébergeur",
     "dysfonctionnement_infrastructure": "Dysfonctionnement d'infrastructure",
     "perte_lien_telecom": "Perte de lien télécom",
     "bogue_logiciel": "Bogue logiciel",
     "vol_materiel": "Vol de matériel",
     "divulgation_donnees": "Divulgation ou exfiltration de données",
-    "defiguration_site": "Défiguration de site",
+    "defiguration_site": "Défiguration de site web",
     "deni_de_service": "Déni de service",
     "erreur_humaine": "Erreur humaine",
     "usurpation_identite": "Usurpation d'identité",
@@ -59,9 +61,58 @@ QUALIFICATIONS = {
     "significatif": "Incident significatif",
 }
 
+# The declarant's « impact sur les soins » (form p1-impact): every answer but "aucun" affects care.
+CARE_IMPACTS = {
+    "mise_en_danger_potentielle": "mise en danger potentielle des patients",
+    "mise_en_danger_averee": "mise en danger avérée des patients",
+    "mode_degrade": "soins en mode dégradé",
+    "interruption": "interruption des soins",
+}
+# Weights of a dossier's priority (the inbox sorts on their sum, highest first): each marker outranks
+# every combination of the ones below it, so the order reads the same as the markers.
+PRIORITY_WEIGHTS = {"aide_urgente": 16, "impact_soins": 8, "significatif": 4, "grave": 2, "hors_heures": 1}
+
 # Dossier states named by annex 1, in the order a dossier goes through them.
 STATES = ["en cours de déclaration", "déclaré", "en attente de qualification", "à traiter", "à clôturer",
           "clôturé", "transmis au ministère des armées"]
+
+
+def priority_score(urgent_help: bool, care_impact: str | None, health_impact: bool, qualification: str | None,
+                   off_hours: bool) -> int:
+    """A dossier's priority from its markers (PRIORITY_WEIGHTS); 0 when none applies."""
+    weights = PRIORITY_WEIGHTS
+    return ((weights["aide_urgente"] if urgent_help else 0)
+            + (weights["impact_soins"] if care_impact in CARE_IMPACTS or health_impact else 0)
+            + (weights[qualification] if qualification in ("significatif", "grave") else 0)
+            + (weights["hors_heures"] if off_hours else 0))
+
+
+def priority_markers(urgent_help: bool, care_impact: str | None, health_impact: bool, off_hours: bool) -> list:
+    """[(code, French label)] of a dossier's priority markers, most urgent first (words, never colour alone)."""
+    found = []
+    if urgent_help:
+        found.append(("aide_urgente", "Aide urgente demandée"))
+    if care_impact in CARE_IMPACTS:
+        found.append(("impact_soins", f"Impact sur les soins : {CARE_IMPACTS[care_impact]}"))
+    if health_impact:
+        found.append(("impact_soins", "Impact sanitaire retenu (B3)"))
+    if off_hours:
+        found.append(("hors_heures", "Déclaré hors heures ouvrées"))
+    return found
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """« 1 dossier », « 7 dossiers », « 0 dossier » (French: 0 and 1 take the singular)."""
+    word = singular if abs(count) < 2 else (plural_form or _plural_of(singular))
+    return f"{count} {word}"
+
+
+def _plural_of(words: str) -> str:
+    """Plural of a short noun phrase: its words up to the first preposition, whose complement stays as it
+    is (« étape rejouée » -> « étapes rejouées », « anomalie de service » -> « anomalies de service »)."""
+    head, *rest = re.split(r"(?= (?:de|du|des|d'|à|en|sur|par|pour|avec) )", words, maxsplit=1)
+    marked = " ".join(w if w.endswith(("s", "x", "z")) else w + "s" for w in head.split(" "))
+    return marked + "".join(rest)
 
 
 def slugify(text: str) -> str:

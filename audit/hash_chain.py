@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from engine import serialization
 from models import AuditEvent, Dossier, OutboxMessage, ProcessInstance, TaskRow, db
+from referentiel import plural
 from workflow import event_chain
 
 
@@ -50,7 +51,7 @@ def check_stored_state(instance: ProcessInstance, events: list,
     if last is None:
         return step, "aucun événement pour cette instance"
     if instance.last_seq != last.seq:
-        return step, f"l'instance annonce {instance.last_seq} étape(s), le journal en contient {last.seq}"
+        return step, f"l'instance annonce {plural(instance.last_seq, 'étape')}, le journal en contient {last.seq}"
     if instance.state_hash != last.state_hash:
         return last.seq, "l'empreinte de l'état stocké diffère de celle du dernier événement"
     if serialization.sha256(instance.state_json) != instance.state_hash:

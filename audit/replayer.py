@@ -14,6 +14,7 @@ from audit.hash_chain import check_event, events_of
 from engine import clockhooks, compaction, runtime, serialization
 from engine.errors import EngineError
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, db
+from referentiel import plural
 from timekeeping import clock as clock_mod
 from workflow import commands, context, deployment, event_chain
 
@@ -95,7 +96,8 @@ def replay_step(spec, subs, instance: ProcessInstance, event: AuditEvent, prev_s
         compaction.compact(workflow, instance.engine_revision)
         state_json = serialization.dump_state(workflow)
         if ctx.replay:
-            raise ReplayMismatch(event.seq, f"{len(ctx.replay)} résultat(s) de service enregistré(s) non rejoué(s)")
+            raise ReplayMismatch(event.seq, f"{plural(len(ctx.replay), 'résultat')} de service "
+                                 f"{'enregistré non rejoué' if len(ctx.replay) < 2 else 'enregistrés non rejoués'}")
         return workflow, state_json, visited
     except ReplayMismatch:
         raise
@@ -166,7 +168,7 @@ def state_at(dossier: Dossier, step: int) -> Snapshot:
     instance = db.session.get(ProcessInstance, dossier.instance_id)
     events = events_of(instance.id)
     if not 1 <= step <= len(events):
-        raise EngineError(f"Étape {step} hors limites : le dossier compte {len(events)} étape(s).", 404)
+        raise EngineError(f"Étape {step} hors limites : le dossier compte {plural(len(events), 'étape')}.", 404)
     snapshot = None
     for snapshot in replay(instance, events, upto=step):
         pass

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from audit.hash_chain import _traces, check_stored_state, events_of, verify_chain
 from audit.replayer import ReplayMismatch, replay
 from models import AuditEvent, Dossier, ProcessInstance, db
+from referentiel import plural
 
 
 @dataclass
@@ -29,7 +30,7 @@ class VerifyResult:
     def message(self) -> str:
         """One French line for people."""
         if self.ok:
-            return f"Dossier {self.dossier} : intègre ({self.steps} étape(s) rejouée(s) et vérifiée(s))."
+            return f"Dossier {self.dossier} : intègre ({plural(self.steps, 'étape rejouée')} et {'vérifiée' if self.steps < 2 else 'vérifiées'})."
         return f"Dossier {self.dossier} : différence à l'étape {self.step} ({self.reason})"
 
 

@@ -27,12 +27,14 @@ from app import create_app  # noqa: E402
 from cli import demo  # noqa: E402
 from models import Dossier, TaskRow, User, db  # noqa: E402
 from timekeeping import clock as clock_mod  # noqa: E402
+from web import login_sessions  # noqa: E402
 from workflow import deployment  # noqa: E402
 
 SMALL = 100
 PAGES = [  # (who, page); "{last}" is the last page of that list at that volume
     ("analyste@acss.example.fr", "/boite"),
     ("analyste@acss.example.fr", "/boite?page={last}"),
+    ("analyste@acss.example.fr", "/boite?tri=echeance"),  # the order by due date alone, beside the default
     ("analyste@acss.example.fr", "/boite?type=rancongiciel&tri=recent&echeance=retard"),
     ("analyste@acss.example.fr", "/dossiers"),
     ("analyste@acss.example.fr", "/dossiers?page={last}"),
@@ -43,10 +45,12 @@ PAGES = [  # (who, page); "{last}" is the last page of that list at that volume
 
 def page_ms(app, email: str, url: str, rounds: int = 5) -> float:
     """Median time to serve one page to a logged-in user, in milliseconds."""
-    user_id = db.session.scalar(select(User.id).where(User.email == email))
+    user = db.session.scalar(select(User).where(User.email == email))
     client = app.test_client()
     with client.session_transaction() as session:
-        session["user_id"] = user_id
+        # Flask-Login keeps the server-side login session's id (web/login_sessions.py), not the user's.
+        session["_user_id"] = login_sessions.open_session(user)
+        session["_fresh"] = True
     times = []
     for _ in range(rounds):
         started = time.perf_counter()

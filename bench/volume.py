@@ -12,12 +12,19 @@ from itertools import cycle, islice
 from sqlalchemy import func, insert, select
 
 from models import Dossier, ProcessInstance, Structure, TaskRow, db
-from referentiel import INCIDENT_TYPES
+from referentiel import INCIDENT_TYPES, priority_score
 
 # (task, role, qualification) of an open dossier at different points of its life.
 OPEN_STEPS = [("p2_ouvrir", "acss", None), ("p3_qualifier", "acss", None), ("p4_choix", "ars", "grave"),
               ("p4_accompagner", "acss", "grave"), ("p4bis_pilotage", "hfds", "significatif"),
               ("p5_bilan", "acss", "grave")]
+
+
+def _markers(i: int, qualification: str | None) -> dict:
+    """Priority markers of the i-th dossier: a few urgent, some with impact on care, some off hours."""
+    urgent, care, off_hours = i % 13 == 0, "mode_degrade" if i % 5 == 0 else None, i % 7 == 0
+    return {"urgent_help": urgent, "care_impact": care, "off_hours": off_hours,
+            "priority": priority_score(urgent, care, False, qualification, off_hours)}
 
 
 def add_open_dossiers(count: int, now: datetime, completed_per_dossier: int = 2,
@@ -39,13 +46,15 @@ def add_open_dossiers(count: int, now: datetime, completed_per_dossier: int = 2,
             {"id": i, "number": f"SSI-2099-{i:06d}", "instance_id": i, "structure_id": s.id, "region": s.region,
              "structure_kind": s.kind, "incident_types": [types[i % len(types)]], "qualification": qualification,
              "state": "à traiter" if qualification else "en attente de qualification",
-             "created_at": now - timedelta(minutes=i), "updated_at": now} for i, s, (_, _, qualification) in placed])
+             "created_at": now - timedelta(minutes=i), "updated_at": now, **_markers(i, qualification)}
+            for i, s, (_, _, qualification) in placed])
         rows = []
-        for i, s, (spec, role, _) in placed:
+        for i, s, (spec, role, qualification) in placed:
             base = {"instance_id": i, "dossier_id": i, "role": role, "region": s.region, "structure_id": s.id,
                     "created_at": now - timedelta(minutes=i)}
             rows.append({**base, "id": f"vol-{i}-ouverte", "spec_name": spec, "title": spec, "status": "ready",
-                         "due_at": now + timedelta(minutes=(i * 37) % 20_000 - 5_000)})
+                         "due_at": now + timedelta(minutes=(i * 37) % 20_000 - 5_000),
+                         "priority": _markers(i, qualification)["priority"]})
             rows += [{**base, "id": f"vol-{i}-{n}", "spec_name": "p1_declarer", "title": "p1_declarer",
                       "status": "completed", "completed_at": now} for n in range(completed_per_dossier)]
         db.session.execute(insert(TaskRow), rows)

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from audit import hash_chain, mining, replayer, verifier
 from engine.errors import EngineError
 from models import Dossier, db
+from referentiel import plural
 
 audit_cli = AppGroup("audit", help="Vérifier, rejouer et exporter l'historique des dossiers.")
 
@@ -50,10 +51,11 @@ def verify(dossier, chain_only):
     for result in failures:
         click.echo(result.message)
     if failures:
-        click.echo(f"{len(failures)} dossier(s) sur {total} présentent une différence.")
+        click.echo(f"{plural(len(failures), 'dossier')} sur {total} "
+                   f"{'présente' if len(failures) < 2 else 'présentent'} une différence.")
         sys.exit(1)
     mode = "chaînage et état stocké" if chain_only else "chaînage, rejeu pas à pas et état stocké"
-    click.echo(f"{total} dossier(s) vérifié(s) ({mode}) : aucune différence.")
+    click.echo(f"{plural(total, 'dossier vérifié')} ({mode}) : aucune différence.")
 
 
 @audit_cli.command("replay")
@@ -106,6 +108,6 @@ def export(fmt, start, end, number, personal_data, output):
     if output:
         with open(output, "wb") as handle:
             handle.write(content)
-        click.echo(f"{len(dossiers)} dossier(s) exporté(s) dans {output}.", err=True)
+        click.echo(f"{plural(len(dossiers), 'dossier exporté')} dans {output}.", err=True)
     else:
         click.echo(content.decode("utf-8"), nl=False)

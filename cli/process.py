@@ -15,6 +15,7 @@ from cli import demo, scenarios
 from cli import sweeps as cli_time
 from engine.errors import EngineError
 from models import Dossier, ProcessDefinition, db
+from referentiel import plural
 from timekeeping import clock as clock_mod
 from workflow import commands, context, deployment
 
@@ -47,7 +48,7 @@ def load_demo():
     """Load demo structures and users (idempotent)."""
     setup_database()
     created = demo.load_demo()
-    click.echo(f"Données de démonstration : {created['structures']} structure(s), {created['users']} utilisateur(s) "
+    click.echo(f"Données de démonstration : {plural(created['structures'], 'structure')}, {plural(created['users'], 'utilisateur')} "
                f"créés. Mot de passe de tous les comptes : {demo.DEMO_PASSWORD}")
     if db.session.scalar(select(Dossier.id).limit(1)) is None:
         numbers = sample_dossiers()

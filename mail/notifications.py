@@ -30,7 +30,7 @@ DEFAULT_MAILBOXES = {
 }
 
 ENTITY_LABELS = {
-    "acss": "Cellule ACSS (ASIP Santé)",
+    "acss": "Cellule ACSS (Agence du numérique en santé)",
     "fssi": "FSSI (BAL ssi@sg.social.gouv.fr)",
     "hfds": "HFDS/FSSI",
     "dgs": "DGS",

@@ -325,7 +325,7 @@ def test_cli_verify_ok_and_tampered(app, clock, runner):
     assert "intègre" in result.output
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 0, result.output
-    assert "2 dossier(s) vérifié(s)" in result.output
+    assert "2 dossiers vérifiés" in result.output
     _tamper_time(dossier.instance_id)
     result = runner.invoke(args=["audit", "verify", dossier.number])
     assert result.exit_code == 1
@@ -333,7 +333,7 @@ def test_cli_verify_ok_and_tampered(app, clock, runner):
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 1
     assert f"Dossier {dossier.number} : différence à l'étape {STEP}" in result.output
-    assert "1 dossier(s) sur 2" in result.output
+    assert "1 dossier sur 2 présente une différence" in result.output
     result = runner.invoke(args=["audit", "verify", "--chaine-seule"])
     assert result.exit_code == 1
     result = runner.invoke(args=["audit", "verify", "SSI-1999-99999"])

@@ -102,7 +102,7 @@ def test_a_start_killed_midway_leaves_nothing_and_the_retry_keeps_one_number(app
     next_step = db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready"))
     assert first.location.endswith(f"/taches/{next_step.id}")
     result = runner.invoke(args=["audit", "verify"])
-    assert result.exit_code == 0 and "1 dossier(s) vérifié(s)" in result.output and "aucune différence" in result.output
+    assert result.exit_code == 0 and "1 dossier vérifié" in result.output and "aucune différence" in result.output
 
 
 def test_random_kills_leave_no_orphan_and_no_hole(app, clock):

@@ -257,7 +257,9 @@ def test_declaration_form_shows_identification_and_earlier_answers():
 
 
 def test_contexts_named_in_the_brief():
-    assert uischema("p2-ouverture")["ui:context"] == ["titre", "description", "types_incident", "structure"]
+    opening = uischema("p2-ouverture")["ui:context"]
+    assert opening[:4] == ["titre", "description", "types_incident", "structure"]
+    assert {"impact_soins", "besoin_aide_urgente"} <= set(opening)  # what makes the dossier urgent
     assert uischema("complement-informations")["ui:context"][-1] == "question_declarant"
     assert {"titre", "description", "reponse_informations"} <= set(uischema("p3-qualification")["ui:context"])
     assert uischema("p6-retex")["ui:context"] == ["retex_similaires", "synthese_actions", "resultats"]

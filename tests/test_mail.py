@@ -115,7 +115,7 @@ def test_every_notification_of_the_process_is_delivered_with_its_content(app, cl
     assert rcpts == ["declarant.metz@chr-metz.example.fr"]
     text = message.get_body(("plain",)).get_content()
     assert "Entités alertées :" in text
-    for entity in ("FSSI (BAL ssi@sg.social.gouv.fr)", "ARS Grand Est", "Cellule ACSS (ASIP Santé)"):
+    for entity in ("FSSI (BAL ssi@sg.social.gouv.fr)", "ARS Grand Est", "Cellule ACSS (Agence du numérique en santé)"):
         assert f"  - {entity}" in text
         assert f"<li>{entity}</li>" in message.get_body(("html",)).get_content()
     # Off-hours escalation to the FSSI mailbox, saying why.
@@ -316,7 +316,7 @@ def test_outbox_page_lists_states_and_lets_an_administrator_retry(app, client, c
     page = client.get("/admin/outbox/")
     assert page.status_code == 200
     assert 'id="compteur-dead">5<' in page.text and 'id="compteur-a_verifier">1<' in page.text
-    assert "1 message(s) à vérifier" in page.text
+    assert "1 message à vérifier" in page.text
     assert page.text.count("Renvoyer<span") == 6
     only_dead = client.get("/admin/outbox/?etat=dead")
     assert only_dead.text.count("<tr>") == 1 + 5

@@ -83,10 +83,10 @@ def test_init_db_and_demo_commands(tmp_path):
     assert result.exit_code == 0, result.output
     assert "processus déployé" in result.output
     result = runner.invoke(args=["demo"])
-    assert result.exit_code == 0 and "8 structure(s), 21 utilisateur(s)" in result.output
+    assert result.exit_code == 0 and "8 structures, 21 utilisateurs" in result.output
     assert "Dossiers d'exemple à différentes étapes : SSI-" in result.output  # a new install shows work
     result = runner.invoke(args=["demo"])  # idempotent
-    assert "0 structure(s), 0 utilisateur(s)" in result.output
+    assert "0 structure, 0 utilisateur" in result.output
     with application.app_context():
         tables = set(inspect(db.engine).get_table_names())
         assert {"dossiers", "audit_events", "outbox", "timers", "tasks"} <= tables

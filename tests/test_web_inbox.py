@@ -50,8 +50,8 @@ def test_ars_inbox_is_limited_to_its_region(client, clock):
 
 
 def _ordered(rows) -> list:
-    """Task rows in the inbox's default order: by due date (none last), creation, id."""
-    return sorted(rows, key=lambda t: (t.due_at is None, t.due_at or t.created_at, t.created_at, t.id))
+    """Task rows in the inbox's default order: by priority (highest first), due date (none last), creation, id."""
+    return sorted(rows, key=lambda t: (-t.priority, t.due_at is None, t.due_at or t.created_at, t.created_at, t.id))
 
 
 def test_pages_counts_and_scope_at_volume(app, clock):

@@ -6,7 +6,7 @@ from flask import abort, current_app, send_from_directory
 from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
-from referentiel import ROLES
+from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
 from web import admin, audit, auth, declare, dossiers, inbox, outbox, security, tasks
 
 VENDOR = {"bpmn-js": Path(__file__).resolve().parent.parent / "node_modules" / "bpmn-js" / "dist"}
@@ -41,6 +41,14 @@ def format_datetime(value, with_time: bool = True) -> str:
     return local.strftime("%d/%m/%Y à %H:%M") if with_time else local.strftime("%d/%m/%Y")
 
 
+def dossier_markers(dossier) -> list:
+    """A dossier's priority markers (referentiel.priority_markers) from its synced columns; the B3 decision
+    is the analysts' work, not shown to declarants."""
+    analyst = auth.current_user() is not None and auth.current_user().role != "declarant"
+    return priority_markers(bool(dossier.urgent_help), dossier.care_impact, bool(dossier.health_impact) and analyst,
+                            bool(dossier.off_hours))
+
+
 class DatabaseId(IntegerConverter):
     """`<int:...>` in addresses, bounded by what an INTEGER column holds (PostgreSQL: 32 bits): a
     larger number is an unknown page (404), not a database error."""
@@ -59,8 +67,10 @@ def init_app(app):
     app.jinja_env.globals.update(
         current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
         user_structure=lambda user: db.session.get(Structure, user.structure_id) if user.structure_id else None,
-        now=lambda: app.extensions["clock"].now())
+        now=lambda: app.extensions["clock"].now(), priority_markers=dossier_markers,
+        qualification_label=lambda code: QUALIFICATIONS.get(code, "Non qualifié"))
     app.jinja_env.filters["dt"] = format_datetime
+    app.jinja_env.filters["pluriel"] = plural  # {{ n|pluriel('dossier') }}: « 7 dossiers »
     app.jinja_env.globals.pop("config", None)  # Flask's default; secrets never enter a template context
 
     @app.route("/vendor/<package>/<path:filename>")

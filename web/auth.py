@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from flask import Blueprint, abort, flash, has_request_context, redirect, render_template, request, session, url_for
 
 from models import User, db
+from referentiel import plural
 from timekeeping.clock import app_now
 from web import login_sessions
 from web import login_throttle as throttle
@@ -135,7 +136,7 @@ def check_credentials(email: str, password: str) -> User | None:
 
 def _throttled(exc: Throttled, email: str, next_url: str | None):
     message = (f"Trop de tentatives de connexion depuis cette adresse. Réessayez dans "
-               f"{max(1, -(-exc.retry_after // 60))} minute(s).")
+               f"{plural(max(1, -(-exc.retry_after // 60)), 'minute')}.")
     if wants_json():
         response, status = error_response(429, message)
     else:

@@ -19,7 +19,7 @@ _NAIVE_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
 KEY_LABELS = {
     "nom": "Nom", "finess_et": "FINESS établissement (ET)", "finess_ej": "FINESS entité juridique (EJ)",
     "type": "Type de structure", "region": "Région", "departement": "Département", "ville": "Ville",
-    "oiv": "Opérateur d'importance vitale", "email": "Adresse électronique", "telephone": "Téléphone",
+    "oiv": "Opérateur d'importance vitale (OIV)", "email": "Adresse électronique", "telephone": "Téléphone",
     "fonction": "Fonction", "numero": "Numéro", "id": "Identifiant",
 }
 

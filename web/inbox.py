@@ -18,6 +18,9 @@ from workflow import deployment
 bp = Blueprint("inbox", __name__, url_prefix="/boite")
 PAGE_SIZE = 25
 SORTS = {
+    # The default: priority (urgent help, impact on care, qualification, off hours) then due date.
+    "priorite": lambda: (TaskRow.priority.desc(), TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.created_at,
+                         TaskRow.id),
     "echeance": lambda: (TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.created_at, TaskRow.id),
     "recent": lambda: (TaskRow.created_at.desc(), TaskRow.id),
     "ancien": lambda: (TaskRow.created_at, TaskRow.id),
@@ -81,7 +84,7 @@ def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE) -> d
     """One page of the inbox with its counts: one counting query, one query for the page's task ids,
     one for their rows; the dossiers are joined only when a filter or the sort needs them."""
     conditions, on_dossier, chosen = filters_from(args, user, now)
-    sort = args.get("tri") if args.get("tri") in SORTS else "echeance"
+    sort = args.get("tri") if args.get("tri") in SORTS else "priorite"
     try:
         page = max(1, int(args.get("page", 1)))
     except ValueError:

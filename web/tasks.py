@@ -8,7 +8,7 @@ from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
 from timekeeping.clock import app_now
-from web import access, forms
+from web import access, forms, task_memory
 from web.auth import current_user, login_required
 from web.security import french_abort
 from workflow import claims, commands, context, form_schemas
@@ -18,6 +18,7 @@ bp = Blueprint("tasks", __name__, url_prefix="/taches")
 WIZARD = [("p1_perimetre", "Identification et périmètre"), ("p1_impact", "Impacts"),
           ("p1_origine", "Origine et capacité de traitement"), ("p1_formulaire", "Description et validation")]
 WIZARD_STEPS = [name for name, _ in WIZARD]
+CONTACT_LABELS = [("nom", "Nom"), ("fonction", "Fonction"), ("telephone", "Téléphone"), ("email", "Adresse électronique")]
 # A field without its own maxLength in the form's JSON Schema holds at most this many characters, and a
 # whole draft at most DRAFT_MAX_CHARS: drafts skip the schema's validation, not its size limits.
 FIELD_MAX_CHARS = 20_000
@@ -33,13 +34,25 @@ def form_of(row: TaskRow) -> tuple[dict, dict, object]:
     return schema or {"type": "object", "properties": {}}, ui or {}, definition
 
 
-def task_context(row: TaskRow, ui: dict, definition) -> list:
-    """Read-only context from earlier steps, as named by the UI schema's ui:context."""
+def task_context(row: TaskRow, ui: dict, definition, dossier: Dossier, user: User) -> tuple[list, list]:
+    """Read-only facts from earlier steps, as named by the UI schema's ui:context (restricted fields
+    redacted for non-addressees), and the declarant's contact for the analysts who work the dossier."""
     names = ui.get("ui:context") or []
-    if not names:
-        return []
-    data = forms.task_data(row.instance_id, row.id)
-    return forms.describe(data, names, forms.labels(definition), ui.get("ui:contextLabels"))
+    analyst = access.sees_internal_work(user)
+    if not names and not analyst:
+        return [], []
+    data = access.redact(forms.task_data(row.instance_id, row.id), dossier, user)
+    facts = forms.describe(data, names, forms.labels(definition), ui.get("ui:contextLabels")) if names else []
+    return facts, declarant_contact(data, dossier) if analyst else []
+
+
+def declarant_contact(data: dict, dossier: Dossier) -> list:
+    """[(label, value)] of the declarant's name, function, phone and e-mail (the declaration's, else the account's)."""
+    person = data.get("declarant") if isinstance(data.get("declarant"), dict) else {}
+    if not person and dossier.declarant_id:
+        account = db.session.get(User, dossier.declarant_id)
+        person = {"nom": account.name, "fonction": account.title, "telephone": account.phone, "email": account.email}
+    return [(label, person[key]) for key, label in CONTACT_LABELS if person.get(key)]
 
 
 def add_object_row(values: dict, action: str) -> dict:
@@ -136,7 +149,8 @@ def task(task_id):
     if row.status != "ready":
         return render_done(row, dossier, 409 if request.method == "POST" else 200)
     schema, ui, definition = form_of(row)
-    errors, status = {}, 200
+    schema = task_memory.with_people(schema, ui)
+    errors, status, previous = {}, 200, None
     draft = _draft(row, user)
     claimer = db.session.get(User, row.claimed_by) if row.claimed_by else None
     if request.method == "POST":
@@ -157,6 +171,9 @@ def task(task_id):
         else:
             data = forms.coerce(schema, request.form)
             try:
+                people = task_memory.people_errors(schema, ui, data)
+                if people:  # with the form's other errors, so that one round trip shows them all
+                    raise form_schemas.FormErrors({**form_schemas.validate(schema, data), **people})
                 commands.complete_task(row.id, data, context.Actor.of(user))
             except form_schemas.FormErrors as exc:
                 db.session.rollback()
@@ -170,10 +187,11 @@ def task(task_id):
                 db.session.commit()
                 return next_step_redirect(row, dossier, user)
     else:
-        values = draft.data if draft else {}
+        values, previous = task_memory.opening_values(row, schema, ui, user, draft)
     fields = forms.build_fields(schema, ui, values, errors)
+    facts, contact = task_context(row, ui, definition, dossier, user)
     return render_template("tasks/task.html", row=row, dossier=dossier, schema=schema, fields=fields, errors=errors,
-                           context=task_context(row, ui, definition), draft=draft, claimer=claimer,
+                           context=facts, contact=contact, previous=previous, draft=draft, claimer=claimer,
                            wizard=WIZARD if row.spec_name in WIZARD_STEPS else None,
                            identification=_identification(row, dossier, definition)), status
 

@@ -257,7 +257,7 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
     instance.last_seq = seq
     instance.updated_at = now
     instance.status = "completed" if workflow.is_completed() else "running"
-    _sync_dossier(dossier, workflow, ctx, now)
+    _sync_dossier(dossier, workflow, ctx, now, (payload.get("data") or {}) if command == "complete" else {})
     # The event first: a concurrent command that committed this seq already fails here, at once.
     event = AuditEvent(instance_id=instance.id, seq=seq, at=now, actor=ctx.actor.name, actor_role=ctx.actor.role,
                        command=command, payload=payload, service_results=ctx.service_calls, visited=visited,

@@ -67,6 +67,7 @@ class CommandContext:
     def set_qualification(self, qualification: str) -> None:
         """Change the dossier's qualification (a grave incident becoming significatif)."""
         self.dossier.qualification = qualification
+        self.dossier.qualified_at = self.now  # a requalification is a decision too: « Qualifié le » follows it
 
     def notify(self, kind: str, roles: list, extra: dict | None = None, addresses: list | None = None) -> dict:
         """Queue a message to roles (or explicit addresses) and return who it goes to."""

@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from engine.errors import EngineError
 from models import ProcessDefinition
+from referentiel import plural
 
 _CACHE: dict[str, tuple[int, dict]] = {}
 FORMAT_CHECKER = FormatChecker(formats=())
@@ -71,7 +72,6 @@ _MESSAGES = {
     "maximum": "La valeur doit être inférieure ou égale à {}.",
     "exclusiveMaximum": "La valeur doit être strictement inférieure à {}.",
     "multipleOf": "La valeur doit être un multiple de {}.",
-    "maxItems": "Choisissez au plus {} valeur(s).",
     "uniqueItems": "Chaque valeur ne peut être choisie qu'une fois.",
     "format:date": "Date invalide (format attendu : AAAA-MM-JJ).",
     "format:date-time": "Date et heure invalides (format attendu : AAAA-MM-JJ HH:MM).",
@@ -90,6 +90,8 @@ def _message(error) -> str:
         return "Ce champ est obligatoire." if value <= 1 else f"Saisissez au moins {value} caractères."
     if kind == "minItems":
         return "Choisissez au moins une valeur." if value <= 1 else f"Choisissez au moins {value} valeurs."
+    if kind == "maxItems":
+        return f"Choisissez au plus {plural(value, 'valeur')}."
     return _MESSAGES.get(kind, "Valeur invalide.").format(value)
 
 

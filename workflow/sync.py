@@ -9,6 +9,7 @@ from sqlalchemy import insert, select, update
 
 from engine import runtime
 from models import Dossier, ProcessDefinition, TaskRow, Timer, db, note_due
+from referentiel import priority_score
 from timekeeping import business_calendar
 from workflow.context import CommandContext
 from workflow.deployment import role_of
@@ -17,17 +18,19 @@ from workflow.deployment import role_of
 TASKS, TIMERS = TaskRow.__table__, Timer.__table__
 
 
-def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime) -> None:
+def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime, submitted: dict) -> None:
     data = runtime.current_data(workflow)
     dossier.title = (data.get("titre") or dossier.title or "")[:255]
     dossier.incident_types = list(data.get("types_incident") or dossier.incident_types or [])
     qualification = data.get("qualification")
     if qualification and ctx.dossier.qualification != "significatif":
-        if dossier.qualified_at is None:
-            dossier.qualified_at = now
         dossier.qualification = qualification
+    if "qualification" in submitted or (dossier.qualification and dossier.qualified_at is None):
+        dossier.qualified_at = now  # « Qualifié le » follows the latest decision, not the first one
     if "impact_sanitaire" in data:
         dossier.health_impact = bool(data["impact_sanitaire"])
+    dossier.urgent_help = data.get("besoin_aide_urgente") is True
+    dossier.care_impact = data.get("impact_soins") if isinstance(data.get("impact_soins"), str) else None
     if dossier.military and ctx.actor.role == "armees" and data.get("information_armees") in ("hfds", "acss"):
         # The armées' choice decides which national body may read the dossier (web/access.py).
         dossier.addressed_to = data["information_armees"]
@@ -41,10 +44,21 @@ def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime
             dossier.declared_at = now
         if state == "clôturé":
             dossier.closed_at = now
+    _sync_priority(dossier)
     ready = runtime.ready_user_tasks(workflow)
     dossier.phase = _phase(ready[0].task_spec.name if ready else (workflow.last_task.task_spec.name
                                                                  if workflow.last_task else ""))
     dossier.updated_at = now
+
+
+def _sync_priority(dossier: Dossier) -> None:
+    """The dossier's priority from its markers, copied on its open tasks when it changes."""
+    score = priority_score(bool(dossier.urgent_help), dossier.care_impact, bool(dossier.health_impact),
+                           dossier.qualification, bool(dossier.off_hours))
+    if score != (dossier.priority or 0):
+        dossier.priority = score
+        db.session.execute(update(TASKS).where(TASKS.c.dossier_id == dossier.id, TASKS.c.status == "ready")
+                           .values(priority=score))
 
 
 PHASES = {"p1": "Phase 1 - Signalement", "mil": "Exception - Hôpital des armées", "p2": "Phase 2 - Prise en compte",
@@ -98,7 +112,7 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
                          title=spec.bpmn_name or spec.name, role=role_of(definition, spec.name), form=form,
                          ui_form=ui_form, status="ready", region=dossier.region, structure_id=dossier.structure_id,
                          created_at=now, due_at=due_date(spec.name, now, ctx), claimed_by=claims.get(spec.name),
-                         claimed_at=now if claims.get(spec.name) else None))
+                         claimed_at=now if claims.get(spec.name) else None, priority=dossier.priority or 0))
     if rows:
         db.session.execute(insert(TASKS), rows)
         for row in rows:

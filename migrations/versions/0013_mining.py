@@ -1,7 +1,7 @@
 """claim time of a task row: the assignment event of the process-mining export
 
 Revision ID: 0013_mining
-Revises: 0010_merge_security
+Revises: 0012_priority
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import models
 
 revision = "0013_mining"
-down_revision = "0010_merge_security"
+down_revision = "0012_priority"
 branch_labels = None
 depends_on = None
 
