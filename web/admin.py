@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from engine import parsing
 from engine.errors import EngineError
 from models import Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
-from referentiel import ROLES
+from referentiel import ROLES, plural
 from validation.problems import ValidationFailed
 from web import access
 from web.auth import current_user, roles_required
@@ -66,7 +66,7 @@ def deploy():
         for line in exc.lines[:_SHOWN]:
             flash(line, "erreur")
         if len(exc.lines) > _SHOWN:
-            flash(f"… et {len(exc.lines) - _SHOWN} autre(s) problème(s).", "erreur")
+            flash(f"… et {plural(len(exc.lines) - _SHOWN, 'autre problème')}.", "erreur")
     except EngineError as exc:
         flash(exc.message, "erreur")
     else:
