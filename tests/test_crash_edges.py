@@ -275,18 +275,6 @@ def test_no_answer_after_data_waits_for_a_human_and_is_never_resent(app, clock):
     assert [m["Message-ID"].strip() for _, _, m in recorder.received] == [rows[1].message_id]
 
 
-def test_a_failure_records_the_stage_it_reached(app, clock, smtp):
-    row = OutboxMessage(kind="cloture", recipients=["refuse@example.fr"], recipient_roles=[], subject="Essai",
-                        body_text="Texte\n", body_html="", message_id="<essai-etape@signalement-ssi.example.fr>",
-                        status="pending", attempts=0, next_attempt_at=clock.now(), created_at=clock.now())
-    db.session.add(row)
-    db.session.commit()
-    assert mailer.deliver_due().dead == 1
-    db.session.refresh(row)
-    assert (row.status, row.smtp_stage, row.attempts) == ("dead", "mail", 1)
-    assert "expéditeur accepté (MAIL FROM)" in row.last_error and "550" in row.last_error
-
-
 # --------------------------------------------------------------------------------------------
 # Leases: a killed claimer's rows come back within about the lease; a live one keeps them
 

@@ -228,6 +228,8 @@ def test_a_refused_recipient_is_a_dead_letter_at_once(app, clock, smtp):
     assert mailer.deliver_due().dead == 1
     db.session.refresh(row)
     assert row.status == "dead" and row.attempts == 1 and "550" in row.last_error
+    # The failure names the last SMTP stage reached: the sender was accepted, the recipient was not.
+    assert row.smtp_stage == "mail" and "expéditeur accepté (MAIL FROM)" in row.last_error
     assert smtp.received == []
 
 
