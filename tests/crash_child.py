@@ -16,13 +16,12 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from timekeeping import clock as clock_mod
-from mail import mailer
-from cli import scenarios
-from workflow import start_command
-from workflow import timers
 from app import create_app
+from cli import scenarios
+from mail import mailer
 from models import Structure, User, db
+from timekeeping import clock as clock_mod
+from workflow import start_command, timers
 
 DECLARANT = "declarant.rennes@chu-rennes.example.fr"
 

@@ -20,17 +20,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from workflow import commands
-from timekeeping import leases
-from mail import mailer
+from audit import verifier
 from cli import scenarios
-from workflow import start_command
-from workflow import timers
+from mail import mailer
 from models import (AuditEvent, Counter, Dossier, Draft, IdempotencyKey, OutboxMessage, ProcessInstance, TaskRow,
                     Timer, db)
 from test_mail import Recorder, free_port, outbox, smtp  # noqa: F401 - smtp is a fixture
 from test_web_support import DECLARANT, DECLARANT_METZ, form_data, login, post, structure_of, user
-from audit import verifier
+from timekeeping import leases
+from workflow import commands, start_command, timers
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = Path(__file__).resolve().parent / "crash_child.py"

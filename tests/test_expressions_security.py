@@ -11,21 +11,13 @@ from xml.sax.saxutils import escape, quoteattr
 import pytest
 from sqlalchemy import func, select
 
-from workflow import commands
-from engine import expressions
-from mail import notifications
+from audit import hash_chain, replayer, verifier
 from cli import scenarios
+from engine import errors, expressions, parsing, runtime, serialization
+from mail import notifications
 from models import Dossier, ProcessDefinition, ProcessInstance, db
 from test_web_support import AUDITEUR, login
-from workflow import context
-from workflow import deployment
-from engine import errors
-from audit import hash_chain
-from engine import parsing
-from audit import replayer
-from engine import runtime
-from engine import serialization
-from audit import verifier
+from workflow import commands, context, deployment
 
 CANARY = Path("/tmp/signalement-expressions-canary")
 SYSTEM = f"__import__('os').system('touch {CANARY}')"

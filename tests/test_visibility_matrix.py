@@ -17,15 +17,14 @@ from sqlalchemy import func, select, update
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 
-from workflow import commands
-from mail import mailer
 import migrate
 from cli import scenarios
+from mail import mailer
 from models import AuditEvent, Dossier, OutboxMessage, TaskRow, User, db
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
                               DECLARANT_METZ, DGS, HFDS, PROCESSUS, login, post, structure_of, user)
 from web import access
-from workflow import context
+from workflow import commands, context
 
 ARS_IDF = "ars.idf@ars.example.fr"
 ROLES = [DECLARANT, DECLARANT_BEGIN, DECLARANT_METZ, ARS_BRETAGNE, ARS_IDF, ARS_GRANDEST, ACSS, HFDS, DGS, ARMEES,
