@@ -55,6 +55,20 @@ INCIDENT_TYPES = {
     "autre": "Autre",
 }
 
+# Kinds of observables (indicators of compromise) a dossier carries: models/casework.py stores them,
+# similarity (phase 4 task A), weak signals and searches compare their normalized values.
+OBSERVABLE_KINDS = {
+    "ip": "Adresse IP",
+    "domaine": "Nom de domaine",
+    "url": "URL",
+    "courriel": "Adresse électronique",
+    "empreinte": "Empreinte de fichier (MD5, SHA-1, SHA-256)",
+    "famille_rancongiciel": "Famille de rançongiciel ou de code malveillant",
+    "cve": "Vulnérabilité (CVE)",
+    "logiciel": "Logiciel et version",
+    "prestataire": "Prestataire ou hébergeur",
+}
+
 QUALIFICATIONS = {
     "non_incident": "Pas un incident de sécurité (B1)",
     "grave": "Incident grave",

@@ -1,4 +1,4 @@
-"""Every table of the application. The schema itself is owned by the Alembic migrations."""
+"""The core tables: structures, users, process definitions and instances, dossiers, tasks, audit, outbox."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -353,3 +353,4 @@ class IdempotencyKey(db.Model):
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     __table_args__ = (UniqueConstraint("user_id", "key"),)
+
