@@ -17,9 +17,11 @@ LAYERS = [
     {"referentiel", "models"},      # the instruction's vocabulary and the tables
     {"migrate", "timekeeping"},     # schema upgrade; clock, business calendar, leases
     {"engine", "mail"},             # SpiffWorkflow wiring; notifications and the outbox sender
+    {"knowledge", "accounts"},      # reflex sheets, providers, retex, statistics; structures and users
     {"handlers"},                   # service-task operators
     {"validation"},                 # the deploy-time validator of a BPMN file and its forms
     {"workflow"},                   # the commands, and the sweeps that fire timers through them
+    {"cases"},                      # the dossier's journal: notes, attachments, observables, links
     {"audit", "scheduler"},         # history checked and replayed; the process that wakes the sweeps
     {"web", "cli"},                 # the two front doors
     {"app"},                        # the factory that wires everything
