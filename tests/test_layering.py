@@ -150,8 +150,8 @@ def test_no_import_cycle():
 def test_the_checks_catch_what_they_look_for():
     """On a made-up graph, an upward import, a sideways import, a cycle and an unplaced package are reported."""
     graph = {"engine.runtime": {"workflow.commands"}, "workflow.commands": {"engine.runtime"},
-             "web.tasks": {"cli.process"}, "cli.process": set(), "cases.journal": {"models"}, "models": set()}
-    assert layering_violations(graph) == ["cases n'a pas de couche dans LAYERS",
+             "web.tasks": {"cli.process"}, "cli.process": set(), "paperwork.journal": {"models"}, "models": set()}
+    assert layering_violations(graph) == ["paperwork n'a pas de couche dans LAYERS",
                                           "engine.runtime -> workflow.commands", "web.tasks -> cli.process"]
     assert cycles(graph) == [["engine.runtime", "workflow.commands"]]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
