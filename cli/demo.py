@@ -1,13 +1,17 @@
 """Demo data: structures with valid FINESS numbers in several regions, and one user per role."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from accounts import structures, users
 from models import Structure, User, db
 from referentiel import finess_with_key, slugify
 
 DEMO_PASSWORD = "demo-signalement-2026"
+DEMO_ACTOR = "données de démonstration"
 
 # name, FINESS EJ prefix, FINESS ET prefix (8 digits; the key is computed), kind, region, department, city, OIV
 STRUCTURES = [
@@ -47,29 +51,39 @@ USERS = [
 ]
 
 
+@lru_cache(maxsize=4)
+def _demo_hash(password: str) -> str:
+    """One argon2 hash for every demo account, computed once per process: it is most of a load's cost, and the
+    test suite loads the demo for each test."""
+    return PasswordHasher().hash(password)
+
+
 def load_demo(password: str = DEMO_PASSWORD) -> dict:
-    """Insert the demo structures and users if they are missing; return what was created."""
-    hasher = PasswordHasher()
-    hashed = hasher.hash(password)
+    """Insert the demo structures and users if they are missing, through the same checks and journal as the
+    administration pages; return what was created."""
+    hashed = _demo_hash(password)
     created = {"structures": 0, "users": 0}
-    structures = []
+    by_index = []
     for name, ej, et, kind, region, department, city, oiv in STRUCTURES:
         finess_et = finess_with_key(et)
         structure = db.session.scalar(select(Structure).where(Structure.finess_et == finess_et))
         if structure is None:
-            slug = slugify(city).replace("-", "")
-            structure = Structure(name=name, finess_ej=finess_with_key(ej), finess_et=finess_et, kind=kind,
-                                  region=region, department=department, city=city, oiv=oiv,
-                                  email=f"ssi@{slug}.example.fr")
-            db.session.add(structure)
+            structure, errors = structures.save(
+                {"name": name, "finess_ej": finess_with_key(ej), "finess_et": finess_et, "kind": kind,
+                 "department": department, "city": city, "oiv": "oui" if oiv else "",
+                 "email": f"ssi@{slugify(city).replace('-', '')}.example.fr"}, DEMO_ACTOR)
+            if errors:
+                raise ValueError(f"structure de démonstration {name} : {errors}")
             created["structures"] += 1
-        structures.append(structure)
-    db.session.flush()
+        by_index.append(structure)
     for email, name, role, region, index, phone, title in USERS:
         if db.session.scalar(select(User).where(User.email == email)) is None:
-            db.session.add(User(email=email, name=name, password_hash=hashed, role=role, region=region,
-                                structure_id=structures[index].id if index is not None else None,
-                                phone=phone, title=title))
+            user, errors = users.save({"email": email, "name": name, "role": role, "region": region or "",
+                                       "structure_id": by_index[index].id if index is not None else "",
+                                       "phone": phone, "title": title}, DEMO_ACTOR)
+            if errors:
+                raise ValueError(f"compte de démonstration {email} : {errors}")
+            user.password_hash = hashed
             created["users"] += 1
     db.session.commit()
     return created

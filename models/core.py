@@ -82,7 +82,9 @@ class Structure(db.Model):
     department: Mapped[str] = mapped_column(String(3))
     city: Mapped[str] = mapped_column(String(120), default="")
     email: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="", server_default="")
     oiv: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 
 
 class User(UserMixin, db.Model):

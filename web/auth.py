@@ -145,7 +145,7 @@ def _throttled(exc: Throttled, email: str, next_url: str | None):
     return response, status, {"Retry-After": str(exc.retry_after)}
 
 
-def _start_session(user: User) -> None:
+def start_session(user: User) -> None:
     """A fresh session on login (no fixation), recorded server-side; the CSRF token is kept."""
     login_sessions.revoke(session.get("_user_id"))
     csrf = session.get("csrf_token")
@@ -170,7 +170,7 @@ def login():
         except Throttled as exc:
             return _throttled(exc, email, next_url)
         if user is not None:
-            _start_session(user)
+            start_session(user)
             flash(f"Bienvenue, {user.name}.", "succes")
             return redirect(next_url or home_for(user))
         error = GENERIC_FAILURE

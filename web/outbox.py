@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from accounts import passwords
 from mail import mailer
 from models import Dossier, OutboxMessage, db
 from web import access
@@ -113,9 +114,11 @@ def _message(message_id: int) -> OutboxMessage:
 
 
 def _hidden_bodies(rows) -> set:
-    """Ids of the rows whose bodies an administrator may not read (military or restricted dossiers)."""
+    """Ids of the rows whose bodies an administrator may not read (military or restricted dossiers, and the
+    password links, whose token would let the reader take the account over)."""
+    links = {r.id for r in rows if r.kind == passwords.LINK_KIND}
     ids = {r.dossier_id for r in rows if r.dossier_id}
     if not ids:
-        return set()
+        return links
     hidden = set(db.session.scalars(select(Dossier.id).where(Dossier.id.in_(ids), ~access.admin_body_filter())))
-    return {r.id for r in rows if r.dossier_id in hidden}
+    return links | {r.id for r in rows if r.dossier_id in hidden}
