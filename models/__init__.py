@@ -8,3 +8,4 @@ from models.core import *  # noqa: F401,F403
 from models.core import UTCDateTime, WAKE_KEY, db, note_due  # noqa: F401  (named for readers and linters)
 from models.casework import Observable  # noqa: F401
 from models.accounts import AccountEvent, PasswordLink, UserIdentity  # noqa: F401
+from models.modeller import ModellerDraft  # noqa: F401

@@ -7,7 +7,7 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import accounts, admin, audit, auth, declare, dossiers, inbox, outbox, security, sso, tasks
+from web import accounts, admin, audit, auth, declare, dossiers, inbox, modeller, outbox, security, sso, tasks
 
 VENDOR = {"bpmn-js": Path(__file__).resolve().parent.parent / "node_modules" / "bpmn-js" / "dist"}
 PARIS = ZoneInfo("Europe/Paris")
@@ -22,7 +22,7 @@ NAVIGATION = {
     "dgs": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
     "armees": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers des hôpitaux des armées")],
     "auditeur": [("dossiers.index", "Dossiers"), ("audit.index", "Audit")],
-    "responsable_processus": [("admin.index", "Administration")],
+    "responsable_processus": [("admin.index", "Administration"), ("modeller.index", "Modeleur")],
     "admin": [("admin.index", "Administration"), ("accounts.user_list", "Comptes"),
               ("accounts.structure_list", "Structures"), ("outbox.index", "Messages sortants")],
 }
@@ -64,7 +64,7 @@ def init_app(app):
     app.url_map.converters["int"] = DatabaseId  # before any route is added
     security.init_app(app)
     sso.init_app(app)
-    for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp, audit.bp):
+    for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, modeller.bp, outbox.bp, audit.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals.update(
         current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
