@@ -36,7 +36,8 @@
       canvas.viewbox({ x: focus.x + focus.width / 2 - outer.width / 2, y: focus.y + focus.height / 2 - outer.height / 2,
                        width: outer.width, height: outer.height });
     };
-    if (focus) { centre(); } else { canvas.zoom("fit-viewport"); }
+    var home = function () { if (focus) { centre(); } else { canvas.zoom("fit-viewport"); } };
+    home();
     var overview = document.getElementById("vue-ensemble");
     if (overview) {
       overview.hidden = false;
@@ -46,5 +47,6 @@
         if (whole || !focus) { canvas.zoom("fit-viewport"); } else { centre(); }
       });
     }
+    return home;
   });
 }());
