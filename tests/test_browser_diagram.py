@@ -32,9 +32,9 @@ def test_the_diagram_opens_on_the_dossier_and_zooms(page, clock):
     shot(page, "diagramme-position-du-dossier")
     page.click("button[aria-label='Zoom avant']")
     assert scale(page) == pytest.approx(1.25, abs=0.01)
-    page.click("button[aria-label='Voir tout le processus']")
+    page.click(".zoom-diagramme button:has-text('Tout le processus')")
     assert scale(page) < 0.3
-    page.click("button[aria-label='Revenir à la position du dossier']")
+    page.click(".zoom-diagramme button:has-text('Position du dossier')")
     assert scale(page) == pytest.approx(1, abs=0.01)
     page.focus("#diagramme")
     page.keyboard.press("-")

@@ -25,12 +25,12 @@
     canvas.viewbox({ x: (left + right) / 2 - width / 2, y: (top + bottom) / 2 - height / 2, width: width, height: height });
   }
 
+  // Symbol buttons get a spoken name; worded ones are named by their text (WCAG 2.5.3).
   function button(label, text, action) {
     var b = document.createElement("button");
     b.type = "button";
     b.textContent = text;
-    b.setAttribute("aria-label", label);
-    b.title = label;
+    if (label) { b.setAttribute("aria-label", label); b.title = label; }
     b.addEventListener("click", action);
     return b;
   }
@@ -44,8 +44,8 @@
     bar.setAttribute("aria-label", "Zoom du diagramme");
     bar.appendChild(button("Zoom arrière", "−", function () { zoom(0.8); }));
     bar.appendChild(button("Zoom avant", "+", function () { zoom(1.25); }));
-    bar.appendChild(button("Voir tout le processus", "Tout voir", fit));
-    bar.appendChild(button("Revenir à la position du dossier", "Position du dossier", home));
+    bar.appendChild(button(null, "Tout le processus", fit));
+    bar.appendChild(button(null, "Position du dossier", home));
     container.parentNode.insertBefore(bar, container);
     container.tabIndex = 0;
     container.setAttribute("aria-label", "Diagramme : + et − pour zoomer, 0 pour tout voir, 1 pour la position du dossier, flèches pour se déplacer");
