@@ -177,14 +177,13 @@ def rank(session, source: Profile, conf: Settings) -> list[dict]:
         candidate = Profile(row.id, row.number, row.region, bool(row.military), frozenset(row.incident_types or []),
                             row.declared_at or row.created_at, frozenset(observables[row.id] & source.observables))
         points, reasons = score(source, candidate, conf)
-        if points > 0:
-            ranked.append({"numero": row.number, "score": points, "raisons": reasons})
+        ranked.append({"numero": row.number, "score": points, "raisons": reasons})
     ranked.sort(key=lambda match: (-match["score"], match["numero"]))
     return ranked
 
 
 def result(ranked: list[dict], conf: Settings) -> dict:
-    """The service result recorded in the audit event: the matches above the threshold, and how many were seen."""
+    """The service result recorded in the audit event: the matches reaching the threshold, and how many were compared."""
     matches = [match for match in ranked if match["score"] >= conf.threshold]
     kept = matches[:MAX_MATCHES]
     return {"nombre": len(matches), "dossiers": [m["numero"] for m in kept], "correspondances": kept,
