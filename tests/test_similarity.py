@@ -10,9 +10,12 @@ from sqlalchemy import select, update
 
 from app import create_app
 from audit import hash_chain, replayer, verifier
+from browser_support import fill, shot, submit
+from browser_support import login as browser_login
 from cli import scenarios
 from handlers import similarity
 from models import AuditEvent, Dossier, Observable, OutboxMessage, ProcessInstance, db
+from test_accessibility import axe  # noqa: F401  (the axe-core fixture)
 from test_web_support import ACSS, ARS_BRETAGNE, HFDS, form_data, login, open_task, post, user
 from web.linked_dossiers import linked_dossiers
 from workflow import commands, context
@@ -251,3 +254,32 @@ def test_wrong_settings_stop_the_start_with_a_clear_message(config, message, tmp
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         create_app({"TESTING": True, "SECRET_KEY": "x", "SCHEDULER_ENABLED": False,
                     "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}", **config})
+
+
+@pytest.mark.browser
+def test_decision_and_coordination_pages_in_chromium_pass_axe(page, axe, clock):  # noqa: F811
+    """The analyst reads the proposal and confirms it in the browser; both pages with the linked-dossier table
+    pass axe-core (WCAG 2.1 A and AA)."""
+    dossier, _ = scenarios.run("grave_4bis_similaire", clock, until="p4_decision_similaires")
+    dossier_id, first = dossier.id, db.session.scalar(select(Dossier.number).where(Dossier.id != dossier.id))
+    decision = open_task(dossier_id, "p4_decision_similaires").id
+    db.session.remove()  # the server thread has its own session
+    browser_login(page, ACSS)
+    page.goto(page.base + f"/taches/{decision}")
+    linked = page.inner_text("#dossiers-lies")
+    assert first in linked and "Même famille de code malveillant : lockbit" in linked
+    found = axe("similarite-decision")
+    fill(page, CONFIRM)
+    submit(page)
+    assert page.locator(".alerte-succes").count()
+    clock.advance(minutes=10)
+    row = open_task(dossier_id, "p4_analyse")
+    commands.complete_task(row.id, scenarios.ANALYSE, scenarios.actor_for(row))
+    coordination = open_task(dossier_id, "p4bis_coordonner").id
+    db.session.remove()
+    browser_login(page, HFDS)
+    page.goto(page.base + f"/taches/{coordination}")
+    assert "Centre hospitalier universitaire de Rennes" in page.inner_text("#dossiers-lies")
+    shot(page, "similarite-coordination")
+    found += axe("similarite-coordination")
+    assert found == [], "\n".join(found)
