@@ -13,6 +13,7 @@ bodies see a military dossier only when the armées address it, which the handle
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Mapping
@@ -66,7 +67,7 @@ class Profile:
 
 
 def _number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} : un nombre positif ou nul est attendu, pas {value!r}.")
     return value
 

@@ -135,7 +135,7 @@ def test_planted_matches_rank_first_with_reasons_and_hfds_is_told(app, client, c
     section = page.text.split('id="dossiers-lies"')[1].split("</section>")[0]
     assert "Centre hospitalier de Metz-Thionville" in section and "Grand Est" in section
     assert "Centre hospitalier universitaire de Rennes" in section and numbers["rennes_domaine"] in section
-    assert "2 dossiers rapprochés" in section and CONFIRM["motif_decision"] in page.text
+    assert "2 dossiers rapprochés de celui-ci (seuil de rapprochement : 4 points)" in section and CONFIRM["motif_decision"] in page.text
 
     # Replay reads back what the handler recorded: the ranking may change later, the history still verifies.
     db.session.execute(update(Observable).where(Observable.dossier_id == planted["metz"].id)
@@ -214,9 +214,9 @@ def test_military_dossiers_are_matched_only_with_military_ones(app, clock):
     # A page shows only the linked dossiers its reader may see: the ARS of Brittany not Metz's.
     data = {"similaires": {"correspondances": [{"numero": civil.number, "score": 9, "raisons": []},
                                                {"numero": armed[0].number, "score": 9, "raisons": []}]}}
-    shown, hidden = linked_dossiers(user(ARS_BRETAGNE), data, "similaires")
+    shown, hidden, _ = linked_dossiers(user(ARS_BRETAGNE), data, "similaires")
     assert shown == [] and hidden == 2
-    shown, hidden = linked_dossiers(user(HFDS), data, "similaires")
+    shown, hidden, _ = linked_dossiers(user(HFDS), data, "similaires")
     assert [item.dossier.number for item in shown] == [civil.number] and hidden == 1
 
 
@@ -249,6 +249,7 @@ def test_pure_score_weights_caps_and_window():
     ({"SIMILARITY_WEIGHTS": ["region"]}, "un dictionnaire"),
     ({"SIMILARITY_THRESHOLD": 0}, "strictement positif"),
     ({"SIMILARITY_WINDOW_DAYS": True}, "SIMILARITY_WINDOW_DAYS"),
+    ({"SIMILARITY_THRESHOLD": float("inf")}, "SIMILARITY_THRESHOLD"),
 ])
 def test_wrong_settings_stop_the_start_with_a_clear_message(config, message, tmp_path):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):

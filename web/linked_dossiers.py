@@ -34,11 +34,14 @@ def _matches(found) -> list[dict]:
     return [{"numero": n} for n in found.get("dossiers") or [] if isinstance(n, str)]
 
 
-def linked_dossiers(user: User, data: dict, key: str | None) -> tuple[list[Linked], int] | None:
-    """(linked dossiers the user may read, how many others are out of their scope); None when the page shows none."""
+def linked_dossiers(user: User, data: dict, key: str | None) -> tuple[list[Linked], int, float | None] | None:
+    """(linked dossiers the user may read, how many others are out of their scope, the threshold applied);
+    None when the page shows none."""
     if not key or not isinstance(key, str):
         return None
-    matches = _matches(data.get(key))
+    found = data.get(key)
+    threshold = found.get("seuil") if isinstance(found, dict) else None
+    matches = _matches(found)
     numbers = [m["numero"] for m in matches]
     rows = db.session.execute(select(Dossier, Structure).join(Structure, Structure.id == Dossier.structure_id)
                               .where(Dossier.number.in_(numbers), access.dossier_filter(user))).all() if numbers else []
@@ -49,4 +52,4 @@ def linked_dossiers(user: User, data: dict, key: str | None) -> tuple[list[Linke
             reasons = [r["texte"] for r in match.get("raisons") or [] if isinstance(r, dict) and r.get("texte")]
             score = match.get("score") if isinstance(match.get("score"), (int, float)) else None
             linked.append(Linked(*seen[match["numero"]], score, reasons))
-    return linked, len(numbers) - len(linked)
+    return linked, len(numbers) - len(linked), threshold if isinstance(threshold, (int, float)) else None
