@@ -150,7 +150,7 @@ def _observables(session, dossier_ids: list[int], values: set | None = None) -> 
         query = query.where(Observable.normalized.in_(sorted(values)))
     for dossier_id, kind, normalized in session.execute(query):
         if criterion_of(kind) is not None:
-            found[dossier_id].add((kind, (normalized or "").strip().lower()))
+            found[dossier_id].add((kind, normalized))  # already canonical per kind (models/casework.py)
     return found
 
 
