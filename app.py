@@ -14,6 +14,7 @@ import cli.process
 import scheduler
 import web
 from engine import clockhooks
+from handlers import similarity
 from mail.notifications import DEFAULT_MAILBOXES
 from models import db
 from timekeeping import clock as clock_mod
@@ -23,7 +24,7 @@ ROOT = Path(__file__).parent
 # Target, in working hours of the Cellule ACSS, for each human task ("dans les meilleurs délais").
 DEFAULT_TASK_TARGETS = {
     "p2_ouvrir": 4, "p3_qualifier": 8, "p3_complement": 16, "p3_dgs_analyse": 8, "mil_traiter": 16,
-    "p4_choix": 8, "p4_appui_ars": 80, "p4_analyse": 16, "p4_complement": 16, "p4bis_coordonner": 4,
+    "p4_choix": 8, "p4_decision_similaires": 4, "p4_appui_ars": 80, "p4_analyse": 16, "p4_complement": 16, "p4bis_coordonner": 4,
     "p4bis_communication": 8, "p4_accompagner": 40, "p4_fin_structure": 40, "p5_cloturer": 16,
     "p5_bilan": 24, "p6_retex": 40,
 }
@@ -63,6 +64,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         SMTP_HOST="localhost", SMTP_PORT=25, SMTP_SECURITY="none", SMTP_USER=None, SMTP_PASSWORD=None,
         SMTP_TIMEOUT=10,
         TASK_TARGETS=dict(DEFAULT_TASK_TARGETS),
+        # Similar incidents (phase 4 task A, handlers/similarity.py): points per criterion, the total that
+        # proposes the switch to phase 4 bis, and how close in time two declarations count as related.
+        SIMILARITY_WEIGHTS=dict(similarity.DEFAULT_WEIGHTS),
+        SIMILARITY_THRESHOLD=similarity.DEFAULT_THRESHOLD,
+        SIMILARITY_WINDOW_DAYS=similarity.DEFAULT_WINDOW_DAYS,
         SCHEDULER_ENABLED=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -79,6 +85,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app)
     app.extensions["clock"] = app.config.get("CLOCK") or clock_mod.SystemClock()
+    similarity.settings(app.config)  # a wrong weight or threshold stops the start, not a dossier in phase 4
     hops = int(app.config.get("TRUSTED_PROXIES") or 0)
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)

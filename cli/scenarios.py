@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, Timer, User, db
+from models import AuditEvent, Dossier, Observable, OutboxMessage, Structure, TaskRow, Timer, User, db
 from workflow import claims, commands, context
 
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)     # 11:00 in Paris
@@ -55,6 +55,8 @@ RETEX = {"causes_incident": "VPN exposé sans MFA", "facteurs_aggravants": "Sauv
 DECLARATION = [("p1_perimetre", PERIMETRE), ("p1_impact", IMPACT), ("p1_origine", ORIGINE)]
 OPENING = [("p2_ouvrir", {"declaration_recuperee": True, "analyste_referent": "Karim Benali"})]
 CLOSING = [("p5_cloturer", CLOTURE), ("p5_bilan", BILAN), ("p6_retex", RETEX)]
+# Indicators shared by the two CHU de Rennes incidents: what makes them similar (handlers/similarity.py).
+LOCKBIT = (("famille_rancongiciel", "LockBit"), ("ip", "185.220.101.4"))
 SUPPORT_END = [("p4_accompagner", SUIVI_CONTINUE), ("p4_accompagner", SUIVI_FIN), ("p4_fin_structure", FIN_STRUCTURE)]
 
 
@@ -69,6 +71,7 @@ class Scenario:
     steps: list
     before: str | None = None  # another scenario to run first, up to a task (for similar incidents)
     before_until: str | None = None
+    observables: tuple = ()  # (kind, value) the declarant reports, entered with the declaration
 
 
 SCENARIOS = {s.name: s for s in [
@@ -81,7 +84,7 @@ SCENARIOS = {s.name: s for s in [
                 ("p3_complement", {"reponse_informations": "Veeam 12, sauvegardes du dimanche intactes"}),
                 ("p3_qualifier", qualification("grave")),
                 ("p4_choix", {"modalite_appui": "confier_acss"}), ("p4_analyse", ANALYSE)]
-             + SUPPORT_END + CLOSING),
+             + SUPPORT_END + CLOSING, observables=LOCKBIT),
     Scenario("grave_ars", "Incident grave pris totalement en charge par l'ARS", "57000102", MONDAY_MORNING,
              DECLARATION + [("p1_formulaire", formulaire(("hameconnage",), titre="Campagne d'hameçonnage ciblée"))]
              + OPENING + [("p3_qualifier", qualification("grave")),
@@ -92,11 +95,13 @@ SCENARIOS = {s.name: s for s in [
              "35000002", MONDAY_MORNING,
              DECLARATION + [("p1_formulaire", formulaire())] + OPENING
              + [("p3_qualifier", qualification("grave")), ("p4_choix", {"modalite_appui": "deleguer_partie"}),
+                ("p4_decision_similaires", {"decision_similarite": "confirmer",
+                                            "motif_decision": "Même famille LockBit et même serveur de commande"}),
                 ("p4_analyse", ANALYSE),
                 ("p4bis_coordonner", {"mode_traitement": "normal", "plan_action": "Coordination des deux CHU",
                                       "diffuser_alerte": False, "communication_grand_public": False})]
              + SUPPORT_END + CLOSING,
-             before="grave_acss", before_until="p4_analyse"),
+             before="grave_acss", before_until="p4_analyse", observables=LOCKBIT),
     Scenario("significatif_crise", "Incident significatif traité en mode crise", "75000602", MONDAY_MORNING,
              DECLARATION + [("p1_formulaire", formulaire())] + OPENING
              + [("p3_qualifier", qualification("significatif")), ("p4_analyse", ANALYSE),
@@ -194,6 +199,7 @@ def run(name: str, clock, until: str | None = None, echo=None) -> tuple[Dossier,
     structure = structure_for(scenario.structure_finess_prefix)
     declarant = db.session.scalars(select(User).where(User.structure_id == structure.id).order_by(User.id)).first()
     dossier = commands.start_dossier(structure, declarant, context.Actor.of(declarant))
+    plant_observables(dossier, scenario.observables, declarant)
     results = [_result(dossier, "Déclarant", "Démarrage du signalement")]
     for spec_name, data in scenario.steps:
         if spec_name == until:
@@ -210,6 +216,16 @@ def run(name: str, clock, until: str | None = None, echo=None) -> tuple[Dossier,
         if echo:
             echo(results[-1], dossier)
     return dossier, results
+
+
+def plant_observables(dossier: Dossier, observables, author: User | None) -> None:
+    """Rows of the observables table for a dossier (as the journal's entry records them), normalized in lower case."""
+    for kind, value in observables:
+        db.session.add(Observable(dossier_id=dossier.id, kind=kind, value=value, normalized=value.strip().lower(),
+                                  source="declarant", created_by=author.id if author else None,
+                                  created_at=dossier.created_at))
+    if observables:
+        db.session.commit()
 
 
 def _result(dossier: Dossier, actor: str, task: str) -> StepResult:

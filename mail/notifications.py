@@ -168,7 +168,7 @@ INTROS = {
     "coordination_ansm": "L'incident met en jeu un dispositif ou un logiciel suivi par l'ANSM : coordination demandée.",
     "coordination_anssi": "L'incident concerne un système d'information d'importance vitale : coordination avec l'ANSSI.",
     "modalite_appui": "L'ARS a choisi la modalité d'appui au traitement de l'incident.",
-    "passage_significatif": "D'autres incidents du même type sont en cours de traitement : l'incident passe en significatif (phase 4 bis).",
+    "passage_significatif": "Des incidents similaires sont en cours de traitement : la Cellule ACSS a confirmé le rapprochement proposé, l'incident passe en significatif (phase 4 bis).",
     "pilotage_hfds": "Incident significatif : l'appui au traitement est piloté par le HFDS/FSSI.",
     "preservation_traces": "Il vous est demandé de préserver les traces numériques de l'incident (journaux, disques, images mémoire).",
     "fiches_reflexes": "Voici les fiches réflexes correspondant à votre incident et la liste des prestataires référencés.",

@@ -98,6 +98,8 @@ CONTRACT = {
         "modalite_appui": (E, ["confier_acss", "deleguer_partie", "prise_en_charge_ars"], True),
         "precisions_modalite": ("string", None, False)},
     "p4-appui-ars": {"actions_ars": ("string", None, True), "mesures_offre_soins": ("string", None, False)},
+    "p4-decision-similaires": {
+        "decision_similarite": (E, ["confirmer", "ecarter"], True), "motif_decision": ("string", None, True)},
     "analyse-causes": {
         "perimetre_technique": ("string", None, True), "causes": ("string", None, True),
         "origine_confirmee": (E, ["malveillante", "accidentelle", "indeterminee"], True),
@@ -155,6 +157,8 @@ SAMPLES = {
     "p4-choix-ars": {"modalite_appui": "deleguer_partie",
                      "precisions_modalite": "L'ARS coordonne l'offre de soins, l'ACSS l'appui technique."},
     "p4-appui-ars": {"actions_ars": "Cellule de crise régionale ouverte."},
+    "p4-decision-similaires": {"decision_similarite": "ecarter",
+                               "motif_decision": "Même famille, mais campagnes distinctes selon le CERT."},
     "analyse-causes": {"perimetre_technique": "Domaine AD, 12 serveurs", "causes": "VPN sans double authentification.",
                        "origine_confirmee": "malveillante", "preservation_traces": True,
                        "demande_informations": True, "question_declarant": "Depuis quand le VPN est-il exposé ?"},

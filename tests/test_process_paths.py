@@ -94,7 +94,8 @@ def test_grave_supported_by_acss(app, clock):
 def test_grave_switched_to_4bis_by_similar_open_incident(app, clock):
     dossier, _ = run("grave_4bis_similaire", clock)
     visited, states = history(dossier)
-    assert_in_order(visited, ["p3_gw_gravite", "p4_choix", "p4_similaires", "p4_gw_similaires", "p4_bascule",
+    assert_in_order(visited, ["p3_gw_gravite", "p4_choix", "p4_similaires", "p4_gw_similaires",
+                              "p4_decision_similaires", "p4_gw_decision_similaires", "p4_bascule",
                               "p4bis_gw_entree", "p4bis_pilotage", "p4_analyse", "p4_gw_significatif",
                               "p4bis_coordonner", "p4bis_gw_mode", "p4bis_gw_mode_fin", "p4_fiches",
                               "p4_accompagner"] + CLOSING)
@@ -107,6 +108,7 @@ def test_grave_switched_to_4bis_by_similar_open_incident(app, clock):
     bascule = [r for e in db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id))
                for r in e.service_results if r["operator"] == "incidents_similaires"]
     assert first.number in bascule[0]["result"]
+    assert "Même famille de code malveillant : lockbit" in bascule[0]["result"]
 
 
 def test_significatif_in_crisis_mode(app, clock):

@@ -8,7 +8,7 @@ from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
 from timekeeping.clock import app_now
-from web import access, forms, task_memory
+from web import access, forms, linked_dossiers, task_memory
 from web.auth import current_user, login_required
 from web.security import french_abort
 from workflow import claims, commands, context, form_schemas
@@ -34,16 +34,18 @@ def form_of(row: TaskRow) -> tuple[dict, dict, object]:
     return schema or {"type": "object", "properties": {}}, ui or {}, definition
 
 
-def task_context(row: TaskRow, ui: dict, definition, dossier: Dossier, user: User) -> tuple[list, list]:
+def task_context(row: TaskRow, ui: dict, definition, dossier: Dossier, user: User) -> tuple[list, list, tuple | None]:
     """Read-only facts from earlier steps, as named by the UI schema's ui:context (restricted fields
-    redacted for non-addressees), and the declarant's contact for the analysts who work the dossier."""
+    redacted for non-addressees), the declarant's contact for the analysts who work the dossier, and the
+    dossiers linked by similarity when the UI schema names them (`ui:linkedDossiers`)."""
     names = ui.get("ui:context") or []
     analyst = access.sees_internal_work(user)
     if not names and not analyst:
-        return [], []
+        return [], [], None
     data = access.redact(forms.task_data(row.instance_id, row.id), dossier, user)
     facts = forms.describe(data, names, forms.labels(definition), ui.get("ui:contextLabels")) if names else []
-    return facts, declarant_contact(data, dossier) if analyst else []
+    linked = linked_dossiers.linked_dossiers(user, data, ui.get("ui:linkedDossiers")) if analyst else None
+    return facts, declarant_contact(data, dossier) if analyst else [], linked
 
 
 def declarant_contact(data: dict, dossier: Dossier) -> list:
@@ -189,9 +191,9 @@ def task(task_id):
     else:
         values, previous = task_memory.opening_values(row, schema, ui, user, draft)
     fields = forms.build_fields(schema, ui, values, errors)
-    facts, contact = task_context(row, ui, definition, dossier, user)
+    facts, contact, linked = task_context(row, ui, definition, dossier, user)
     return render_template("tasks/task.html", row=row, dossier=dossier, schema=schema, fields=fields, errors=errors,
-                           context=facts, contact=contact, previous=previous, draft=draft, claimer=claimer,
+                           context=facts, contact=contact, linked=linked, previous=previous, draft=draft, claimer=claimer,
                            wizard=WIZARD if row.spec_name in WIZARD_STEPS else None,
                            identification=_identification(row, dossier, definition)), status
 
