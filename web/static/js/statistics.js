@@ -18,6 +18,9 @@
       return;  // a figure without readable data keeps its table only
     }
     var horizontal = data.type === "bar" && data.labels.length > 6;
+    if (horizontal) {
+      figure.style.height = Math.max(16, 1.6 * data.labels.length) + "rem";  // one readable line per category
+    }
     var canvas = document.createElement("canvas");
     figure.appendChild(canvas);
     new window.Chart(canvas, {
@@ -26,7 +29,7 @@
         labels: data.labels,
         datasets: data.series.map(function (serie, index) {
           return { label: serie.name, data: serie.values, backgroundColor: COLOURS[index % COLOURS.length],
-                   borderColor: COLOURS[index % COLOURS.length], tension: 0.2 };
+                   borderColor: COLOURS[index % COLOURS.length], tension: 0 };
         })
       },
       options: {
