@@ -18,6 +18,7 @@
       return;  // a figure without readable data keeps its table only
     }
     var horizontal = data.type === "bar" && data.labels.length > 6;
+    figure.classList.add("dessine");
     if (horizontal) {
       figure.style.height = Math.max(16, 1.6 * data.labels.length) + "rem";  // one readable line per category
     }
