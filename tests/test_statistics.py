@@ -82,11 +82,14 @@ def test_page_and_exports_refuse_other_roles_regions_and_bad_filters(app, client
     assert client.get("/statistiques?annee=2025&region=Bretagne").status_code == 200
     login(client, ACSS)
     for query in ("annee=abc", "annee=1999", "du=2025-13-01", "du=2025-02-01&au=2025-01-01", "du=01/02/2025",
-                  "du=1990-01-01&au=2025-01-01", "region=Mars", "type_structure=%3Cscript%3E", "annee=" + "9" * 400):
+                  "du=1990-01-01&au=2025-01-01", "region=Mars", "type_structure=%3Cscript%3E", "annee=" + "9" * 5000, "annee=02025"):
         response = client.get(f"/statistiques?{query}")
         assert response.status_code == 400, query
         assert "<script>" not in response.get_data(as_text=True)
     assert client.get("/statistiques/export.csv?du=2025-02-30").status_code == 400
+    # Only the filters travel into the export links: no scheme, host or extra parameter from the address.
+    html = client.get("/statistiques?annee=2025&_external=1&_scheme=javascript&x=%22%3E").get_data(as_text=True)
+    assert 'href="/statistiques/export.csv?annee=2025"' in html and "javascript" not in html
     for email in (DGS, DECLARANT):
         login(client, email)
         assert client.get("/statistiques").status_code == 403

@@ -16,6 +16,7 @@ from web.security import french_abort
 bp = Blueprint("statistics", __name__, url_prefix="/statistiques")
 READERS = ("acss", "hfds", "ars")
 MAX_YEARS = 10
+FILTER_KEYS = ("annee", "du", "au", "region", "type_structure")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -37,7 +38,7 @@ def _period(today: date) -> tuple[date, date]:
         start, end = start or date(today.year, 1, 1), end or today
     else:
         raw = request.args.get("annee", "").strip() or str(today.year)
-        if not raw.isdigit() or not 2000 <= int(raw) <= 2100:
+        if not (raw.isdigit() and len(raw) == 4 and 2000 <= int(raw) <= 2100):
             french_abort(400, "L'année doit être un nombre entre 2000 et 2100.")
         start, end = date(int(raw), 1, 1), date(int(raw), 12, 31)
     if end < start:
@@ -81,7 +82,12 @@ def index():
     """The observatory page: filters, figures and charts, each with its table."""
     user, report = _report()
     return render_template("statistics/index.html", report=report, user=user, regions=REGIONS,
-                           kinds=STRUCTURE_KINDS, number=statistics.french_number, query=request.args.to_dict())
+                           kinds=STRUCTURE_KINDS, number=statistics.french_number, query=_query())
+
+
+def _query() -> dict:
+    """The (already checked) filters to carry into the export links; nothing else from the address."""
+    return {key: request.args[key].strip() for key in FILTER_KEYS if request.args.get(key, "").strip()}
 
 
 @bp.route("/export.csv")
