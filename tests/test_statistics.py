@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import random
 import re
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from pypdf import PdfReader
@@ -14,15 +16,16 @@ from sqlalchemy import delete, select
 
 import migrate
 from cli import scenarios
-from knowledge import statistics
+from knowledge import statistics, statistics_durations
 from models import DossierFacts, db
 from statistics_data import EXPECTED_ACSS, P4, P5, add_dossier, build, paris
 from test_web_support import ACSS, ARS_BRETAGNE, DECLARANT, DGS, HFDS, login, structure_of, user
+from timekeeping.business_calendar import support_cell_calendar
 from web import access
 from workflow import commands, context
 
 ARS_IDF = "ars.idf@ars.example.fr"
-YEAR = statistics.Filters(statistics.date(2025, 1, 1), statistics.date(2025, 12, 31))
+YEAR = statistics.Filters(date(2025, 1, 1), date(2025, 12, 31))
 
 
 def _table(report, key) -> dict:
@@ -62,7 +65,7 @@ def test_each_reader_counts_only_what_access_lets_them_read(app):
     assert _table(bretagne, "phases") == {P4: 1, P5: 1}
     # The ARS of Île-de-France sees the military hospital's dossiers as a summary only: none is counted.
     assert _report(ARS_IDF, statistics.Filters(YEAR.start, YEAR.end, "Île-de-France")).total == 0
-    january = statistics.Filters(statistics.date(2025, 1, 1), statistics.date(2025, 1, 31))
+    january = statistics.Filters(date(2025, 1, 1), date(2025, 1, 31))
     assert _report(ACSS, january).total == 2  # the 1 February 00:30 (Paris) declaration is February's
     assert _report(ACSS, statistics.Filters(YEAR.start, YEAR.end, kind="laboratoire")).total == 1
     assert _report(ACSS, statistics.Filters(YEAR.start, YEAR.end, region="Grand Est")).total == 1
@@ -162,3 +165,21 @@ def test_commands_record_the_facts_and_the_migration_backfills_them(app, runner,
     rows = db.session.execute(select(DossierFacts.dossier_id, DossierFacts.origin, DossierFacts.data_impact)).all()
     assert [tuple(r) for r in rows] == [(dossier.id, "malveillante", ["disponibilite"])]
     assert runner.invoke(args=["audit", "verify", dossier.number]).exit_code == 0
+
+
+def test_working_hours_count_whole_weeks_like_a_day_by_day_walk():
+    """The quick count (weeks by arithmetic, holidays subtracted) equals walking each day, overseas too."""
+    rnd = random.Random(2017)
+    for department in (None, "57", "971", "2B"):
+        calendar = support_cell_calendar(department)
+        for _ in range(300):
+            start = datetime(2019, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=rnd.randrange(0, 6 * 365 * 1440))
+            end = start + timedelta(minutes=rnd.randrange(0, 120 * 1440))
+            walked, day = 0.0, start.astimezone(calendar.tz).date()
+            while day <= end.astimezone(calendar.tz).date():
+                walked += statistics_durations._day_hours(calendar, day, start, end)
+                day += timedelta(days=1)
+            assert statistics_durations.working_hours_between(calendar, start, end) == pytest.approx(walked)
+    paris_calendar = support_cell_calendar("75")
+    # Friday 17:00 to Tuesday 10:00 across Easter Monday 2025 (21 April): 1 + 1 working hours.
+    assert statistics_durations.working_hours_between(paris_calendar, paris(2025, 4, 18, 17), paris(2025, 4, 22, 10)) == 2
