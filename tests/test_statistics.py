@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 
 import migrate
 from cli import scenarios
-from knowledge import statistics, statistics_durations
+from knowledge import statistics, statistics_durations, statistics_facts
 from models import DossierFacts, db
 from statistics_data import EXPECTED_ACSS, P4, P5, add_dossier, build, paris
 from test_web_support import ACSS, ARS_BRETAGNE, DECLARANT, DGS, HFDS, login, structure_of, user
@@ -183,3 +183,14 @@ def test_working_hours_count_whole_weeks_like_a_day_by_day_walk():
     paris_calendar = support_cell_calendar("75")
     # Friday 17:00 to Tuesday 10:00 across Easter Monday 2025 (21 April): 1 + 1 working hours.
     assert statistics_durations.working_hours_between(paris_calendar, paris(2025, 4, 18, 17), paris(2025, 4, 22, 10)) == 2
+
+
+def test_facts_prefer_the_confirmed_origin_and_ignore_unknown_values():
+    """The cause analysis' origin replaces the declared one; values outside the forms' choices are dropped."""
+    assert statistics_facts.facts_from_data({"origine": "malveillante", "origine_confirmee": "accidentelle",
+                                             "impact_donnees": ["integrite", "x", "integrite"],
+                                             "donnees_personnelles": True}) == {
+        "origin": "accidentelle", "data_impact": ["integrite"], "personal_data": True}
+    assert statistics_facts.facts_from_data({"origine": "<b>", "origine_confirmee": None, "impact_donnees": "tout",
+                                             "donnees_personnelles": "oui"}) == {
+        "origin": None, "data_impact": [], "personal_data": None}
