@@ -9,3 +9,4 @@ from models.core import UTCDateTime, WAKE_KEY, db, note_due  # noqa: F401  (name
 from models.casework import Observable  # noqa: F401
 from models.accounts import AccountEvent, PasswordLink, UserIdentity  # noqa: F401
 from models.modeller import ModellerDraft  # noqa: F401
+from models.statistics import DossierFacts  # noqa: F401

@@ -7,18 +7,20 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import accounts, admin, audit, auth, declare, dossiers, inbox, modeller, outbox, security, sso, tasks
+from web import accounts, admin, audit, auth, declare, dossiers, inbox, modeller, outbox, security, sso, statistics, tasks
 
-VENDOR = {"bpmn-js": Path(__file__).resolve().parent.parent / "node_modules" / "bpmn-js" / "dist"}
+NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
+VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "chart.js": NODE_MODULES / "chart.js" / "dist"}
 PARIS = ZoneInfo("Europe/Paris")
 
 # Navigation per role: (endpoint, label); endpoints that another blueprint has not defined yet are skipped.
 NAVIGATION = {
     "declarant": [("declare.start", "Déclarer un incident"), ("inbox.index", "Mes tâches"),
                   ("dossiers.index", "Dossiers de ma structure")],
-    "ars": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers de la région")],
-    "acss": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
-    "hfds": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
+    "ars": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers de la région"),
+            ("statistics.index", "Statistiques")],
+    "acss": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), ("statistics.index", "Statistiques")],
+    "hfds": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), ("statistics.index", "Statistiques")],
     "dgs": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
     "armees": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers des hôpitaux des armées")],
     "auditeur": [("dossiers.index", "Dossiers"), ("audit.index", "Audit")],
@@ -64,7 +66,8 @@ def init_app(app):
     app.url_map.converters["int"] = DatabaseId  # before any route is added
     security.init_app(app)
     sso.init_app(app)
-    for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, modeller.bp, outbox.bp, audit.bp):
+    for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp,
+                      modeller.bp, outbox.bp, audit.bp, statistics.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals.update(
         current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),

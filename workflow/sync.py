@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import insert, select, update
 
 from engine import runtime
+from knowledge.statistics_facts import record_facts
 from models import Dossier, ProcessDefinition, TaskRow, Timer, db, note_due
 from referentiel import priority_score
 from timekeeping import business_calendar
@@ -45,6 +46,7 @@ def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime
         if state == "clôturé":
             dossier.closed_at = now
     _sync_priority(dossier)
+    record_facts(dossier.id, data, submitted)  # origin and data impact, for the statistics
     ready = runtime.ready_user_tasks(workflow)
     dossier.phase = _phase(ready[0].task_spec.name if ready else (workflow.last_task.task_spec.name
                                                                  if workflow.last_task else ""))

@@ -1,0 +1,121 @@
+"""The observatory as files: one long-format CSV for spreadsheets and a printable PDF report (fpdf2)."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from fpdf import FPDF
+from fpdf.fonts import FontFace
+
+from knowledge.statistics import PARIS, Report, french_number
+
+CSV_HEADER = ["indicateur", "code", "libellé", "mesure", "valeur"]
+# A cell starting with one of these is a formula to a spreadsheet: labels come from stored data.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    return str(value).replace(".", ",") if isinstance(value, float) else str(value)
+
+
+def to_csv(report: Report) -> str:
+    """Long format (indicator; code; label; measure; value), `;`-separated, UTF-8 with a BOM for French Excel."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerow(["total", "", "Déclarations de la sélection", "Nombre de dossiers", report.total])
+    for indicator in report.indicators:
+        for code, label, *values in indicator.rows:
+            for column, value in zip(indicator.columns, values):
+                writer.writerow([_cell(indicator.title), _cell(code), _cell(label), column, _csv_value(value)])
+    return "\ufeff" + out.getvalue()
+
+
+def _latin1(text: str) -> str:
+    # The PDF's standard fonts are Latin-1: French letters and « » are in it, typographic extras are mapped.
+    text = text.replace("\u2019", "'").replace("\u202f", "\u00a0").replace("\u2013", "-").replace("\u2014", "-")
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+class _Report(FPDF):
+    def __init__(self, title: str):
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.report_title = title
+        self.set_title(title)
+        self.set_lang("fr-FR")
+        self.set_creator("Signalement SSI santé")
+        self.set_auto_page_break(True, margin=15)
+
+    def footer(self):
+        self.set_y(-12)
+        self.set_font("Helvetica", size=8)
+        self.cell(0, 6, _latin1(f"{self.report_title} - page {self.page_no()}/{{nb}}"), align="C")
+
+
+def _para(pdf: FPDF, height: float, text: str) -> None:
+    pdf.multi_cell(0, height, text, new_x="LMARGIN", new_y="NEXT")
+
+
+def _bars(pdf: FPDF, rows: list, width: float = 110.0) -> None:
+    """Horizontal bars of the first value of each row, scaled on the largest (a simple chart)."""
+    largest = max((r[2] or 0 for r in rows), default=0)
+    if not largest:
+        return
+    pdf.set_font("Helvetica", size=7)
+    for _code, label, value, *_rest in rows:
+        if pdf.will_page_break(5):
+            pdf.add_page()
+        y = pdf.get_y()
+        pdf.set_xy(pdf.l_margin, y)
+        pdf.cell(60, 4, _latin1(label[:45]))
+        pdf.set_fill_color(0, 0, 145)
+        if value:
+            pdf.rect(pdf.l_margin + 62, y + 0.5, width * value / largest, 3, style="F")
+        pdf.set_xy(pdf.l_margin + 64 + width * (value or 0) / largest, y)
+        pdf.cell(15, 4, _latin1(french_number(value)))
+        pdf.ln(4.5)
+    pdf.ln(2)
+
+
+def to_pdf(report: Report, reader: str, generated_at: datetime) -> bytes:
+    """The printable report: the filters, the total, then each indicator's table and a bar chart."""
+    title = "Observatoire des incidents de sécurité des SI de santé"
+    pdf = _Report(title)
+    pdf.add_page()
+    pdf.set_font("Helvetica", style="B", size=15)
+    _para(pdf, 8, _latin1(title))
+    pdf.set_font("Helvetica", size=9)
+    local = generated_at.astimezone(PARIS)
+    for line in (f"Sélection : {report.filters.label()}.", f"Édité le {local:%d/%m/%Y à %H:%M} pour {reader}.",
+                 "Dossiers pris en compte : ceux que votre rôle permet de consulter."):
+        _para(pdf, 5, _latin1(line))
+    pdf.set_font("Helvetica", style="B", size=11)
+    pdf.ln(2)
+    _para(pdf, 7, _latin1(f"Déclarations de la sélection : {french_number(report.total)}"))
+    heading = FontFace(emphasis="BOLD", fill_color=(230, 230, 245))
+    for indicator in report.indicators:
+        if pdf.will_page_break(40):
+            pdf.add_page()
+        pdf.ln(3)
+        pdf.set_font("Helvetica", style="B", size=11)
+        _para(pdf, 6, _latin1(indicator.title))
+        pdf.set_font("Helvetica", size=8)
+        widths = (70,) + (110 / len(indicator.columns),) * len(indicator.columns)
+        with pdf.table(col_widths=widths, headings_style=heading, text_align="LEFT", line_height=4.5) as table:
+            table.row([_latin1(c) for c in ["", *indicator.columns]])
+            for _code, label, *values in indicator.rows:
+                table.row([_latin1(label), *(_latin1(french_number(v)) for v in values)])
+        if indicator.note:
+            pdf.set_font("Helvetica", style="I", size=7)
+            _para(pdf, 4, _latin1(indicator.note))
+        if indicator.chart != "none" and indicator.columns and indicator.rows and len(indicator.columns) <= 2:
+            pdf.ln(1)
+            _bars(pdf, indicator.rows)
+    return bytes(pdf.output())
