@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 import migrate
+from cli import api as cli_api
 from cli import audit as cli_audit
 from cli import demo, scenarios
 from cli import sweeps as cli_time
@@ -26,6 +27,7 @@ def init_app(app):
         app.cli.add_command(command)
     cli_time.init_app(app)
     cli_audit.init_app(app)
+    cli_api.init_app(app)
 
 
 def setup_database() -> None:

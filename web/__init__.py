@@ -7,7 +7,7 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import admin, audit, auth, declare, dossiers, inbox, outbox, security, tasks
+from web import admin, api, audit, auth, declare, dossiers, inbox, outbox, security, tasks
 
 VENDOR = {"bpmn-js": Path(__file__).resolve().parent.parent / "node_modules" / "bpmn-js" / "dist"}
 PARIS = ZoneInfo("Europe/Paris")
@@ -25,11 +25,12 @@ NAVIGATION = {
     "responsable_processus": [("admin.index", "Administration")],
     "admin": [("admin.index", "Administration"), ("outbox.index", "Messages sortants")],
 }
+API_TOKENS = ("api_tokens.index", "Jetons d'API")  # every role: a token acts as its owner, within their scope
 
 
 def nav_items(user) -> list:
     """Navigation links for a user's role (menus only: every route checks rights itself)."""
-    return [(endpoint, label) for endpoint, label in NAVIGATION.get(user.role, [])
+    return [(endpoint, label) for endpoint, label in NAVIGATION.get(user.role, []) + [API_TOKENS]
             if endpoint in current_app.view_functions]
 
 
@@ -64,6 +65,7 @@ def init_app(app):
     security.init_app(app)
     for blueprint in (auth.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp, audit.bp):
         app.register_blueprint(blueprint)
+    api.init_app(app)
     app.jinja_env.globals.update(
         current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
         user_structure=lambda user: db.session.get(Structure, user.structure_id) if user.structure_id else None,
