@@ -20,7 +20,8 @@ from web.api import openapi, tokens
 from workflow import commands, context, form_schemas
 
 PROBLEM = "application/problem+json"
-EVERYONE = [DECLARANT, DECLARANT_BEGIN, DECLARANT_METZ, ARS_BRETAGNE, ARS_GRANDEST, ACSS, HFDS, DGS, ARMEES, AUDITEUR,
+ARS_IDF = "ars.idf@ars.example.fr"
+EVERYONE = [DECLARANT, DECLARANT_BEGIN, DECLARANT_METZ, ARS_BRETAGNE, ARS_GRANDEST, ARS_IDF, ACSS, HFDS, DGS, ARMEES, AUDITEUR,
             ADMIN, PROCESSUS]
 
 
@@ -223,3 +224,168 @@ def test_problem_details_for_every_refusal(app, client):
     is_problem(client.post("/api/v1/declarations", data={"finess_site": finess},
                            headers={"Authorization": f"Bearer {declarant}", "Idempotency-Key": key()}), 415)
     is_problem(call(client, "POST", "/declarations", declarant, {"finess_site": finess}, key()), 422)
+
+
+# --------------------------------------------------------------------------------------------
+# Visibility: the API lists and opens exactly what the pages do, role by role
+
+TASK_LINK = re.compile(r"/taches/([0-9a-f-]{36})")
+NUMBER = re.compile(r"SSI-\d{4}-\d{5}")
+
+
+def _drive(clock, email: str, steps: list, until: str | None = None) -> Dossier:
+    """Start a dossier as a demo declarant and complete its tasks up to `until`."""
+    declarant = user(email)
+    clock.advance(minutes=5)
+    dossier = commands.start_dossier(structure_of(email), declarant, context.Actor.of(declarant))
+    for spec_name, data in steps:
+        if spec_name == until:
+            break
+        clock.advance(minutes=30)
+        row = scenarios.ready_task(dossier, spec_name)
+        commands.complete_task(row.id, data, scenarios.actor_for(row))
+    return db.session.get(Dossier, dossier.id)
+
+
+def _declared(title: str) -> list:
+    return [("p1_perimetre", scenarios.PERIMETRE), ("p1_impact", scenarios.IMPACT), ("p1_origine", scenarios.ORIGINE),
+            ("p1_formulaire", scenarios.formulaire(titre=title))]
+
+
+def _world(clock) -> list[Dossier]:
+    """A dossier of each kind: civil in progress, civil draft, another region's, military addressed or not."""
+    clock.set(scenarios.MONDAY_MORNING)
+    armees = [("mil_traiter", {"information_armees": "acss", "synthese_armees": "Synthèse des armées",
+                               "niveau_confidentialite": "non_protege"})]
+    return [_drive(clock, DECLARANT, _declared("Rennes en cours") + scenarios.OPENING),
+            _drive(clock, DECLARANT, _declared("Rennes brouillon"), until="p1_impact"),
+            _drive(clock, DECLARANT_METZ, _declared("Metz déclaré")),
+            _drive(clock, DECLARANT_BEGIN, _declared("Bégin adressé") + armees),
+            _drive(clock, DECLARANT_BEGIN, _declared("Bégin en cours"))]
+
+
+def test_visibility_is_the_pages_for_every_role(app, clock):
+    """For each role: the same dossier list, the same dossiers and tasks opened or refused, the same inbox."""
+    dossiers = _world(clock)
+    tasks = db.session.scalars(select(TaskRow.id).where(TaskRow.status == "ready")).all()
+    pages, api = app.test_client(), app.test_client()
+    for email in EVERYONE:
+        login(pages, email)
+        secret = token(email)
+        listed = pages.get("/dossiers")
+        answer = call(api, "GET", "/dossiers?per_page=100", secret)
+        assert answer.status_code == listed.status_code, email
+        if listed.status_code == 200:
+            assert {d["number"] for d in answer.get_json()["items"]} == \
+                set(NUMBER.findall(listed.get_data(as_text=True))), email
+        for dossier in dossiers:
+            page = pages.get(f"/dossiers/{dossier.id}")
+            got = call(api, "GET", f"/dossiers/{dossier.id}", secret)
+            assert got.status_code == page.status_code, (email, dossier.title)
+            if got.status_code == 200:
+                summary = got.get_json()["summary"]
+                assert summary == ("Contenu" not in page.get_data(as_text=True) and dossier.title not in
+                                   page.get_data(as_text=True)), (email, dossier.title)
+        inbox = pages.get("/boite")
+        mine = call(api, "GET", "/tasks?per_page=100", secret)
+        assert mine.status_code == inbox.status_code, email
+        if inbox.status_code == 200:
+            assert {t["id"] for t in mine.get_json()["items"]} == set(TASK_LINK.findall(inbox.get_data(as_text=True)))
+        for task_id in tasks:
+            assert call(api, "GET", f"/tasks/{task_id}", secret).status_code == \
+                pages.get(f"/taches/{task_id}").status_code, (email, task_id)
+    # The matrix is not empty: the ARS sees its region's military dossier as a summary, the ACSS the addressed one.
+    ars = call(api, "GET", f"/dossiers/{dossiers[3].id}", token(ARS_IDF)).get_json()
+    assert ars["summary"] is True and "title" not in ars and ars["message"]
+    assert call(api, "GET", f"/dossiers/{dossiers[3].id}", token(ACSS)).get_json()["title"] == "Bégin adressé"
+    assert call(api, "GET", f"/dossiers/{dossiers[4].id}", token(ACSS)).status_code == 404
+
+
+def test_task_completion_through_the_command(app, client, clock):
+    """Completion is idempotent, 409 when done or held by someone else, 422 with the form's errors."""
+    dossier = _world(clock)[2]  # Metz, declared: the ACSS opens it
+    row = scenarios.ready_task(dossier, "p2_ouvrir")
+    acss, idem = token(ACSS), key()
+    shown = call(client, "GET", f"/tasks/{row.id}", acss).get_json()
+    assert shown["task"]["spec_name"] == "p2_ouvrir" and "properties" in shown["form_schema"]
+    invalid = is_problem(call(client, "POST", f"/tasks/{row.id}/completion", acss, {"inconnu": 1}, key()), 422)
+    assert invalid["errors"] and all(e["detail"] for e in invalid["errors"])
+    is_problem(call(client, "POST", f"/tasks/{row.id}/completion", token(DECLARANT_METZ),
+                    dict(scenarios.OPENING[0][1]), key()), 404)
+    data = dict(scenarios.OPENING[0][1])
+    done = call(client, "POST", f"/tasks/{row.id}/completion", acss, data, idem)
+    assert done.status_code == 200, done.get_data(as_text=True)
+    body = done.get_json()
+    assert body["task"]["status"] == "completed" and body["dossier"]["number"] == dossier.number
+    replay = call(client, "POST", f"/tasks/{row.id}/completion", acss, data, idem)
+    assert replay.get_json() == body and replay.headers["Idempotent-Replayed"] == "true"
+    assert "déjà été traitée" in is_problem(call(client, "POST", f"/tasks/{row.id}/completion", acss, data, key()),
+                                            409)["detail"]
+    following = scenarios.ready_task(dossier, "p3_qualifier")
+    assert following.id in {t["id"] for t in body["next_tasks"]}
+    colleague = db.session.scalar(select(TaskRow).where(TaskRow.id == following.id))
+    colleague.claimed_by = user(ACSS).id
+    db.session.commit()
+    other = tokens.create(_second_acss(), "collègue")[1]
+    assert "prise en charge" in is_problem(call(client, "POST", f"/tasks/{following.id}/completion", other,
+                                                scenarios.qualification("grave"), key()), 409)["detail"]
+    assert verifier.verify_dossier(db.session.get(Dossier, dossier.id)).ok
+
+
+def _second_acss():
+    """A second analyst of the Cellule ACSS (the demo has one)."""
+    from models import User
+    from web.auth import hash_password
+    colleague = User(email="second@acss.example.fr", name="Second Analyste", password_hash=hash_password("x" * 12),
+                     role="acss", active=True)
+    db.session.add(colleague)
+    db.session.commit()
+    return colleague
+
+
+def test_outbox_state_for_administrators(app, client, clock):
+    """Administrators read the outbox's counts and messages; military bodies stay hidden; others get 403."""
+    dossiers = _world(clock)
+    admin = token(ADMIN)
+    state = call(client, "GET", "/outbox?per_page=100", admin).get_json()
+    total = db.session.scalar(select(func.count()).select_from(OutboxMessage))
+    assert state["total"] == total == sum(state["counts"].values()) and total > 0
+    assert call(client, "GET", "/outbox?etat=sent", admin).get_json()["total"] == state["counts"].get("sent", 0)
+    military = db.session.scalars(select(OutboxMessage.id).where(OutboxMessage.dossier_id == dossiers[3].id)).first()
+    civil = db.session.scalars(select(OutboxMessage.id).where(OutboxMessage.dossier_id == dossiers[0].id)).first()
+    hidden = call(client, "GET", f"/outbox/{military}", admin).get_json()
+    assert hidden["hidden"] is True and hidden["body_text"] is None
+    assert call(client, "GET", f"/outbox/{civil}", admin).get_json()["body_text"]
+    is_problem(call(client, "GET", "/outbox/999999", admin), 404)
+    for email in (ACSS, DECLARANT, AUDITEUR):
+        is_problem(call(client, "GET", "/outbox", token(email)), 403)
+
+
+def test_token_page_and_cli(app, client, runner):
+    """The token page shows a new secret once and revokes; `flask api token create` prints a working one."""
+    login(client, ARS_BRETAGNE)
+    assert 'href="/compte/jetons-api"' in client.get("/dossiers").get_data(as_text=True)  # in the navigation
+    created = post(client, "/compte/jetons-api", {"nom": "Outil régional", "lecture_seule": "1"})
+    html = created.get_data(as_text=True)
+    secret = re.search(r'<code id="secret">([^<]+)</code>', html).group(1)
+    assert call(client, "GET", "/me", secret).get_json()["token"] == {"name": "Outil régional", "read_only": True}
+    listing = client.get("/compte/jetons-api").get_data(as_text=True)
+    assert secret not in listing and "Outil régional" in listing and "Lecture seule" in listing
+    assert post(client, "/compte/jetons-api", {"nom": ""}).status_code == 422
+    assert client.post("/compte/jetons-api", data={"nom": "sans jeton CSRF"}).status_code == 400
+    stored = db.session.scalar(select(ApiToken).where(ApiToken.name == "Outil régional"))
+    login(client, ACSS)  # someone else's token cannot be revoked by id
+    post(client, f"/compte/jetons-api/{stored.id}/revoquer")
+    assert call(client, "GET", "/me", secret).status_code == 200
+    login(client, ARS_BRETAGNE)
+    assert post(client, f"/compte/jetons-api/{stored.id}/revoquer").status_code == 302
+    is_problem(call(client, "GET", "/me", secret), 401)
+    result = runner.invoke(args=["api", "token", "create", "--email", DECLARANT, "--name", "Portail national"])
+    assert result.exit_code == 0, result.output
+    printed = result.output.strip().splitlines()[-1]
+    assert call(client, "GET", "/me", printed).get_json()["email"] == DECLARANT
+    unknown = runner.invoke(args=["api", "token", "create", "--email", "personne@example.fr", "--name", "x"])
+    assert unknown.exit_code != 0 and "Aucun compte" in unknown.output
+    revoked = runner.invoke(args=["api", "token", "revoke", "--email", DECLARANT, "--name", "Portail national"])
+    assert revoked.exit_code == 0 and "1 jeton révoqué" in revoked.output
+    is_problem(call(client, "GET", "/me", printed), 401)
