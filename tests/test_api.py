@@ -5,11 +5,18 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
+import threading
 import uuid
+from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import make_server
 
 from audit import verifier
 from cli import scenarios
@@ -17,6 +24,7 @@ from models import ApiToken, AuditEvent, Dossier, OutboxMessage, TaskRow, db
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
                               DECLARANT_METZ, DGS, HFDS, PROCESSUS, csrf, login, post, structure_of, user)
 from web.api import openapi, tokens
+from web.api.spec import OPERATIONS
 from workflow import commands, context, form_schemas
 
 PROBLEM = "application/problem+json"
@@ -42,7 +50,37 @@ def call(client, method: str, path: str, secret: str | None, body=None, idem: st
     if idem:
         headers["Idempotency-Key"] = idem
     kwargs = {"json": body} if body is not None else {}
-    return client.open(f"/api/v1{path}", method=method, headers=headers, **kwargs)
+    response = client.open(f"/api/v1{path}", method=method, headers=headers, **kwargs)
+    conforms(client.application, response, method, f"/api/v1{path}")
+    return response
+
+
+_DOCUMENTS: dict = {}
+
+
+def conforms(app, response, method: str, path: str) -> None:
+    """Assert that a response is documented for its operation and matches the document's schema (every
+    call of these tests is checked, for every role, beside the fuzzing run)."""
+    try:
+        endpoint, _ = app.url_map.bind("localhost").match(path.split("?")[0], method=method)
+    except HTTPException:
+        return  # no operation there: nothing is documented for it
+    op = next(o for o in OPERATIONS if f"api.{o.endpoint}" == endpoint)
+    template = openapi.openapi_path(op.rule)
+    if id(app) not in _DOCUMENTS:  # one document per application (the deployed forms do not change)
+        _DOCUMENTS.clear()
+        _DOCUMENTS[id(app)] = openapi.document()
+    document = _DOCUMENTS[id(app)]
+    entry = document["paths"][template][method.lower()]["responses"].get(str(response.status_code))
+    assert entry is not None, f"{response.status_code} non documenté pour {method} {template}"
+    if "$ref" in entry:
+        pointer, media = entry["$ref"] + "/content/application~1problem+json/schema", PROBLEM
+    else:
+        escaped = template.replace("~", "~0").replace("/", "~1")
+        pointer = f"#/paths/{escaped}/{method.lower()}/responses/{response.status_code}/content/application~1json/schema"
+        media = "application/json"
+    assert response.mimetype == media, (method, path, response.mimetype)
+    Draft202012Validator(dict(document, **{"$ref": pointer})).validate(response.get_json())
 
 
 def declaration(finess: str, title: str = "Chiffrement de serveurs par un rançongiciel") -> dict:
@@ -389,3 +427,39 @@ def test_token_page_and_cli(app, client, runner):
     revoked = runner.invoke(args=["api", "token", "revoke", "--email", DECLARANT, "--name", "Portail national"])
     assert revoked.exit_code == 0 and "1 jeton révoqué" in revoked.output
     is_problem(call(client, "GET", "/me", printed), 401)
+
+
+# --------------------------------------------------------------------------------------------
+# Schemathesis against the live server: no 5xx, nothing outside the document
+
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
+          "response_schema_conformance")
+
+
+@pytest.fixture
+def api_server(app, backend):
+    """The test app served over HTTP from a thread (SQLite half: the fuzzing adds no backend coverage)."""
+    if backend != "sqlite":
+        pytest.skip("schemathesis exécuté sur la moitié SQLite seulement")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def test_schemathesis_finds_no_server_error_nor_undocumented_response(api_server, clock, tmp_path):
+    """Positive and negative cases (the coverage phase: boundaries and wrong types of every field and
+    parameter, ~700 requests; then fuzzing) on every operation against the live server, as a declarant,
+    whose token reaches every operation's logic but the outbox's (refused: its 403 is checked too; the
+    administrator's answers are checked against the document by `conforms` in the tests above)."""
+    _world(clock)
+    command = [str(SCHEMATHESIS), "run", f"{api_server}/api/v1/openapi.json", "--checks", CHECKS,
+               "--header", f"Authorization: Bearer {token(DECLARANT)}", "--max-examples", "6", "--seed", "2017281",
+               "--workers", "1", "--generation-database", "none", "--no-color", "--request-timeout", "20",
+               "--max-failures", "5", "--phases", "coverage,fuzzing"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=150, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+    assert re.search(r"Tested: [1-9]", result.stdout) and " 0 passed" not in result.stdout, result.stdout[-3000:]
