@@ -5,9 +5,10 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from accounts import api_tokens as tokens
 from models import ApiToken, User, db
 from referentiel import plural
-from web.api import tokens
+
 
 api = AppGroup("api", help="API JSON : jetons d'accès.")
 token_group = AppGroup("token", help="Créer ou révoquer un jeton d'API.")

@@ -18,12 +18,13 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
+from accounts import api_tokens as tokens
 from audit import verifier
 from cli import scenarios
 from models import ApiToken, AuditEvent, Dossier, OutboxMessage, TaskRow, db
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
                               DECLARANT_METZ, DGS, HFDS, PROCESSUS, csrf, login, post, structure_of, user)
-from web.api import openapi, tokens
+from web.api import openapi
 from web.api.spec import OPERATIONS
 from workflow import commands, context, form_schemas
 
