@@ -68,10 +68,10 @@ def conforms(app, response, method: str, path: str) -> None:
         return  # no operation there: nothing is documented for it
     op = next(o for o in OPERATIONS if f"api.{o.endpoint}" == endpoint)
     template = openapi.openapi_path(op.rule)
-    if id(app) not in _DOCUMENTS:  # one document per application (the deployed forms do not change)
+    if _DOCUMENTS.get("app") != id(app):  # one document per application (the deployed forms do not change)
         _DOCUMENTS.clear()
-        _DOCUMENTS[id(app)] = openapi.document()
-    document = _DOCUMENTS[id(app)]
+        _DOCUMENTS.update(app=id(app), document=openapi.document())
+    document = _DOCUMENTS["document"]
     entry = document["paths"][template][method.lower()]["responses"].get(str(response.status_code))
     assert entry is not None, f"{response.status_code} non documenté pour {method} {template}"
     if "$ref" in entry:
@@ -81,7 +81,9 @@ def conforms(app, response, method: str, path: str) -> None:
         pointer = f"#/paths/{escaped}/{method.lower()}/responses/{response.status_code}/content/application~1json/schema"
         media = "application/json"
     assert response.mimetype == media, (method, path, response.mimetype)
-    Draft202012Validator(dict(document, **{"$ref": pointer})).validate(response.get_json())
+    if pointer not in _DOCUMENTS:
+        _DOCUMENTS[pointer] = Draft202012Validator(dict(document, **{"$ref": pointer}))
+    _DOCUMENTS[pointer].validate(response.get_json())
 
 
 def declaration(finess: str, title: str = "Chiffrement de serveurs par un rançongiciel") -> dict:
@@ -244,6 +246,7 @@ def test_problem_details_for_every_refusal(app, client):
     is_problem(deep, 400)
     is_problem(call(client, "POST", "/declarations", declarant, [1, 2], key()), 400)
     is_problem(call(client, "GET", "/dossiers?page=0", declarant), 400)
+    is_problem(call(client, "GET", "/tasks?per_page=%C2%B2", declarant), 400)  # « ² » is a digit to str.isdigit
     is_problem(call(client, "GET", "/dossiers?etat=nimporte", declarant), 400)
     is_problem(call(client, "GET", "/dossiers?q=%00", declarant), 400)
     is_problem(call(client, "GET", "/me", None), 401)
@@ -439,10 +442,11 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,r
 
 
 @pytest.fixture
-def api_server(app, backend):
+def api_server(backend, request):
     """The test app served over HTTP from a thread (SQLite half: the fuzzing adds no backend coverage)."""
     if backend != "sqlite":
         pytest.skip("schemathesis exécuté sur la moitié SQLite seulement")
+    app = request.getfixturevalue("app")  # only once the PostgreSQL half is skipped: no database to fill for it
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

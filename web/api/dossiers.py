@@ -2,6 +2,8 @@
 the same visibility functions (web/access.py) and the same timeline (web/dossiers.py)."""
 from __future__ import annotations
 
+import re
+
 from flask import request
 from sqlalchemy import func, select
 
@@ -27,7 +29,8 @@ def paging(default: int = 25) -> tuple[int, int]:
         if raw is None:
             values.append(fallback)
             continue
-        if not raw.isdigit() or not 1 <= int(raw) <= top:
+        # ASCII digits only: str.isdigit() also accepts « ² », which int() refuses.
+        if not re.fullmatch(r"[0-9]{1,6}", raw) or not 1 <= int(raw) <= top:
             french_abort(400, f"Paramètre « {name} » invalide : un entier de 1 à {top}.")
         values.append(int(raw))
     return values[0], values[1]
