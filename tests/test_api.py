@@ -245,6 +245,8 @@ def test_problem_details_for_every_refusal(app, client):
                        headers={"Authorization": f"Bearer {declarant}", "Idempotency-Key": key()})
     is_problem(deep, 400)
     is_problem(call(client, "POST", "/declarations", declarant, [1, 2], key()), 400)
+    nul = dict(declaration(finess), formulaire=scenarios.formulaire(titre="nul\x00ici"))
+    assert "caractère nul" in is_problem(call(client, "POST", "/declarations", declarant, nul, key()), 400)["detail"]
     is_problem(call(client, "GET", "/dossiers?page=0", declarant), 400)
     is_problem(call(client, "GET", "/tasks?per_page=%C2%B2", declarant), 400)  # « ² » is a digit to str.isdigit
     is_problem(call(client, "GET", "/dossiers?etat=nimporte", declarant), 400)

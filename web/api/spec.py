@@ -22,6 +22,7 @@ FORBIDDEN_ROLE = "Votre rôle ne donne pas accès à cette opération."
 READ_ONLY = "Ce jeton d'API est en lecture seule : il ne peut rien modifier."
 NOT_JSON = "Le corps de la requête doit être du JSON (Content-Type: application/json)."
 BAD_JSON = "Le corps de la requête n'est pas un objet JSON valide."
+NUL = "La requête contient un caractère nul (\\0), qui n'est admis dans aucun champ."
 
 
 @dataclass
@@ -42,17 +43,23 @@ class Operation:
     location: bool = False
 
 
-def _depth(value) -> int:
-    """Nesting depth of a JSON value, iteratively (no recursion on hostile input)."""
-    deepest, stack = 0, [(value, 1)]
+def _hostile(value) -> str | None:
+    """Why a parsed JSON body is refused (too deep, or a NUL character that no text column can hold on
+    PostgreSQL, as _refuse_nul refuses it in forms), walked iteratively: no recursion on hostile input."""
+    stack = [(value, 1)]
     while stack:
         item, level = stack.pop()
-        deepest = max(deepest, level)
         if level > MAX_DEPTH:
-            break
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        stack.extend((child, level + 1) for child in children)
-    return deepest
+            return BAD_JSON
+        if isinstance(item, str) and "\x00" in item:
+            return NUL
+        if isinstance(item, dict):
+            if any("\x00" in key for key in item):
+                return NUL
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return None
 
 
 def _reject_constant(name):
@@ -69,8 +76,11 @@ def json_body() -> dict:
         data = json.loads(request.get_data(cache=True) or b"", parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         french_abort(400, BAD_JSON)
-    if not isinstance(data, dict) or _depth(data) > MAX_DEPTH:
+    if not isinstance(data, dict):
         french_abort(400, BAD_JSON)
+    refused = _hostile(data)
+    if refused:
+        french_abort(400, refused)
     return data
 
 
