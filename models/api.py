@@ -27,7 +27,8 @@ class ApiToken(db.Model):
 
 
 class ApiIdempotency(db.Model):
-    """The first successful response to a POST with an `Idempotency-Key`, replayed for its retries."""
+    """A POST with an `Idempotency-Key`: pending (status NULL) while it runs, then its first successful
+    response, replayed for its retries."""
 
     __tablename__ = "api_idempotency"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -35,8 +36,8 @@ class ApiIdempotency(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     key: Mapped[str] = mapped_column(String(64))
     fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of method, path and canonical body
-    status: Mapped[int] = mapped_column(Integer)
-    body: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[dict | None] = mapped_column(JSON)
     location: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the (last) request claimed the key
     __table_args__ = (UniqueConstraint("user_id", "key"),)

@@ -24,7 +24,7 @@ from cli import scenarios
 from models import ApiToken, AuditEvent, Dossier, OutboxMessage, TaskRow, db
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
                               DECLARANT_METZ, DGS, HFDS, PROCESSUS, csrf, login, post, structure_of, user)
-from web.api import openapi
+from web.api import idempotency, openapi
 from web.api.spec import OPERATIONS
 from workflow import commands, context, form_schemas
 
@@ -150,6 +150,13 @@ def test_declaration_is_idempotent_and_makes_the_web_dossier(app, client, clock)
     clock.set(scenarios.MONDAY_MORNING)
     secret, idem = token(DECLARANT), key()
     body = declaration(structure_of(DECLARANT).finess_et)
+    # The same request still in progress elsewhere (its key claimed, no answer yet): 409, then, once its
+    # lease has run out (it crashed), the retry takes the key over.
+    with app.test_request_context("/api/v1/declarations", method="POST"):
+        assert idempotency.begin(user(DECLARANT).id, idem, idempotency.fingerprint(body)) is None
+    assert "en cours" in is_problem(call(client, "POST", "/declarations", secret, body, idem), 409)["detail"]
+    assert db.session.scalar(select(func.count()).select_from(Dossier)) == 0
+    clock.advance(seconds=61)
     first = call(client, "POST", "/declarations", secret, body, idem)
     assert first.status_code == 201, first.get_data(as_text=True)
     created = first.get_json()
@@ -227,6 +234,11 @@ def test_declaration_field_errors_are_the_forms_messages(app, client):
                               declaration(structure_of(DECLARANT_METZ).finess_et), key()), 422)
     assert "ne correspond pas à votre structure" in foreign["errors"][0]["detail"]
     assert db.session.scalar(select(func.count()).select_from(Dossier)) == 0
+    # A refused attempt frees its key: the corrected request goes through with it.
+    idem = key()
+    is_problem(call(client, "POST", "/declarations", secret, declaration("123456789"), idem), 422)
+    fixed = call(client, "POST", "/declarations", secret, declaration(structure_of(DECLARANT).finess_et), idem)
+    assert fixed.status_code == 201
 
 
 def test_problem_details_for_every_refusal(app, client):

@@ -20,7 +20,8 @@ PROBLEMS = {
     401: "Jeton absent, invalide ou révoqué",
     403: "Rôle sans accès à cette opération, ou jeton en lecture seule",
     404: "Introuvable ou hors de votre périmètre (les deux cas répondent de même)",
-    409: "Conflit : déjà traité, pris en charge par un collègue, ou modifié entre-temps",
+    409: "Conflit : déjà traité, pris en charge par un collègue, modifié entre-temps, ou requête de même "
+         "Idempotency-Key encore en cours",
     413: "Corps de requête trop volumineux",
     415: "Corps de requête qui n'est pas du JSON",
     422: "Données invalides (`errors`: erreurs par champ, mêmes messages que les formulaires web)",
@@ -48,7 +49,7 @@ def _statuses(op) -> list[int]:
     if op.roles or op.method == "POST":
         codes.add(403)
     if op.method == "POST":
-        codes |= {413, 415, 422}
+        codes |= {409, 413, 415, 422}
     return sorted(codes)
 
 

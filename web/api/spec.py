@@ -121,15 +121,14 @@ def operation(rule: str, method: str = "GET", *, summary: str, response: dict, s
             data = json_body()
             key = idempotency.request_key()
             print_ = idempotency.fingerprint(data)
-            replay = idempotency.stored_response(user.id, key, print_)
-            if replay is not None:
-                return replay
-            result = _respond(view(user, data, key, **kwargs))
-            if 200 <= result.status_code < 300:
-                replay = idempotency.remember(user.id, key, print_, result.status_code, result.get_json(),
-                                              result.headers.get("Location"))
-                if replay is not None:
-                    return replay
+            answer = idempotency.begin(user.id, key, print_)
+            if answer is not None:
+                return answer
+            result = None
+            try:
+                result = _respond(view(user, data, key, **kwargs))
+            finally:  # also when the view raised: the key is freed for a corrected retry
+                idempotency.finish(user.id, key, result)
             return result
 
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapped, methods=[method])
