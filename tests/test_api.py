@@ -21,11 +21,13 @@ from werkzeug.serving import make_server
 from accounts import api_tokens as tokens
 from audit import verifier
 from cli import scenarios
-from models import ApiToken, AuditEvent, Dossier, OutboxMessage, TaskRow, db
+from models import ApiToken, AuditEvent, Dossier, OutboxMessage, TaskRow, User, db
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
-                              DECLARANT_METZ, DGS, HFDS, PROCESSUS, csrf, login, post, structure_of, user)
+                              DECLARANT_METZ, DGS, HFDS, PROCESSUS, dossier_by_number, form_data, login, open_task,
+                              post, structure_of, user)
 from web.api import idempotency, openapi
 from web.api.spec import OPERATIONS
+from web.auth import hash_password
 from workflow import commands, context, form_schemas
 
 PROBLEM = "application/problem+json"
@@ -198,7 +200,6 @@ def _step(event) -> tuple:
 
 def _web_declaration(client, clock):
     """The same declaration through the web wizard's four forms."""
-    from test_web_support import dossier_by_number, form_data, open_task
     login(client, DECLARANT)
     clock.advance(minutes=1)
     page = post(client, "/declarer", form_data(scenarios.PERIMETRE, finess_site=structure_of(DECLARANT).finess_et,
@@ -390,8 +391,6 @@ def test_task_completion_through_the_command(app, client, clock):
 
 def _second_acss():
     """A second analyst of the Cellule ACSS (the demo has one)."""
-    from models import User
-    from web.auth import hash_password
     colleague = User(email="second@acss.example.fr", name="Second Analyste", password_hash=hash_password("x" * 12),
                      role="acss", active=True)
     db.session.add(colleague)
