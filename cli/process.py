@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 import migrate
 from cli import accounts as cli_accounts
+from cli import api as cli_api
 from cli import audit as cli_audit
 from cli import demo, scenarios
 from cli import sweeps as cli_time
@@ -28,6 +29,7 @@ def init_app(app):
     cli_time.init_app(app)
     cli_audit.init_app(app)
     cli_accounts.init_app(app)
+    cli_api.init_app(app)
 
 
 def setup_database() -> None:

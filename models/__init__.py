@@ -10,3 +10,4 @@ from models.casework import Observable  # noqa: F401
 from models.accounts import AccountEvent, PasswordLink, UserIdentity  # noqa: F401
 from models.modeller import ModellerDraft  # noqa: F401
 from models.statistics import DossierFacts  # noqa: F401
+from models.api import ApiIdempotency, ApiToken  # noqa: F401

@@ -7,7 +7,8 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import accounts, admin, audit, auth, declare, dossiers, inbox, modeller, outbox, security, sso, statistics, tasks
+from web import (accounts, admin, api, audit, auth, declare, dossiers, inbox, modeller, outbox, security, sso,
+                 statistics, tasks)
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "chart.js": NODE_MODULES / "chart.js" / "dist"}
@@ -28,11 +29,12 @@ NAVIGATION = {
     "admin": [("admin.index", "Administration"), ("accounts.user_list", "Comptes"),
               ("accounts.structure_list", "Structures"), ("outbox.index", "Messages sortants")],
 }
+API_TOKENS = ("api_tokens.index", "Jetons d'API")  # every role: a token acts as its owner, within their scope
 
 
 def nav_items(user) -> list:
     """Navigation links for a user's role (menus only: every route checks rights itself)."""
-    return [(endpoint, label) for endpoint, label in NAVIGATION.get(user.role, [])
+    return [(endpoint, label) for endpoint, label in NAVIGATION.get(user.role, []) + [API_TOKENS]
             if endpoint in current_app.view_functions]
 
 
@@ -69,6 +71,7 @@ def init_app(app):
     for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp,
                       modeller.bp, outbox.bp, audit.bp, statistics.bp):
         app.register_blueprint(blueprint)
+    api.init_app(app)
     app.jinja_env.globals.update(
         current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
         user_structure=lambda user: db.session.get(Structure, user.structure_id) if user.structure_id else None,

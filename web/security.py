@@ -18,6 +18,7 @@ CSRF_MESSAGE = ("Le formulaire a expiré ou ne provient pas de ce site (jeton de
 CACHEABLE_ENDPOINTS = {"static", "vendor"}
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+API_PREFIX = "/api/"
 
 MESSAGES = {
     400: ("Requête invalide", "La requête n'a pas pu être traitée. Rechargez la page et recommencez."),
@@ -78,9 +79,34 @@ def wants_json() -> bool:
                                                 and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"])
 
 
-def error_response(status: int, detail: str | None = None):
-    """A French error page (or JSON for programs) with the given status."""
+def is_api() -> bool:
+    """True for the JSON API's addresses, whose errors are RFC 9457 problem details."""
+    return request.path == API_PREFIX.rstrip("/") or request.path.startswith(API_PREFIX)
+
+
+def problem(status: int, detail: str | None = None, errors: dict | None = None, headers: dict | None = None):
+    """An RFC 9457 problem details response (`application/problem+json`), French title and detail;
+    `errors` maps fields to the same French messages as the HTML forms (422)."""
     title, message = MESSAGES.get(status, MESSAGES[500] if status >= 500 else MESSAGES[400])
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail or message,
+            "instance": request.path}
+    if errors is not None:
+        body["errors"] = [{"field": field, "detail": text} for field, text in sorted(errors.items())]
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def error_response(status: int, detail: str | None = None, headers: dict | None = None):
+    """A French error page (problem details on the API, JSON for other programs) with the given status."""
+    title, message = MESSAGES.get(status, MESSAGES[500] if status >= 500 else MESSAGES[400])
+    if is_api():
+        return problem(status, detail, headers=headers)
     if wants_json():
         return jsonify({"erreur": title, "message": detail or message, "statut": status}), status
     return render_template("errors/error.html", status=status, title=title, message=detail or message), status
@@ -112,7 +138,9 @@ def init_app(app):
         if exc.code == 401 and not wants_json():
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         detail = exc.description if getattr(exc, "french", False) else None
-        return error_response(exc.code or 500, detail)
+        # 405 keeps its Allow header (RFC 9110); the API's 401 gets WWW-Authenticate in problem().
+        allow = dict(exc.get_headers()).get("Allow") if exc.code == 405 else None
+        return error_response(exc.code or 500, detail, headers={"Allow": allow} if allow else None)
 
     @app.errorhandler(EngineError)
     def engine_error(exc):

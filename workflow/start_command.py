@@ -51,10 +51,20 @@ def first_step(dossier: Dossier, spec_name: str) -> TaskRow | None:
                              .order_by(TaskRow.created_at).limit(1))
 
 
+def complete_step(dossier: Dossier, step: str, data: dict, actor: context.Actor) -> None:
+    """Complete the dossier's ready task `step` without committing (a refused step: 409, nothing kept)."""
+    row = db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.spec_name == step,
+                                                  TaskRow.status == "ready"))
+    if row is None:
+        raise EngineError(f"Le processus en service ne propose pas l'étape « {step} » de la déclaration.", 409)
+    commands.complete_task(row.id, data, actor, commit=False)
+
+
 def start_declaration(structure: Structure, declarant: User, step: str, extra: dict | None = None,
                       data: dict | None = None, draft: dict | None = None,
-                      key: str | None = None) -> tuple[Dossier, bool]:
-    """Open a dossier and, in the same commit, complete its first `step` with `data` (or save `draft`).
+                      key: str | None = None, following: list | None = None) -> tuple[Dossier, bool]:
+    """Open a dossier and, in the same commit, complete its first `step` with `data` (or save `draft`),
+    then each (step, data) of `following` in turn (the API declares all of phase 1 at once).
 
     Returns (dossier, created); with a `key` this user already used, the earlier dossier and False.
     """
@@ -72,6 +82,8 @@ def start_declaration(structure: Structure, declarant: User, step: str, extra: d
             raise EngineError("Le processus ne commence pas par l'étape attendue.", 500)
         if data is not None:
             commands.complete_task(row.id, data, actor, commit=False)
+            for name, step_data in following or []:
+                complete_step(dossier, name, step_data, actor)
         else:
             db.session.add(Draft(task_id=row.id, user_id=declarant.id, data=dict(draft or {}),
                                  updated_at=app_now()))

@@ -1,0 +1,100 @@
+"""POST /declarations: what the national portal forwards, the four blocks of phase 1 (the arrêté's
+form as the web wizard asks it), validated by the same JSON Schemas and FINESS check as the web
+forms, and started by the same idempotent command: a web and an API declaration make the same
+dossier and the same audit events (one start, then one completion per step, in one commit)."""
+from __future__ import annotations
+
+from engine import runtime
+from models import Structure, db
+from web.api.schemas import ref
+from web.api.spec import operation
+from web.declare import FIRST_STEP, alerted_entities, check_finess
+from web.security import french_abort, problem
+from web.tasks import FIELD_MAX_CHARS
+from workflow import deployment, form_schemas, start_command
+
+# (body member, BPMN task) in the order the process asks them.
+BLOCKS = [("perimetre", "p1_perimetre"), ("impact", "p1_impact"), ("origine", "p1_origine"),
+          ("formulaire", "p1_formulaire")]
+MISSING_BLOCK = "Ce bloc est obligatoire : un objet JSON avec les réponses du formulaire."
+INVALID = "La déclaration contient des erreurs : rien n'a été enregistré."
+
+
+def block_schemas(definition=None) -> dict:
+    """{body member: JSON Schema of its form} in the latest deployed definition (None for a missing step)."""
+    definition = definition or deployment.latest_definition()
+    spec, _ = deployment.spec_of(definition)
+    schemas = {}
+    for member, step in BLOCKS:
+        task = spec.task_specs.get(step)
+        form = runtime.task_form(task)[0] if task is not None else None
+        schemas[member] = definition.forms.get(form) if form else None
+    return schemas
+
+
+def request_schema() -> dict:
+    """The body of a declaration, for the OpenAPI document: each block is its form's schema."""
+    return {"type": "object", "additionalProperties": False, "required": ["finess_site"] + [m for m, _ in BLOCKS],
+            "properties": {"finess_site": {"type": "string", "description": "FINESS (ET or EJ) of the site concerned"},
+                           **{member: ref(f"form_{member}") for member, _ in BLOCKS}}}
+
+
+def too_long(schema: dict, data: dict) -> dict:
+    """{field: message} for texts over their maxLength, or over the web forms' cap when the schema sets none."""
+    errors = {}
+    for name, value in data.items():
+        prop = (schema.get("properties") or {}).get(name) or {}
+        limit = min(prop["maxLength"] if isinstance(prop.get("maxLength"), int) else FIELD_MAX_CHARS, FIELD_MAX_CHARS)
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and len(text) > limit for text in texts):
+            errors[name] = f"Saisissez au plus {limit} caractères."
+    return errors
+
+
+def validate(body: dict, structure: Structure, schemas: dict) -> dict:
+    """{field: French message} over the whole declaration (fields named `block.field`)."""
+    errors = {}
+    finess = body.get("finess_site")
+    finess_error = check_finess(structure, finess if isinstance(finess, str) else "")
+    if finess_error:
+        errors["finess_site"] = finess_error
+    unknown = sorted(set(body) - {"finess_site", *schemas})
+    if unknown:
+        errors[""] = f"Champ inconnu : {', '.join(unknown)}"
+    for member, schema in schemas.items():
+        data = body.get(member)
+        if not isinstance(data, dict):
+            errors[member] = MISSING_BLOCK
+            continue
+        found = {**too_long(schema or {}, data), **form_schemas.validate(schema or {}, data)}
+        errors.update({f"{member}.{field}" if field else member: text for field, text in found.items()})
+    return errors
+
+
+@operation("/declarations", "POST", roles=["declarant"], status=201, location=True, errors=(409, 422),
+           summary="Déclarer un incident (les quatre blocs de la phase 1, validés comme le formulaire web)",
+           body=request_schema, response={
+               "type": "object", "required": ["id", "number", "state", "href", "entites_alertees"],
+               "properties": {"id": {"type": "integer"}, "number": {"type": "string"}, "state": {"type": "string"},
+                              "href": {"type": "string"},
+                              "entites_alertees": {"type": "array", "items": {"type": "string"}}}})
+def declare(user, body, key):
+    """Validate the four blocks, then open the dossier and complete the four steps in one commit."""
+    structure = db.session.get(Structure, user.structure_id) if user.structure_id else None
+    if structure is None:
+        french_abort(403, "Votre compte n'est rattaché à aucune structure.")
+    schemas = block_schemas()
+    errors = validate(body, structure, schemas)
+    if errors:
+        return problem(422, INVALID, errors=errors)
+    blocks = {member: body[member] for member, _ in BLOCKS}
+    try:
+        dossier, _ = start_command.start_declaration(
+            structure, user, FIRST_STEP, extra={"finess_site": body["finess_site"].strip().upper()},
+            data=blocks["perimetre"], key=key, following=[(step, blocks[member]) for member, step in BLOCKS[1:]])
+    except form_schemas.FormErrors as exc:  # the definition changed between the two checks: nothing was kept
+        db.session.rollback()
+        return problem(422, INVALID, errors=exc.errors)
+    href = f"/api/v1/dossiers/{dossier.id}"
+    return ({"id": dossier.id, "number": dossier.number, "state": dossier.state, "href": href,
+             "entites_alertees": alerted_entities(dossier)}, 201, {"Location": href})

@@ -1,0 +1,115 @@
+"""`Idempotency-Key` on every POST (IETF draft-ietf-httpapi-idempotency-key-header).
+
+Before the work, a pending row (user, key, fingerprint of method, path and canonical JSON body) is
+committed: a concurrent retry of a request still being processed gets 409. The first successful (2xx)
+response is then stored in that row; a retry with the same key gets it again, marked
+`Idempotent-Replayed: true`; the same key with another request is refused (422). Failed attempts are
+not kept, so a client may correct its request and retry with its key; a pending row older than
+LEASE (its request crashed) is taken over by the next retry. Declarations also pass the key to
+workflow/start_command.py, whose own key row is written in the dossier's commit: a retry after a crash
+between that commit and the stored response still leads to the same dossier.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+from flask import jsonify, request
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from models import ApiIdempotency, db
+from timekeeping.clock import app_now
+from web.security import french_abort, problem
+from workflow import start_command
+
+HEADER = "Idempotency-Key"
+LEASE = timedelta(seconds=60)
+MISSING = ("En-tête « Idempotency-Key » obligatoire sur toute requête POST : une clé aléatoire de 16 à 64 "
+           "lettres, chiffres, tirets ou soulignés, réutilisée telle quelle si la requête est renvoyée.")
+INVALID = "En-tête « Idempotency-Key » invalide : 16 à 64 lettres, chiffres, tirets ou soulignés."
+REUSED = ("Cette clé d'idempotence a déjà servi pour une autre requête : utilisez une nouvelle clé pour une "
+          "nouvelle requête.")
+IN_FLIGHT = ("Une requête avec cette clé d'idempotence est en cours de traitement : renvoyez-la dans quelques "
+             "instants pour obtenir sa réponse.")
+
+
+def request_key() -> str:
+    """The request's key (a bare token or a structured-field string in quotes); 400 when missing or invalid."""
+    raw = request.headers.get(HEADER)
+    if raw is None or not raw.strip():
+        french_abort(400, MISSING)
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not start_command.valid_key(key):
+        french_abort(400, INVALID)
+    return key
+
+
+def fingerprint(body) -> str:
+    """SHA-256 of the method, the path and the canonical JSON body."""
+    canonical = json.dumps([request.method, request.path, body], sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _replay(record: ApiIdempotency):
+    response = jsonify(record.body)
+    response.status_code = record.status
+    response.headers["Idempotent-Replayed"] = "true"
+    if record.location:
+        response.headers["Location"] = record.location
+    return response
+
+
+def _find(user_id: int, key: str) -> ApiIdempotency | None:
+    return db.session.scalar(select(ApiIdempotency).where(ApiIdempotency.user_id == user_id,
+                                                          ApiIdempotency.key == key))
+
+
+def begin(user_id: int, key: str, print_: str):
+    """Claim the key for this request: None when the caller may do the work, else the response to give
+    (the stored one, 422 for another request under this key, 409 while the first is in progress)."""
+    for _ in range(2):  # a lost race on the insert is read back once
+        record = _find(user_id, key)
+        now = app_now()
+        if record is None:
+            try:
+                db.session.execute(insert(ApiIdempotency), [dict(user_id=user_id, key=key, fingerprint=print_,
+                                                                 status=None, body=None, location=None,
+                                                                 created_at=now)])
+                db.session.commit()
+                return None
+            except IntegrityError:
+                db.session.rollback()
+                continue
+        if record.fingerprint != print_:
+            return problem(422, REUSED)
+        if record.status is not None:
+            return _replay(record)
+        if now - record.created_at < LEASE:
+            return problem(409, IN_FLIGHT)
+        # The request that claimed it stopped without an answer: take it over (one taker wins).
+        taken = db.session.execute(update(ApiIdempotency).where(ApiIdempotency.id == record.id,
+                                                                ApiIdempotency.created_at == record.created_at,
+                                                                ApiIdempotency.status.is_(None))
+                                   .values(created_at=now)).rowcount
+        db.session.commit()
+        if taken:
+            return None
+        db.session.expire_all()
+    return problem(409, IN_FLIGHT)
+
+
+def finish(user_id: int, key: str, response) -> None:
+    """Store a successful response in the claimed row, or free the key after a failure."""
+    db.session.rollback()  # whatever the view left uncommitted is not the answer's to keep
+    where = (ApiIdempotency.user_id == user_id, ApiIdempotency.key == key, ApiIdempotency.status.is_(None))
+    if response is not None and 200 <= response.status_code < 300:
+        db.session.execute(update(ApiIdempotency).where(*where).values(
+            status=response.status_code, body=response.get_json(), location=response.headers.get("Location")))
+    else:
+        db.session.execute(delete(ApiIdempotency).where(*where))
+    db.session.commit()

@@ -1,0 +1,138 @@
+"""JSON Schemas (2020-12, as OpenAPI 3.1 uses them) of what the API returns, and the functions that
+build those bodies from rows: the document and the answers come from the same place."""
+from __future__ import annotations
+
+from models import Dossier, OutboxMessage, TaskRow, User
+
+
+def ref(name: str) -> dict:
+    """A reference to a component schema."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(kind: str, **extra) -> dict:
+    return {"type": [kind, "null"], **extra}
+
+
+STAMP = _nullable("string", format="date-time")
+TEXT = {"type": "string"}
+
+COMPONENTS = {
+    "Problem": {
+        "type": "object", "description": "RFC 9457 problem details; `errors` lists field errors (422).",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {"type": TEXT, "title": TEXT, "status": {"type": "integer"}, "detail": TEXT, "instance": TEXT,
+                       "errors": {"type": "array", "items": {
+                           "type": "object", "required": ["field", "detail"],
+                           "properties": {"field": TEXT, "detail": TEXT}}}}},
+    "Me": {
+        "type": "object", "required": ["id", "email", "name", "role", "region", "structure_id", "token"],
+        "properties": {"id": {"type": "integer"}, "email": TEXT, "name": TEXT, "role": TEXT,
+                       "region": _nullable("string"), "structure_id": _nullable("integer"),
+                       "token": {"type": "object", "required": ["name", "read_only"],
+                                 "properties": {"name": TEXT, "read_only": {"type": "boolean"}}}}},
+    "DossierItem": {
+        "type": "object", "description": "A dossier in a list; `summary` ones (a military hospital's, for its "
+                                         "region's ARS) carry only their number and state.",
+        "required": ["id", "number", "state", "summary"],
+        "properties": {"id": {"type": "integer"}, "number": TEXT, "state": TEXT, "summary": {"type": "boolean"},
+                       "title": TEXT, "region": TEXT, "qualification": _nullable("string"),
+                       "military": {"type": "boolean"}, "priority": {"type": "integer"}, "created_at": STAMP,
+                       "declared_at": STAMP, "href": TEXT}},
+    "DossierList": {
+        "type": "object", "required": ["items", "total", "page", "pages"],
+        "properties": {"items": {"type": "array", "items": ref("DossierItem")}, "total": {"type": "integer"},
+                       "page": {"type": "integer"}, "pages": {"type": "integer"}}},
+    "TimelineEntry": {
+        "type": "object", "required": ["seq", "at", "actor", "role", "title", "entered", "states", "messages"],
+        "properties": {"seq": {"type": "integer"}, "at": STAMP, "actor": TEXT, "role": TEXT, "title": TEXT,
+                       "entered": {"type": "array", "items": {"type": "object", "required": ["label", "value"],
+                                                              "properties": {"label": TEXT, "value": {}}}},
+                       "states": {"type": "array"}, "messages": {"type": "array", "items": ref("MessageItem")}}},
+    "MessageItem": {
+        "type": "object", "required": ["id", "kind", "subject", "status", "created_at", "sent_at"],
+        "properties": {"id": {"type": "integer"}, "kind": TEXT, "subject": TEXT, "status": TEXT,
+                       "created_at": STAMP, "sent_at": STAMP, "attempts": {"type": "integer"},
+                       "dossier_id": _nullable("integer"), "recipient_roles": {"type": "array", "items": TEXT},
+                       "last_error": _nullable("string"), "smtp_stage": _nullable("string")}},
+    "TaskItem": {
+        "type": "object", "required": ["id", "dossier_id", "dossier_number", "title", "spec_name", "role", "status"],
+        "properties": {"id": TEXT, "dossier_id": {"type": "integer"}, "dossier_number": TEXT, "title": TEXT,
+                       "spec_name": TEXT, "role": TEXT, "status": TEXT, "due_at": STAMP, "created_at": STAMP,
+                       "claimed_by": _nullable("integer"), "completed_at": STAMP, "priority": {"type": "integer"},
+                       "href": TEXT}},
+    "TaskList": {
+        "type": "object", "required": ["items", "total", "page", "pages"],
+        "properties": {"items": {"type": "array", "items": ref("TaskItem")}, "total": {"type": "integer"},
+                       "page": {"type": "integer"}, "pages": {"type": "integer"}}},
+    "Dossier": {
+        "type": "object", "description": "A dossier read in full (`summary` false) with its timeline, or the "
+                                         "summary a military hospital's region's ARS sees (`summary` true).",
+        "required": ["id", "number", "state", "summary"],
+        "properties": {"id": {"type": "integer"}, "number": TEXT, "state": TEXT, "summary": {"type": "boolean"},
+                       "message": TEXT, "care_alert": _nullable("string"), "title": TEXT, "phase": TEXT,
+                       "region": TEXT, "structure": {"type": "object"}, "military": {"type": "boolean"},
+                       "qualification": _nullable("string"), "incident_types": {"type": "array", "items": TEXT},
+                       "urgent_help": {"type": "boolean"}, "care_impact": _nullable("string"),
+                       "off_hours": {"type": "boolean"}, "priority": {"type": "integer"}, "created_at": STAMP,
+                       "declared_at": STAMP, "qualified_at": STAMP, "closed_at": STAMP, "updated_at": STAMP,
+                       "open_tasks": {"type": "array", "items": ref("TaskItem")},
+                       "timeline": {"type": "array", "items": ref("TimelineEntry")},
+                       "entites_alertees": {"type": "array", "items": TEXT}}},
+    "Task": {
+        "type": "object", "required": ["task", "form_schema"],
+        "properties": {"task": ref("TaskItem"), "form_schema": {"type": "object"}}},
+    "Completion": {
+        "type": "object", "required": ["task", "dossier", "next_tasks"],
+        "properties": {"task": ref("TaskItem"), "dossier": ref("DossierItem"),
+                       "next_tasks": {"type": "array", "items": ref("TaskItem")}}},
+    "Outbox": {
+        "type": "object", "required": ["counts", "items", "total", "page", "pages"],
+        "properties": {"counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                       "items": {"type": "array", "items": ref("MessageItem")}, "total": {"type": "integer"},
+                       "page": {"type": "integer"}, "pages": {"type": "integer"}}},
+    "OutboxMessage": {
+        "type": "object", "required": ["message", "hidden", "body_text"],
+        "properties": {"message": ref("MessageItem"), "hidden": {"type": "boolean"},
+                       "recipients": {"type": "array", "items": TEXT}, "body_text": _nullable("string"),
+                       "body_html": _nullable("string")}},
+}
+
+
+def stamp(value) -> str | None:
+    """An instant as ISO 8601 (UTC), or None."""
+    return value.isoformat() if value is not None else None
+
+
+def dossier_item(dossier: Dossier, full: bool) -> dict:
+    """A dossier in a list: in full, or number and state only for a summary."""
+    item = {"id": dossier.id, "number": dossier.number, "state": dossier.state, "summary": not full,
+            "href": f"/api/v1/dossiers/{dossier.id}"}
+    if full:
+        item.update(title=dossier.title or "", region=dossier.region, qualification=dossier.qualification,
+                    military=bool(dossier.military), priority=dossier.priority or 0,
+                    created_at=stamp(dossier.created_at), declared_at=stamp(dossier.declared_at))
+    return item
+
+
+def task_item(row: TaskRow, number: str) -> dict:
+    """A task row."""
+    return {"id": row.id, "dossier_id": row.dossier_id, "dossier_number": number, "title": row.title,
+            "spec_name": row.spec_name, "role": row.role, "status": row.status, "due_at": stamp(row.due_at),
+            "created_at": stamp(row.created_at), "claimed_by": row.claimed_by, "completed_at": stamp(row.completed_at),
+            "priority": row.priority or 0, "href": f"/api/v1/tasks/{row.id}"}
+
+
+def message_item(message: OutboxMessage) -> dict:
+    """An outbox row's metadata (never its bodies)."""
+    return {"id": message.id, "kind": message.kind, "subject": message.subject, "status": message.status,
+            "created_at": stamp(message.created_at), "sent_at": stamp(message.sent_at),
+            "attempts": message.attempts or 0, "dossier_id": message.dossier_id,
+            "recipient_roles": list(message.recipient_roles or []), "last_error": message.last_error,
+            "smtp_stage": message.smtp_stage}
+
+
+def me(user: User, token) -> dict:
+    """Who the token acts as."""
+    return {"id": user.id, "email": user.email, "name": user.name, "role": user.role, "region": user.region,
+            "structure_id": user.structure_id, "token": {"name": token.name, "read_only": bool(token.read_only)}}
