@@ -128,14 +128,14 @@ def run_scenario(name):
 
 @click.command("migrate-dossier")
 @click.argument("number")
-@click.option("--to", "target_id", type=int, help="Identifiant de la version cible (par défaut : la dernière).")
+@click.option("--to", "target_id", type=int, help="Identifiant de la version cible (par défaut : la version active).")
 @with_appcontext
 def migrate_dossier(number, target_id):
     """Move a running dossier to another deployed version of its process (audited)."""
     dossier = db.session.scalar(select(Dossier).where(Dossier.number == number))
     if dossier is None:
         raise click.ClickException(f"Dossier inconnu : {number}")
-    target = db.session.get(ProcessDefinition, target_id) if target_id else deployment.latest_definition()
+    target = db.session.get(ProcessDefinition, target_id) if target_id else deployment.active_definition()
     if target is None:
         raise click.ClickException(f"Version de processus inconnue : {target_id}")
     try:
