@@ -7,7 +7,7 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import admin, audit, auth, declare, dossiers, inbox, outbox, security, tasks
+from web import admin, audit, auth, declare, deploys, dossiers, inbox, outbox, security, tasks, versions
 
 VENDOR = {"bpmn-js": Path(__file__).resolve().parent.parent / "node_modules" / "bpmn-js" / "dist"}
 PARIS = ZoneInfo("Europe/Paris")
@@ -22,8 +22,9 @@ NAVIGATION = {
     "dgs": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
     "armees": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers des hôpitaux des armées")],
     "auditeur": [("dossiers.index", "Dossiers"), ("audit.index", "Audit")],
-    "responsable_processus": [("admin.index", "Administration")],
-    "admin": [("admin.index", "Administration"), ("outbox.index", "Messages sortants")],
+    "responsable_processus": [("admin.index", "Administration"), ("versions.index", "Versions du processus")],
+    "admin": [("admin.index", "Administration"), ("versions.index", "Versions du processus"),
+              ("outbox.index", "Messages sortants")],
 }
 
 
@@ -62,7 +63,8 @@ def init_app(app):
     """Register the blueprints, the security layer and the template helpers."""
     app.url_map.converters["int"] = DatabaseId  # before any route is added
     security.init_app(app)
-    for blueprint in (auth.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp, audit.bp):
+    for blueprint in (auth.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp, audit.bp, deploys.bp,
+                      versions.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals.update(
         current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),

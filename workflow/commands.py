@@ -117,7 +117,7 @@ def migrate_dossier(dossier: Dossier, target: ProcessDefinition, actor: Actor, t
     from when they started waiting (« recalculer »); the choice is in the audited payload, so replay agrees.
     """
     if timers not in TIMER_CHOICES:
-        raise EngineError("Choix des minuteries inconnu : « conserver » ou « recalculer ».", 422)
+        raise EngineError("Choix des minuteurs inconnu : « conserver » ou « recalculer ».", 422)
     instance = _lock_instance(dossier.instance_id)
     if instance.status != "running":
         raise EngineError("Ce dossier est terminé : il n'y a rien à migrer.", 409)

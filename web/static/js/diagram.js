@@ -22,7 +22,7 @@
         var mark = function (ids, marker) {
           ids.forEach(function (id) { if (registry.get(id)) { canvas.addMarker(id, marker); } });
         };
-        onShown(canvas, registry, mark);
+        onShown(canvas, registry, mark, viewer);
         container.setAttribute("data-ready", "1");
       })
       .catch(function () {
@@ -34,7 +34,7 @@
   window.SignalementDiagram = { show: showProcess, parse: parse };
 
   var container = document.getElementById("diagramme");
-  if (!container || !window.BpmnJS || container.dataset.role === "audit") { return; }
+  if (!container || !window.BpmnJS || container.dataset.role === "audit" || container.dataset.role === "versions") { return; }
   showProcess(container, function (canvas, registry, mark) {
     canvas.zoom("fit-viewport");
     mark(parse(container, "visited"), "visite");
