@@ -184,11 +184,18 @@ def preview(source_def: ProcessDefinition, target_def: ProcessDefinition, hidden
     for state_json, number, military, state in _running(source_def.id):
         row = preview_one(state_json, source, target, source_def, target_def)
         row["numero"] = None if hidden_filter(military, state) else number
-        row["minuteries"] = [n for n in row["attente"] if n in changed_timers]
+        row["minuteurs"] = [n for n in row["attente"] if n in changed_timers]
         rows.append(row)
     return {"dossiers": rows, "possibles": sum(r["possible"] for r in rows),
             "impossibles": sum(not r["possible"] for r in rows),
-            "minuteries": [{"id": n, "avant": old_timers[n], "apres": new_timers[n]} for n in changed_timers]}
+            "minuteurs": [{"id": n, "avant": _shown(old_timers[n]), "apres": _shown(new_timers[n])}
+                          for n in changed_timers]}
+
+
+def _shown(expression: str) -> str:
+    """A timer expression as people read it: a quoted literal without its quotes."""
+    text = expression.strip()
+    return text[1:-1] if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"" else text
 
 
 def migrate_all(source_def: ProcessDefinition, target_def: ProcessDefinition, actor: Actor, timers: str) -> list[dict]:
@@ -212,6 +219,6 @@ def migrate_all(source_def: ProcessDefinition, target_def: ProcessDefinition, ac
         report.append(line)
     moved = sum(line["migre"] for line in report)
     deployment.record_event(target_def, "migration", actor.name, plural(moved, "dossier migré"), source_def.id,
-                            {"migres": moved, "refuses": len(report) - moved, "minuteries": timers})
+                            {"migres": moved, "refuses": len(report) - moved, "minuteurs": timers})
     db.session.commit()
     return report
