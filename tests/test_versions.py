@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from audit import verifier
 from cli import scenarios
 from models import (ActiveVersion, AuditEvent, DeploymentEvent, Dossier, PendingDeployment, ProcessDefinition,
-                    ProcessInstance, Structure, Timer, User, db)
+                    ProcessInstance, Timer, db)
 from tests.test_validation import SHIPPED
 from tests.test_web_support import ACSS, ADMIN, DECLARANT, confirm_deployment, csrf, login
-from workflow import commands, context, deployment
+from workflow import commands, deployment
 
 OWNER = "processus@hfds.example.fr"
 BILAN = "p5-bilan.schema.json"
@@ -192,3 +192,18 @@ def test_versions_page_migration_preview_and_bulk_migration(app, client, clock):
     for dossier in dossiers.values():
         result = verifier.verify_dossier(db.session.get(Dossier, dossier.id))
         assert result.ok, (dossier.number, result.reason)
+
+
+def test_cli_deploys_with_a_comment_and_activates_an_earlier_version(app, runner, tmp_path):
+    path = tmp_path / "v2.bpmn"
+    path.write_text(SHIPPED.replace('"P7D"', '"P5D"'), encoding="utf-8")
+    result = runner.invoke(args=["deploy", str(path), "--commentaire", "Point tous les 5 jours"])
+    assert result.exit_code == 0 and "Version 2" in result.output and deployment.active_definition().id == 2
+    result = runner.invoke(args=["activate-version", "1", "--commentaire", "Retour à la semaine"])
+    assert result.exit_code == 0 and deployment.active_definition().id == 1
+    result = runner.invoke(args=["activate-version", "1", "--commentaire", "encore"])
+    assert result.exit_code != 0 and "déjà la version active" in result.output
+    result = runner.invoke(args=["activate-version", "99", "--commentaire", "x"])
+    assert result.exit_code != 0 and "inconnue" in result.output
+    comments = db.session.scalars(select(DeploymentEvent.comment).order_by(DeploymentEvent.id)).all()
+    assert comments[-2:] == ["Point tous les 5 jours", "Retour à la semaine"]

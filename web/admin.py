@@ -9,7 +9,7 @@ from models import Dossier, ProcessDefinition, ProcessInstance, Structure, User,
 from referentiel import ROLES
 from web import access, deploys
 from web.auth import current_user, roles_required
-from workflow import commands, context, deployment
+from workflow import commands, context
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -21,13 +21,17 @@ def forms_dir() -> Path:
     return Path(current_app.config["FORMS_DIR"])
 
 
-def deploy(bpmn_path: str | Path, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
-    """Store a BPMN file with its forms as a definition version; the same content deploys once."""
+def read_bpmn(bpmn_path: str | Path) -> str:
+    """A BPMN file's text; a file not in UTF-8 is a 422 naming it."""
     try:
-        xml = parsing.load_bpmn_file(bpmn_path)
+        return parsing.load_bpmn_file(bpmn_path)
     except UnicodeDecodeError:
         raise EngineError(f"Le fichier BPMN est invalide : {Path(bpmn_path).name} doit être encodé en UTF-8.", 422) from None
-    return deploy_xml(xml, actor, forms_path, filename=Path(bpmn_path).name)
+
+
+def deploy(bpmn_path: str | Path, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
+    """Store a BPMN file with its forms as a definition version; the same content deploys once."""
+    return deploy_xml(read_bpmn(bpmn_path), actor, forms_path, filename=Path(bpmn_path).name)
 
 
 def current_forms(forms_path: str | Path | None = None) -> dict:
