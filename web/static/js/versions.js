@@ -14,7 +14,7 @@
       badge.className = "compte-attente";
       badge.textContent = String(counts[id]);
       badge.title = counts[id] + (counts[id] > 1 ? " dossiers en attente" : " dossier en attente");
-      overlays.add(id, { position: { top: -12, right: 12 }, html: badge });
+      overlays.add(id, { position: { top: -12, right: 12 }, html: badge, scale: false });  // readable at any zoom
       canvas.addMarker(id, "actif");
     });
   });
