@@ -1,15 +1,13 @@
 """Dry run of a candidate version: the named scenarios run on it in a throwaway SQLite database, beside the
 same scenarios on the active version, and each path is compared (element by element).
 
-Nothing touches the application's database: the throwaway application gets its own temporary file,
-migrated and loaded with the demo structures, and is deleted afterwards. The web upload calls this
+Nothing touches the application's database: the throwaway application gets its own in-memory SQLite
+database, migrated and loaded with the demo structures, gone with it. The web upload calls this
 through `app.extensions["dry_run"]` (web and cli are siblings). Runs are bounded by DRY_RUN_SECONDS.
 """
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -40,32 +38,36 @@ def _last_dossier_id() -> int | None:
 def _run_all(make_app, xml: str, forms: dict, deadline: float) -> dict:
     """{scenario: {"chemin", "etat", "erreur"}} of every named scenario on one version, in a fresh database."""
     results = {}
-    with tempfile.TemporaryDirectory(prefix="essai-") as folder:
-        clock = clock_mod.FrozenClock()
-        throwaway = make_app(f"sqlite:///{Path(folder) / 'essai.db'}", clock)
-        with throwaway.app_context():
-            try:
-                migrate.upgrade()
-                deployment.deploy_xml(xml, actor="essai", forms=forms)
-                demo.load_demo(password="essai-jetable")
-                for name in scenarios.SCENARIOS:
-                    if time.monotonic() > deadline:
-                        results[name] = {"chemin": [], "etat": "", "erreur": "non exécuté : durée de l'essai dépassée"}
-                        continue
-                    before = _last_dossier_id()
-                    error = None
-                    try:
-                        scenarios.run(name, clock)
-                    except Exception as exc:  # noqa: BLE001 - a scenario the candidate cannot follow is a finding
-                        db.session.rollback()
-                        error = getattr(exc, "message", None) or str(exc)
-                    last = _last_dossier_id()
-                    path, state = _path_of(last) if last and last != before else ([], "")
-                    results[name] = {"chemin": path, "etat": state, "erreur": error}
-            finally:
-                db.session.remove()
-                db.engine.dispose()
+    clock = clock_mod.FrozenClock()
+    # In memory: nothing to delete afterwards, and no disk sync per command (the live database has them).
+    throwaway = make_app("sqlite://", clock)
+    with throwaway.app_context():
+        try:
+            migrate.upgrade()
+            deployment.deploy_xml(xml, actor="essai", forms=forms)
+            demo.load_demo(password="essai-jetable")
+            for name in scenarios.SCENARIOS:
+                if time.monotonic() > deadline:
+                    results[name] = {"chemin": [], "etat": "", "erreur": "non exécuté : durée de l'essai dépassée"}
+                    continue
+                results[name] = _run_one(name, clock)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
     return results
+
+
+def _run_one(name: str, clock) -> dict:
+    before = _last_dossier_id()
+    error = None
+    try:
+        scenarios.run(name, clock)
+    except Exception as exc:  # noqa: BLE001 - a scenario the candidate cannot follow is a finding
+        db.session.rollback()
+        error = getattr(exc, "message", None) or str(exc)
+    last = _last_dossier_id()
+    path, state = _path_of(last) if last and last != before else ([], "")
+    return {"chemin": path, "etat": state, "erreur": error}
 
 
 def _difference(old: list, new: list) -> dict:

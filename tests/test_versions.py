@@ -57,7 +57,7 @@ def test_upload_with_forms_dry_run_deploy_and_rollback(app, client, clock):
     text = page.get_data(as_text=True)
     # The dry run: validator, semantic difference (the timer and the form), the scenarios on both versions.
     assert "Essai avant déploiement" in text and "Aucun problème trouvé par le validateur" in text
-    assert "TimerDef_p4_hebdo" in text and f"modifié : {BILAN}" in text
+    assert "<code>TimerDef_p4_hebdo</code> minuteur" in text and f"modifié : {BILAN}" in text
     assert text.count("<tr data-scenario=") == len(scenarios.SCENARIOS) and "Même parcours." in text
     assert _definitions() == 1  # nothing deployed yet: declarants still start on version 1
     login(client, DECLARANT)
@@ -120,6 +120,20 @@ def test_the_dry_run_shows_paths_that_change_and_a_broken_file_changes_nothing(a
                            content_type="multipart/form-data")
     assert response.status_code == 422 and "archive zip lisible" in response.json["erreur"]
     assert _definitions() == 1 and deployment.active_definition().id == 1
+    # A program gets the dry run as JSON (202), then confirms; the shipped file again is version 1 (200).
+    response = client.post("/admin/processus/deployer", headers={"Accept": "application/json"},
+                           data={"csrf_token": csrf(client), "fichiers": [(io.BytesIO(renamed.encode()), "r.bpmn")]},
+                           content_type="multipart/form-data")
+    assert response.status_code == 202 and len(response.json["rapport"]["scenarios"]) == len(scenarios.SCENARIOS)
+    assert {"id": "p4_causes", "type": "userTask", "nom": "Analyser les causes de l'incident"} in \
+        response.json["rapport"]["diff"]["ajoutes"]
+    page = client.post(response.json["confirmer"], data={"csrf_token": csrf(client), "commentaire": "Renommage"},
+                       follow_redirects=True)
+    assert "Version 2 déployée" in page.get_data(as_text=True) and deployment.active_definition().id == 2
+    response = client.post("/admin/processus/deployer", headers={"Accept": "application/json"},
+                           data={"csrf_token": csrf(client), "fichiers": [(io.BytesIO(SHIPPED.encode()), "s.bpmn")]},
+                           content_type="multipart/form-data")
+    assert response.status_code == 200 and response.json["version"] == 1 and _definitions() == 2
 
 
 def _waiting_dossiers(clock) -> dict:

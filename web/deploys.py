@@ -125,7 +125,7 @@ def report(token):
     pending = _pending(token)
     active = db.session.get(ProcessDefinition, pending.report.get("active"))
     return render_template("admin/essai.html", pending=pending, report=pending.report, active=active,
-                           names=versions.element_names(active) if active else {})
+                           names=versions.element_names(active) if active else {}, types=versions.ELEMENT_TYPES)
 
 
 @bp.route("/essai/<token>/deployer", methods=["POST"])

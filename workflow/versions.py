@@ -27,6 +27,21 @@ WAITING = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 # --------------------------------------------------------------------------------------------
 # Semantic difference
 
+# BPMN element types as the owners read them (the JSON report keeps BPMN's own names).
+ELEMENT_TYPES = {
+    "userTask": "tâche utilisateur", "serviceTask": "tâche de service", "scriptTask": "tâche de script",
+    "task": "tâche", "manualTask": "tâche manuelle", "subProcess": "sous-processus", "callActivity": "appel",
+    "exclusiveGateway": "passerelle exclusive", "inclusiveGateway": "passerelle inclusive",
+    "parallelGateway": "passerelle parallèle", "eventBasedGateway": "passerelle d'événements",
+    "startEvent": "événement de début", "endEvent": "événement de fin", "boundaryEvent": "événement de bordure",
+    "intermediateCatchEvent": "événement intermédiaire", "intermediateThrowEvent": "événement émis",
+    "timerEventDefinition": "minuteur", "messageEventDefinition": "message", "sequenceFlow": "flux",
+    "lane": "voie", "laneSet": "ensemble de voies", "process": "processus", "dataObject": "objet de données",
+    "dataObjectReference": "référence de données", "textAnnotation": "annotation", "association": "association",
+    "participant": "participant", "messageFlow": "flux de message", "message": "message",
+}
+
+
 def _local(tag) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 
