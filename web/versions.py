@@ -38,7 +38,7 @@ def index():
         if event.action == "deploiement":
             comments.setdefault(event.definition_id, event.comment)
     active = deployment.active_definition() if definitions else None
-    uses = {d.id: versions.use_of(d, access.number_hidden_from_owners) for d in definitions}
+    uses = {d.id: versions.use_of(d, access.number_hidden_from_owners, per_element=False) for d in definitions}
     return render_template("admin/versions.html", definitions=definitions, events=events, comments=comments,
                            active=active, uses=uses, actions=ACTIONS)
 

@@ -111,23 +111,26 @@ class VersionUse:
     per_element: dict = field(default_factory=dict)
 
 
-def _running(definition_id: int):
+def _running(definition_id: int, with_state: bool = True):
+    state = ProcessInstance.state_json if with_state else ProcessInstance.id
     return db.session.execute(
-        select(ProcessInstance.state_json, Dossier.number, Dossier.military, Dossier.state)
+        select(state, Dossier.number, Dossier.military, Dossier.state)
         .join(Dossier, Dossier.instance_id == ProcessInstance.id)
         .where(ProcessInstance.definition_id == definition_id, ProcessInstance.status == "running")
         .order_by(Dossier.number)).all()
 
 
-def use_of(definition: ProcessDefinition, hidden_filter) -> VersionUse:
-    """Running dossiers of a version and the count waiting on each element; `hidden_filter(military, state)`
+def use_of(definition: ProcessDefinition, hidden_filter, per_element: bool = True) -> VersionUse:
+    """Running dossiers of a version and, with `per_element`, the count waiting on each element (that reads
+    every state, so the list of versions leaves it to each version's page); `hidden_filter(military, state)`
     says which numbers the reader may not see."""
     use = VersionUse(definition)
-    spec, _ = deployment.spec_of(definition)
+    spec = deployment.spec_of(definition)[0] if per_element else None
     counts: Counter = Counter()
-    for state_json, number, military, state in _running(definition.id):
+    for state_json, number, military, state in _running(definition.id, per_element):
         use.running += 1
-        counts.update(waiting_elements(state_json, spec))
+        if per_element:
+            counts.update(waiting_elements(state_json, spec))
         if hidden_filter(military, state):
             use.hidden += 1
         else:
