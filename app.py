@@ -10,6 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import cli.dryrun
 import cli.process
 import scheduler
 import web
@@ -76,6 +77,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=1024 * 1024, MAX_FORM_MEMORY_SIZE=256 * 1024, MAX_FORM_PARTS=1000,
         # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
         TRUSTED_PROXIES=0,
+        # Bound of a dry run (the named scenarios on a candidate version and on the active one).
+        DRY_RUN_SECONDS=60,
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -96,10 +99,25 @@ def create_app(test_config: dict | None = None) -> Flask:
         _sqlite_pragmas._installed = True
     db.init_app(app)
 
+    app.extensions["dry_run"] = _dry_runner(app)
     cli.process.init_app(app)
     web.init_app(app)
     scheduler.init_app(app)  # not in tests, nor in the reloader's parent, nor for CLI tasks
     return app
+
+
+def _dry_runner(app: Flask):
+    """The dry run the upload page calls: scenarios in throwaway applications built like this one."""
+    def make_app(url: str, clock) -> Flask:
+        keep = {k: app.config[k] for k in ("PROCESS_ID", "FORMS_DIR", "MAILBOXES", "MAIL_DOMAIN", "TASK_TARGETS")}
+        return create_app({**keep, "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
+                           "SECRET_KEY": "essai", "SCHEDULER_ENABLED": False, "BPMN_LINT": False,
+                           "MAIL_BACKEND": "log"})
+
+    def run(xml: str, forms: dict, active) -> list[dict]:
+        return cli.dryrun.dry_run(make_app, xml, forms, active.bpmn_xml, active.forms, active.content_hash,
+                                  app.config["DRY_RUN_SECONDS"])
+    return run
 
 
 def _instance_secret(app: Flask) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -19,12 +20,12 @@ from engine.errors import EngineError
 from models import Dossier, ProcessDefinition, db
 from referentiel import plural
 from timekeeping import clock as clock_mod
-from workflow import commands, context, deployment
+from workflow import commands, context, deployment, versions
 
 
 def init_app(app):
     """Register the commands on the application."""
-    for command in (init_db, load_demo, deploy, run_scenario, list_scenarios, migrate_dossier):
+    for command in (init_db, load_demo, deploy, run_scenario, list_scenarios, migrate_dossier, activate_version):
         app.cli.add_command(command)
     cli_time.init_app(app)
     cli_audit.init_app(app)
@@ -85,11 +86,14 @@ def sample_dossiers() -> list[str]:
 
 @click.command("deploy")
 @click.argument("bpmn_file", required=False)
+@click.option("--commentaire", default="", help="Ce que change la version (inscrit à l'historique).")
 @with_appcontext
-def deploy(bpmn_file):
-    """Deploy a BPMN file (default: the configured process) as a new version if it changed."""
+def deploy(bpmn_file, commentaire):
+    """Deploy a BPMN file (default: the configured process) as a new, active version if it changed."""
     try:
-        definition = deployment.deploy(bpmn_file or current_app.config["PROCESS_FILE"], actor="ligne de commande")
+        xml_path = bpmn_file or current_app.config["PROCESS_FILE"]
+        definition = deployment.deploy_xml(deployment.read_bpmn(xml_path), actor="ligne de commande",
+                                           filename=Path(xml_path).name, comment=commentaire)
     except (EngineError, OSError) as exc:
         raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None
     click.echo(f"Version {definition.id} ({definition.content_hash[:12]}) de « {definition.process_id} ».")
@@ -130,20 +134,38 @@ def run_scenario(name):
         click.echo(f"Dossier {dossier.number} : état « {dossier.state} », qualification {dossier.qualification}.")
 
 
+@click.command("activate-version")
+@click.argument("definition_id", type=int)
+@click.option("--commentaire", required=True, help="Pourquoi cette version redevient active.")
+@with_appcontext
+def activate_version(definition_id, commentaire):
+    """Make a deployed version the one new dossiers start on (rollback, audited)."""
+    definition = db.session.get(ProcessDefinition, definition_id)
+    if definition is None:
+        raise click.ClickException(f"Version de processus inconnue : {definition_id}")
+    try:
+        versions.activate(definition, "ligne de commande", commentaire)
+    except EngineError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Version {definition.id} active : les nouveaux dossiers l'utiliseront.")
+
+
 @click.command("migrate-dossier")
 @click.argument("number")
-@click.option("--to", "target_id", type=int, help="Identifiant de la version cible (par défaut : la dernière).")
+@click.option("--to", "target_id", type=int, help="Identifiant de la version cible (par défaut : la version active).")
+@click.option("--minuteurs", type=click.Choice(["conserver", "recalculer"]), default="conserver",
+              help="Minuteurs en attente : conserver l'échéance ou la recalculer avec la nouvelle durée.")
 @with_appcontext
-def migrate_dossier(number, target_id):
+def migrate_dossier(number, target_id, minuteurs):
     """Move a running dossier to another deployed version of its process (audited)."""
     dossier = db.session.scalar(select(Dossier).where(Dossier.number == number))
     if dossier is None:
         raise click.ClickException(f"Dossier inconnu : {number}")
-    target = db.session.get(ProcessDefinition, target_id) if target_id else deployment.latest_definition()
+    target = db.session.get(ProcessDefinition, target_id) if target_id else deployment.active_definition()
     if target is None:
         raise click.ClickException(f"Version de processus inconnue : {target_id}")
     try:
-        commands.migrate_dossier(dossier, target, context.Actor("ligne de commande", "responsable_processus"))
+        commands.migrate_dossier(dossier, target, context.Actor("ligne de commande", "responsable_processus"), minuteurs)
     except EngineError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Dossier {number} migré vers la version {target.id} ({target.content_hash[:12]}).")

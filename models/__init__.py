@@ -11,3 +11,4 @@ from models.accounts import AccountEvent, PasswordLink, UserIdentity  # noqa: F4
 from models.modeller import ModellerDraft  # noqa: F401
 from models.statistics import DossierFacts  # noqa: F401
 from models.api import ApiIdempotency, ApiToken  # noqa: F401
+from models.versions import ActiveVersion, DeploymentEvent, PendingDeployment  # noqa: F401

@@ -75,6 +75,7 @@ def test_main_pages_of_every_role_pass_axe(page, axe, clock):
         (AUDITEUR, "/audit/", "audit-accueil"), (AUDITEUR, f"/audit/dossiers/{number}", "audit-historique"),
         (AUDITEUR, f"/audit/dossiers/{number}/etapes/{middle}", "audit-etape"),
         (PROCESSUS, "/admin/", "admin-processus"), (ADMIN, "/admin/outbox/", "admin-courriels"),
+        (PROCESSUS, "/admin/versions/", "versions"), (PROCESSUS, "/admin/versions/1", "version-attentes"),
     ]
     for email, address, name in pages:
         login(page, email)

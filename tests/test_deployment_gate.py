@@ -14,7 +14,7 @@ from engine import parsing, serialization
 from engine.errors import EngineError
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from tests.test_validation import PROCESS_ID, SHIPPED, broken
-from tests.test_web_support import csrf, login
+from tests.test_web_support import confirm_deployment, csrf, login
 from validation.variables import START_DATA
 from workflow import commands, context, deployment
 
@@ -108,9 +108,12 @@ def test_a_task_in_a_lane_of_unknown_role_is_refused_never_sent_to_acss(app, clo
                     r'name="role"[^>]*/>\s*</spiffworkflow:properties>\s*</bpmn:extensionElements>', "", SHIPPED)
     legacy = legacy.replace('name="Déclarant (structure de santé)"', 'name="Établissement"')
     spec, subs = parsing.parse_bpmn(legacy)
-    db.session.add(ProcessDefinition(process_id=PROCESS_ID, name="ancienne", content_hash="1" * 64, bpmn_xml=legacy,
-                                     forms=deployment.latest_definition().forms, deployed_by="test",
-                                     spec_json=serialization.spec_to_json(spec, subs), deployed_at=clock.now()))
+    legacy_version = ProcessDefinition(process_id=PROCESS_ID, name="ancienne", content_hash="1" * 64, bpmn_xml=legacy,
+                                       forms=deployment.latest_definition().forms, deployed_by="test",
+                                       spec_json=serialization.spec_to_json(spec, subs), deployed_at=clock.now())
+    db.session.add(legacy_version)
+    db.session.flush()
+    deployment.set_active(legacy_version)  # stored behind deploy's back: new dossiers start on the active version
     db.session.commit()
     dossiers = db.session.scalar(select(func.count()).select_from(Dossier))
     declarant = db.session.scalar(select(User).where(User.email == DECLARANT))
@@ -128,5 +131,7 @@ def test_a_save_that_only_moves_the_diagram_is_recognised_as_the_deployed_versio
     assert moved != SHIPPED
     page = _upload(client, moved).get_data(as_text=True)
     assert "a le même sens que la version 1" in page and _definitions() == 1
-    page = _upload(client, moved.replace("Hôpital des armées ?", "Hôpital militaire ?")).get_data(as_text=True)
+    page = _upload(client, moved.replace("Hôpital des armées ?", "Hôpital militaire ?"))
+    assert _definitions() == 1  # nothing is deployed before the dry run is confirmed
+    page = confirm_deployment(client, page).get_data(as_text=True)
     assert "Version 2 déployée" in page and _definitions() == 2

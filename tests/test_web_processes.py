@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from cli import scenarios
 from models import ProcessDefinition, ProcessInstance, db
-from tests.test_web_support import csrf, login
+from tests.test_web_support import confirm_deployment, csrf, login
 
 OWNER = "processus@hfds.example.fr"
 
@@ -16,6 +16,10 @@ OWNER = "processus@hfds.example.fr"
 def _upload(client, content: bytes, name="v2.bpmn"):
     return client.post("/admin/processus/deployer", data={"csrf_token": csrf(client), "bpmn": (io.BytesIO(content), name)},
                        content_type="multipart/form-data", follow_redirects=True)
+
+
+def _count() -> int:
+    return db.session.scalar(select(func.count()).select_from(ProcessDefinition))
 
 
 def test_owner_deploys_a_new_version_and_migrates_a_dossier(app, client, clock):
@@ -26,6 +30,8 @@ def test_owner_deploys_a_new_version_and_migrates_a_dossier(app, client, clock):
     changed = original.data.replace("Choisir la modalité d'appui au traitement".encode(),
                                     "Choisir la modalité d'appui".encode())
     page = _upload(client, changed)
+    assert "Essai avant déploiement" in page.get_data(as_text=True) and _count() == 1
+    page = confirm_deployment(client, page)
     assert "Version 2 déployée" in page.get_data(as_text=True)
     page = _upload(client, changed)
     assert "déjà déployé (version 2)" in page.get_data(as_text=True)

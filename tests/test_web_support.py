@@ -93,3 +93,12 @@ def dossier_by_number(number: str) -> Dossier:
 def dossier_number(html: str) -> str:
     """The first dossier number on a page."""
     return re.search(r"SSI-\d{4}-\d{5}", html).group(0)
+
+
+def confirm_deployment(client, page, comment: str = "Essai validé"):
+    """Follow an upload's dry-run page to « Déployer » with a comment; the page after the deployment."""
+    text = page.get_data(as_text=True)
+    found = re.search(r'action="(/admin/processus/essai/[\w-]+/deployer)"', text)
+    assert found, "no dry-run page: " + re.sub(r"\s+", " ", text)[:2000]
+    return client.post(found.group(1), data={"csrf_token": csrf(client), "commentaire": comment},
+                       follow_redirects=True)

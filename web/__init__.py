@@ -7,8 +7,8 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import (accounts, admin, api, audit, auth, declare, dossiers, inbox, modeller, outbox, security, sso,
-                 statistics, tasks)
+from web import (accounts, admin, api, audit, auth, declare, deploys, dossiers, inbox, modeller, outbox, security,
+                 sso, statistics, tasks, versions)
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "chart.js": NODE_MODULES / "chart.js" / "dist"}
@@ -25,9 +25,11 @@ NAVIGATION = {
     "dgs": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
     "armees": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers des hôpitaux des armées")],
     "auditeur": [("dossiers.index", "Dossiers"), ("audit.index", "Audit")],
-    "responsable_processus": [("admin.index", "Administration"), ("modeller.index", "Modeleur")],
-    "admin": [("admin.index", "Administration"), ("accounts.user_list", "Comptes"),
-              ("accounts.structure_list", "Structures"), ("outbox.index", "Messages sortants")],
+    "responsable_processus": [("admin.index", "Administration"), ("versions.index", "Versions du processus"),
+                              ("modeller.index", "Modeleur")],
+    "admin": [("admin.index", "Administration"), ("versions.index", "Versions du processus"),
+              ("accounts.user_list", "Comptes"), ("accounts.structure_list", "Structures"),
+              ("outbox.index", "Messages sortants")],
 }
 API_TOKENS = ("api_tokens.index", "Jetons d'API")  # every role: a token acts as its owner, within their scope
 
@@ -68,8 +70,8 @@ def init_app(app):
     app.url_map.converters["int"] = DatabaseId  # before any route is added
     security.init_app(app)
     sso.init_app(app)
-    for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp,
-                      modeller.bp, outbox.bp, audit.bp, statistics.bp):
+    for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, deploys.bp,
+                      versions.bp, modeller.bp, outbox.bp, audit.bp, statistics.bp):
         app.register_blueprint(blueprint)
     api.init_app(app)
     app.jinja_env.globals.update(

@@ -177,3 +177,9 @@ def message_filter(user: User):
 def admin_body_filter():
     """SQL condition on Dossier for the dossiers whose messages' bodies administrators may read."""
     return and_(Dossier.military.is_(False), Dossier.restricted.is_(False))
+
+
+def number_hidden_from_owners(military: bool, state: str) -> bool:
+    """Process owners see which dossiers run on a version, by number only: not those of military hospitals
+    (confined to the armées chain) nor declarations still being typed (their structure's alone)."""
+    return bool(military) or state == DRAFT_STATE

@@ -1,17 +1,15 @@
 """Administration pages for the administrator and the process owner (read-only overview)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from engine import parsing
 from engine.errors import EngineError
 from models import Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
-from referentiel import ROLES, plural
-from validation.problems import ValidationFailed
-from web import access
+from referentiel import ROLES
+from web import access, deploys
 from web.auth import current_user, roles_required
-from workflow import commands, context, deployment
+from workflow import commands, context
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -45,47 +43,8 @@ def download(definition_id):
 @bp.route("/processus/deployer", methods=["POST"])
 @roles_required(*access.ADMINS)
 def deploy():
-    """Deploy an uploaded BPMN file as a new version; running dossiers keep theirs."""
-    upload = request.files.get("bpmn")
-    if upload is None or not upload.filename:
-        flash("Choisissez un fichier BPMN à déployer.", "erreur")
-        return redirect(url_for("admin.index")), 303
-    try:
-        xml = upload.read(parsing.MAX_BPMN_BYTES + 1).decode("utf-8")
-        before = db.session.scalar(select(func.max(ProcessDefinition.id)))
-        definition = deployment.deploy_xml(xml, actor=current_user().email, filename=_safe_name(upload.filename))
-    except UnicodeDecodeError:
-        flash("Le fichier doit être encodé en UTF-8.", "erreur")
-    except ValidationFailed as exc:
-        if request.accept_mimetypes.best == "application/json":  # a program gets the problems, one per element
-            return jsonify(erreur=exc.message.split("\n")[0], problemes=[
-                {"fichier": exc.filename, "element": p.element_id, "nom": p.element_name, "regle": p.rule,
-                 "message": line} for p, line in zip(exc.problems, exc.lines)]), 422
-        flash(f"Le fichier BPMN est invalide ({exc.filename}) : rien n'a été déployé, les dossiers et les "
-              "déclarations continuent sur la version en cours.", "erreur")
-        for line in exc.lines[:_SHOWN]:
-            flash(line, "erreur")
-        if len(exc.lines) > _SHOWN:
-            flash(f"… et {plural(len(exc.lines) - _SHOWN, 'autre problème')}.", "erreur")
-    except EngineError as exc:
-        flash(exc.message, "erreur")
-    else:
-        if before is not None and definition.id <= before and definition.bpmn_xml != xml:
-            flash(f"Ce fichier a le même sens que la version {definition.id} (seule la mise en page du diagramme "
-                  "diffère) : rien n'a été déployé.", "info")
-        elif before is not None and definition.id <= before:
-            flash(f"Ce contenu est déjà déployé (version {definition.id}).", "info")
-        else:
-            flash(f"Version {definition.id} déployée : les nouveaux dossiers l'utiliseront.", "succes")
-    return redirect(url_for("admin.index")), 303
-
-
-_SHOWN = 20  # problems listed on the page; the CLI deploy prints them all
-
-
-def _safe_name(filename: str) -> str:
-    """The uploaded file's base name, for messages (never used as a path)."""
-    return filename.replace("\\", "/").rsplit("/", 1)[-1][:120] or "processus.bpmn"
+    """Receive a BPMN with its forms (files or one zip): validated, dry-run, then confirmed (web/deploys.py)."""
+    return deploys.receive()
 
 
 @bp.route("/processus/migrer", methods=["POST"])

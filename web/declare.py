@@ -23,7 +23,7 @@ FIRST_STEP = "p1_perimetre"
 
 def _first_form():
     """(schema, UI schema, definition) of task A in the latest deployed definition."""
-    definition = deployment.latest_definition()
+    definition = deployment.active_definition()
     spec, _ = deployment.spec_of(definition)
     form, ui_form = runtime.task_form(spec.task_specs[FIRST_STEP])
     return definition.forms[form], definition.forms.get(ui_form) or {}, definition

@@ -114,7 +114,7 @@ def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE) -> d
 def _options(user: User) -> dict:
     """Choices for the filter form, limited to the user's scope."""
     # The role's tasks in the deployed process, not a scan of the open rows (stable, and cheap at volume).
-    tasks = [(name, title) for name, title, role in deployment.user_tasks(deployment.latest_definition())
+    tasks = [(name, title) for name, title, role in deployment.user_tasks(deployment.active_definition())
              if role == user.role]
     structures = select(Structure).order_by(Structure.name)
     if user.role == "ars":

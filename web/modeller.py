@@ -38,7 +38,7 @@ def _problem(status: int, detail: str, **extra):
 
 
 def _base() -> ProcessDefinition:
-    return deployment.latest_definition()
+    return deployment.active_definition()
 
 
 def _draft() -> ModellerDraft | None:

@@ -11,8 +11,9 @@ from datetime import datetime
 
 from flask import current_app
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import DurationTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -22,7 +23,7 @@ from models import (AuditEvent, Counter, Dossier, OutboxMessage, ProcessDefiniti
                     TaskRow, Timer, User, db, note_due)
 from timekeeping import clock as clock_mod
 from workflow.context import SYSTEM, Actor, CommandContext, current_command, script_engine
-from workflow.deployment import latest_definition, spec_of
+from workflow.deployment import active_definition, spec_of
 from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, event_hash
 from workflow.form_schemas import validate_form
 from workflow.sync import _retitle_open_tasks, _sync_dossier, _sync_tasks, _sync_timers
@@ -54,7 +55,7 @@ def start_dossier(structure: Structure, declarant: User | None, actor: Actor, ex
     does next (start_command.start_declaration completes the first step in the same transaction).
     """
     now = clock_mod.app_now()
-    definition = latest_definition()
+    definition = active_definition()
     data = {"structure": structure_data(structure),
             "declarant": ({"nom": declarant.name, "email": declarant.email, "telephone": declarant.phone,
                            "fonction": declarant.title} if declarant else {})}
@@ -107,12 +108,16 @@ def fire_timer(timer: Timer, actor: Actor = SYSTEM) -> Dossier:
     return dossier
 
 
-def migrate_dossier(dossier: Dossier, target: ProcessDefinition, actor: Actor) -> Dossier:
+def migrate_dossier(dossier: Dossier, target: ProcessDefinition, actor: Actor, timers: str = "conserver") -> Dossier:
     """Move a running dossier to another deployed version of its process (explicit and audited).
 
     The live state is reloaded with the target version's spec: every element the dossier still
     holds must exist there under the same id, otherwise the migration is refused and nothing changes.
+    `timers`: waiting timers keep their due date (« conserver ») or take the target's duration counted
+    from when they started waiting (« recalculer »); the choice is in the audited payload, so replay agrees.
     """
+    if timers not in TIMER_CHOICES:
+        raise EngineError("Choix des minuteurs inconnu : « conserver » ou « recalculer ».", 422)
     instance = _lock_instance(dossier.instance_id)
     if instance.status != "running":
         raise EngineError("Ce dossier est terminé : il n'y a rien à migrer.", 409)
@@ -128,8 +133,33 @@ def migrate_dossier(dossier: Dossier, target: ProcessDefinition, actor: Actor) -
                                  + ", ".join(missing) + " où se trouve ce dossier.", 409)
     _run(instance, dossier, target, actor, "migration",
          {"from_definition": source.id, "to_definition": target.id,
-          "from_hash": source.content_hash, "to_hash": target.content_hash})
+          "from_hash": source.content_hash, "to_hash": target.content_hash, "timers": timers,
+          "timer_expressions": timer_expressions(spec_of(source)[0]) if timers == "recalculer" else {}})
     return dossier
+
+
+TIMER_CHOICES = ("conserver", "recalculer")
+
+
+def timer_expressions(spec) -> dict:
+    """{element id: duration expression} of a spec's duration timers."""
+    return {name: task_spec.event_definition.expression for name, task_spec in spec.task_specs.items()
+            if isinstance(getattr(task_spec, "event_definition", None), DurationTimerEventDefinition)}
+
+
+def _recompute_timers(workflow, old_expressions: dict) -> None:
+    """Waiting duration timers: due = previous due - previous duration + the target's duration."""
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        value = task._get_internal_data("event_value")
+        if (not isinstance(definition, DurationTimerEventDefinition) or value is None
+                or task.task_spec.name not in old_expressions):
+            continue
+        old = TimerEventDefinition.parse_iso_duration(workflow.script_engine.evaluate(task, old_expressions[task.task_spec.name]))
+        new = TimerEventDefinition.parse_iso_duration(workflow.script_engine.evaluate(task, definition.expression))
+        started = TimerEventDefinition.get_datetime(value) - TimerEventDefinition.get_timedelta_from_start(old)
+        task._set_internal_data(event_value=(started + TimerEventDefinition.get_timedelta_from_start(new, started))
+                                .isoformat())
 
 
 def check_can_work(row: TaskRow, actor: Actor) -> None:
@@ -178,7 +208,10 @@ def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
     elif command == "timer":
         pass  # refresh_timers in run_to_wait_state fires what is due at the command's time
     elif command == "migration":
-        return  # the state was loaded with the target version's spec; nothing runs
+        # The state was loaded with the target version's spec; only the chosen timer dates change.
+        if payload.get("timers") == "recalculer":
+            _recompute_timers(workflow, payload.get("timer_expressions") or {})
+        return
     else:
         raise EngineError(f"Commande inconnue : {command}.")
     runtime.run_to_wait_state(workflow, visited)
@@ -252,6 +285,11 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
     if command == "migration":
         instance.definition_id = payload["to_definition"]
         _retitle_open_tasks(instance, workflow)
+        for timer in runtime.waiting_timers(workflow):  # a recalculated due date moves its row
+            db.session.execute(update(TIMER_TABLE).where(
+                TIMER_TABLE.c.instance_id == instance.id, TIMER_TABLE.c.task_id == timer.task_id,
+                TIMER_TABLE.c.status == "pending").values(due_at=timer.due_at))
+            note_due(db.session, timer.due_at)
     instance.state_json = state_json
     instance.state_hash = state_hash
     instance.last_seq = seq
@@ -276,4 +314,4 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
 
 
 # Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path.
-AUDIT, OUTBOX = AuditEvent.__table__, OutboxMessage.__table__
+AUDIT, OUTBOX, TIMER_TABLE = AuditEvent.__table__, OutboxMessage.__table__, Timer.__table__

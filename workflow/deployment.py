@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from engine import parsing, serialization
 from engine.errors import EngineError
-from models import ProcessDefinition, db
+from models import ActiveVersion, DeploymentEvent, ProcessDefinition, db
 from timekeeping import clock as clock_mod
 from validation import lanes, validator
 
@@ -21,13 +21,17 @@ def forms_dir() -> Path:
     return Path(current_app.config["FORMS_DIR"])
 
 
-def deploy(bpmn_path: str | Path, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
-    """Store a BPMN file with its forms as a definition version; the same content deploys once."""
+def read_bpmn(bpmn_path: str | Path) -> str:
+    """A BPMN file's text; a file not in UTF-8 is a 422 naming it."""
     try:
-        xml = parsing.load_bpmn_file(bpmn_path)
+        return parsing.load_bpmn_file(bpmn_path)
     except UnicodeDecodeError:
         raise EngineError(f"Le fichier BPMN est invalide : {Path(bpmn_path).name} doit être encodé en UTF-8.", 422) from None
-    return deploy_xml(xml, actor, forms_path, filename=Path(bpmn_path).name)
+
+
+def deploy(bpmn_path: str | Path, actor: str = "système", forms_path: str | Path | None = None) -> ProcessDefinition:
+    """Store a BPMN file with its forms as a definition version; the same content deploys once."""
+    return deploy_xml(read_bpmn(bpmn_path), actor, forms_path, filename=Path(bpmn_path).name)
 
 
 def current_forms(forms_path: str | Path | None = None) -> dict:
@@ -45,9 +49,13 @@ _validated: set = set()  # content hashes found valid in this process (validatio
 
 
 def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None = None,
-               filename: str = "processus.bpmn") -> ProcessDefinition:
-    """Validate BPMN text with the current forms and store it as a definition version; the same content deploys once."""
-    forms = current_forms(forms_path)
+               filename: str = "processus.bpmn", forms: dict | None = None, comment: str = "") -> ProcessDefinition:
+    """Validate BPMN text with its forms (given, or the forms folder's) and store it as a definition version.
+
+    The same content deploys once; a new version becomes the active one (an audited deployment event),
+    while a content equal to an existing version changes nothing (a restart never undoes a rollback).
+    """
+    forms = current_forms(forms_path) if forms is None else forms
     content_hash = serialization.sha256(serialization.canonical_json({"bpmn": xml, "forms": forms}))
     existing = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.content_hash == content_hash))
     if existing is None:
@@ -67,8 +75,44 @@ def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None 
                                    spec_json=serialization.spec_to_json(spec, subs), deployed_at=clock_mod.app_now(),
                                    deployed_by=actor)
     db.session.add(definition)
+    db.session.flush()
+    previous = _active_row(definition.process_id)
+    record_event(definition, "deploiement", actor, comment, previous.definition_id if previous else None)
+    set_active(definition, previous)
     db.session.commit()
     return definition
+
+
+def _active_row(bound_to: str) -> ActiveVersion | None:
+    return db.session.get(ActiveVersion, bound_to)
+
+
+def set_active(definition: ProcessDefinition, row: ActiveVersion | None = None) -> None:
+    """Point new dossiers of the definition's process id at it (the caller commits)."""
+    row = row or _active_row(definition.process_id)
+    if row is None:
+        db.session.add(ActiveVersion(process_id=definition.process_id, definition_id=definition.id,
+                                     changed_at=clock_mod.app_now()))
+    else:
+        row.definition_id, row.changed_at = definition.id, clock_mod.app_now()
+
+
+def record_event(definition: ProcessDefinition, action: str, actor: str, comment: str = "",
+                 previous_id: int | None = None, details: dict | None = None) -> DeploymentEvent:
+    """Add a deployment event (deploiement, activation, migration) to the history (the caller commits)."""
+    event = DeploymentEvent(process_id=definition.process_id, definition_id=definition.id, previous_id=previous_id,
+                            action=action, actor=actor, at=clock_mod.app_now(), comment=comment or "",
+                            details=details or {})
+    db.session.add(event)
+    return event
+
+
+def active_definition(bound_to: str | None = None) -> ProcessDefinition:
+    """The version new dossiers start on: the activated one, else the latest of the process id."""
+    row = _active_row(bound_to or process_id())
+    if row is not None:
+        return db.session.get(ProcessDefinition, row.definition_id)
+    return latest_definition(bound_to)
 
 
 _meaning_cache: dict = {}

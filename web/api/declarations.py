@@ -22,7 +22,7 @@ INVALID = "La déclaration contient des erreurs : rien n'a été enregistré."
 
 def block_schemas(definition=None) -> dict:
     """{body member: JSON Schema of its form} in the latest deployed definition (None for a missing step)."""
-    definition = definition or deployment.latest_definition()
+    definition = definition or deployment.active_definition()
     spec, _ = deployment.spec_of(definition)
     schemas = {}
     for member, step in BLOCKS:

@@ -88,7 +88,7 @@
   window.SignalementDiagram = { show: showProcess, parse: parse, centreOn: centreOn };
 
   var container = document.getElementById("diagramme");
-  if (!container || !window.BpmnJS || container.dataset.role === "audit") { return; }
+  if (!container || !window.BpmnJS || container.dataset.role === "audit" || container.dataset.role === "versions") { return; }
   showProcess(container, function (canvas, registry, mark) {
     var visited = parse(container, "visited");
     var active = parse(container, "active");
