@@ -81,3 +81,23 @@ def transaction(commit: bool = True):
     except BaseException:
         db.session.rollback()
         raise
+
+
+ACTION_LABELS = {"note": "Note", "piece_jointe": "Pièce jointe", "observable": "Indicateur technique",
+                 "lien": "Lien avec un autre dossier", "retrait": "Retrait"}
+TARGET_LABELS = {"entree": "d'une note ou pièce jointe", "observable": "d'un indicateur", "lien": "d'un lien"}
+
+
+def describe(payload: dict) -> str:
+    """One French line naming a journal event (for the audit pages), without its free text."""
+    action = (payload or {}).get("action", "")
+    label = ACTION_LABELS.get(action, action)
+    if action == "piece_jointe":
+        return f"{label} « {payload.get('name', '')} »"
+    if action == "observable":
+        return f"{label} ({payload.get('kind', '')}) : {payload.get('normalized', '')}"
+    if action == "lien":
+        return f"{label} : {payload.get('other', '')}"
+    if action == "retrait":
+        return f"{label} {TARGET_LABELS.get(payload.get('target'), '')}".strip()
+    return label
