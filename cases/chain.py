@@ -22,9 +22,9 @@ from workflow.event_chain import AUDIT_COLUMNS, event_hash
 JOURNAL_COMMAND = "journal"
 # Roles that write in a dossier's journal (on the dossiers they read); DGS and auditors only read it.
 WRITER_ROLES = {"acss", "ars", "hfds", "armees", "declarant"}
-# Declarants may add notes and attachments to their own dossier (shared with the analysts); never
-# observables nor links, which are the analysts' work.
-DECLARANT_ACTIONS = {"note", "piece_jointe"}
+# Declarants may add notes and attachments to their own dossier (shared with the analysts), and the
+# indicators of their declaration form (source « declarant »); never links nor the analysts' indicators.
+DECLARANT_ACTIONS = {"note", "piece_jointe", "indicateur_declare"}
 
 
 def is_journal_event(event: AuditEvent) -> bool:

@@ -46,12 +46,11 @@ def _observable_differs(row: Observable | None, payload: dict) -> bool:
 
 def _has_rows(dossier_id: int) -> bool:
     """Whether any journal row refers to the dossier (one query)."""
-    return db.session.execute(
-        select(JournalEntry.id).where(JournalEntry.dossier_id == dossier_id).limit(1)
-        .union_all(select(Observable.id).where(Observable.dossier_id == dossier_id).limit(1))
-        .union_all(select(DossierLink.id).where(or_(DossierLink.source_id == dossier_id,
-                                                    DossierLink.target_id == dossier_id)).limit(1))
-    ).first() is not None
+    return bool(db.session.scalar(select(or_(
+        select(JournalEntry.id).where(JournalEntry.dossier_id == dossier_id).exists(),
+        select(Observable.id).where(Observable.dossier_id == dossier_id).exists(),
+        select(DossierLink.id).where(or_(DossierLink.source_id == dossier_id,
+                                         DossierLink.target_id == dossier_id)).exists()))))
 
 
 def check_journal(dossier_id: int, events: list[AuditEvent]) -> tuple[int, str] | None:

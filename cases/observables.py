@@ -169,9 +169,11 @@ def candidates(value: str, kind: str | None = None) -> list[tuple[str, str]]:
 def add(dossier: Dossier, kind: str, value: str, *, user: User, source: str, comment: str = "",
         commit: bool = True) -> Observable:
     """Record an observable on a dossier (an event of its chain); the same one twice is kept once."""
-    chain.check_writer(user, "observable" if source == "analyste" else "note")
     if source not in SOURCES:
         raise EngineError("Source d'indicateur inconnue.", 422)
+    chain.check_writer(user, "indicateur_declare" if source == "declarant" else "observable")
+    if user.role == "declarant" and source != "declarant":
+        raise EngineError("Cette action est réservée aux analystes.", 403)
     try:
         normalized = normalize(kind, value)
     except ValueError as exc:

@@ -77,11 +77,13 @@ def add_attachment(dossier_id):
 def add_observable(dossier_id):
     """Add an indicator (validated and normalized for its kind)."""
     user, dossier = _writable(dossier_id)
+    if not access.sees_internal_work(user):  # declarants give theirs in the declaration form
+        french_abort(403, "Les indicateurs se déclarent dans le formulaire de déclaration.")
     kind = request.form.get("type", "")
     if kind not in OBSERVABLE_KINDS:
         raise EngineError("Choisissez le type de l'indicateur.", 422)
     row = observables.add(dossier, kind, request.form.get("valeur", ""), user=user,
-                          source="declarant" if user.role == "declarant" else "analyste",
+                          source="analyste",
                           comment=request.form.get("commentaire", ""))
     return _back(dossier, f"Indicateur « {row.normalized} » enregistré.")
 

@@ -1,0 +1,204 @@
+"""The journal of a dossier: every entry kind is an event of the dossier's hash chain, replay skips it
+without changing the process state, verify still proves the whole chain and detects tampering; the
+fiche de suivi shows the journal by the visibility model; read-only roles cannot write."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from sqlalchemy import JSON, bindparam, select, text
+
+from audit import hash_chain, replayer, verifier
+from cases import chain, journal, links, observables
+from cli import scenarios
+from engine.errors import EngineError
+from models import AuditEvent, Dossier, JournalEntry, ProcessInstance, db
+from tampering import guard_lifted
+from test_web_support import (ACSS, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DGS, login, open_task, post,
+                              user)
+from workflow import commands, context, event_chain
+
+
+def _verify(dossier: Dossier) -> verifier.VerifyResult:
+    db.session.expire_all()
+    return verifier.verify_dossier(db.session.get(Dossier, dossier.id), full=True)
+
+
+@pytest.fixture
+def journaled(app, clock):
+    """A grave dossier at the ARS choice with every journal entry kind, interleaved with commands, and a
+    second dossier it is linked to."""
+    other, _ = scenarios.run("grave_ars", clock, until="p4_choix")
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    analyst = user(ACSS)
+    for kind in journal.NOTE_KINDS:
+        clock.advance(minutes=1)
+        journal.add_note(dossier, user=analyst, kind=kind, text=f"Texte « {kind} » du journal")
+    attached = journal.add_attachment(dossier, user=analyst, stream=io.BytesIO(b"%PDF-1.7\nrapport"),
+                                      filename="rapport.pdf", comment="Rapport du prestataire")
+    ip = observables.add(dossier, "ip", "2001:DB8::0:1", user=analyst, source="analyste")
+    link = links.add_link(dossier, other, user=analyst, reason="Même attaquant")
+    # A process command between journal entries: its seq follows theirs and its replay is unchanged.
+    row = open_task(dossier.id, "p4_choix")
+    commands.complete_task(row.id, {"modalite_appui": "confier_acss"}, context.Actor.of(user(ARS_BRETAGNE)))
+    note = journal.add_note(dossier, user=analyst, kind="note", text="Note à retirer")
+    journal.remove_entry(note, user=analyst, reason="Saisie en double")
+    observables.remove(ip, user=analyst, reason="Adresse de test")
+    links.remove_link(link, user=analyst)
+    return {"dossier": dossier, "other": other, "attachment": attached}
+
+
+def test_each_entry_kind_is_an_event_of_the_chain(journaled):
+    dossier = journaled["dossier"]
+    events = hash_chain.events_of(dossier.instance_id)
+    actions = [e.payload["action"] for e in events if chain.is_journal_event(e)]
+    assert actions == ["note"] * 4 + ["piece_jointe", "observable", "lien", "note", "retrait", "retrait", "retrait"]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert all(e.command != "journal" or (e.visited == [] and e.service_results == []) for e in events)
+    # The command after the journal entries took the next seq, and the instance follows the chain's end.
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    assert instance.last_seq == events[-1].seq and instance.last_hash == events[-1].hash
+    # Removing is a new event: the row stays, marked « retiré ».
+    removed = db.session.scalar(select(JournalEntry).where(JournalEntry.body == "Note à retirer"))
+    assert removed.removed_at is not None and removed.removal_reason == "Saisie en double"
+    for d in (dossier, journaled["other"]):
+        result = _verify(d)
+        assert result.ok, result.message
+
+
+def test_replay_skips_journal_events_without_changing_the_state(journaled):
+    dossier = journaled["dossier"]
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    steps = list(replayer.replay(instance))
+    assert len(steps) == instance.last_seq
+    for before, step in zip(steps, steps[1:]):
+        if chain.is_journal_event(step.event):
+            assert step.state_hash == before.state_hash and step.visited_step == []
+            assert step.open_tasks == before.open_tasks
+    assert steps[-1].state_hash == instance.state_hash
+
+
+def test_audit_cli_verifies_dossiers_with_journal_entries(journaled, runner):
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+
+
+def _rechain_from(instance_id: int, seq: int) -> None:
+    """The clever attacker: recompute every later hash and link after an edit."""
+    db.session.expire_all()
+    events = hash_chain.events_of(instance_id)
+    prev = events[seq - 2].hash if seq > 1 else event_chain.GENESIS_HASH
+    with guard_lifted():
+        for event in events[seq - 1:]:
+            event.prev_hash = prev
+            new_hash = event_chain.event_hash(event)
+            db.session.execute(text("UPDATE audit_events SET prev_hash = :p, hash = :h WHERE id = :id"),
+                               {"p": prev, "h": new_hash, "id": event.id})
+            prev = new_hash
+        db.session.execute(text("UPDATE process_instances SET last_hash = :h WHERE id = :id"),
+                           {"h": prev, "id": instance_id})
+
+
+def _journal_event(dossier: Dossier, action: str) -> AuditEvent:
+    return db.session.scalar(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id,
+                                                      AuditEvent.command == "journal")
+                             .order_by(AuditEvent.seq)
+                             .where(AuditEvent.id.in_([e.id for e in hash_chain.events_of(dossier.instance_id)
+                                                       if e.payload.get("action") == action])).limit(1))
+
+
+def _set_payload(event_id: int, payload: dict) -> None:
+    with guard_lifted():
+        db.session.execute(text("UPDATE audit_events SET payload = :payload WHERE id = :id")
+                           .bindparams(bindparam("payload", type_=JSON())), {"payload": payload, "id": event_id})
+
+
+@pytest.mark.parametrize("attack", ["edit_event", "edit_event_rechained", "edit_row", "state_hash_rechained",
+                                    "replace_file", "delete_event"])
+def test_tampered_journal_is_detected(journaled, attack):
+    dossier = journaled["dossier"]
+    event = _journal_event(dossier, "note")
+    payload = json.loads(json.dumps(event.payload))
+    if attack.startswith("edit_event"):
+        payload["text"] = "Texte falsifié"
+        _set_payload(event.id, payload)
+        if attack.endswith("rechained"):
+            _rechain_from(dossier.instance_id, event.seq)
+    elif attack == "edit_row":
+        with guard_lifted():
+            db.session.execute(text("UPDATE journal_entries SET body = 'Texte falsifié' WHERE id = :id"),
+                               {"id": payload["entry_id"]})
+    elif attack == "state_hash_rechained":
+        with guard_lifted():
+            db.session.execute(text("UPDATE audit_events SET state_hash = :h WHERE id = :id"),
+                               {"h": "f" * 64, "id": event.id})
+        _rechain_from(dossier.instance_id, event.seq)
+    elif attack == "replace_file":
+        from cases import attachments
+        attachments.path_of(journaled["attachment"].file_sha256).write_bytes(b"%PDF-1.7\nfalsifie")
+    else:
+        with guard_lifted():
+            db.session.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": event.id})
+    result = _verify(dossier)
+    assert not result.ok, attack
+    if attack != "delete_event":
+        expected = event.seq if attack != "replace_file" else _journal_event(dossier, "piece_jointe").seq
+        assert result.step == expected, (attack, result.message)
+    assert "Traceback" not in result.message
+
+
+def test_a_command_and_a_journal_entry_never_share_a_seq(app, clock):
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    analyst = user(ACSS)
+    # A stale copy of the instance (as a concurrent writer would hold) cannot append after the chain moved.
+    db.session.execute(text("UPDATE process_instances SET last_seq = last_seq - 1 WHERE id = :id"),
+                       {"id": dossier.instance_id})
+    db.session.commit()
+    with pytest.raises(EngineError) as refused:
+        journal.add_note(dossier, user=analyst, kind="note", text="Course perdue")
+    assert refused.value.status == 409
+    assert db.session.scalar(select(JournalEntry.id)) is None  # nothing half-written
+
+
+def test_read_only_roles_cannot_write_and_declarants_only_notes(app, clock):
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    for email in (DGS, AUDITEUR):
+        with pytest.raises(EngineError) as refused:
+            journal.add_note(dossier, user=user(email), kind="note", text="Lecture seule")
+        assert refused.value.status == 403
+    with pytest.raises(EngineError):
+        links.add_link(dossier, dossier, user=user(DECLARANT), reason="x")
+    with pytest.raises(EngineError) as refused:
+        journal.add_note(dossier, user=user(ACSS), kind="rumeur", text="Type inconnu")
+    assert refused.value.status == 422
+
+
+def test_fiche_shows_the_journal_by_visibility(client, app, clock):
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    url = f"/dossiers/{dossier.id}"
+    login(client, ACSS)
+    response = post(client, f"{url}/journal/notes", {"type": "appel", "texte": "Appel du RSSI : <b>secret</b>"})
+    assert response.status_code == 303
+    response = post(client, f"{url}/journal/indicateurs", {"type": "domaine", "valeur": "EVIL.example.fr."})
+    assert response.status_code == 303
+    page = client.get(url).text
+    assert "Appel du RSSI : &lt;b&gt;secret&lt;/b&gt;" in page and "evil.example.fr" in page
+    assert "Appel téléphonique" in page
+    # Without the CSRF token: refused, nothing written.
+    assert client.post(f"{url}/journal/notes", data={"type": "note", "texte": "sans jeton"}).status_code == 400
+    login(client, DECLARANT)
+    response = post(client, f"{url}/journal/notes", {"type": "note", "texte": "Le serveur est reparti."})
+    assert response.status_code == 303
+    page = client.get(url).text
+    assert "Le serveur est reparti." in page
+    assert "RSSI" not in page and "evil.example.fr" not in page  # the analysts' work stays internal
+    assert post(client, f"{url}/journal/indicateurs", {"type": "ip", "valeur": "192.0.2.1"}).status_code == 403
+    for email, status in ((DGS, 403), (AUDITEUR, 403), (ARS_GRANDEST, 404)):
+        login(client, email)
+        assert post(client, f"{url}/journal/notes", {"type": "note", "texte": "x"}).status_code == status, email
+    login(client, DGS)
+    page = client.get(url).text
+    assert "RSSI" in page and "Le serveur est reparti." in page and "form-note" not in page
+    assert len(journal.entries(dossier)) == 2
+    assert _verify(dossier).ok
