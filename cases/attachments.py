@@ -58,6 +58,11 @@ def max_bytes() -> int:
     return int(current_app.config.get("ATTACHMENT_MAX_BYTES") or DEFAULT_MAX_BYTES)
 
 
+def size_label(count: int) -> str:
+    """A size in French units: « 20 Mio », « 64 Kio »."""
+    return f"{count // (1024 * 1024)} Mio" if count >= 1024 * 1024 else f"{max(1, count // 1024)} Kio"
+
+
 def path_of(sha256: str) -> Path:
     """Where the file with this content hash is stored (the hash is checked: no path from outside)."""
     if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
@@ -119,7 +124,7 @@ def store(stream, filename: str | None) -> dict:
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise EngineError(f"Pièce jointe trop volumineuse : au plus {limit // (1024 * 1024)} Mio.", 413)
+                    raise EngineError(f"Pièce jointe trop volumineuse : au plus {size_label(limit)}.", 413)
                 if len(head) < 8192:
                     head += chunk[:8192 - len(head)]
                 digest.update(chunk)

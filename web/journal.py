@@ -183,7 +183,7 @@ def panel(dossier: Dossier, user: User) -> dict:
     linked = links.links_of(dossier, access.dossier_filter(user)) if access.sees_links(user) else []
     return {"entries": entries, "observables": found, "links": linked, "note_kinds": journal.NOTE_KINDS,
             "kinds": OBSERVABLE_KINDS, "can_write": access.can_write_journal(user, dossier),
-            "analyst": access.sees_internal_work(user), "max_mib": attachments.max_bytes() // (1024 * 1024)}
+            "analyst": access.sees_internal_work(user), "max_size": attachments.size_label(attachments.max_bytes())}
 
 
 def timeline_items(dossier: Dossier, user: User, events: list, names: dict) -> dict:
