@@ -228,3 +228,29 @@ def search(value: str, *, visible, kind: str | None = None, limit: int = 200) ->
                               .where(match, Observable.removed_at.is_(None), visible)
                               .order_by(Dossier.created_at.desc(), Observable.id).limit(limit))
     return [tuple(row) for row in rows]
+
+
+# A task form with this array of {type, valeur, commentaire} records its rows as observables when it is
+# completed (the declaration's last step: source « declarant »).
+FORM_FIELD = "indicateurs_techniques"
+
+
+def form_errors(data: dict) -> dict:
+    """{FORM_FIELD: French message} for the rows of a submitted form that are not valid indicators."""
+    problems = []
+    for number, row in enumerate(data.get(FORM_FIELD) or [], start=1):
+        if not isinstance(row, dict) or not row.get("valeur"):
+            continue  # the JSON Schema reports missing values
+        try:
+            normalize(row.get("type", ""), row["valeur"])
+        except ValueError as exc:
+            problems.append(f"Ligne {number} : {exc}")
+    return {FORM_FIELD: " ".join(problems)} if problems else {}
+
+
+def add_from_form(dossier: Dossier, data: dict, *, user: User, commit: bool = True) -> list[Observable]:
+    """Record the indicators of a completed form (FORM_FIELD) on its dossier, with the author's source."""
+    source = "declarant" if user.role == "declarant" else "analyste"
+    return [add(dossier, row["type"], row["valeur"], user=user, source=source,
+                comment=row.get("commentaire", ""), commit=commit)
+            for row in data.get(FORM_FIELD) or [] if isinstance(row, dict) and row.get("valeur")]
