@@ -84,7 +84,8 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User) -> lis
     label_map = forms.labels(definition)
     internal = access.sees_internal_work(user)
     items = []
-    journal_items = journal.timeline_items(dossier, user, [e for e in events if is_journal_event(e)], names)
+    journal_events = [event for event in events if is_journal_event(event)]
+    journal_items = journal.timeline_items(dossier, user, journal_events, names)
     for event in events:
         if is_journal_event(event):
             if event.seq in journal_items:  # entries the user may not see are left out of their timeline
