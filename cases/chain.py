@@ -42,8 +42,9 @@ def check_writer(user: User, action: str) -> None:
 
 def lock_instance(dossier: Dossier) -> ProcessInstance:
     """The dossier's instance row, locked for the rest of the transaction (as the commands lock it)."""
+    # populate_existing: once the lock is ours, read the chain's end as committed, not a stale copy.
     instance = db.session.execute(select(ProcessInstance).where(ProcessInstance.id == dossier.instance_id)
-                                  .with_for_update()).scalar_one_or_none()
+                                  .with_for_update().execution_options(populate_existing=True)).scalar_one_or_none()
     if instance is None:
         raise EngineError("Dossier introuvable.", 404)
     return instance

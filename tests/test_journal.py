@@ -4,6 +4,7 @@ fiche de suivi shows the journal by the visibility model; read-only roles cannot
 from __future__ import annotations
 
 import io
+import threading
 import json
 
 import pytest
@@ -13,7 +14,7 @@ from audit import hash_chain, replayer, verifier
 from cases import attachments, chain, journal, links, observables
 from cli import scenarios
 from engine.errors import EngineError
-from models import AuditEvent, Dossier, JournalEntry, ProcessInstance, db
+from models import AuditEvent, Dossier, JournalEntry, ProcessInstance, User, db
 from tampering import guard_lifted
 from test_web_support import (ACSS, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DGS, login, open_task, post,
                               user)
@@ -214,4 +215,43 @@ def test_fiche_shows_the_journal_by_visibility(client, app, clock):
     page = client.get(url).text
     assert "RSSI" in page and "Le serveur est reparti." in page and "form-note" not in page
     assert len(journal.entries(dossier)) == 2
+    assert _verify(dossier).ok
+
+
+def test_a_journal_entry_waits_for_the_instance_lock(app, clock, backend):
+    """Two writers on one dossier (PostgreSQL row locks): the second waits, then chains after the first."""
+    if backend != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serializes whole writes (covered by the seq test)")
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    dossier_id, analyst_id = dossier.id, user(ACSS).id
+    locked, release, failures = threading.Event(), threading.Event(), []
+
+    def write(text_: str, hold: bool) -> None:
+        with app.app_context():
+            try:
+                here = db.session.get(Dossier, dossier_id)
+                journal.add_note(here, user=db.session.get(User, analyst_id), kind="note", text=text_, commit=False)
+                if hold:
+                    locked.set()
+                    assert release.wait(10)
+                db.session.commit()
+            except Exception as exc:  # reported to the test thread
+                failures.append(exc)
+            finally:
+                db.session.remove()
+
+    first = threading.Thread(target=write, args=("Première", True))
+    first.start()
+    assert locked.wait(10)
+    second = threading.Thread(target=write, args=("Seconde", False))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive(), "the second writer must wait for the first one's lock"
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert not failures, failures
+    db.session.expire_all()
+    notes = {e.body: e.seq for e in journal.entries(db.session.get(Dossier, dossier_id))}
+    assert notes["Seconde"] == notes["Première"] + 1
     assert _verify(dossier).ok
