@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from audit import verifier
-from cases import links, observables
+from cases import observables
 from cli import scenarios
 from engine.errors import EngineError
 from models import AuditEvent, Dossier, Observable, db

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from cases import attachments, journal, links, observables
 from engine.errors import EngineError
-from models import Dossier, DossierLink, JournalEntry, Observable, User, db
+from models import Dossier, JournalEntry, Observable, User, db
 from referentiel import OBSERVABLE_KINDS, ROLES
 from web import access
 from web.auth import current_user, login_required
