@@ -120,11 +120,10 @@ def test_downloads_are_never_inline(client, app, clock):
     page = client.get(f"/dossiers/{dossier.id}").text
     assert "rapport.pdf" in page and "Rapport" in page
     # The declarant of the structure does not see the analysts' attachments; another structure sees nothing.
-    for email in (DECLARANT, DECLARANT_METZ):
+    for email in (DECLARANT_METZ, DECLARANT):
         login(client, email)
         assert client.get(f"/dossiers/{dossier.id}/pieces/{entries[0].id}").status_code == 404
     # A declarant's own attachment: shared with the analysts, removable by its author only.
-    login(client, DECLARANT)
     assert _upload(client, dossier.id, "capture.png", PNG).status_code == 303
     own = db.session.scalar(select(JournalEntry).where(JournalEntry.file_name == "capture.png"))
     assert client.get(f"/dossiers/{dossier.id}/pieces/{own.id}").status_code == 200

@@ -12,6 +12,7 @@ from engine.errors import EngineError
 from models import AuditEvent, Dossier, Observable, db
 from test_web_support import (ACSS, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DGS, HFDS, form_data,
                               login, open_task, post, user)
+from web import access
 
 SAME = [
     ("domaine", "EXAMPLE.fr.", "example.fr"), ("domaine", "example[.]fr", "example.fr"),
@@ -77,8 +78,7 @@ def spread(app, clock):
     return {"rennes": rennes.number, "metz": metz.number, "military": military.number}
 
 
-def test_search_goes_through_the_visibility_model(spread, client):
-    from web import access
+def test_search_and_links_go_through_the_visibility_model(spread, client):
     expected = {ACSS: {"rennes", "metz", "military"}, HFDS: {"rennes", "metz"}, DGS: {"rennes", "metz"},
                 AUDITEUR: {"rennes", "metz"}, ARS_BRETAGNE: {"rennes"}, ARS_GRANDEST: {"metz"},
                 ARMEES: {"military"}}
@@ -86,18 +86,7 @@ def test_search_goes_through_the_visibility_model(spread, client):
     for email, sees in expected.items():
         found = observables.search("2001:0db8::0001", visible=access.dossier_filter(user(email)))
         assert {names[d.number] for d, _ in found} == sees, email
-    # The page: the value normalized before matching; declarants cannot search.
-    login(client, ARS_BRETAGNE)
-    page = client.get("/indicateurs", query_string={"valeur": "2001:DB8::1"}).text
-    assert spread["rennes"] in page and spread["metz"] not in page and spread["military"] not in page
-    assert "1 dossier trouvé" in page
-    response = client.get("/indicateurs", query_string={"valeur": "javascript:alert(1)", "type": "url"})
-    assert response.status_code == 422 and "valide pour aucun type" in response.text
-    login(client, DECLARANT)
-    assert client.get("/indicateurs", query_string={"valeur": "2001:db8::1"}).status_code == 403
-
-
-def test_links_are_shown_on_both_dossiers_by_visibility(spread, client):
+    # Links, on the same dossiers: shown on both, each only to who reads the other dossier too.
     rennes, metz, military = (db.session.scalar(select(Dossier).where(Dossier.number == spread[k]))
                               for k in ("rennes", "metz", "military"))
     login(client, ACSS)
@@ -111,8 +100,14 @@ def test_links_are_shown_on_both_dossiers_by_visibility(spread, client):
                 {"numero": rennes.number, "motif": "Soi-même"}).status_code == 422
     page = client.get(f"/dossiers/{metz.id}").text
     assert rennes.number in page and "Même adresse IP" in page
-    # The ARS Bretagne reads Rennes, not Metz nor the military dossier: neither link is shown to it.
+    # The search page: the value normalized before matching, within the ARS's region.
     login(client, ARS_BRETAGNE)
+    page = client.get("/indicateurs", query_string={"valeur": "2001:DB8::1"}).text
+    assert spread["rennes"] in page and spread["metz"] not in page and spread["military"] not in page
+    assert "1 dossier trouvé" in page
+    response = client.get("/indicateurs", query_string={"valeur": "javascript:alert(1)", "type": "url"})
+    assert response.status_code == 422 and "valide pour aucun type" in response.text
+    # The ARS Bretagne reads Rennes, not Metz nor the military dossier: neither link is shown to it.
     page = client.get(f"/dossiers/{rennes.id}").text
     assert metz.number not in page and military.number not in page
     assert post(client, f"/dossiers/{rennes.id}/journal/liens",
@@ -120,8 +115,9 @@ def test_links_are_shown_on_both_dossiers_by_visibility(spread, client):
     login(client, HFDS)  # reads Rennes and Metz, not the military dossier (addressed to the ACSS)
     page = client.get(f"/dossiers/{rennes.id}").text
     assert metz.number in page and military.number not in page
-    login(client, DECLARANT)
+    login(client, DECLARANT)  # links are the analysts' work; declarants cannot search
     assert metz.number not in client.get(f"/dossiers/{rennes.id}").text
+    assert client.get("/indicateurs", query_string={"valeur": "2001:db8::1"}).status_code == 403
     for dossier in (rennes, metz, military):
         assert verifier.verify_dossier(dossier).ok
 
