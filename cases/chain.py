@@ -90,15 +90,14 @@ TARGET_LABELS = {"entree": "d'une note ou pièce jointe", "observable": "d'un in
 
 
 def describe(payload: dict) -> str:
-    """One French line naming a journal event (for the audit pages), without its free text."""
+    """One French line naming a journal event (for the audit pages), without its free text nor the other
+    dossier of a link (the reader may not read that one)."""
     action = (payload or {}).get("action", "")
     label = ACTION_LABELS.get(action, action)
     if action == "piece_jointe":
         return f"{label} « {payload.get('name', '')} »"
     if action == "observable":
         return f"{label} ({payload.get('kind', '')}) : {payload.get('normalized', '')}"
-    if action == "lien":
-        return f"{label} : {payload.get('other', '')}"
     if action == "retrait":
         return f"{label} {TARGET_LABELS.get(payload.get('target'), '')}".strip()
     return label
