@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import JSON, bindparam, select, text
 
 from audit import hash_chain, replayer, verifier
+from browser_support import login as browser_login, shot
 from cases import attachments, chain, journal, links, observables
 from cli import scenarios
 from engine.errors import EngineError
@@ -254,3 +255,27 @@ def test_a_journal_entry_waits_for_the_instance_lock(app, clock, backend):
     notes = {e.body: e.seq for e in journal.entries(db.session.get(Dossier, dossier_id))}
     assert notes["Seconde"] == notes["Première"] + 1
     assert _verify(dossier).ok
+
+
+@pytest.mark.browser
+def test_journal_in_the_browser(page, clock, tmp_path):
+    """An analyst writes a note and attaches a planted page: it downloads, it never opens in the browser."""
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    browser_login(page, ACSS)
+    page.goto(page.base + f"/dossiers/{dossier.id}")
+    page.select_option("#note-type", "appel")
+    page.fill("#note-texte", "Appel du RSSI : serveurs isolés à 10 h")
+    page.click("#form-note button")
+    page.wait_for_selector("text=Note ajoutée au journal du dossier.")
+    planted = tmp_path / "lisez-moi.txt"
+    planted.write_bytes(b"note <script>document.title = 'piege'</script>")
+    page.set_input_files("#piece-fichier", str(planted))
+    page.click("#form-piece button")
+    page.wait_for_selector("text=Pièce jointe « lisez-moi.txt » ajoutée")
+    assert "Appel du RSSI" in page.inner_text("#chronologie")
+    shot(page, "journal-01-fiche")
+    with page.expect_download() as download:
+        page.click("#notes-journal a:has-text('lisez-moi.txt')")
+    assert download.value.suggested_filename == "lisez-moi.txt"
+    assert page.url.endswith(f"/dossiers/{dossier.id}#journal") and page.title() != "piege"
+    assert not page.js_errors
