@@ -200,6 +200,10 @@ def test_fiche_shows_the_journal_by_visibility(client, app, clock):
     page = client.get(url).text
     assert "Appel du RSSI : &lt;b&gt;secret&lt;/b&gt;" in page and "evil.example.fr" in page
     assert "Appel téléphonique" in page
+    for ident in ("abc", "99999999999999999999", "-1"):
+        assert post(client, f"{url}/journal/retirer", {"cible": "entree", "id": ident}).status_code == 400
+    assert post(client, f"{url}/journal/retirer", {"cible": "autre", "id": "1"}).status_code == 400
+    assert post(client, f"{url}/journal/retirer", {"cible": "entree", "id": "999999"}).status_code == 404
     # Without the CSRF token: refused, nothing written.
     assert client.post(f"{url}/journal/notes", data={"type": "note", "texte": "sans jeton"}).status_code == 400
     login(client, DECLARANT)

@@ -110,7 +110,9 @@ def remove(dossier_id):
     try:
         ident = int(request.form.get("id", ""))
     except ValueError:
-        raise EngineError("Élément à retirer invalide.", 400) from None
+        ident = 0
+    if not 0 < ident < 2**31:  # an INTEGER column: anything else names no row (and PostgreSQL would refuse it)
+        raise EngineError("Élément à retirer invalide.", 400)
     if target == "entree":
         entry = db.session.scalar(select(JournalEntry).where(JournalEntry.id == ident,
                                                              JournalEntry.dossier_id == dossier.id,
