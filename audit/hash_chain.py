@@ -6,6 +6,7 @@ import re
 
 from sqlalchemy import func, select
 
+from cases import integrity
 from engine import serialization
 from models import AuditEvent, Dossier, OutboxMessage, ProcessInstance, TaskRow, db
 from referentiel import plural
@@ -56,7 +57,13 @@ def check_stored_state(instance: ProcessInstance, events: list,
         return last.seq, "l'empreinte de l'état stocké diffère de celle du dernier événement"
     if serialization.sha256(instance.state_json) != instance.state_hash:
         return last.seq, "l'état stocké a été modifié (son empreinte ne correspond plus)"
-    return check_traces(instance, events, traces)
+    return check_traces(instance, events, traces) or check_journal_rows(instance, events)
+
+
+def check_journal_rows(instance: ProcessInstance, events: list) -> tuple[int, str] | None:
+    """The dossier's journal rows (notes, attachments, indicators, links) against its chain (cases/integrity.py)."""
+    dossier_id = db.session.scalar(select(Dossier.id).where(Dossier.instance_id == instance.id))
+    return integrity.check_journal(dossier_id, events) if dossier_id is not None else None
 
 
 def _traces(instance_ids: list) -> dict:

@@ -11,6 +11,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from audit.hash_chain import check_event, events_of
+from cases import chain as journal_chain
 from engine import clockhooks, compaction, runtime, serialization
 from engine.errors import EngineError
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, db
@@ -131,7 +132,7 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
     events = events_of(instance.id) if events is None else events
     definition = db.session.get(ProcessDefinition, initial_definition_id(instance, events))
     spec, subs = deployment.spec_of(definition)
-    prev_hash, prev_state, visited_all = event_chain.GENESIS_HASH, None, []
+    prev_hash, prev_state, visited_all, workflow = event_chain.GENESIS_HASH, None, [], None
     for index, event in enumerate(events, start=1):
         if upto is not None and index > upto:
             return
@@ -139,6 +140,10 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
             reason = check_event(event, index, prev_hash)
             if reason:
                 raise ReplayMismatch(index, reason)
+        if journal_chain.is_journal_event(event):
+            yield _journal_snapshot(index, event, prev_state, workflow, visited_all, check, summarize, definition)
+            prev_hash = event.hash
+            continue
         if event.command == "migration":
             target = db.session.get(ProcessDefinition, (event.payload or {}).get("to_definition"))
             if target is None:
@@ -161,6 +166,27 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
                 clock_mod.current_clock.reset(token)
         yield snapshot
         prev_hash, prev_state = event.hash, state_json
+
+
+def _journal_snapshot(index: int, event: AuditEvent, prev_state: str | None, workflow, visited_all: list,
+                      check: bool, summarize: bool, definition) -> Snapshot:
+    """The step of a journal entry: no engine run, the state of the previous step, which it must announce."""
+    if prev_state is None:
+        raise ReplayMismatch(index, "entrée de journal avant le démarrage du dossier")
+    state_hash = serialization.sha256(prev_state)
+    if check and event.state_hash != state_hash:
+        raise ReplayMismatch(index, "l'entrée de journal annonce un autre état du processus (empreinte d'état)")
+    if check and (event.visited or event.service_results or event.states):
+        raise ReplayMismatch(index, "une entrée de journal ne parcourt aucun élément du processus")
+    snapshot = Snapshot(seq=index, event=event, state_json=prev_state, state_hash=state_hash, visited_step=[],
+                        visited=visited_all)
+    if summarize:
+        token = clock_mod.current_clock.set(clock_mod.FrozenClock(event.at))
+        try:
+            _summarize(snapshot, workflow, deployment.roles_of(definition))
+        finally:
+            clock_mod.current_clock.reset(token)
+    return snapshot
 
 
 def state_at(dossier: Dossier, step: int) -> Snapshot:

@@ -12,3 +12,4 @@ from models.modeller import ModellerDraft  # noqa: F401
 from models.statistics import DossierFacts  # noqa: F401
 from models.api import ApiIdempotency, ApiToken  # noqa: F401
 from models.versions import ActiveVersion, DeploymentEvent, PendingDeployment  # noqa: F401
+from models.journal import DossierLink, JournalEntry  # noqa: F401

@@ -93,7 +93,8 @@ def app(database_template, tmp_path, clock):
     """An application on a fresh database with the process deployed and the demo data loaded."""
     url = _fresh_database(database_template, tmp_path)
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
-                              "SECRET_KEY": "test", "WTF_CSRF_ENABLED": True, "SCHEDULER_ENABLED": False})
+                              "SECRET_KEY": "test", "WTF_CSRF_ENABLED": True, "SCHEDULER_ENABLED": False,
+                              "ATTACHMENTS_DIR": str(tmp_path / "attachments")})
     with application.app_context():
         deployment.deploy(application.config["PROCESS_FILE"])
         demo.load_demo(password="secret-test")

@@ -75,6 +75,7 @@ CONTRACT = {
         "actions_menees": ("string", None, False), "plainte_deposee": ("boolean", None, True),
         "cnil_notifiee": ("boolean", None, True), "anssi_notifiee": ("boolean", None, True),
         "besoin_accompagnement": ("boolean", None, True), "besoin_aide_urgente": ("boolean", None, True),
+        "indicateurs_techniques": ("objects", ["type", "valeur", "commentaire"], False),
         "declaration_validee": ("true", None, True)},
     "p2-ouverture": {
         "declaration_recuperee": ("true", None, True), "analyste_referent": ("string", None, True),
@@ -228,6 +229,8 @@ def test_schema_matches_contract(name):
         elif kind == "array":
             assert prop["type"] == "array" and prop["uniqueItems"] is True
             assert [o["const"] for o in prop["items"]["oneOf"]] == values
+        elif kind == "objects":  # rows of sub-fields (the declared indicators: cases/observables.py)
+            assert prop["type"] == "array" and list(prop["items"]["properties"]) == values
         elif kind == "true":
             assert prop["type"] == "boolean" and prop["const"] is True
         elif kind in ("date", "date-time"):

@@ -8,6 +8,7 @@ cannot pass by showing nothing.
 from __future__ import annotations
 
 import importlib.util
+import io
 import re
 
 import pytest
@@ -18,15 +19,17 @@ from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 
 import migrate
+from cases import journal, links, observables
 from cli import scenarios
 from mail import mailer
-from models import AuditEvent, Dossier, OutboxMessage, TaskRow, User, db
+from models import AuditEvent, Dossier, JournalEntry, OutboxMessage, TaskRow, User, db
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
                               DECLARANT_METZ, DGS, HFDS, PROCESSUS, login, post, structure_of, user)
 from web import access
 from workflow import commands, context
 
 ARS_IDF = "ars.idf@ars.example.fr"
+IOC = "198.51.100.7"  # an indicator on a civil and on a military dossier: the search lists each to its readers
 ROLES = [DECLARANT, DECLARANT_BEGIN, DECLARANT_METZ, ARS_BRETAGNE, ARS_IDF, ARS_GRANDEST, ACSS, HFDS, DGS, ARMEES,
          AUDITEUR, ADMIN, PROCESSUS]
 NATIONAL_CIVIL = {ARS_BRETAGNE, ACSS, HFDS, DGS, AUDITEUR}
@@ -82,6 +85,7 @@ def world(app, clock):
     mil_acss = _drive(clock, DECLARANT_BEGIN, _military("MILA", "acss", "non_protege"), phone="MK-MILA-PHONE")
     mil_open = _drive(clock, DECLARANT_BEGIN, _military("MILO", "acss", "non_protege"), until="mil_traiter",
                       phone="MK-MILO-PHONE")
+    _journal(civil_open, mil_acss)
     mailer.deliver_due()  # the log backend marks them sent: the journal page lists them
     assert (mil_hfds.addressed_to, mil_hfds.restricted, mil_acss.addressed_to, mil_acss.restricted) == \
         ("hfds", True, "acss", False)
@@ -98,6 +102,11 @@ def world(app, clock):
         for kind in ("DECL", "PHONE", "TITLE"):
             allowed[f"MK-{tag}-{kind}"] = military_base | addressee
         allowed[f"MK-{tag}-SYNTH"] = {ARMEES} | addressee  # the declarant's structure is no addressee
+    # The journal (cases/): analysts' notes and indicators are internal work; a link shows only to who
+    # reads both dossiers.
+    allowed.update({"MK-CIVA-JNOTE": NATIONAL_CIVIL, "MK-CIVA-DNOTE": {DECLARANT} | NATIONAL_CIVIL,
+                    "MK-CIVA-IOC": NATIONAL_CIVIL, "MK-CIVA-FILE": NATIONAL_CIVIL,
+                    "MK-MILA-JNOTE": {ARMEES, ACSS}, "MK-MILA-IOC": {ARMEES, ACSS}, "MK-LINK": {ACSS}})
     numbers = {civil_open.number: {DECLARANT, ADMIN} | NATIONAL_CIVIL,
                closed.number: {DECLARANT, ADMIN} | NATIONAL_CIVIL,
                draft.number: {DECLARANT},
@@ -110,6 +119,18 @@ def world(app, clock):
             "mil_acss": mil_acss, "mil_open": mil_open}
 
 
+def _journal(civil: Dossier, military: Dossier) -> None:
+    """Journal entries with markers: notes by an analyst and by the declarant, indicators, a file, a link."""
+    journal.add_note(civil, user=user(ACSS), kind="appel", text="MK-CIVA-JNOTE appel interne")
+    journal.add_note(civil, user=user(DECLARANT), kind="note", text="MK-CIVA-DNOTE serveurs relancés")
+    journal.add_attachment(civil, user=user(ACSS), stream=io.BytesIO(b"MK-CIVA-FILE contenu"),
+                           filename="MK-CIVA-FILE.txt")
+    observables.add(civil, "ip", IOC, user=user(ACSS), source="analyste", comment="MK-CIVA-IOC serveur C2")
+    journal.add_note(military, user=user(ARMEES), kind="decision", text="MK-MILA-JNOTE décision")
+    observables.add(military, "ip", IOC, user=user(ARMEES), source="analyste", comment="MK-MILA-IOC serveur C2")
+    links.add_link(civil, military, user=user(ACSS), reason="MK-LINK même serveur C2")
+
+
 def _urls(dossiers) -> list[str]:
     """Every route that shows dossier data, for every dossier, task, step and message."""
     begin = structure_of(DECLARANT_BEGIN).id
@@ -117,7 +138,7 @@ def _urls(dossiers) -> list[str]:
             "/dossiers?qualification=grave", "/boite", f"/boite?structure={begin}", "/boite?type=rancongiciel",
             "/boite?tri=dossier&qualification=aucune", "/audit/", "/audit/?q=MK", "/audit/export.csv",
             "/audit/export.xes", "/audit/export.csv?donnees_personnelles=1&du=2026-01-01&au=2026-12-31",
-            "/admin/outbox/", "/admin/outbox/journal", "/admin/", "/declarer"]
+            "/admin/outbox/", "/admin/outbox/journal", "/admin/", "/declarer", f"/indicateurs?valeur={IOC}"]
     for dossier in dossiers:
         urls += [f"/dossiers/{dossier.id}", f"/dossiers/{dossier.id}/diagram.bpmn",
                  f"/declarer/{dossier.id}/confirmation", f"/audit/dossiers/{dossier.number}",
@@ -129,6 +150,7 @@ def _urls(dossiers) -> list[str]:
                                  .where(AuditEvent.instance_id == dossier.instance_id))
         urls += [f"/audit/dossiers/{dossier.number}/etapes/{n}" for n in range(1, last + 1)]
     urls += [f"/taches/{t}" for t in db.session.scalars(select(TaskRow.id).order_by(TaskRow.created_at))]
+    urls += [f"/dossiers/{e.dossier_id}/pieces/{e.id}" for e in db.session.scalars(select(JournalEntry))]
     urls += [f"/admin/outbox/{m}" for m in db.session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id))]
     return urls
 
@@ -180,6 +202,16 @@ def test_no_marker_leaks_and_each_role_sees_its_own(client, world):
         (AUDITEUR, f"/audit/dossiers/{w['closed'].number}/etapes/2", "MK-CIVB-DECL"),
         (AUDITEUR, "/audit/export.csv", w["closed"].number),
         (ADMIN, "/admin/outbox/", w["mil_hfds"].number),
+        (ACSS, f"/dossiers/{w['civil_open'].id}", "MK-CIVA-JNOTE"),
+        (DECLARANT, f"/dossiers/{w['civil_open'].id}", "MK-CIVA-DNOTE"),
+        (ARS_BRETAGNE, f"/dossiers/{w['civil_open'].id}", "MK-CIVA-IOC"),
+        (ARMEES, f"/dossiers/{w['mil_acss'].id}", "MK-MILA-JNOTE"),
+        (ACSS, f"/dossiers/{w['mil_acss'].id}", "MK-LINK"),
+        (ACSS, f"/indicateurs?valeur={IOC}", w["mil_acss"].number),
+        (ARS_BRETAGNE, f"/indicateurs?valeur={IOC}", w["civil_open"].number),
+        (HFDS, f"/dossiers/{w['civil_open'].id}/pieces/"
+               f"{db.session.scalar(select(JournalEntry.id).where(JournalEntry.kind == 'piece_jointe'))}",
+         "MK-CIVA-FILE"),
     ]
     missing = [(e, u, m) for e, u, m in must_see if str(escape(m)) not in text(e, u)]
     assert not missing, missing

@@ -7,24 +7,25 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import (accounts, admin, api, audit, auth, declare, deploys, dossiers, inbox, modeller, outbox, security,
-                 sso, statistics, tasks, versions)
+from web import (accounts, admin, api, audit, auth, declare, deploys, dossiers, inbox, journal, modeller, outbox,
+                 security, sso, statistics, tasks, versions)
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "chart.js": NODE_MODULES / "chart.js" / "dist"}
 PARIS = ZoneInfo("Europe/Paris")
 
+SEARCH = ("journal.search", "Recherche par indicateur")
 # Navigation per role: (endpoint, label); endpoints that another blueprint has not defined yet are skipped.
 NAVIGATION = {
     "declarant": [("declare.start", "Déclarer un incident"), ("inbox.index", "Mes tâches"),
                   ("dossiers.index", "Dossiers de ma structure")],
-    "ars": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers de la région"),
+    "ars": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers de la région"), SEARCH,
             ("statistics.index", "Statistiques")],
-    "acss": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), ("statistics.index", "Statistiques")],
-    "hfds": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), ("statistics.index", "Statistiques")],
-    "dgs": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
-    "armees": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers des hôpitaux des armées")],
-    "auditeur": [("dossiers.index", "Dossiers"), ("audit.index", "Audit")],
+    "acss": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), SEARCH, ("statistics.index", "Statistiques")],
+    "hfds": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), SEARCH, ("statistics.index", "Statistiques")],
+    "dgs": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), SEARCH],
+    "armees": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers des hôpitaux des armées"), SEARCH],
+    "auditeur": [("dossiers.index", "Dossiers"), ("audit.index", "Audit"), SEARCH],
     "responsable_processus": [("admin.index", "Administration"), ("versions.index", "Versions du processus"),
                               ("modeller.index", "Modeleur")],
     "admin": [("admin.index", "Administration"), ("versions.index", "Versions du processus"),
@@ -71,7 +72,7 @@ def init_app(app):
     security.init_app(app)
     sso.init_app(app)
     for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, deploys.bp,
-                      versions.bp, modeller.bp, outbox.bp, audit.bp, statistics.bp):
+                      versions.bp, modeller.bp, outbox.bp, audit.bp, statistics.bp, journal.bp):
         app.register_blueprint(blueprint)
     api.init_app(app)
     app.jinja_env.globals.update(

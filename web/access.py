@@ -16,13 +16,17 @@ enforced in the queries themselves and never only by hiding links.
 
 Declarations still being typed (« en cours de déclaration ») are seen by their structure only.
 * Declarants see their own tasks' data and the messages addressed to them, not the analysts' work.
+  In the journal: the notes and attachments declarants added and the indicators they declared; never
+  the analysts' notes, attachments, indicators nor the links between dossiers.
+Journal writers: the roles above that read the dossier in full, but DGS and auditors (read-only);
+declarants only notes and attachments (cases/chain.py), on their structure's dossiers.
 Restricted content (« Diffusion restreinte ») is shown to the armées and the addressed body only.
 """
 from __future__ import annotations
 
 from sqlalchemy import String, and_, cast, false, func, or_, select, true
 
-from models import Dossier, OutboxMessage, TaskRow, User, db
+from models import Dossier, JournalEntry, Observable, OutboxMessage, TaskRow, User, db
 from web.security import french_abort
 
 NATIONAL = {"acss", "hfds", "dgs"}  # national bodies: all civil dossiers; military ones only if addressed
@@ -183,3 +187,31 @@ def number_hidden_from_owners(military: bool, state: str) -> bool:
     """Process owners see which dossiers run on a version, by number only: not those of military hospitals
     (confined to the armées chain) nor declarations still being typed (their structure's alone)."""
     return bool(military) or state == DRAFT_STATE
+
+
+JOURNAL_WRITERS = {"declarant", "ars", "acss", "hfds", "armees"}
+
+
+def journal_entry_filter(user: User):
+    """SQL condition on JournalEntry for the notes and attachments a user sees on a dossier they read."""
+    return true() if sees_internal_work(user) else JournalEntry.author_role == "declarant"
+
+
+def observable_filter(user: User):
+    """SQL condition on Observable for the indicators a user sees on a dossier they read."""
+    return true() if sees_internal_work(user) else Observable.source == "declarant"
+
+
+def sees_links(user: User) -> bool:
+    """Whether the user sees links between dossiers (analysts' work; only to dossiers they also read)."""
+    return sees_internal_work(user)
+
+
+def can_write_journal(user: User, dossier: Dossier) -> bool:
+    """Whether a user may add to a dossier's journal: a writer role that reads the dossier in full."""
+    return user.role in JOURNAL_WRITERS and can_read(user, dossier)
+
+
+def can_search_observables(user: User) -> bool:
+    """Whether a user may search dossiers by indicator (analysts and auditors; never declarants)."""
+    return user.role in (WORKERS - {"declarant"}) | {"auditeur"}

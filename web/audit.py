@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from sqlalchemy import func, select
 
 from audit import bpmn_paths, hash_chain, mining, replayer, verifier
+from cases import chain as journal_chain
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
 from timekeeping.clock import app_now
@@ -24,7 +25,8 @@ AUDITORS = ("auditeur",)
 PAGE_SIZE = 50
 MIN_YEAR, MAX_YEAR = 2000, 2999  # export periods: anything else is a typing error, refused with a 400
 COMMANDS = {"start": "Démarrage du signalement", "complete": "Tâche accomplie", "timer": "Échéance d'une minuterie",
-            "message": "Message reçu", "migration": "Migration de version", "admin": "Action administrative"}
+            "message": "Message reçu", "migration": "Migration de version", "admin": "Action administrative",
+            journal_chain.JOURNAL_COMMAND: "Journal du dossier"}
 
 
 def _dossier(number: str) -> Dossier:
@@ -49,6 +51,8 @@ def describe_event(event: AuditEvent, names: dict, people: dict) -> dict:
     element = payload.get("spec") or (event.visited[0] if event.command == "timer" and event.visited else None)
     if element:
         what = f"{what} : {names.get(element) or element}"
+    elif journal_chain.is_journal_event(event):
+        what = f"{what} : {journal_chain.describe(payload)}"
     return {"seq": event.seq, "at": event.at, "actor": event.actor, "actor_name": people.get(event.actor, ""),
             "role": _role(event.actor_role), "command": event.command, "what": what,
             "submitted": payload.get("data") if event.command in ("complete", "start") else None,

@@ -4,11 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import func, select
 
+from cases.chain import is_journal_event
 from models import (AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer,
                     User, db)
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
 from timekeeping.clock import app_now
-from web import access, forms
+from web import access, forms, journal
 from web.auth import current_user, login_required, roles_required
 from web.inbox import incident_type_condition
 
@@ -83,7 +84,13 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User) -> lis
     label_map = forms.labels(definition)
     internal = access.sees_internal_work(user)
     items = []
+    journal_events = [event for event in events if is_journal_event(event)]
+    journal_items = journal.timeline_items(dossier, user, journal_events, names)
     for event in events:
+        if is_journal_event(event):
+            if event.seq in journal_items:  # entries the user may not see are left out of their timeline
+                items.append(journal_items[event.seq])
+            continue
         payload = event.payload or {}
         entered = []
         if event.command == "complete":
@@ -131,7 +138,7 @@ def show(dossier_id):
                            workable=workable, claimers=claimers, events=events, visited=visited, active=active,
                            timers=timers, notifications=notifications, roles=ROLES, qualifications=QUALIFICATIONS,
                            incident_types=INCIDENT_TYPES, now=app_now(),
-                           definition=definition)
+                           definition=definition, journal=journal.panel(dossier, user))
 
 
 def _summary(dossier: Dossier):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import delete, select
 
+from cases import observables
 from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
@@ -173,10 +174,12 @@ def task(task_id):
         else:
             data = forms.coerce(schema, request.form)
             try:
-                people = task_memory.people_errors(schema, ui, data)
+                people = {**task_memory.people_errors(schema, ui, data), **observables.form_errors(data)}
                 if people:  # with the form's other errors, so that one round trip shows them all
                     raise form_schemas.FormErrors({**form_schemas.validate(schema, data), **people})
-                commands.complete_task(row.id, data, context.Actor.of(user))
+                commands.complete_task(row.id, data, context.Actor.of(user), commit=False)
+                # The indicators typed in the form become observables in the same commit as the step.
+                observables.add_from_form(dossier, data, user=user, commit=False)
             except form_schemas.FormErrors as exc:
                 db.session.rollback()
                 errors, status = exc.errors, 422
