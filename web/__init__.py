@@ -7,7 +7,7 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import admin, audit, auth, declare, dossiers, inbox, outbox, security, tasks
+from web import admin, audit, auth, declare, dossiers, drafts, inbox, outbox, security, tasks
 
 VENDOR = {"bpmn-js": Path(__file__).resolve().parent.parent / "node_modules" / "bpmn-js" / "dist"}
 PARIS = ZoneInfo("Europe/Paris")
@@ -62,8 +62,10 @@ def init_app(app):
     """Register the blueprints, the security layer and the template helpers."""
     app.url_map.converters["int"] = DatabaseId  # before any route is added
     security.init_app(app)
-    for blueprint in (auth.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp, audit.bp):
+    for blueprint in (auth.bp, declare.bp, tasks.bp, drafts.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp,
+                      audit.bp):
         app.register_blueprint(blueprint)
+    app.extensions["form_rescue"] = drafts.rescue_post  # called by the 401 and CSRF handlers (web/security.py)
     app.jinja_env.globals.update(
         current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
         user_structure=lambda user: db.session.get(Structure, user.structure_id) if user.structure_id else None,

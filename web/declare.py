@@ -5,11 +5,11 @@ import json
 import secrets
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from engine import runtime
 from mail import notifications
-from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, db
+from models import AuditEvent, Dossier, Draft, OutboxMessage, Structure, TaskRow, db
 from referentiel import finess_valid
 from web import access, forms
 from web.auth import current_user, roles_required
@@ -19,6 +19,8 @@ from workflow import commands, deployment, form_schemas, start_command
 
 bp = Blueprint("declare", __name__, url_prefix="/declarer")
 FIRST_STEP = "p1_perimetre"
+# The autosaved draft of the first step, which has no task yet (web/drafts.py).
+DECLARATION_KEY = "declaration"
 
 
 def _first_form():
@@ -67,6 +69,9 @@ def start():
                                message="Votre compte n'est rattaché à aucune structure."), 403
     schema, ui, definition = _first_form()
     values, errors, status = {"finess_site": structure.finess_et}, {}, 200
+    draft = db.session.scalar(select(Draft).where(Draft.task_id == DECLARATION_KEY, Draft.user_id == user.id))
+    if draft is not None and request.method == "GET":
+        values.update(draft.data)  # typed before a session ended, a tab closed or a refused post
     key = None
     if request.method == "POST":
         key = request.headers.get("Idempotency-Key") or request.form.get("idempotency_key") or None
@@ -92,7 +97,7 @@ def start():
                                  .order_by(TaskRow.created_at.desc()).limit(20)).all()
     numbers = {d.id: d.number for d in db.session.scalars(
         select(Dossier).where(Dossier.id.in_([r.dossier_id for r in ongoing] or [0]))).all()}
-    return render_template("declare/start.html", schema=schema, fields=[finess] + fields, errors=errors,
+    return render_template("declare/start.html", schema=schema, fields=[finess] + fields, errors=errors, draft=draft,
                            wizard=WIZARD, current=FIRST_STEP, ongoing=ongoing, numbers=numbers,
                            identification=identification(user, structure, definition),
                            idempotency_key=key or secrets.token_urlsafe(24)), status
@@ -117,6 +122,8 @@ def _start(structure: Structure, user, schema: dict, values: dict, key: str | No
         return exc.errors, None
     if not created:
         return {}, _resume(dossier, user)
+    db.session.execute(delete(Draft).where(Draft.task_id == DECLARATION_KEY, Draft.user_id == user.id))
+    db.session.commit()  # the first step now lives in the dossier (its task's draft or its completion)
     row = start_command.first_step(dossier, FIRST_STEP)
     if draft:
         flash(f"Brouillon enregistré : la déclaration {dossier.number} est en cours de saisie.", "succes")
