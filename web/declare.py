@@ -15,7 +15,7 @@ from web import access, forms
 from web.auth import current_user, roles_required
 from web.security import french_abort
 from web.tasks import WIZARD, next_step_redirect
-from workflow import commands, deployment, form_schemas, start_command
+from workflow import commands, context, deployment, form_schemas, start_command
 
 bp = Blueprint("declare", __name__, url_prefix="/declarer")
 FIRST_STEP = "p1_perimetre"
@@ -175,3 +175,28 @@ def confirmation(dossier_id):
                                                           TaskRow.status == "ready", access.task_filter(user))).all()
     return render_template("declare/confirmation.html", dossier=dossier, entities=alerted_entities(dossier),
                            urgent=bool(data.get("besoin_aide_urgente")), open_steps=open_steps)
+
+
+ABANDON_REASON_MAX = 2000
+
+
+@bp.route("/<int:dossier_id>/abandonner", methods=["GET", "POST"])
+@roles_required("declarant")
+def abandon(dossier_id):
+    """Abandon a declaration still being typed: a confirmation page, then an audited command (no number taken)."""
+    user = current_user()
+    dossier = access.readable_dossier(user, dossier_id)
+    if dossier.state != access.DRAFT_STATE:
+        french_abort(409, "Cette déclaration est déjà validée ou abandonnée : elle ne peut plus être abandonnée.")
+    if request.method == "POST":
+        reason = (request.form.get("motif") or "").strip()
+        if len(reason) > ABANDON_REASON_MAX:
+            french_abort(422, f"Le motif dépasse {ABANDON_REASON_MAX} caractères : rien n'a été abandonné.")
+        steps = [row.id for row in db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id))]
+        commands.abandon_declaration(dossier, context.Actor.of(user), reason)
+        db.session.execute(delete(Draft).where(Draft.task_id.in_(steps or [""]), Draft.user_id == user.id))
+        db.session.commit()
+        flash(f"La déclaration en cours {dossier.number} est abandonnée : elle ne sera transmise à personne. "
+              "Elle reste visible de votre structure seulement, avec cet état.", "succes")
+        return redirect(url_for("declare.start"))
+    return render_template("declare/abandon.html", dossier=dossier, max_reason=ABANDON_REASON_MAX)

@@ -160,8 +160,9 @@ def rescue_post() -> str | None:
     except Exception:  # an unworkable task, a closed one, a value too long: nothing to keep, the refusal stands
         db.session.rollback()
         return None
-    if values:
-        store(key, owner.id, values)
+    if not values:
+        return None  # nothing typed: the plain refusal says it all
+    store(key, owner.id, values)
     return url_for("tasks.task", task_id=key) if request.endpoint == "drafts.save" and key != DECLARATION_KEY \
         else (url_for("declare.start") if key == DECLARATION_KEY else request.path)
 

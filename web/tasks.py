@@ -8,7 +8,7 @@ from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
 from timekeeping.clock import app_now
-from web import access, forms, task_memory
+from web import access, form_conditions, forms, task_memory
 from web.auth import current_user, login_required
 from web.security import french_abort
 from workflow import claims, commands, context, form_schemas
@@ -179,6 +179,7 @@ def task(task_id):
             keep_loser_text(row, user)
         return render_done(row, dossier, 409 if request.method == "POST" else 200)
     schema, ui, definition = form_of(row)
+    schema, ui, hidden = form_conditions.effective_form(schema, ui, row.instance_id, row.id)
     schema = task_memory.with_people(schema, ui)
     errors, status, previous = {}, 200, None
     draft = _draft(row, user)
@@ -204,7 +205,7 @@ def task(task_id):
                 people = task_memory.people_errors(schema, ui, data)
                 if people:  # with the form's other errors, so that one round trip shows them all
                     raise form_schemas.FormErrors({**form_schemas.validate(schema, data), **people})
-                commands.complete_task(row.id, data, context.Actor.of(user))
+                commands.complete_task(row.id, data, context.Actor.of(user), not_asked=hidden)
             except form_schemas.FormErrors as exc:
                 db.session.rollback()
                 errors, status = exc.errors, 422
