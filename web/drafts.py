@@ -8,6 +8,8 @@ user the request is authenticated as). The first declaration step has no task ye
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, jsonify, request, session, url_for
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -137,14 +139,25 @@ def session_owner() -> User | None:
     return user
 
 
-def rescue_post() -> str | None:
+def same_origin() -> bool:
+    """Whether the browser says the request comes from a page of this site (Origin, else Referer)."""
+    source = request.headers.get("Origin") or request.headers.get("Referer") or ""
+    return bool(source) and urlsplit(source).netloc == request.host
+
+
+def rescue_post(csrf_failed: bool = False) -> str | None:
     """Keep the values of a refused form POST as the owner's draft; return the form's address, or None.
 
-    Called by the 401 and CSRF error handlers (web/security.py). The owner is the logged-in user, or the
+    Called by the 401 and CSRF error handlers (web/security.py); with `csrf_failed`, only for a form posted from
+    this site's own page. The owner is the logged-in user, or the
     owner of the ended session the cookie names; the values go only to that user's own draft of a form
     they may fill, within the usual size limits. Nothing is submitted: the person reviews and validates.
     """
     if request.method != "POST" or request.endpoint not in RESCUABLE:
+        return None
+    if csrf_failed and (request.endpoint == "drafts.save" or not same_origin()):
+        # Without a valid token only a form posted from this site's own page is kept (a stale token); the
+        # autosave always needs its token: a forged request never writes anyone's draft.
         return None
     owner = current_user() or session_owner()
     if owner is None:

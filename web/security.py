@@ -108,7 +108,7 @@ def init_app(app):
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
-        kept = _rescue()
+        kept = _rescue(csrf_failed=True)
         if kept and not wants_json():
             if current_user_id() is None:
                 return redirect(url_for("auth.login", next=kept, conservee=1))
@@ -140,11 +140,11 @@ def init_app(app):
         return error_response(500)
 
 
-def _rescue() -> str | None:
+def _rescue(csrf_failed: bool = False) -> str | None:
     """Keep a refused form's values (the registered `form_rescue`, web/drafts.py); its address, or None."""
     rescue = current_app.extensions.get("form_rescue")
     try:
-        return rescue() if rescue is not None else None
+        return rescue(csrf_failed) if rescue is not None else None
     except Exception:  # keeping a copy must never turn a clear refusal into a 500
         current_app.logger.exception("form rescue failed on %s", request.path)
         return None
