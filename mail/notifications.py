@@ -47,7 +47,7 @@ SUBJECTS = {
     "armees_offre_soins": "[URGENT] Incident SSI d'un hôpital des armées avec impact sur l'offre de soins - {numero}",
     "accuse_reception": "Accusé de réception de votre signalement {numero}",
     "information_armees": "Information du ministère des armées sur l'incident {numero}",
-    "issue_armees": "Issue du traitement de votre signalement {numero} par le ministère des armées",
+    "issue_armees": "Issue du traitement de votre signalement {numero}",
     "notification_signalement": "Nouveau signalement d'incident SSI - {numero} - {structure}",
     "prise_en_compte": "Prise en compte de votre signalement {numero}",
     "demande_informations": "Demande d'informations complémentaires - {numero}",
