@@ -102,7 +102,8 @@ def test_a_declaration_in_progress_can_be_abandoned_and_it_is_audited(client, cl
     assert event.actor == user(DECLARANT).email
     assert verifier.verify_dossier(dossier).ok
     assert "Brouillon " + dossier.number not in client.get("/declarer").text  # no longer a draft to resume
-    assert "abandonnée" in client.get(f"/dossiers/{dossier.id}").text  # its structure keeps the history
+    fiche = client.get(f"/dossiers/{dossier.id}").text
+    assert "abandonnée" in fiche and "Déclaration abandonnée" in fiche  # its structure keeps the history
     assert post(client, f"/declarer/{dossier.id}/abandonner", {}).status_code == 409  # once only
     assert post(client, f"/taches/{row.id}", form_data(scenarios.IMPACT, action="valider")).status_code == 409
     login(client, ACSS)
