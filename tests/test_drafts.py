@@ -195,3 +195,19 @@ def test_the_loser_of_a_completion_race_keeps_their_text_and_sees_the_winner(app
     assert "PERDANT : mon analyse détaillée" in page and "GAGNANT : dossier ouvert" in page
     # The winner's own draft is gone with the completion; the loser's stays theirs.
     assert draft_of(row.id, ACSS) is None
+
+
+def test_a_post_after_the_session_ended_on_a_task_completed_meanwhile_is_kept(app, clock):
+    row = opening_task(clock)
+    second_analyst()
+    late, winner = app.test_client(), app.test_client()
+    login(late, ACSS_BIS)
+    login(winner, ACSS)
+    assert post(winner, f"/taches/{row.id}", {"declaration_recuperee": "true", "analyste_referent": "Karim Benali",
+                                              "action": "valider"}).status_code == 302
+    end_sessions(ACSS_BIS)
+    response = post(late, f"/taches/{row.id}", {"commentaire_ouverture": "écrit pendant la pause", "action": "valider"})
+    assert response.status_code == 302 and "conservee=1" in response.location
+    login(late, ACSS_BIS)
+    page = late.get(f"/taches/{row.id}").text
+    assert "écrit pendant la pause" in page and "Votre saisie conservée" in page

@@ -33,15 +33,16 @@ def _declaration_schema() -> dict:
     return schema
 
 
-def target(user: User, key: str) -> tuple[str, dict]:
+def target(user: User, key: str, closed_too: bool = False) -> tuple[str, dict]:
     """(draft key, JSON Schema) of a form the user may fill: the declaration's first step or a workable,
-    open task; 404 for anything else (someone else's task answers like a missing one), 409 for a closed task."""
+    open task; 404 for anything else (someone else's task answers like a missing one), 409 for a closed task
+    (unless `closed_too`: a post that lost the race while the session was over is kept like any loser's)."""
     if key == DECLARATION_KEY:
         if user.role != "declarant" or not user.structure_id:
             french_abort(404, access.NOT_FOUND)
         return key, _declaration_schema()
     row = access.workable_task(user, key)
-    if row.status != "ready":
+    if row.status != "ready" and not closed_too:
         french_abort(409, "Cette tâche a déjà été traitée : le brouillon n'est plus enregistré.")
     return row.id, tasks.form_of(row)[0]
 
@@ -167,7 +168,7 @@ def rescue_post(csrf_failed: bool = False) -> str | None:
     if not isinstance(key, str):
         return None
     try:
-        key, schema = target(owner, key)
+        key, schema = target(owner, key, closed_too=request.endpoint == "tasks.task")
         posted = _json_form(request.get_json(silent=True)) if request.endpoint == "drafts.save" else request.form
         values = clean_values(key, schema, posted)
     except Exception:  # an unworkable task, a closed one, a value too long: nothing to keep, the refusal stands
