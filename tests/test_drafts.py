@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 
 from cli import scenarios
 from models import Draft, LoginSession, TaskRow, User, db
+from timekeeping.clock import FrozenClock
 from test_web_support import (ACSS, ARS_BRETAGNE, DECLARANT, DECLARANT_METZ, PASSWORD, csrf, login, open_task, post,
                               structure_of, user)
 from web.auth import hash_password
@@ -211,3 +212,19 @@ def test_a_post_after_the_session_ended_on_a_task_completed_meanwhile_is_kept(ap
     login(late, ACSS_BIS)
     page = late.get(f"/taches/{row.id}").text
     assert "écrit pendant la pause" in page and "Votre saisie conservée" in page
+
+
+def test_past_the_idle_timeout_a_post_is_kept_for_the_same_person_only(app, client, clock):
+    row = opening_task(clock)
+    app.config["SESSION_CLOCK"] = sessions = FrozenClock()
+    login(client, ACSS)
+    sessions.advance(minutes=app.config.get("SESSION_IDLE_MINUTES", 60) + 1)
+    response = post(client, f"/taches/{row.id}", {"commentaire_ouverture": "après la pause déjeuner",
+                                                  "action": "valider"})
+    assert response.status_code == 302 and "conservee=1" in response.location
+    # Someone else logging in on the same browser finds nothing of it.
+    second_analyst()
+    login(client, ACSS_BIS)
+    assert "après la pause déjeuner" not in client.get(f"/taches/{row.id}").text
+    login(client, ACSS)
+    assert "après la pause déjeuner" in client.get(f"/taches/{row.id}").text
