@@ -91,8 +91,9 @@ def dossier_by_number(number: str) -> Dossier:
 
 
 def dossier_number(html: str) -> str:
-    """The first dossier number on a page."""
-    return re.search(r"SSI-\d{4}-\d{5}", html).group(0)
+    """The first dossier number on a page: an SSI number, or a declaration's provisional reference before its
+    validation (workflow.commands.PROVISIONAL_PREFIX)."""
+    return re.search(r"SSI-\d{4}-\d{5}|BR-[0-9A-F]{10}", html).group(0)
 
 
 def confirm_deployment(client, page, comment: str = "Essai validé"):

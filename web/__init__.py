@@ -7,8 +7,8 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import (accounts, admin, api, audit, auth, declare, deploys, dossiers, inbox, journal, modeller, outbox,
-                 security, sso, statistics, tasks, versions)
+from web import (accounts, admin, api, audit, auth, declare, deploys, dossiers, drafts, inbox, journal, modeller,
+                 outbox, security, sso, statistics, tasks, versions)
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "chart.js": NODE_MODULES / "chart.js" / "dist"}
@@ -71,9 +71,10 @@ def init_app(app):
     app.url_map.converters["int"] = DatabaseId  # before any route is added
     security.init_app(app)
     sso.init_app(app)
-    for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, deploys.bp,
-                      versions.bp, modeller.bp, outbox.bp, audit.bp, statistics.bp, journal.bp):
+    for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, drafts.bp, inbox.bp, dossiers.bp, admin.bp,
+                      deploys.bp, versions.bp, modeller.bp, outbox.bp, audit.bp, statistics.bp, journal.bp):
         app.register_blueprint(blueprint)
+    app.extensions["form_rescue"] = drafts.rescue_post  # called by the 401 and CSRF handlers (web/security.py)
     api.init_app(app)
     app.jinja_env.globals.update(
         current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),

@@ -33,6 +33,8 @@ NATIONAL = {"acss", "hfds", "dgs"}  # national bodies: all civil dossiers; milit
 WORKERS = {"declarant", "ars", "acss", "hfds", "dgs", "armees"}
 ADMINS = {"admin", "responsable_processus"}
 DRAFT_STATE = "en cours de déclaration"
+ABANDONED_STATE = "abandonnée"  # a declaration given up before validation: like a draft, its structure's only
+UNDECLARED = (DRAFT_STATE, ABANDONED_STATE)
 RESTRICTED_TEXT = "Contenu en diffusion restreinte"
 RESTRICTED_FIELDS = ("synthese_armees",)
 # What the ARS of the region learns of a military hospital's incident (instruction, section 2.2).
@@ -47,7 +49,7 @@ NOT_FOUND = "Cet élément est introuvable ou hors de votre périmètre."
 def dossier_filter(user: User):
     """SQL condition on Dossier for the dossiers a user may read in full."""
     role = user.role
-    declared = Dossier.state != DRAFT_STATE
+    declared = Dossier.state.not_in(UNDECLARED)
     civil = Dossier.military == false()
     if role == "declarant":
         return Dossier.structure_id == user.structure_id if user.structure_id else false()
@@ -65,7 +67,7 @@ def dossier_filter(user: User):
 def summary_filter(user: User):
     """SQL condition on Dossier for the dossiers a user sees as a restricted summary only."""
     if user.role == "ars" and user.region:
-        return and_(Dossier.region == user.region, Dossier.military == true(), Dossier.state != DRAFT_STATE)
+        return and_(Dossier.region == user.region, Dossier.military == true(), Dossier.state.not_in(UNDECLARED))
     return false()
 
 
@@ -83,7 +85,7 @@ def inbox_scope(user: User) -> tuple[list, list]:
     """
     if user.role in NATIONAL:
         hidden = (select(TaskRow.id).join(Dossier, Dossier.id == TaskRow.dossier_id)
-                  .where(or_(Dossier.state == DRAFT_STATE,
+                  .where(or_(Dossier.state.in_(UNDECLARED),
                              and_(Dossier.military == true(), func.coalesce(Dossier.addressed_to, "") != user.role))))
         return [TaskRow.id.not_in(hidden)], []
     return [], [dossier_filter(user)]

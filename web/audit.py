@@ -26,7 +26,7 @@ PAGE_SIZE = 50
 MIN_YEAR, MAX_YEAR = 2000, 2999  # export periods: anything else is a typing error, refused with a 400
 COMMANDS = {"start": "Démarrage du signalement", "complete": "Tâche accomplie", "timer": "Échéance d'une minuterie",
             "message": "Message reçu", "migration": "Migration de version", "admin": "Action administrative",
-            journal_chain.JOURNAL_COMMAND: "Journal du dossier"}
+            journal_chain.JOURNAL_COMMAND: "Journal du dossier", "abandon": "Déclaration abandonnée"}
 
 
 def _dossier(number: str) -> Dossier:

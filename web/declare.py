@@ -5,20 +5,22 @@ import json
 import secrets
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from engine import runtime
 from mail import notifications
-from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, db
+from models import AuditEvent, Dossier, Draft, OutboxMessage, Structure, TaskRow, db
 from referentiel import finess_valid
 from web import access, forms
 from web.auth import current_user, roles_required
 from web.security import french_abort
 from web.tasks import WIZARD, next_step_redirect
-from workflow import commands, deployment, form_schemas, start_command
+from workflow import commands, context, deployment, form_schemas, start_command
 
 bp = Blueprint("declare", __name__, url_prefix="/declarer")
 FIRST_STEP = "p1_perimetre"
+# The autosaved draft of the first step, which has no task yet (web/drafts.py).
+DECLARATION_KEY = "declaration"
 
 
 def _first_form():
@@ -67,6 +69,9 @@ def start():
                                message="Votre compte n'est rattaché à aucune structure."), 403
     schema, ui, definition = _first_form()
     values, errors, status = {"finess_site": structure.finess_et}, {}, 200
+    draft = db.session.scalar(select(Draft).where(Draft.task_id == DECLARATION_KEY, Draft.user_id == user.id))
+    if draft is not None and request.method == "GET":
+        values.update(draft.data)  # typed before a session ended, a tab closed or a refused post
     key = None
     if request.method == "POST":
         key = request.headers.get("Idempotency-Key") or request.form.get("idempotency_key") or None
@@ -92,7 +97,7 @@ def start():
                                  .order_by(TaskRow.created_at.desc()).limit(20)).all()
     numbers = {d.id: d.number for d in db.session.scalars(
         select(Dossier).where(Dossier.id.in_([r.dossier_id for r in ongoing] or [0]))).all()}
-    return render_template("declare/start.html", schema=schema, fields=[finess] + fields, errors=errors,
+    return render_template("declare/start.html", schema=schema, fields=[finess] + fields, errors=errors, draft=draft,
                            wizard=WIZARD, current=FIRST_STEP, ongoing=ongoing, numbers=numbers,
                            identification=identification(user, structure, definition),
                            idempotency_key=key or secrets.token_urlsafe(24)), status
@@ -117,6 +122,8 @@ def _start(structure: Structure, user, schema: dict, values: dict, key: str | No
         return exc.errors, None
     if not created:
         return {}, _resume(dossier, user)
+    db.session.execute(delete(Draft).where(Draft.task_id == DECLARATION_KEY, Draft.user_id == user.id))
+    db.session.commit()  # the first step now lives in the dossier (its task's draft or its completion)
     row = start_command.first_step(dossier, FIRST_STEP)
     if draft:
         flash(f"Brouillon enregistré : la déclaration {dossier.number} est en cours de saisie.", "succes")
@@ -168,3 +175,28 @@ def confirmation(dossier_id):
                                                           TaskRow.status == "ready", access.task_filter(user))).all()
     return render_template("declare/confirmation.html", dossier=dossier, entities=alerted_entities(dossier),
                            urgent=bool(data.get("besoin_aide_urgente")), open_steps=open_steps)
+
+
+ABANDON_REASON_MAX = 2000
+
+
+@bp.route("/<int:dossier_id>/abandonner", methods=["GET", "POST"])
+@roles_required("declarant")
+def abandon(dossier_id):
+    """Abandon a declaration still being typed: a confirmation page, then an audited command (no number taken)."""
+    user = current_user()
+    dossier = access.readable_dossier(user, dossier_id)
+    if dossier.state != access.DRAFT_STATE:
+        french_abort(409, "Cette déclaration est déjà validée ou abandonnée : elle ne peut plus être abandonnée.")
+    if request.method == "POST":
+        reason = (request.form.get("motif") or "").strip()
+        if len(reason) > ABANDON_REASON_MAX:
+            french_abort(422, f"Le motif dépasse {ABANDON_REASON_MAX} caractères : rien n'a été abandonné.")
+        steps = [row.id for row in db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id))]
+        commands.abandon_declaration(dossier, context.Actor.of(user), reason)
+        db.session.execute(delete(Draft).where(Draft.task_id.in_(steps or [""]), Draft.user_id == user.id))
+        db.session.commit()
+        flash(f"La déclaration en cours {dossier.number} est abandonnée : elle ne sera transmise à personne. "
+              "Elle reste visible de votre structure seulement, avec cet état.", "succes")
+        return redirect(url_for("declare.start"))
+    return render_template("declare/abandon.html", dossier=dossier, max_reason=ABANDON_REASON_MAX)

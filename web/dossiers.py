@@ -16,7 +16,8 @@ from web.inbox import incident_type_condition
 bp = Blueprint("dossiers", __name__, url_prefix="/dossiers")
 PAGE_SIZE = 25
 READERS = access.WORKERS | {"auditeur"}
-COMMANDS = {"start": "Démarrage du signalement", "timer": "Échéance d'un minuteur", "complete": "Tâche réalisée"}
+COMMANDS = {"start": "Démarrage du signalement", "timer": "Échéance d'un minuteur", "complete": "Tâche réalisée",
+            "abandon": "Déclaration abandonnée"}
 TIMERS = {"p4_hebdo": "Point hebdomadaire (7 jours sans nouvelle)"}
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import g, jsonify, redirect, render_template, request, url_for
+import flask_login
+from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, default_exceptions
 
@@ -12,6 +13,10 @@ from engine.errors import EngineError
 from web.login_sessions import login_manager
 
 csrf = CSRFProtect()
+RESCUED_MESSAGE = ("Le jeton de sécurité du formulaire avait expiré : rien n'a été validé, mais votre saisie est "
+                   "conservée ci-dessous. Vérifiez-la puis validez de nouveau.")
+SESSION_ENDED_KEPT = ("Votre session a pris fin : reconnectez-vous. Votre saisie est conservée et vous sera rendue "
+                      "après la connexion.")
 CSRF_MESSAGE = ("Le formulaire a expiré ou ne provient pas de ce site (jeton de sécurité absent ou invalide). "
                 "Rechargez la page et recommencez.")
 # Assets may be cached; every other response may carry personal data and is never stored.
@@ -129,13 +134,24 @@ def init_app(app):
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
+        kept = _rescue(csrf_failed=True)
+        if kept and not wants_json():
+            if current_user_id() is None:
+                return redirect(url_for("auth.login", next=kept, conservee=1))
+            flash(RESCUED_MESSAGE, "avertissement")
+            return redirect(kept)
         return error_response(400, CSRF_MESSAGE)
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
         if exc.code == 413:
             return too_large()
-        if exc.code == 401 and not wants_json():
+        if exc.code == 401:
+            kept = _rescue()  # a form posted after the session ended: its values wait in the owner's draft
+            if wants_json():
+                return error_response(401, SESSION_ENDED_KEPT if kept else None)
+            if kept:
+                return redirect(url_for("auth.login", next=kept, conservee=1))
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         detail = exc.description if getattr(exc, "french", False) else None
         # 405 keeps its Allow header (RFC 9110); the API's 401 gets WWW-Authenticate in problem().
@@ -150,6 +166,22 @@ def init_app(app):
     def unexpected(exc):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500)
+
+
+def _rescue(csrf_failed: bool = False) -> str | None:
+    """Keep a refused form's values (the registered `form_rescue`, web/drafts.py); its address, or None."""
+    rescue = current_app.extensions.get("form_rescue")
+    try:
+        return rescue(csrf_failed) if rescue is not None else None
+    except Exception:  # keeping a copy must never turn a clear refusal into a 500
+        current_app.logger.exception("form rescue failed on %s", request.path)
+        return None
+
+
+def current_user_id():
+    """The logged-in user's id, or None (without importing web.auth, which imports this module)."""
+    user = flask_login.current_user
+    return user.id if user is not None and user.is_authenticated else None
 
 
 def too_large():

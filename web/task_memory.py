@@ -45,6 +45,17 @@ def previous_completion(row: TaskRow, schema: dict) -> Previous | None:
     return Previous(values=values, at=event.at, by=event.actor) if values else None
 
 
+def completion_data(row: TaskRow) -> dict:
+    """The data submitted when this task row was completed (from the audit log), or {}."""
+    if row.status != "completed" or row.completed_at is None:
+        return {}
+    events = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.instance_id == row.instance_id, AuditEvent.command == "complete",
+        AuditEvent.at == row.completed_at)).all()
+    event = next((e for e in events if (e.payload or {}).get("task_id") == row.id), None)
+    return dict((event.payload or {}).get("data") or {}) if event is not None else {}
+
+
 def people_fields(ui: dict) -> dict[str, str]:
     """{field: role} for the UI schema's people fields (`"ui:options": {"peopleRole": "<role>"}`)."""
     found = {}

@@ -9,7 +9,7 @@ from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
 from timekeeping.clock import app_now
-from web import access, forms, linked_dossiers, task_memory
+from web import access, form_conditions, forms, linked_dossiers, task_memory
 from web.auth import current_user, login_required
 from web.security import french_abort
 from workflow import claims, commands, context, form_schemas
@@ -137,9 +137,37 @@ def next_step_redirect(row: TaskRow, dossier: Dossier, user: User):
 
 
 def render_done(row: TaskRow, dossier: Dossier, status: int = 200, message: str | None = None):
-    """The page shown for a task that is no longer open (completed meanwhile, cancelled)."""
+    """The page shown for a task that is no longer open (completed meanwhile, cancelled): what the person who
+    completed it submitted (as the visibility model lets this user read it) and this user's own kept text."""
+    user = current_user()
     who = db.session.get(User, row.completed_by) if row.completed_by else None
-    return render_template("tasks/done.html", row=row, dossier=dossier, who=who, message=message), status
+    schema, _, definition = form_of(row)
+    winner = task_memory.completion_data(row)
+    submitted = forms.describe(access.redact(winner, dossier, user), None, forms.labels(definition)) if winner else []
+    draft = _draft(row, user)
+    kept = draft_summary(schema, draft.data) if draft is not None else []
+    return render_template("tasks/done.html", row=row, dossier=dossier, who=who, message=message,
+                           submitted=submitted, kept=kept, draft=draft), status
+
+
+def draft_summary(schema: dict, values: dict) -> list[tuple[str, str]]:
+    """[(field title, text)] of a draft's raw values, for a read-only copy."""
+    properties = schema.get("properties", {})
+    shown = []
+    for key, value in values.items():
+        text = ", ".join(value) if isinstance(value, list) else str(value)
+        if text.strip():
+            shown.append(((properties.get(key.partition("-")[0]) or {}).get("title") or key, text))
+    return shown
+
+
+def keep_loser_text(row: TaskRow, user: User) -> None:
+    """A submission that lost the race to complete a task: its values stay in the user's draft of that task."""
+    schema = form_of(row)[0]
+    values = forms.raw_values(schema, request.form)
+    if values:
+        check_sizes(schema, values)
+        save_draft(row, user, values)
 
 
 @bp.route("/<task_id>", methods=["GET", "POST"])
@@ -150,8 +178,11 @@ def task(task_id):
     row = access.workable_task(user, task_id)
     dossier = db.session.get(Dossier, row.dossier_id)
     if row.status != "ready":
+        if request.method == "POST" and request.form.get("action", "valider") != "brouillon":
+            keep_loser_text(row, user)
         return render_done(row, dossier, 409 if request.method == "POST" else 200)
     schema, ui, definition = form_of(row)
+    schema, ui, hidden = form_conditions.effective_form(schema, ui, row.instance_id, row.id)
     schema = task_memory.with_people(schema, ui)
     errors, status, previous = {}, 200, None
     draft = _draft(row, user)
@@ -177,7 +208,7 @@ def task(task_id):
                 people = {**task_memory.people_errors(schema, ui, data), **observables.form_errors(data)}
                 if people:  # with the form's other errors, so that one round trip shows them all
                     raise form_schemas.FormErrors({**form_schemas.validate(schema, data), **people})
-                commands.complete_task(row.id, data, context.Actor.of(user), commit=False)
+                commands.complete_task(row.id, data, context.Actor.of(user), commit=False, not_asked=hidden)
                 # The indicators typed in the form become observables in the same commit as the step.
                 observables.add_from_form(dossier, data, user=user, commit=False)
             except form_schemas.FormErrors as exc:
@@ -186,9 +217,11 @@ def task(task_id):
             except Conflict as exc:
                 db.session.rollback()
                 row = db.session.get(TaskRow, task_id)
+                keep_loser_text(row, user)
                 return render_done(row, dossier, 409, exc.message)
             else:
-                db.session.execute(delete(Draft).where(Draft.task_id == row.id))
+                # Only the completer's draft goes: a colleague's text on the same task stays theirs to read.
+                db.session.execute(delete(Draft).where(Draft.task_id == row.id, Draft.user_id == user.id))
                 db.session.commit()
                 return next_step_redirect(row, dossier, user)
     else:

@@ -6,6 +6,7 @@ rows, the timer rows, the dossier fields, its audit event and its outbox rows in
 """
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import datetime
 
@@ -29,6 +30,19 @@ from workflow.form_schemas import validate_form
 from workflow.sync import _retitle_open_tasks, _sync_dossier, _sync_tasks, _sync_timers
 
 
+# A declaration takes its SSI number when it is validated (VALIDATION_STEP completed); until then, and if it is
+# abandoned, it carries a random provisional reference that no counter gives out.
+PROVISIONAL_PREFIX = "BR-"
+VALIDATION_STEP = "p1_formulaire"
+ABANDONED_STATE = "abandonnée"
+DRAFT_STATE = "en cours de déclaration"
+
+
+def provisional(number: str) -> bool:
+    """True for a declaration's provisional reference (no SSI number yet)."""
+    return number.startswith(PROVISIONAL_PREFIX)
+
+
 def _next_number(now: datetime) -> str:
     name = f"dossier-{now.year}"
     counter = db.session.execute(select(Counter).where(Counter.name == name).with_for_update()).scalar_one_or_none()
@@ -48,11 +62,13 @@ def structure_data(structure: Structure) -> dict:
 
 
 def start_dossier(structure: Structure, declarant: User | None, actor: Actor, extra: dict | None = None,
-                  commit: bool = True) -> Dossier:
+                  commit: bool = True, numbered: bool = True) -> Dossier:
     """Open a dossier for a structure and run its process to the first user task.
 
     With `commit=False` the rows are only flushed: the caller commits them together with what it
     does next (start_command.start_declaration completes the first step in the same transaction).
+    With `numbered=False` (a declaration typed on the portal) the dossier gets a provisional reference and
+    its SSI number when its declaration is validated.
     """
     now = clock_mod.app_now()
     definition = active_definition()
@@ -65,19 +81,20 @@ def start_dossier(structure: Structure, declarant: User | None, actor: Actor, ex
                                engine_revision=compaction.ENGINE_REVISION)
     db.session.add(instance)
     db.session.flush()
-    dossier = Dossier(number=_next_number(now), instance_id=instance.id, structure_id=structure.id,
+    number = _next_number(now) if numbered else PROVISIONAL_PREFIX + secrets.token_hex(5).upper()
+    dossier = Dossier(number=number, instance_id=instance.id, structure_id=structure.id,
                       region=structure.region, structure_kind=structure.kind, state="en cours de déclaration",
                       military=structure.kind == "hopital_armees", declarant_id=declarant.id if declarant else None,
                       created_at=now, updated_at=now, incident_types=[])
     db.session.add(dossier)
     db.session.flush()
-    data["dossier"] = {"numero": dossier.number}
+    data["dossier"] = {"numero": dossier.number} if numbered else {"reference": dossier.number}
     _run(instance, dossier, definition, actor, "start", {"data": data}, commit=commit)
     return dossier
 
 
 def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int | None = None,
-                  commit: bool = True) -> Dossier:
+                  commit: bool = True, not_asked: frozenset = frozenset()) -> Dossier:
     """Complete a user task with the submitted data, after checking rights and the form (`commit` as in start_dossier)."""
     row = db.session.get(TaskRow, task_id)
     if row is None:
@@ -94,9 +111,22 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
             raise Conflict("Cette tâche a déjà été traitée entre-temps.")
     if expected_version is not None and instance.version != expected_version:
         raise Conflict("Le dossier a été modifié entre-temps ; rechargez la page.")
-    clean = validate_form(definition, row.form, data)
-    _run(instance, dossier, definition, actor, "complete",
-         {"task_id": task_id, "spec": row.spec_name, "data": clean}, commit=commit)
+    clean = validate_form(definition, row.form, data, not_asked)
+    payload = {"task_id": task_id, "spec": row.spec_name, "data": clean}
+    if row.spec_name == VALIDATION_STEP and provisional(dossier.number):
+        # The number is taken in the validating command's transaction: a failure leaves no hole, and the
+        # acknowledgement this command queues carries it. The event records it for replay.
+        dossier.number = payload["numero"] = _next_number(clock_mod.app_now())
+    _run(instance, dossier, definition, actor, "complete", payload, commit=commit)
+    return dossier
+
+
+def abandon_declaration(dossier: Dossier, actor: Actor, reason: str = "") -> Dossier:
+    """Abandon a declaration still being typed (audited): its process is cancelled, it takes no number."""
+    instance, dossier, definition = _lock_instance(dossier.instance_id, with_context=True)
+    if dossier.state != DRAFT_STATE or instance.status != "running":
+        raise Conflict("Cette déclaration n'est plus en cours de saisie : elle ne peut pas être abandonnée.")
+    _run(instance, dossier, definition, actor, "abandon", {"motif": reason})
     return dossier
 
 
@@ -203,6 +233,8 @@ def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
         if task is None or task.state != TaskState.READY or not task.task_spec.manual:
             raise Conflict("Cette tâche a déjà été traitée entre-temps.")
         task.set_data(**payload["data"])
+        if payload.get("numero"):
+            task.set_data(dossier={"numero": payload["numero"]})  # numbered at validation (complete_task)
         task.run()
         visited.append(task.task_spec.name)
     elif command == "timer":
@@ -211,6 +243,10 @@ def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
         # The state was loaded with the target version's spec; only the chosen timer dates change.
         if payload.get("timers") == "recalculer":
             _recompute_timers(workflow, payload.get("timer_expressions") or {})
+        return
+    elif command == "abandon":
+        workflow.cancel()
+        current_command.get().set_state(ABANDONED_STATE)
         return
     else:
         raise EngineError(f"Commande inconnue : {command}.")
@@ -294,7 +330,7 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
     instance.state_hash = state_hash
     instance.last_seq = seq
     instance.updated_at = now
-    instance.status = "completed" if workflow.is_completed() else "running"
+    instance.status = "abandoned" if command == "abandon" else ("completed" if workflow.is_completed() else "running")
     _sync_dossier(dossier, workflow, ctx, now, (payload.get("data") or {}) if command == "complete" else {})
     # The event first: a concurrent command that committed this seq already fails here, at once.
     event = AuditEvent(instance_id=instance.id, seq=seq, at=now, actor=ctx.actor.name, actor_role=ctx.actor.role,

@@ -229,14 +229,56 @@ def forms_of(definition: ProcessDefinition) -> dict:
     return _forms_cache[key]
 
 
-def validate_form(definition: ProcessDefinition, form_name: str | None, data: dict) -> dict:
-    """Validate submitted data against the task's JSON Schema (the definition's own copy)."""
+def validate_form(definition: ProcessDefinition, form_name: str | None, data: dict,
+                  not_asked: frozenset = frozenset()) -> dict:
+    """Validate submitted data against the task's JSON Schema (the definition's own copy), without the
+    questions `not_asked` (see `not_asked`): those are neither required nor kept."""
     if not form_name:
         return dict(data)
     schema = forms_of(definition).get(form_name)
     if schema is None:
         raise EngineError(f"Formulaire introuvable : {form_name}.", 500)
-    errors = validate(schema, data)
+    data = {name: value for name, value in data.items() if name not in not_asked}
+    errors = validate(without_fields(schema, not_asked), data)
     if errors:
         raise FormErrors(errors)
     return dict(data)
+
+
+def _path_value(data: dict, path: str):
+    """The value at a dotted path of task data ("structure.type"), or None."""
+    value = data
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def matches(condition, data: dict) -> bool:
+    """Whether task data meets a UI condition {"dotted.path": value or [values], ...} (all must hold);
+    plain comparisons of data, never an expression."""
+    if not isinstance(condition, dict) or not condition:
+        return False
+    for path, expected in condition.items():
+        allowed = expected if isinstance(expected, list) else [expected]
+        if not isinstance(path, str) or _path_value(data, path) not in allowed:
+            return False
+    return True
+
+
+def not_asked(ui: dict, data: dict) -> frozenset:
+    """The fields a UI schema hides for this task's data (`"ui:hiddenWhen": {"structure.type": "hopital_armees"}`):
+    questions that do not apply are neither shown nor required."""
+    return frozenset(name for name, options in (ui or {}).items()
+                     if isinstance(options, dict) and matches(options.get("ui:hiddenWhen"), data))
+
+
+def without_fields(schema: dict, names: frozenset) -> dict:
+    """A copy of a schema without some properties (nor their requirement)."""
+    if not names:
+        return schema
+    schema = copy.deepcopy(schema)
+    for name in names:
+        schema.get("properties", {}).pop(name, None)
+    if "required" in schema:
+        schema["required"] = [name for name in schema["required"] if name not in names]
+    return schema

@@ -74,7 +74,7 @@ def start_declaration(structure: Structure, declarant: User, step: str, extra: d
             return existing, False
     actor = context.Actor.of(declarant)
     try:
-        dossier = commands.start_dossier(structure, declarant, actor, extra, commit=False)
+        dossier = commands.start_dossier(structure, declarant, actor, extra, commit=False, numbered=False)
         _checkpoint("started")
         row = db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.spec_name == step,
                                                       TaskRow.status == "ready"))
