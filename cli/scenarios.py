@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from models import AuditEvent, Dossier, Observable, OutboxMessage, Structure, TaskRow, Timer, User, db
+from cases import observables as cases_observables
+from models import AuditEvent, Dossier, OutboxMessage, Structure, TaskRow, Timer, User, db
 from workflow import claims, commands, context
 
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)     # 11:00 in Paris
@@ -219,13 +220,14 @@ def run(name: str, clock, until: str | None = None, echo=None) -> tuple[Dossier,
 
 
 def plant_observables(dossier: Dossier, observables, author: User | None) -> None:
-    """Rows of the observables table for a dossier (as the journal's entry records them), normalized in lower case."""
+    """The declarant's indicators of a scenario, recorded as the declaration form records them (journal events);
+    a structure without a declarant account has them recorded by the Cellule ACSS."""
+    source = "declarant"
+    if author is None and observables:
+        author = db.session.scalars(select(User).where(User.role == "acss", User.active).order_by(User.id)).first()
+        source = "analyste"
     for kind, value in observables:
-        db.session.add(Observable(dossier_id=dossier.id, kind=kind, value=value, normalized=value.strip().lower(),
-                                  source="declarant", created_by=author.id if author else None,
-                                  created_at=dossier.created_at))
-    if observables:
-        db.session.commit()
+        cases_observables.add(dossier, kind, value, user=author, source=source)
 
 
 def _result(dossier: Dossier, actor: str, task: str) -> StepResult:

@@ -205,13 +205,13 @@ def _web_declaration(client, clock):
     page = post(client, "/declarer", form_data(scenarios.PERIMETRE, finess_site=structure_of(DECLARANT).finess_et,
                                                idempotency_key=key()))
     assert page.status_code == 302, page.get_data(as_text=True)
-    number = db.session.scalars(select(Dossier.number).order_by(Dossier.id.desc())).first()
-    dossier = dossier_by_number(number)
+    dossier = db.session.get(Dossier, db.session.scalars(select(Dossier.id).order_by(Dossier.id.desc())).first())
     for spec, data in [("p1_impact", scenarios.IMPACT), ("p1_origine", scenarios.ORIGINE),
                        ("p1_formulaire", scenarios.formulaire())]:
         row = open_task(dossier.id, spec)
         assert post(client, f"/taches/{row.id}", form_data(data)).status_code == 302
-    return dossier_by_number(number)
+    db.session.expire_all()
+    return db.session.get(Dossier, dossier.id)  # numbered at validation: its provisional reference is gone
 
 
 def test_declaration_field_errors_are_the_forms_messages(app, client):

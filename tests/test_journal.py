@@ -55,7 +55,8 @@ def test_each_entry_kind_is_an_event_of_the_chain(journaled, runner):
     dossier = journaled["dossier"]
     events = hash_chain.events_of(dossier.instance_id)
     actions = [e.payload["action"] for e in events if chain.is_journal_event(e)]
-    assert actions == ["note"] * 4 + ["piece_jointe", "observable", "lien", "note", "retrait", "retrait", "retrait"]
+    # The scenario itself records the declarant's two indicators (LockBit, an IP address) first.
+    assert actions == ["observable"] * 2 + ["note"] * 4 + ["piece_jointe", "observable", "lien", "note", "retrait", "retrait", "retrait"]
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert all(e.command != "journal" or (e.visited == [] and e.service_results == []) for e in events)
     # The command after the journal entries took the next seq, and the instance follows the chain's end.

@@ -123,7 +123,7 @@ def test_search_and_links_go_through_the_visibility_model(spread, client):
 
 
 def test_declared_indicators_become_observables(app, client, clock):
-    dossier, _ = scenarios.run("grave_acss", clock, until="p1_formulaire")
+    dossier, _ = scenarios.run("b1", clock, until="p1_formulaire")  # a scenario that plants no indicator
     row = open_task(dossier.id, "p1_formulaire")
     login(client, DECLARANT)
     rows = [{"type": "ip", "valeur": "192.0.2.10", "commentaire": "Adresse du serveur de commande"},

@@ -146,6 +146,8 @@ def init_app(app):
     def http_error(exc):
         if exc.code == 413:
             return too_large()
+        if exc.code == 401 and is_api():
+            return error_response(401, exc.description if getattr(exc, "french", False) else None)
         if exc.code == 401:
             kept = _rescue()  # a form posted after the session ended: its values wait in the owner's draft
             if wants_json():
