@@ -1,9 +1,10 @@
-"""Demo data: structures with valid FINESS numbers in several regions, and one user per role."""
+"""Demo data: structures with valid FINESS numbers in several regions, one user per role, the cell's knowledge."""
 from __future__ import annotations
 
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from cli.demo_knowledge import load_knowledge
 from models import Structure, User, db
 from referentiel import finess_with_key, slugify
 
@@ -71,5 +72,6 @@ def load_demo(password: str = DEMO_PASSWORD) -> dict:
                                 structure_id=structures[index].id if index is not None else None,
                                 phone=phone, title=title))
             created["users"] += 1
+    created.update(load_knowledge())
     db.session.commit()
     return created

@@ -7,4 +7,5 @@ tasks, audit, outbox); each capability that adds tables keeps them in its own mo
 from models.core import *  # noqa: F401,F403
 from models.core import UTCDateTime, WAKE_KEY, db, note_due  # noqa: F401  (named for readers and linters)
 from models.casework import Observable  # noqa: F401
-from models.knowledge import KnowledgeEntry, KnowledgeEvent, Provider, ReflexSheet, Retex, WeakSignalAlert  # noqa: F401
+from models.knowledge import (KnowledgeEntry, KnowledgeEvent, Provider, ReflexSheet, Retex,  # noqa: F401
+                              SheetDispatch, WeakSignalAlert)

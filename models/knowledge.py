@@ -80,6 +80,16 @@ class Provider(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SheetDispatch(db.Model):
+    """A sheet version sent to a dossier's structure (phase 4 task C): its declarants may read that version."""
+
+    __tablename__ = "sheet_dispatches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    sheet_id: Mapped[int] = mapped_column(ForeignKey("reflex_sheets.id"), index=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class WeakSignalAlert(db.Model):
     """A burst of similar declarations (one territory, software or provider) in a short window."""
 

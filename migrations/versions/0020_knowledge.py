@@ -39,6 +39,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_reflex_sheets_current", "reflex_sheets", ["current", "key"])
     op.create_table(
+        "sheet_dispatches",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("dossier_id", sa.Integer(), sa.ForeignKey("dossiers.id"), nullable=False),
+        sa.Column("sheet_id", sa.Integer(), sa.ForeignKey("reflex_sheets.id"), nullable=False),
+        sa.Column("sent_at", models.UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_sheet_dispatches_dossier_id", "sheet_dispatches", ["dossier_id"])
+    op.create_index("ix_sheet_dispatches_sheet_id", "sheet_dispatches", ["sheet_id"])
+    op.create_table(
         "providers",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -78,6 +87,7 @@ def downgrade() -> None:
     op.drop_table("knowledge_events")
     op.drop_table("weak_signal_alerts")
     op.drop_table("providers")
+    op.drop_table("sheet_dispatches")
     op.drop_table("reflex_sheets")
     with op.batch_alter_table("retex") as batch_op:
         batch_op.drop_constraint("fk_retex_published_by_users", type_="foreignkey")
