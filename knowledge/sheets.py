@@ -102,7 +102,8 @@ def current_sheets() -> list[ReflexSheet]:
 
 
 def suggest_sheets(incident_types: list, structure_kind: str | None) -> list[ReflexSheet]:
-    """The current sheets matching a dossier's incident types and kind of structure; general ones last."""
+    """The current sheets matching a dossier's incident types and kind of structure: those written for its kind
+    first, general guidance last."""
     types = set(incident_types or [])
     specific, general = [], []
     for sheet in current_sheets():
@@ -112,6 +113,7 @@ def suggest_sheets(incident_types: list, structure_kind: str | None) -> list[Ref
             specific.append(sheet)
         elif not sheet.incident_types:
             general.append(sheet)
+    specific.sort(key=lambda sheet: not sheet.structure_kinds)  # sheets written for this kind first
     return specific + general
 
 

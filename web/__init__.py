@@ -7,7 +7,7 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import admin, audit, auth, declare, dossiers, inbox, outbox, security, tasks
+from web import admin, audit, auth, declare, dossiers, inbox, knowledge, outbox, retex, security, signals, tasks
 
 VENDOR = {"bpmn-js": Path(__file__).resolve().parent.parent / "node_modules" / "bpmn-js" / "dist"}
 PARIS = ZoneInfo("Europe/Paris")
@@ -15,10 +15,14 @@ PARIS = ZoneInfo("Europe/Paris")
 # Navigation per role: (endpoint, label); endpoints that another blueprint has not defined yet are skipped.
 NAVIGATION = {
     "declarant": [("declare.start", "Déclarer un incident"), ("inbox.index", "Mes tâches"),
-                  ("dossiers.index", "Dossiers de ma structure")],
-    "ars": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers de la région")],
-    "acss": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
-    "hfds": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
+                  ("dossiers.index", "Dossiers de ma structure"), ("knowledge.sheets", "Fiches réflexes reçues"),
+                  ("retex.community", "Retours d'expérience")],
+    "ars": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers de la région"),
+            ("knowledge.sheets", "Fiches réflexes"), ("retex.index", "Retex"), ("signals.index", "Signaux faibles")],
+    "acss": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), ("knowledge.sheets", "Fiches réflexes"),
+             ("knowledge.providers", "Prestataires"), ("retex.index", "Retex"), ("signals.index", "Signaux faibles")],
+    "hfds": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), ("knowledge.sheets", "Fiches réflexes"),
+             ("retex.index", "Retex"), ("signals.index", "Signaux faibles")],
     "dgs": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers")],
     "armees": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers des hôpitaux des armées")],
     "auditeur": [("dossiers.index", "Dossiers"), ("audit.index", "Audit")],
@@ -62,7 +66,8 @@ def init_app(app):
     """Register the blueprints, the security layer and the template helpers."""
     app.url_map.converters["int"] = DatabaseId  # before any route is added
     security.init_app(app)
-    for blueprint in (auth.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp, audit.bp):
+    for blueprint in (auth.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp, audit.bp,
+                      knowledge.bp, retex.bp, signals.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals.update(
         current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
