@@ -41,14 +41,14 @@ def record_retex(dossier: Dossier, data: dict, now: datetime) -> Retex:
 
 
 def identifying_names(dossier: Dossier, data: dict | None = None) -> dict:
-    """What the dossier knows that names people or places: structure, town, declarant, users involved."""
+    """What the application knows that names people or places: the structure, its town and FINESS numbers,
+    the declarant and every user's name."""
     data = data or {}
     structure = db.session.get(Structure, dossier.structure_id)
     declared = data.get("structure") or {}
-    people = [(data.get("declarant") or {}).get("nom", "")]
-    people += list(db.session.scalars(select(User.name).where(User.structure_id == dossier.structure_id)))
-    if dossier.declarant_id:
-        people.append(db.session.scalar(select(User.name).where(User.id == dossier.declarant_id)) or "")
+    people = [(data.get("declarant") or {}).get("nom", ""), str(data.get("analyste_referent") or "")]
+    # Every person with an account: a retex names colleagues of other services and the analysts too.
+    people += list(db.session.scalars(select(User.name)))
     return {"structures": [structure.name if structure else "", declared.get("nom", "")],
             "towns": [structure.city if structure else "", declared.get("ville", "")],
             "people": people,

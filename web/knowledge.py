@@ -43,10 +43,10 @@ def sheets():
     """The current sheets (for a declarant: the versions sent to its structure's dossiers)."""
     user = current_user()
     if user.role == "declarant":
-        listed = db.session.scalars(
-            select(ReflexSheet).join(SheetDispatch, SheetDispatch.sheet_id == ReflexSheet.id)
-            .join(Dossier, Dossier.id == SheetDispatch.dossier_id).where(access.dossier_filter(user))
-            .order_by(ReflexSheet.title, ReflexSheet.version).distinct()).all()
+        sent = (select(SheetDispatch.sheet_id).join(Dossier, Dossier.id == SheetDispatch.dossier_id)
+                .where(access.dossier_filter(user)))
+        listed = db.session.scalars(select(ReflexSheet).where(ReflexSheet.id.in_(sent))
+                                    .order_by(ReflexSheet.title, ReflexSheet.version)).all()
     else:
         listed = library.current_sheets()
     return render_template("knowledge/sheets.html", sheets=listed, can_edit=user.role in EDITORS, **_labels())
