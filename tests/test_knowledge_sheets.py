@@ -150,3 +150,29 @@ def test_the_handler_proposes_what_matches_and_sends_only_the_analysts_choice(ap
     sheets, providers = propositions(dossier, {"types_incident": ["hameconnage"]})
     assert _keys(sheets) == ["hameconnage"]
     assert [p.name for p in providers] == ["Rhône Alpes Sécurité Numérique"]
+
+
+def test_the_analyst_chooses_in_the_cause_analysis_which_sheets_and_providers_are_sent(client, app, clock):
+    from cli import scenarios
+    from models import Dossier, OutboxMessage, SheetDispatch
+    from test_web_support import form_data, open_task
+    dossier, _ = scenarios.run("grave_acss", clock, until="p4_analyse")
+    row = open_task(dossier.id, "p4_analyse")
+    login(client, ACSS)
+    page = client.get(f"/taches/{row.id}").get_data(as_text=True)
+    # Proposed for a ransomware at a Breton hospital: the ransomware sheet, the Breton and national PRIS providers.
+    assert 'value="rancongiciel" checked' in page and "Armorique Réponse Cyber" in page
+    assert "Caraïbes Numérique Sûr" not in page and 'value="hameconnage"' not in page
+    armorique = db.session.scalar(select(Provider.id).where(Provider.name == "Armorique Réponse Cyber"))
+    hostile = post(client, f"/taches/{row.id}", form_data(dict(scenarios.ANALYSE, fiches_choisies=["piege"])))
+    assert hostile.status_code == 422  # only a proposal can be chosen
+    response = post(client, f"/taches/{row.id}",
+                    form_data(scenarios.ANALYSE, prestataires_choisis=[str(armorique)]))
+    assert response.status_code == 302
+    db.session.expire_all()
+    mail = db.session.scalar(select(OutboxMessage).where(OutboxMessage.dossier_id == dossier.id,
+                                                         OutboxMessage.kind == "fiches_reflexes"))
+    assert "Armorique Réponse Cyber" in mail.body_text and "Hexagone Forensics" not in mail.body_text
+    assert "/connaissances/fiches/" not in mail.body_text  # no sheet checked: none sent
+    assert db.session.scalar(select(SheetDispatch.id).where(SheetDispatch.dossier_id == dossier.id)) is None
+    assert db.session.get(Dossier, dossier.id).state == "à traiter"

@@ -8,7 +8,7 @@ from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
 from timekeeping.clock import app_now
-from web import access, forms, task_memory
+from web import access, forms, knowledge_choices, task_memory
 from web.auth import current_user, login_required
 from web.security import french_abort
 from workflow import claims, commands, context, form_schemas
@@ -149,7 +149,7 @@ def task(task_id):
     if row.status != "ready":
         return render_done(row, dossier, 409 if request.method == "POST" else 200)
     schema, ui, definition = form_of(row)
-    schema = task_memory.with_people(schema, ui)
+    schema = knowledge_choices.with_choices(task_memory.with_people(schema, ui), ui, dossier)
     errors, status, previous = {}, 200, None
     draft = _draft(row, user)
     claimer = db.session.get(User, row.claimed_by) if row.claimed_by else None
@@ -169,9 +169,9 @@ def task(task_id):
                   "avertissement")
             status = 409
         else:
-            data = forms.coerce(schema, request.form)
+            data = knowledge_choices.posted(ui, forms.coerce(schema, request.form))
             try:
-                people = task_memory.people_errors(schema, ui, data)
+                people = {**task_memory.people_errors(schema, ui, data), **knowledge_choices.errors(schema, ui, data)}
                 if people:  # with the form's other errors, so that one round trip shows them all
                     raise form_schemas.FormErrors({**form_schemas.validate(schema, data), **people})
                 commands.complete_task(row.id, data, context.Actor.of(user))
@@ -188,6 +188,8 @@ def task(task_id):
                 return next_step_redirect(row, dossier, user)
     else:
         values, previous = task_memory.opening_values(row, schema, ui, user, draft)
+        if draft is None and previous is None:
+            values = knowledge_choices.defaults(schema, ui, values)
     fields = forms.build_fields(schema, ui, values, errors)
     facts, contact = task_context(row, ui, definition, dossier, user)
     return render_template("tasks/task.html", row=row, dossier=dossier, schema=schema, fields=fields, errors=errors,
