@@ -31,8 +31,8 @@ def fiches_reflexes(ctx, data):
     sheets, providers = propositions(ctx.dossier, data)
     sheets = _chosen(sheets, data.get("fiches_choisies"), lambda s: s.key)
     providers = _chosen(providers, data.get("prestataires_choisis"), lambda p: p.id)
-    links = [{"cle": s.key, "version": s.version, "titre": s.title, "lien": sheet_library.sheet_link(s)}
-             for s in sheets]
+    links = [{"cle": sheet.key, "version": sheet.version, "titre": sheet.title,
+              "lien": sheet_library.sheet_link(sheet)} for sheet in sheets]
     listed = [{"id": p.id, "nom": p.name, "contact": p.contact,
                "qualification": provider_directory.QUALIFICATIONS.get(p.qualification, p.qualification)}
               for p in providers]
