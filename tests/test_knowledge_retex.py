@@ -172,3 +172,19 @@ def test_retex_search_by_type_observable_provider_software_and_text(client, app,
     page = client.get("/connaissances/retex?q=vpn").get_data(as_text=True)
     assert rennes.number in page and begin.number not in page
     assert client.get(f"/connaissances/retex/{r_begin.id}").status_code == 404
+
+
+def test_the_knowledge_base_is_offered_during_qualification(client, app, clock):
+    earlier = _closed_with_planted_retex(clock)  # its retex fed the knowledge base for « rançongiciel »
+    dossier, _ = scenarios.run("grave_acss", clock, until="p3_qualifier")
+    row = scenarios.ready_task(dossier, "p3_qualifier")
+    login(client, ACSS)
+    page = client.get(f"/taches/{row.id}").get_data(as_text=True)
+    section = re.search(r'<section[^>]*id="base-connaissances".*?</section>', page, re.S).group(0)
+    assert earlier.number in section and "Activer la double authentification du VPN" in section
+    assert dossier.number not in section
+    login(client, ARS_GRANDEST)  # another region's ARS: nothing from a Breton dossier
+    page = client.get("/connaissances/base?type=rancongiciel").get_data(as_text=True)
+    assert earlier.number not in page
+    login(client, HFDS)
+    assert earlier.number in client.get("/connaissances/base?type=rancongiciel").get_data(as_text=True)

@@ -1,4 +1,6 @@
-"""Phase 4 task C in the analyst's form: the reflex sheets and providers proposed for the dossier, as choices.
+"""The cell's knowledge in the analysts' forms: phase 4 task C's choices, the knowledge base at qualification.
+
+Phase 4 task C: the reflex sheets and providers proposed for the dossier, as choices.
 
 A UI schema marks a field `"ui:options": {"knowledgeChoices": "fiches"}` (or `"prestataires"`); when the
 form is shown its choices are the current sheets and active providers matching the dossier
@@ -9,8 +11,13 @@ from __future__ import annotations
 
 import copy
 
+from sqlalchemy import and_
+
 from handlers.support import propositions
+from knowledge import retex as retex_base
 from models import Dossier
+from referentiel import INCIDENT_TYPES
+from web import access
 
 KINDS = ("fiches", "prestataires")
 
@@ -69,3 +76,14 @@ def errors(schema: dict, ui: dict, data: dict) -> dict[str, str]:
         if any(value not in allowed for value in data.get(name) or []):
             found[name] = "Choisissez parmi les propositions affichées (la liste a pu changer : rechargez la page)."
     return found
+
+
+def lessons(ui: dict, dossier: Dossier, user) -> dict:
+    """{type label: [(number, date, summary)]}: what past dossiers of the same incident types taught, for a
+    form whose UI schema asks for it (`"ui:knowledgeBase": true`, the qualification); only dossiers the user
+    reads, never this one."""
+    if not ui.get("ui:knowledgeBase") or not access.sees_internal_work(user):
+        return {}
+    condition = and_(access.dossier_filter(user), Dossier.id != dossier.id)
+    found = retex_base.lessons_by_type(condition, list(dossier.incident_types or []), per_type=3)
+    return {INCIDENT_TYPES.get(kind, kind): rows for kind, rows in found.items()}

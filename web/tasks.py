@@ -195,6 +195,7 @@ def task(task_id):
     return render_template("tasks/task.html", row=row, dossier=dossier, schema=schema, fields=fields, errors=errors,
                            context=facts, contact=contact, previous=previous, draft=draft, claimer=claimer,
                            wizard=WIZARD if row.spec_name in WIZARD_STEPS else None,
+                           lessons=knowledge_choices.lessons(ui, dossier, user),
                            identification=_identification(row, dossier, definition)), status
 
 
