@@ -1,5 +1,5 @@
 """Retex: the process records it with a proposed anonymized text, an analyst reviews and publishes it, the
-community page shows only that; anonymization against planted identifiers; search by type, observable,
+community page shows only that, the qualification of a later dossier offers what it taught; anonymization against planted identifiers; search by type, observable,
 provider, software and text, through the visibility model."""
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def _closed_with_planted_retex(clock) -> Dossier:
     return db.session.get(Dossier, dossier.id)
 
 
-def test_retex_is_reviewed_then_published_and_only_the_published_text_reaches_declarants(client, app, clock):
+def test_retex_is_reviewed_then_published_and_offered_at_the_next_qualification(client, app, clock):
     dossier = _closed_with_planted_retex(clock)
     retex = db.session.scalar(select(Retex).where(Retex.dossier_id == dossier.id))
     assert retex.content["causes_incident"] == PLANTED_RETEX["causes_incident"]  # the ACSS-ARS base keeps it all
@@ -113,6 +113,19 @@ def test_retex_is_reviewed_then_published_and_only_the_published_text_reaches_de
     assert _gone(published) == [] and dossier.number not in community  # (the header names who is logged in)
     # The process history of the dossier is intact: the chain verifies and every step replays.
     assert verifier.verify_dossier(db.session.get(Dossier, dossier.id)).ok
+
+    # What it taught is offered when the next ransomware is qualified, and in the knowledge base.
+    following, _ = scenarios.run("grave_acss", clock, until="p3_qualifier")
+    row = scenarios.ready_task(following, "p3_qualifier")
+    login(client, ACSS)
+    page = client.get(f"/taches/{row.id}").get_data(as_text=True)
+    section = re.search(r'<section[^>]*id="base-connaissances".*?</section>', page, re.S).group(0)
+    assert dossier.number in section and "Activer la double authentification du VPN" in section
+    assert following.number not in section
+    login(client, ARS_GRANDEST)  # another region's ARS: nothing from a Breton dossier
+    assert dossier.number not in client.get("/connaissances/base?type=rancongiciel").get_data(as_text=True)
+    login(client, HFDS)
+    assert dossier.number in client.get("/connaissances/base?type=rancongiciel").get_data(as_text=True)
 
 
 def _bare_dossier(clock, finess_prefix: str, types: list, title: str) -> Dossier:
@@ -173,18 +186,3 @@ def test_retex_search_by_type_observable_provider_software_and_text(client, app,
     assert rennes.number in page and begin.number not in page
     assert client.get(f"/connaissances/retex/{r_begin.id}").status_code == 404
 
-
-def test_the_knowledge_base_is_offered_during_qualification(client, app, clock):
-    earlier = _closed_with_planted_retex(clock)  # its retex fed the knowledge base for « rançongiciel »
-    dossier, _ = scenarios.run("grave_acss", clock, until="p3_qualifier")
-    row = scenarios.ready_task(dossier, "p3_qualifier")
-    login(client, ACSS)
-    page = client.get(f"/taches/{row.id}").get_data(as_text=True)
-    section = re.search(r'<section[^>]*id="base-connaissances".*?</section>', page, re.S).group(0)
-    assert earlier.number in section and "Activer la double authentification du VPN" in section
-    assert dossier.number not in section
-    login(client, ARS_GRANDEST)  # another region's ARS: nothing from a Breton dossier
-    page = client.get("/connaissances/base?type=rancongiciel").get_data(as_text=True)
-    assert earlier.number not in page
-    login(client, HFDS)
-    assert earlier.number in client.get("/connaissances/base?type=rancongiciel").get_data(as_text=True)
