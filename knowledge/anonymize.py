@@ -34,6 +34,12 @@ PUBLIC_DOMAINS = ("cert.ssi.gouv.fr", "ssi.gouv.fr", "cyber.gouv.fr", "cybermalv
 KEEP = re.compile(r"^(?:CVE-\d{4}-\d+|ISO-?\d+|SHA-?\d+|MD5|AES-?\d+|TLS\d*|COVID-19|[BP]\d|MS\d{2}-\d+|"
                   r"WIN(?:DOWS)?-?\d+|\d+[A-Z]*)$")
 
+# Words of structure names too common to replace on their own (« Centre de données » is no identifier).
+GENERIC_WORDS = {"centre", "hopital", "hopitaux", "clinique", "laboratoire", "groupe", "groupement", "assistance",
+                 "etablissement", "institut", "sante", "public", "publique", "universitaire", "regional", "regionale",
+                 "departemental", "instruction", "armees", "biologie", "medicale", "radiotherapie", "admin",
+                 "plateforme", "service", "services", "pole", "site"}
+
 PLACEHOLDERS = {"name": "[nom]", "structure": "[structure]", "town": "[commune]", "finess": "[FINESS]",
                 "email": "[courriel]", "phone": "[téléphone]", "ip": "[adresse IP]", "host": "[machine]",
                 "url": "[adresse web]"}
@@ -52,7 +58,8 @@ def _replace_names(text: str, names: list[str], placeholder: str) -> str:
             continue
         words.add(name)
         # « Claire Le Gall » also leaks as « Mme Le Gall »; « CHU de Rennes » as « Rennes ».
-        words.update(w for w in re.split(r"[\s,'’()-]+", name) if len(w) >= 4 and w[0].isupper())
+        words.update(w for w in re.split(r"[\s,'’()-]+", name)
+                     if len(w) >= 4 and w[0].isupper() and _fold(w) not in GENERIC_WORDS)
     for word in sorted(words, key=len, reverse=True):
         pattern = re.compile(_accent_insensitive(word), re.IGNORECASE)
         text = pattern.sub(placeholder, text)

@@ -186,3 +186,9 @@ def test_retex_search_by_type_observable_provider_software_and_text(client, app,
     assert rennes.number in page and begin.number not in page
     assert client.get(f"/connaissances/retex/{r_begin.id}").status_code == 404
 
+
+
+def test_generic_words_of_a_structure_name_stay_readable():
+    text = anonymize("Le Centre de données du Centre hospitalier de Bastia, à Bastia, est isolé.",
+                     structures=["Centre hospitalier de Bastia"], towns=["Bastia"])
+    assert text == "Le Centre de données du [structure], à [structure], est isolé."
