@@ -72,12 +72,18 @@ def groups(since: datetime, until: datetime) -> dict[tuple[str, str], dict]:
 def sweep(now: datetime) -> int:
     """One pass: raise the alerts of new bursts (mailing once) and extend open ones; returns alerts raised."""
     window, thresholds = settings()
+
+    def bursts():
+        return {k: g for k, g in groups(now - window, now).items()
+                if len(g["dossiers"]) >= int(thresholds.get(k[0], 0) or 10**9)}
+
+    if not bursts():  # the usual case: read only, no lock taken
+        db.session.rollback()
+        return 0
     _lock()
     raised = 0
-    for (dimension, key), group in sorted(groups(now - window, now).items()):
+    for (dimension, key), group in sorted(bursts().items()):  # read again under the lock
         dossiers = group["dossiers"]
-        if len(dossiers) < int(thresholds.get(dimension, 0) or 10**9):
-            continue
         alert = db.session.scalar(select(WeakSignalAlert).where(
             WeakSignalAlert.dimension == dimension, WeakSignalAlert.key == key,
             WeakSignalAlert.last_at > min(dossiers.values()) - window).order_by(WeakSignalAlert.id.desc()).limit(1))
