@@ -21,6 +21,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session
 from sqlalchemy import event
 
+from knowledge import signals
 from mail import mailer
 from models import WAKE_KEY, OutboxMessage, TaskRow, Timer, db, note_due
 from workflow import timers
@@ -36,11 +37,13 @@ _lock = threading.Lock()
 
 
 def run_sweeps(fire=None) -> dict:
-    """One pass of every sweep (timers, reminders, mail) inside an app context."""
+    """One pass of every sweep (timers, reminders, weak signals, mail) inside an app context."""
     fired = timers.sweep_timers(fire=fire)
     reminders = timers.sweep_reminders()
+    # Before the mail sweep, so that an alert raised now leaves in the same pass.
+    weak_signals = signals.sweep(current_app.extensions["clock"].now())
     delivered = mailer.deliver_due()
-    return {"timers": fired, "reminders": reminders, "mail": delivered}
+    return {"timers": fired, "reminders": reminders, "weak_signals": weak_signals, "mail": delivered}
 
 
 def next_due() -> datetime | None:

@@ -1,4 +1,4 @@
-"""Demo data: structures with valid FINESS numbers in several regions, and one user per role."""
+"""Demo data: structures with valid FINESS numbers in several regions, one user per role, the cell's knowledge."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -7,6 +7,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from accounts import structures, users
+from cli.demo_knowledge import load_knowledge
 from models import Structure, User, db
 from referentiel import finess_with_key, slugify
 
@@ -85,5 +86,6 @@ def load_demo(password: str = DEMO_PASSWORD) -> dict:
                 raise ValueError(f"compte de démonstration {email} : {errors}")
             user.password_hash = hashed
             created["users"] += 1
+    created.update(load_knowledge())
     db.session.commit()
     return created

@@ -54,7 +54,9 @@ def load_demo():
     setup_database()
     created = demo.load_demo()
     click.echo(f"Données de démonstration : {plural(created['structures'], 'structure')}, {plural(created['users'], 'utilisateur')} "
-               f"créés. Mot de passe de tous les comptes : {demo.DEMO_PASSWORD}")
+               f"créés, {plural(created.get('fiches', 0), 'fiche réflexe', 'fiches réflexes')} et "
+               f"{plural(created.get('prestataires', 0), 'prestataire')} ajoutés. "
+               f"Mot de passe de tous les comptes : {demo.DEMO_PASSWORD}")
     if db.session.scalar(select(Dossier.id).limit(1)) is None:
         numbers = sample_dossiers()
         click.echo(f"Dossiers d'exemple à différentes étapes : {', '.join(numbers)}.")

@@ -1,4 +1,4 @@
-"""Flask commands for time and mail: run the scheduler alone, one timer sweep, one delivery sweep."""
+"""Flask commands for time and mail: run the scheduler alone, one timer sweep, one delivery sweep, one weak-signal sweep."""
 from __future__ import annotations
 
 import click
@@ -6,13 +6,16 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 import scheduler as scheduler_mod
+from knowledge import signals
 from mail import mailer
+from referentiel import plural
+from timekeeping.clock import app_now
 from workflow import timers
 
 
 def init_app(app):
     """Register the commands on the application."""
-    for command in (run_scheduler, fire_timers, send_mail):
+    for command in (run_scheduler, fire_timers, send_mail, weak_signals):
         app.cli.add_command(command)
 
 
@@ -49,3 +52,11 @@ def send_mail():
     result = mailer.deliver_due()
     click.echo(f"Messages envoyés : {result.sent}, à réessayer : {result.retried}, abandonnés : {result.dead}, "
                f"à vérifier : {result.to_verify}.")
+
+
+@click.command("weak-signals")
+@with_appcontext
+def weak_signals():
+    """Look for bursts of similar declarations once (one sweep); new alerts are queued to the cell and the HFDS."""
+    raised = signals.sweep(app_now())
+    click.echo(f"Signaux faibles : {plural(raised, 'nouvelle alerte')}.")

@@ -1,31 +1,48 @@
 """Support to the structure: reflex sheets and providers (phase 4 task C), alert broadcast (4 bis task D)."""
 from sqlalchemy import select
 
+from knowledge import providers as provider_directory
+from knowledge import sheets as sheet_library
 from models import Structure
 from referentiel import INCIDENT_TYPES, REGIONS
 
-# Reflex sheets published by the Cellule ACSS on its sector portal, by incident type.
-REFLEX_SHEETS = {
-    "rancongiciel": "Fiche réflexe « Attaque par rançongiciel » : isoler, ne pas payer, préserver les traces",
-    "hameconnage": "Fiche réflexe « Hameçonnage » : bloquer l'expéditeur, réinitialiser les comptes exposés",
-    "compromission_compte": "Fiche réflexe « Compromission de compte » : révoquer les sessions, changer les secrets",
-    "cheval_de_troie": "Fiche réflexe « Poste infecté » : débrancher le poste du réseau, conserver le disque",
-    "exploitation_vulnerabilite": "Fiche réflexe « Équipement exposé vulnérable » : couper l'exposition, corriger",
-    "divulgation_donnees": "Fiche réflexe « Fuite de données » : qualifier les données, notifier la CNIL sous 72 h",
-    "deni_de_service": "Fiche réflexe « Déni de service » : contacter l'opérateur, activer le filtrage",
-}
-GENERIC_SHEET = "Fiche réflexe « Incident de sécurité » : confiner, isoler, communiquer de façon ciblée"
+# Only when the cell's library is empty (a database never seeded): the instruction's first steps.
+GENERIC_SHEET = "Fiche réflexe « Incident de sécurité » : préserver les traces, isoler, ne pas payer de rançon"
 PROVIDERS = "Liste des prestataires de réponse aux incidents référencés par l'État (portail SSI sectoriel)"
 
 
+def propositions(dossier, data) -> tuple[list, list]:
+    """The current sheets and active providers matching the dossier (types, kind of structure, region)."""
+    types = data.get("types_incident") or dossier.incident_types or []
+    return (sheet_library.suggest_sheets(types, dossier.structure_kind),
+            provider_directory.providers_for(dossier.region, types))
+
+
+def _chosen(items, choice, key):
+    """The analyst's choice among the proposals when the form carried one, else every proposal."""
+    if not isinstance(choice, list):
+        return items
+    wanted = {str(c) for c in choice}
+    return [item for item in items if str(key(item)) in wanted]
+
+
 def fiches_reflexes(ctx, data):
-    """Send the reflex sheets for the incident's types and the providers list to the declarant."""
-    types = data.get("types_incident") or []
-    sheets = [REFLEX_SHEETS[t] for t in types if t in REFLEX_SHEETS] or [GENERIC_SHEET]
+    """Send the reflex sheets and providers matching the dossier (or those the analyst chose) to the declarant."""
+    sheets, providers = propositions(ctx.dossier, data)
+    sheets = _chosen(sheets, data.get("fiches_choisies"), lambda s: s.key)
+    providers = _chosen(providers, data.get("prestataires_choisis"), lambda p: p.id)
+    links = [{"cle": sheet.key, "version": sheet.version, "titre": sheet.title,
+              "lien": sheet_library.sheet_link(sheet)} for sheet in sheets]
+    listed = [{"id": p.id, "nom": p.name, "contact": p.contact,
+               "qualification": provider_directory.QUALIFICATIONS.get(p.qualification, p.qualification)}
+              for p in providers]
+    titles = [f"Fiche réflexe « {s.title} »" for s in sheets] or ([] if isinstance(data.get("fiches_choisies"), list)
+                                                                 else [GENERIC_SHEET])
+    sheet_library.record_dispatch(ctx.dossier.id, sheets, ctx.now)
     ctx.notify("fiches_reflexes", ["declarant"],
-               {"fiches": sheets, "prestataires": PROVIDERS,
-                "message": "\n".join(sheets) + "\n" + PROVIDERS})
-    return {"fiches": sheets, "prestataires": PROVIDERS}
+               {"fiches": titles, "fiches_liens": links, "prestataires_liste": listed,
+                "prestataires": "" if listed else PROVIDERS})
+    return {"fiches": titles, "fiches_transmises": links, "prestataires": [p["nom"] for p in listed]}
 
 
 def diffuser_alerte(ctx, data):

@@ -13,3 +13,5 @@ from models.statistics import DossierFacts  # noqa: F401
 from models.api import ApiIdempotency, ApiToken  # noqa: F401
 from models.versions import ActiveVersion, DeploymentEvent, PendingDeployment  # noqa: F401
 from models.journal import DossierLink, JournalEntry  # noqa: F401
+from models.knowledge import (KnowledgeEntry, KnowledgeEvent, Provider, ReflexSheet, Retex,  # noqa: F401
+                              SheetDispatch, WeakSignalAlert)

@@ -311,32 +311,6 @@ class Timer(db.Model):
     )
 
 
-class Retex(db.Model):
-    """A retour d'expérience: the shared ACSS-ARS base and its anonymized community version."""
-
-    __tablename__ = "retex"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"), index=True)
-    incident_types: Mapped[list] = mapped_column(JSON, default=list)
-    region: Mapped[str] = mapped_column(String(80))
-    qualification: Mapped[str] = mapped_column(String(40))
-    content: Mapped[dict] = mapped_column(JSON, default=dict)
-    anonymized: Mapped[dict] = mapped_column(JSON, default=dict)
-    shared_with_community: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class KnowledgeEntry(db.Model):
-    """Knowledge base for qualifying future incidents (phase 6, task B)."""
-
-    __tablename__ = "knowledge_entries"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    incident_type: Mapped[str] = mapped_column(String(80), index=True)
-    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossiers.id"))
-    summary: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
 class Counter(db.Model):
     """Named counters (dossier numbers per year), incremented under a row lock."""
 

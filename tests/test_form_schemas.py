@@ -105,7 +105,9 @@ CONTRACT = {
         "perimetre_technique": ("string", None, True), "causes": ("string", None, True),
         "origine_confirmee": (E, ["malveillante", "accidentelle", "indeterminee"], True),
         "preservation_traces": ("boolean", None, True), "demande_informations": ("boolean", None, True),
-        "question_declarant": ("string", None, False)},
+        "question_declarant": ("string", None, False),
+        # Reflex sheets and providers proposed for the dossier: choices given when the form is shown.
+        "fiches_choisies": ("choices", None, False), "prestataires_choisis": ("choices", None, False)},
     "p4bis-coordination": {
         "mode_traitement": (E, ["normal", "crise"], True), "plan_action": ("string", None, True),
         "diffuser_alerte": ("boolean", None, True), "message_alerte": ("string", None, False),
@@ -231,6 +233,8 @@ def test_schema_matches_contract(name):
             assert [o["const"] for o in prop["items"]["oneOf"]] == values
         elif kind == "objects":  # rows of sub-fields (the declared indicators: cases/observables.py)
             assert prop["type"] == "array" and list(prop["items"]["properties"]) == values
+        elif kind == "choices":
+            assert prop["type"] == "array" and prop["uniqueItems"] is True and "oneOf" not in prop["items"]
         elif kind == "true":
             assert prop["type"] == "boolean" and prop["const"] is True
         elif kind in ("date", "date-time"):

@@ -7,8 +7,8 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import (accounts, admin, api, audit, auth, declare, deploys, dossiers, drafts, inbox, journal, modeller,
-                 outbox, security, sso, statistics, tasks, versions)
+from web import (accounts, admin, api, audit, auth, declare, deploys, dossiers, drafts, inbox, journal, knowledge,
+                 modeller, outbox, retex, security, signals, sso, statistics, tasks, versions)
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "chart.js": NODE_MODULES / "chart.js" / "dist"}
@@ -18,11 +18,16 @@ SEARCH = ("journal.search", "Recherche par indicateur")
 # Navigation per role: (endpoint, label); endpoints that another blueprint has not defined yet are skipped.
 NAVIGATION = {
     "declarant": [("declare.start", "Déclarer un incident"), ("inbox.index", "Mes tâches"),
-                  ("dossiers.index", "Dossiers de ma structure")],
+                  ("dossiers.index", "Dossiers de ma structure"), ("knowledge.sheets", "Fiches réflexes reçues"),
+                  ("retex.community", "Retours d'expérience")],
     "ars": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers de la région"), SEARCH,
+            ("knowledge.sheets", "Fiches réflexes"), ("retex.index", "Retex"), ("signals.index", "Signaux faibles"),
             ("statistics.index", "Statistiques")],
-    "acss": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), SEARCH, ("statistics.index", "Statistiques")],
-    "hfds": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), SEARCH, ("statistics.index", "Statistiques")],
+    "acss": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), SEARCH, ("knowledge.sheets", "Fiches réflexes"),
+             ("knowledge.providers", "Prestataires"), ("retex.index", "Retex"), ("signals.index", "Signaux faibles"),
+             ("statistics.index", "Statistiques")],
+    "hfds": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), SEARCH, ("knowledge.sheets", "Fiches réflexes"),
+             ("retex.index", "Retex"), ("signals.index", "Signaux faibles"), ("statistics.index", "Statistiques")],
     "dgs": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers"), SEARCH],
     "armees": [("inbox.index", "Mes tâches"), ("dossiers.index", "Dossiers des hôpitaux des armées"), SEARCH],
     "auditeur": [("dossiers.index", "Dossiers"), ("audit.index", "Audit"), SEARCH],
@@ -72,7 +77,8 @@ def init_app(app):
     security.init_app(app)
     sso.init_app(app)
     for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, drafts.bp, inbox.bp, dossiers.bp, admin.bp,
-                      deploys.bp, versions.bp, modeller.bp, outbox.bp, audit.bp, statistics.bp, journal.bp):
+                      deploys.bp, versions.bp, modeller.bp, outbox.bp, audit.bp, statistics.bp, journal.bp,
+                      knowledge.bp, retex.bp, signals.bp):
         app.register_blueprint(blueprint)
     app.extensions["form_rescue"] = drafts.rescue_post  # called by the 401 and CSRF handlers (web/security.py)
     api.init_app(app)

@@ -9,7 +9,7 @@ from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
 from timekeeping.clock import app_now
-from web import access, form_conditions, forms, linked_dossiers, task_memory
+from web import access, form_conditions, forms, knowledge_choices, linked_dossiers, task_memory
 from web.auth import current_user, login_required
 from web.security import french_abort
 from workflow import claims, commands, context, form_schemas
@@ -183,7 +183,7 @@ def task(task_id):
         return render_done(row, dossier, 409 if request.method == "POST" else 200)
     schema, ui, definition = form_of(row)
     schema, ui, hidden = form_conditions.effective_form(schema, ui, row.instance_id, row.id)
-    schema = task_memory.with_people(schema, ui)
+    schema = knowledge_choices.with_choices(task_memory.with_people(schema, ui), ui, dossier)
     errors, status, previous = {}, 200, None
     draft = _draft(row, user)
     claimer = db.session.get(User, row.claimed_by) if row.claimed_by else None
@@ -203,9 +203,10 @@ def task(task_id):
                   "avertissement")
             status = 409
         else:
-            data = forms.coerce(schema, request.form)
+            data = knowledge_choices.posted(ui, forms.coerce(schema, request.form))
             try:
-                people = {**task_memory.people_errors(schema, ui, data), **observables.form_errors(data)}
+                people = {**task_memory.people_errors(schema, ui, data), **observables.form_errors(data),
+                          **knowledge_choices.errors(schema, ui, data)}
                 if people:  # with the form's other errors, so that one round trip shows them all
                     raise form_schemas.FormErrors({**form_schemas.validate(schema, data), **people})
                 commands.complete_task(row.id, data, context.Actor.of(user), commit=False, not_asked=hidden)
@@ -226,11 +227,14 @@ def task(task_id):
                 return next_step_redirect(row, dossier, user)
     else:
         values, previous = task_memory.opening_values(row, schema, ui, user, draft)
+        if draft is None and previous is None:
+            values = knowledge_choices.defaults(schema, ui, values)
     fields = forms.build_fields(schema, ui, values, errors)
     facts, contact, linked = task_context(row, ui, definition, dossier, user)
     return render_template("tasks/task.html", row=row, dossier=dossier, schema=schema, fields=fields, errors=errors,
                            context=facts, contact=contact, linked=linked, previous=previous, draft=draft, claimer=claimer,
                            wizard=WIZARD if row.spec_name in WIZARD_STEPS else None,
+                           lessons=knowledge_choices.lessons(ui, dossier, user),
                            identification=_identification(row, dossier, definition)), status
 
 
