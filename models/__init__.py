@@ -7,3 +7,4 @@ tasks, audit, outbox); each capability that adds tables keeps them in its own mo
 from models.core import *  # noqa: F401,F403
 from models.core import UTCDateTime, WAKE_KEY, db, note_due  # noqa: F401  (named for readers and linters)
 from models.casework import Observable  # noqa: F401
+from models.platform import SchedulerHeartbeat  # noqa: F401

@@ -7,7 +7,7 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import admin, audit, auth, declare, dossiers, inbox, outbox, security, tasks
+from web import admin, audit, auth, declare, dossiers, inbox, observability, outbox, platform, security, tasks
 
 VENDOR = {"bpmn-js": Path(__file__).resolve().parent.parent / "node_modules" / "bpmn-js" / "dist"}
 PARIS = ZoneInfo("Europe/Paris")
@@ -61,8 +61,10 @@ class DatabaseId(IntegerConverter):
 def init_app(app):
     """Register the blueprints, the security layer and the template helpers."""
     app.url_map.converters["int"] = DatabaseId  # before any route is added
+    observability.init_app(app)  # first: its request id must exist before any check can answer early
     security.init_app(app)
-    for blueprint in (auth.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp, audit.bp):
+    for blueprint in (auth.bp, declare.bp, tasks.bp, inbox.bp, dossiers.bp, admin.bp, outbox.bp, audit.bp,
+                      platform.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals.update(
         current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
