@@ -14,7 +14,9 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 accesslog = None          # the application writes one JSON line per request, with its request id
 errorlog = "-"
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Forwarded headers are trusted in one place only: the application's TRUSTED_PROXIES (werkzeug's ProxyFix).
+secure_scheme_headers = {}
+forwarded_allow_ips = "127.0.0.1"
 
 
 def post_fork(server, worker):
