@@ -42,7 +42,7 @@ import migrate  # noqa: E402
 from app import create_app  # noqa: E402
 from bench import http_load  # noqa: E402
 from cli import demo, scenarios  # noqa: E402
-from models import Dossier, db  # noqa: E402
+from models import Dossier, TaskRow, db  # noqa: E402
 from referentiel import REGIONS  # noqa: E402
 from timekeeping import clock as clock_mod  # noqa: E402
 from web.forms import typed_to_raw  # noqa: E402
@@ -118,16 +118,35 @@ def load(url: str, count: int) -> tuple[dict, float]:
         templates = http_load.make_templates(clock)
         started = time.perf_counter()
         loaded = http_load.clone_all(templates, count, datetime.now(timezone.utc))
-        db.session.execute(text("ANALYZE"))
-        db.session.commit()
         elapsed = time.perf_counter() - started
+        db.session.remove()
+        db.engine.dispose()
+    vacuum(url)
+    return found(app, loaded), elapsed
+
+
+def vacuum(url: str) -> None:
+    """VACUUM ANALYZE after the bulk load, as autovacuum would do soon after: statistics for the planner,
+    and the visibility map that lets the worklist counts be index-only scans."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+
+
+def found(app, loaded: dict) -> dict:
+    """The dossier ids each bench user reads (and the open p2_ouvrir tasks when reusing a database)."""
+    with app.app_context():
+        if loaded.get("hot_tasks") is None:
+            loaded["hot_tasks"] = db.session.scalars(select(TaskRow.id).where(
+                TaskRow.status == "ready", TaskRow.spec_name == "p2_ouvrir", TaskRow.role == "acss")).all()
         civil = db.session.scalars(select(Dossier.id).where(Dossier.military.is_(False))).all()
         bretagne = db.session.scalars(select(Dossier.id).where(Dossier.region == "Bretagne",
                                                                Dossier.military.is_(False))).all()
         loaded.update(civil=civil, bretagne=bretagne)
         db.session.remove()
         db.engine.dispose()
-    return loaded, elapsed
+    return loaded
 
 
 def serve(url: str, folder: Path, workers: int, threads: int) -> tuple[subprocess.Popen, int]:
@@ -252,17 +271,24 @@ def main() -> None:
     parser.add_argument("--server", default=os.environ.get("TEST_POSTGRES_SERVER",
                                                            "postgresql+psycopg://postgres@127.0.0.1:5432"))
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    parser.add_argument("--reuse", metavar="NAME", help="drive a database kept by an earlier --keep run")
     args = parser.parse_args()
-    name = f"signalement_bench_{uuid.uuid4().hex[:8]}"
+    name = args.reuse or f"signalement_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(f"{args.server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    if not args.reuse:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = f"{args.server}/{name}"
     process = None
     try:
-        loaded, load_s = load(url, args.dossiers)
-        print(f"loaded {args.dossiers} dossiers ({len(loaded['hot_tasks'])} open p2_ouvrir tasks to complete) "
-              f"in {load_s:.0f} s into {name}")
+        if args.reuse:
+            loaded, load_s = found(create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "b",
+                                               "SCHEDULER_ENABLED": False}), {}), 0.0
+            vacuum(url)
+        else:
+            loaded, load_s = load(url, args.dossiers)
+        print(f"{'reused' if args.reuse else 'loaded'} {len(loaded['civil']) + 0} civil dossiers "
+              f"({len(loaded['hot_tasks'])} open p2_ouvrir tasks to complete) in {load_s:.0f} s, database {name}")
         with tempfile.TemporaryDirectory() as folder:
             process, port = serve(url, Path(folder), args.workers, args.threads)
             latencies, seconds, api = drive(port, loaded, args.clients, args.seconds, args.warmup)
@@ -272,7 +298,7 @@ def main() -> None:
     finally:
         if process is not None and process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-        if not args.keep:
+        if not (args.keep or args.reuse):
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
