@@ -44,6 +44,49 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.close()
 
 
+# Plain environment variables of a deployment (twelve-factor names) -> (config key, parser).
+ENVIRONMENT = {
+    "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", str), "SECRET_KEY": ("SECRET_KEY", str),
+    "SMTP_HOST": ("SMTP_HOST", str), "SMTP_PORT": ("SMTP_PORT", int), "SMTP_SECURITY": ("SMTP_SECURITY", str),
+    "SMTP_USER": ("SMTP_USER", str), "SMTP_PASSWORD": ("SMTP_PASSWORD", str), "SMTP_TIMEOUT": ("SMTP_TIMEOUT", float),
+    "MAIL_FROM": ("MAIL_FROM", str), "MAIL_DOMAIN": ("MAIL_DOMAIN", str), "MAIL_BACKEND": ("MAIL_BACKEND", str),
+    "TRUSTED_PROXIES": ("TRUSTED_PROXIES", int), "LOG_FORMAT": ("LOG_FORMAT", str), "LOG_LEVEL": ("LOG_LEVEL", str),
+    "SCHEDULER_ENABLED": ("SCHEDULER_ENABLED", lambda v: v.strip().lower() in ("1", "true", "yes", "oui")),
+    "SCHEDULER_MAX_SLEEP": ("SCHEDULER_MAX_SLEEP", float),
+    "SCHEDULER_HEARTBEAT_MAX_AGE": ("SCHEDULER_HEARTBEAT_MAX_AGE", float),
+}
+MISSING_SECRET = ("SECRET_KEY manquante : en production (SIGNALEMENT_ENV=production), la clé de session doit venir "
+                  "de l'environnement. / SECRET_KEY is missing: in production (SIGNALEMENT_ENV=production) the "
+                  "session key must come from the environment.")
+
+
+class ConfigurationError(RuntimeError):
+    """The deployment's environment cannot run the application (message in French and English)."""
+
+
+def production() -> bool:
+    """True when the environment declares a production deployment (SIGNALEMENT_ENV=production)."""
+    return os.environ.get("SIGNALEMENT_ENV", "").strip().lower() == "production"
+
+
+def environment_config(environ=os.environ) -> dict:
+    """Settings read from plain environment variables (DATABASE_URL, SECRET_KEY, SMTP_*...), bad values refused."""
+    config = {}
+    for name, (key, parse) in ENVIRONMENT.items():
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            config[key] = parse(raw)
+        except ValueError:
+            raise ConfigurationError(f"Valeur invalide pour {name} / invalid value for {name}") from None
+    url = config.get("SQLALCHEMY_DATABASE_URI", "")
+    for scheme in ("postgres://", "postgresql://"):  # the usual form of DATABASE_URL; we use psycopg 3
+        if url.startswith(scheme):
+            config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + url[len(scheme):]
+    return config
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the application: defaults, then instance config and environment, then test config."""
     app = Flask(__name__, instance_relative_config=True, template_folder="web/templates",
@@ -81,11 +124,19 @@ def create_app(test_config: dict | None = None) -> Flask:
         DRY_RUN_SECONDS=60,
     )
     if test_config is None:
-        app.config.from_pyfile("config.py", silent=True)
+        if production():  # configuration from the environment only: no file in the checkout decides
+            app.config.update(LOG_FORMAT="json", SCHEDULER_ENABLED=False,
+                              # a worker killed mid-request or a restarted server leaves dead connections
+                              SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True})
+        else:
+            app.config.from_pyfile("config.py", silent=True)
+        app.config.update(environment_config())
         app.config.from_prefixed_env("SIGNALEMENT")
     else:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
+        if test_config is None and production():
+            raise ConfigurationError(MISSING_SECRET)
         app.config["SECRET_KEY"] = _instance_secret(app)
     app.extensions["clock"] = app.config.get("CLOCK") or clock_mod.SystemClock()
     similarity.settings(app.config)  # a wrong weight or threshold stops the start, not a dossier in phase 4

@@ -6,6 +6,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from models import db
 
@@ -31,3 +32,13 @@ def current_revision() -> str | None:
     """The revision the database is at."""
     with db.engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revisions() -> set[str]:
+    """The head revisions of the migration scripts on disk (what `upgrade()` would reach)."""
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def current_heads(connection) -> set[str]:
+    """The revisions the database connected through `connection` is at."""
+    return set(MigrationContext.configure(connection).get_current_heads())

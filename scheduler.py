@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -19,11 +20,11 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from knowledge import signals
 from mail import mailer
-from models import WAKE_KEY, OutboxMessage, TaskRow, Timer, db, note_due
+from models import WAKE_KEY, OutboxMessage, SchedulerHeartbeat, TaskRow, Timer, db, note_due
 from workflow import timers
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,15 @@ def run_sweeps(fire=None) -> dict:
     weak_signals = signals.sweep(current_app.extensions["clock"].now())
     delivered = mailer.deliver_due()
     return {"timers": fired, "reminders": reminders, "weak_signals": weak_signals, "mail": delivered}
+
+
+def beat(name: str, now: datetime, sweeps: int) -> None:
+    """Record that the scheduler `name` finished a sweep at `now` (read by the readiness check `/pret`)."""
+    done = db.session.execute(update(SchedulerHeartbeat).where(SchedulerHeartbeat.name == name)
+                              .values(beat_at=now, sweeps=sweeps)).rowcount
+    if not done:
+        db.session.add(SchedulerHeartbeat(name=name, beat_at=now, sweeps=sweeps))
+    db.session.commit()
 
 
 def next_due() -> datetime | None:
@@ -75,6 +85,7 @@ class Scheduler:
         self.last_result: dict | None = None
         self.first_result: dict | None = None  # the startup sweep's: what came due while stopped
         self.first_sweep_done = threading.Event()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"[:200]  # heartbeat row of this process
         self._plan_lock = threading.Lock()
         self._swept = threading.Condition()
         self.stopped = False
@@ -112,6 +123,7 @@ class Scheduler:
                 self.sweeping = True
             try:
                 self.last_result = run_sweeps(self.fire)
+                beat(self.name, self.clock.now(), self.sweeps + 1)
             except Exception:  # a sweep that fails (database down) is retried at the next wake
                 log.exception("scheduler sweep failed")
                 db.session.rollback()

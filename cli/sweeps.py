@@ -1,6 +1,8 @@
 """Flask commands for time and mail: run the scheduler alone, one timer sweep, one delivery sweep, one weak-signal sweep."""
 from __future__ import annotations
 
+import signal
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -25,7 +27,9 @@ def run_scheduler():
     """Run the scheduler alone, in the foreground (deployments with a separate scheduler process)."""
     app = current_app._get_current_object()
     click.echo("Planificateur démarré (Ctrl+C pour arrêter).")
-    scheduler = scheduler_mod.Scheduler(app, blocking=True)
+    max_sleep = float(app.config.get("SCHEDULER_MAX_SLEEP") or scheduler_mod.MAX_SLEEP)
+    scheduler = scheduler_mod.Scheduler(app, blocking=True, max_sleep=max_sleep)
+    signal.signal(signal.SIGTERM, _stop)  # a process manager stops us with SIGTERM: leave like Ctrl+C
     try:
         scheduler.start()  # blocks until interrupted
     except (KeyboardInterrupt, SystemExit):
@@ -33,6 +37,11 @@ def run_scheduler():
     finally:
         scheduler.shutdown(wait=False)
         click.echo("Planificateur arrêté.")
+
+
+def _stop(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once: a second SIGTERM during shutdown just ends us
+    raise SystemExit(0)
 
 
 @click.command("fire-timers")

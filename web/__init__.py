@@ -8,7 +8,7 @@ from werkzeug.routing import IntegerConverter
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
 from web import (accounts, admin, api, audit, auth, declare, deploys, dossiers, drafts, inbox, journal, knowledge,
-                 modeller, outbox, retex, security, signals, sso, statistics, tasks, versions)
+                 modeller, observability, outbox, platform, retex, security, signals, sso, statistics, tasks, versions)
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "chart.js": NODE_MODULES / "chart.js" / "dist"}
@@ -74,11 +74,13 @@ class DatabaseId(IntegerConverter):
 def init_app(app):
     """Register the blueprints, the security layer and the template helpers."""
     app.url_map.converters["int"] = DatabaseId  # before any route is added
+    observability.init_app(app)  # first: its request id must exist before any check can answer early
     security.init_app(app)
     sso.init_app(app)
     for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, drafts.bp, inbox.bp, dossiers.bp, admin.bp,
                       deploys.bp, versions.bp, modeller.bp, outbox.bp, audit.bp, statistics.bp, journal.bp,
-                      knowledge.bp, retex.bp, signals.bp):
+                      knowledge.bp, retex.bp, signals.bp,
+                      platform.bp):
         app.register_blueprint(blueprint)
     app.extensions["form_rescue"] = drafts.rescue_post  # called by the 401 and CSRF handlers (web/security.py)
     api.init_app(app)

@@ -95,9 +95,9 @@ def _message(error) -> str:
     return _MESSAGES.get(kind, "Valeur invalide.").format(value)
 
 
-def validate(schema: dict, data: dict) -> dict[str, str]:
+def validate(schema: dict, data: dict, validator: Draft202012Validator | None = None) -> dict[str, str]:
     """Return {field: French message} for every invalid top-level field ("" for the form itself)."""
-    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    validator = validator or Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
     found: dict[str, tuple[int, str]] = {}
 
     def add(field: str, kind: str, message: str) -> None:
@@ -219,6 +219,7 @@ class FormErrors(EngineError):
 
 
 _forms_cache: dict = {}
+_validators: dict = {}  # (definition content hash, form name) -> its compiled validator
 
 
 def forms_of(definition: ProcessDefinition) -> dict:
@@ -239,7 +240,14 @@ def validate_form(definition: ProcessDefinition, form_name: str | None, data: di
     if schema is None:
         raise EngineError(f"Formulaire introuvable : {form_name}.", 500)
     data = {name: value for name, value in data.items() if name not in not_asked}
-    errors = validate(without_fields(schema, not_asked), data)
+    if not_asked:  # questions hidden by the UI schema: a narrowed schema, not cached
+        errors = validate(without_fields(schema, not_asked), data)
+    else:
+        key = (definition.content_hash, form_name)
+        validator = _validators.get(key)
+        if validator is None:  # built once per deployed form: a definition's content never changes
+            validator = _validators[key] = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+        errors = validate(schema, data, validator)
     if errors:
         raise FormErrors(errors)
     return dict(data)

@@ -1,0 +1,66 @@
+"""Liveness (`/sante`) and readiness (`/pret`) for load balancers and orchestrators.
+
+`/sante` answers 200 as long as the process serves requests; it touches nothing else, so a slow database
+never gets a healthy worker restarted. `/pret` says whether this deployment can do its job: the database
+answers, its schema is at the migrations' head, and a scheduler swept recently (timers and mail depend on
+it). A failing check gives 503 with a JSON body naming it.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+import migrate
+from models import SchedulerHeartbeat, db
+
+bp = Blueprint("platform", __name__)
+
+DEFAULT_HEARTBEAT_MAX_AGE = 180  # seconds: three times the scheduler's longest sleep between sweeps
+_heads: set[str] = set()  # the scripts' heads do not change while the process runs
+
+
+@bp.get("/sante")
+def liveness():
+    """The process is alive and serving (no database access)."""
+    return jsonify({"statut": "vivant"})
+
+
+@bp.get("/pret")
+def readiness():
+    """Database reachable, schema at head, scheduler heartbeat recent: 200, else 503 naming the failed check."""
+    checks: dict[str, dict] = {}
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            checks["database"] = {"ok": True}
+            if not _heads:
+                _heads.update(migrate.head_revisions())
+            current = migrate.current_heads(connection)
+            checks["migrations"] = {"ok": current == _heads, "current": sorted(current), "head": sorted(_heads)}
+            last = connection.execute(select(func.max(SchedulerHeartbeat.beat_at))).scalar()
+    except SQLAlchemyError as exc:
+        checks.setdefault("database", {"ok": False, "error": type(exc).__name__})
+        checks.setdefault("migrations", {"ok": False, "error": "base de données injoignable"})
+        checks["scheduler"] = {"ok": False, "error": "base de données injoignable"}
+        return _answer(checks)
+    max_age = float(current_app.config.get("SCHEDULER_HEARTBEAT_MAX_AGE", DEFAULT_HEARTBEAT_MAX_AGE))
+    if last is None:
+        checks["scheduler"] = {"ok": False, "error": "aucun passage du planificateur enregistré"}
+    else:
+        if last.tzinfo is None:  # SQLite hands back naive UTC through a raw connection's max()
+            last = last.replace(tzinfo=current_app.extensions["clock"].now().tzinfo)
+        age = (current_app.extensions["clock"].now() - last).total_seconds()
+        checks["scheduler"] = {"ok": age <= max_age, "age_s": round(age, 1), "max_age_s": max_age}
+        if age > max_age:
+            checks["scheduler"]["error"] = f"dernier passage il y a plus de {timedelta(seconds=int(max_age))}"
+    return _answer(checks)
+
+
+def _answer(checks: dict):
+    ready = all(check["ok"] for check in checks.values())
+    failed = [name for name, check in checks.items() if not check["ok"]]
+    body = {"statut": "pret" if ready else "pas_pret", "verifications": checks, "echecs": failed}
+    return jsonify(body), 200 if ready else 503
