@@ -34,6 +34,7 @@ def test_the_diagram_opens_on_the_dossier_and_zooms(page, clock):
     assert scale(page) == pytest.approx(1.25, abs=0.01)
     page.click(".zoom-diagramme button:has-text('Tout le processus')")
     assert scale(page) < 0.3
+    shot(page, "diagramme-tout-le-processus")
     page.click(".zoom-diagramme button:has-text('Position du dossier')")
     assert scale(page) == pytest.approx(1, abs=0.01)
     page.focus("#diagramme")
