@@ -2,9 +2,9 @@
 model with the pages (web/access.py), `Idempotency-Key` on every POST, RFC 9457 problem details, and an
 OpenAPI 3.1 document generated from the same declarations as the routes.
 
-Journal entries (the notes of cases/) have no route yet: they are wired where cases/ lands.
+The journal of a dossier (notes, indicators) goes through cases/, like the fiche de suivi (web/api/journal.py).
 """
-from web.api import declarations, dossiers, openapi, outbox, pages, tasks  # noqa: F401  (registers the routes)
+from web.api import declarations, dossiers, journal, openapi, outbox, pages, tasks  # noqa: F401  (registers the routes)
 from web.api.spec import bp
 from web.security import csrf
 
