@@ -175,6 +175,15 @@ def _instance_secret(app: Flask) -> str:
     """A random secret kept in the instance folder, so sessions survive restarts without a committed key."""
     path = Path(app.instance_path) / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        os.chmod(path, 0o600)
+        # Written aside, then linked into place: several processes starting at once (gunicorn workers,
+        # parallel test workers) all end up reading the one complete secret.
+        draft = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        draft.write_text(secrets.token_hex(32))
+        os.chmod(draft, 0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()
