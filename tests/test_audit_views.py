@@ -18,7 +18,8 @@ from test_web_support import ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, DGS
 
 @pytest.fixture
 def dossier(app, clock):
-    """A finished grave_acss dossier (17 steps) and a B1 one."""
+    """A finished grave_acss dossier (17 process steps and the two journal events of its declared indicators:
+    19 steps of its chain) and a B1 one."""
     scenarios.run("b1", clock)
     dossier, _ = scenarios.run("grave_acss", clock)
     return dossier.number
@@ -73,7 +74,7 @@ def test_history_lists_every_step_with_who_and_when(client, dossier):
     page = client.get(f"/audit/dossiers/{dossier}").text
     rows = re.findall(r'<tr id="etape-(\d+)"', page)
     events = hash_chain.events_of(db.session.scalar(select(Dossier.instance_id).where(Dossier.number == dossier)))
-    assert [int(r) for r in rows] == [e.seq for e in events] and len(rows) == 17
+    assert [int(r) for r in rows] == [e.seq for e in events] and len(rows) == 19
     assert "Karim Benali" in page and "analyste@acss.example.fr" in page and "Cellule ACSS" in page
     assert "Qualifier l&#39;incident (tâche A)" in page or "Qualifier l'incident (tâche A)" in page
     assert 'name="csrf_token"' in page
@@ -119,7 +120,7 @@ def test_stepper_shows_diagram_marks_data_and_diff(client, dossier):
     assert 'id="differences"' in page and 'class="diff-ajout"><td class="numero">titre</td>' in page
     assert scenarios.formulaire()["titre"] in page
     # The slider and the neighbours.
-    assert f'value="{form_step}"' in page and 'max="17"' in page
+    assert f'value="{form_step}"' in page and 'max="19"' in page
     assert f"/audit/dossiers/{dossier}/etapes/{form_step - 1}" in page
     # The weekly-point timer shows as an active token while support is under way.
     support = next(e.seq for e in events if e.visited and e.visited[0] == "p4_analyse")

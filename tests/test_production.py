@@ -262,8 +262,11 @@ def test_sigkilled_workers_lose_and_double_nothing(shape, database):
         mine = db.session.scalars(select(Dossier).join(IdempotencyKey, IdempotencyKey.dossier_id == Dossier.id)
                                   .where(IdempotencyKey.key.in_(keys))).all()
         assert len(mine) == len(keys) == len({d.id for d in mine})  # one dossier per key, never two
-        numbers = sorted(d.number for d in db.session.scalars(select(Dossier)).all())
-        assert numbers == [f"{numbers[0][:9]}{n:05d}" for n in range(1, len(numbers) + 1)]  # no hole
+        # Declarations in progress carry a provisional reference, unique; no SSI number is taken before
+        # validation, so none was lost to a killed worker either.
+        references = [d.number for d in db.session.scalars(select(Dossier)).all()]
+        assert len(set(references)) == len(references)
+        assert all(d.number.startswith("BR-") for d in mine)
         for dossier in mine:
             steps = db.session.scalars(select(AuditEvent.payload["spec"].as_string()).where(
                 AuditEvent.instance_id == dossier.instance_id, AuditEvent.command == "complete")).all()

@@ -12,6 +12,7 @@ from app import create_app
 from audit import hash_chain, replayer, verifier
 from browser_support import fill, shot, submit
 from browser_support import login as browser_login
+from cases import observables as cases_observables
 from cli import scenarios
 from handlers import similarity
 from models import AuditEvent, Dossier, Observable, OutboxMessage, ProcessInstance, db
@@ -34,9 +35,10 @@ def plant(prefix, types=("rancongiciel",), observables=(), days_ago=1, state="à
     db.session.execute(update(Dossier).where(Dossier.id == dossier.id).values(
         state=state, qualification="grave", incident_types=list(types), declared_at=declared))
     scenarios.plant_observables(dossier, observables, None)
+    analyst = user(ACSS)
     for kind, value in removed:  # entered, then withdrawn by the analyst: similarity ignores it
-        db.session.add(Observable(dossier_id=dossier.id, kind=kind, value=value, normalized=value.lower(),
-                                  created_at=declared, removed_at=declared + timedelta(hours=1)))
+        cases_observables.remove(cases_observables.add(dossier, kind, value, user=analyst, source="analyste"),
+                                 user=analyst, reason="Saisie erronée")
     db.session.commit()
     return dossier
 
@@ -138,9 +140,8 @@ def test_planted_matches_rank_first_with_reasons_and_hfds_is_told(app, client, c
     assert "2 dossiers rapprochés de celui-ci (seuil de rapprochement : 4 points)" in section and CONFIRM["motif_decision"] in page.text
 
     # Replay reads back what the handler recorded: the ranking may change later, the history still verifies.
-    db.session.execute(update(Observable).where(Observable.dossier_id == planted["metz"].id)
-                       .values(removed_at=clock.now()))
-    db.session.commit()
+    for row in db.session.scalars(select(Observable).where(Observable.dossier_id == planted["metz"].id)).all():
+        cases_observables.remove(row, user=user(ACSS), reason="Retiré après analyse")
     app.config["SIMILARITY_THRESHOLD"] = 100
     events = hash_chain.events_of(source.instance_id)
     steps = list(replayer.replay(db.session.get(ProcessInstance, source.instance_id), events, check=False,

@@ -17,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 from models import Draft, LoginSession, User, db
 from timekeeping.clock import app_now
 from web import access, declare, forms, tasks
+from web.draft_store import store  # noqa: F401  (the autosave's writer, shared with web/tasks.py)
 from web.auth import current_user, login_required
 from web.login_sessions import password_stamp
 from web.security import french_abort
@@ -56,19 +57,6 @@ def clean_values(key: str, schema: dict, form) -> dict:
                 values[name] = str(form.get(name))[:FINESS_MAX]
     tasks.check_sizes(schema, values)
     return values
-
-
-def store(key: str, user_id: int, values: dict) -> Draft:
-    """Write one user's draft of one form (created or replaced) and commit."""
-    draft = db.session.scalar(select(Draft).where(Draft.task_id == key, Draft.user_id == user_id))
-    if draft is None:
-        draft = Draft(task_id=key, user_id=user_id, data=values, updated_at=app_now())
-        db.session.add(draft)
-    else:
-        draft.data = values
-        draft.updated_at = app_now()
-    db.session.commit()
-    return draft
 
 
 def own_draft(key: str, user_id: int) -> Draft | None:

@@ -9,7 +9,7 @@ from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
 from timekeeping.clock import app_now
-from web import access, form_conditions, forms, knowledge_choices, linked_dossiers, task_memory
+from web import access, draft_store, form_conditions, forms, knowledge_choices, linked_dossiers, task_memory
 from web.auth import current_user, login_required
 from web.security import french_abort
 from workflow import claims, commands, context, form_schemas
@@ -104,14 +104,7 @@ def check_sizes(schema: dict, values: dict) -> None:
 def save_draft(row: TaskRow, user: User, values: dict) -> None:
     """Keep what the user typed for later (one draft per task and user), within the size limits."""
     check_sizes(form_of(row)[0], values)
-    draft = _draft(row, user)
-    if draft is None:
-        draft = Draft(task_id=row.id, user_id=user.id, data=values, updated_at=app_now())
-        db.session.add(draft)
-    else:
-        draft.data = values
-        draft.updated_at = app_now()
-    db.session.commit()
+    draft_store.store(row.id, user.id, values)
 
 
 def next_step_redirect(row: TaskRow, dossier: Dossier, user: User):

@@ -60,6 +60,6 @@ def downgrade() -> None:
     op.drop_table("user_identities")
     op.drop_table("password_links")
     op.drop_table("account_events")
-    with op.batch_alter_table("structures") as batch_op:
-        batch_op.drop_column("active")
-        batch_op.drop_column("phone")
+    # Plain ALTER TABLE DROP COLUMN (SQLite >= 3.35, PostgreSQL): a batch copy would trip the foreign keys.
+    op.drop_column("structures", "active")
+    op.drop_column("structures", "phone")

@@ -67,7 +67,7 @@ def _text_field(data: dict, name: str, required: bool, limit: int) -> str:
 def read_journal(user, dossier_id):
     """The entries and indicators the user would see on the fiche de suivi."""
     dossier = access.readable_dossier(user, dossier_id)
-    return {"entries": [_entry(e) for e in journal.entries(dossier, access.journal_entry_filter(user))],
+    return {"entries": [_entry(entry) for entry in journal.entries(dossier, access.journal_entry_filter(user))],
             "indicators": [_indicator(o) for o in observables.of_dossier(dossier, access.observable_filter(user))],
             "can_write": access.can_write_journal(user, dossier)}
 
