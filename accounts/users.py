@@ -1,18 +1,15 @@
 """User accounts: role and scope checked, created and changed with an audit entry; deactivation ends sessions."""
 from __future__ import annotations
 
-import re
-
 from argon2 import PasswordHasher
 from sqlalchemy import func, select, update
 
 from accounts import journal
+from accounts.structures import EMAIL, PHONE
 from models import LoginSession, Structure, User, db
 from referentiel import REGIONS, ROLES
 from timekeeping.clock import app_now
 
-EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}")
-PHONE = re.compile(r"\+?[0-9 .()-]{6,25}")
 MIN_PASSWORD = 12
 _hasher = PasswordHasher()
 
