@@ -159,11 +159,7 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
         snapshot = Snapshot(seq=index, event=event, state_json=state_json, state_hash=state_hash,
                             visited_step=visited, visited=visited_all)
         if summarize:
-            token = clock_mod.current_clock.set(clock_mod.FrozenClock(event.at))
-            try:
-                _summarize(snapshot, workflow, deployment.roles_of(definition))
-            finally:
-                clock_mod.current_clock.reset(token)
+            _summarize_at(event, snapshot, workflow, definition)
         yield snapshot
         prev_hash, prev_state = event.hash, state_json
 
@@ -181,12 +177,17 @@ def _journal_snapshot(index: int, event: AuditEvent, prev_state: str | None, wor
     snapshot = Snapshot(seq=index, event=event, state_json=prev_state, state_hash=state_hash, visited_step=[],
                         visited=visited_all)
     if summarize:
-        token = clock_mod.current_clock.set(clock_mod.FrozenClock(event.at))
-        try:
-            _summarize(snapshot, workflow, deployment.roles_of(definition))
-        finally:
-            clock_mod.current_clock.reset(token)
+        _summarize_at(event, snapshot, workflow, definition)
     return snapshot
+
+
+def _summarize_at(event: AuditEvent, snapshot: Snapshot, workflow, definition) -> None:
+    """Describe a step as of its own time (due dates and overdue marks read the clock)."""
+    token = clock_mod.current_clock.set(clock_mod.FrozenClock(event.at))
+    try:
+        _summarize(snapshot, workflow, deployment.roles_of(definition))
+    finally:
+        clock_mod.current_clock.reset(token)
 
 
 def state_at(dossier: Dossier, step: int) -> Snapshot:
