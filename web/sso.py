@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import OAuth
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from joserfc.errors import JoseError
 from requests.exceptions import RequestException
 
@@ -43,8 +43,6 @@ def _providers():
 
 
 def _client(provider: str):
-    if provider not in (current_app.config.get("OIDC_PROVIDERS") or {}):
-        return None
     return current_app.extensions["sso"].create_client(provider)
 
 
@@ -52,12 +50,18 @@ def _refuse(message: str, status: int):
     return render_template("auth/login.html", error=message, email="", next_url=None), status
 
 
+@bp.before_request
+def _configured_provider():
+    """Every route names a provider: an unknown one is a French 404, before any work."""
+    if (request.view_args or {}).get("provider") not in (current_app.config.get("OIDC_PROVIDERS") or {}):
+        return _refuse("Ce fournisseur d'identité n'est pas configuré sur cette plateforme.", 404)
+    return None
+
+
 @bp.route("/<provider>")
 def start(provider: str):
     """Send the browser to the provider's authorization endpoint (state, nonce and PKCE kept in the session)."""
     client = _client(provider)
-    if client is None:
-        return _refuse("Ce fournisseur d'identité n'est pas configuré sur cette plateforme.", 404)
     try:
         return client.authorize_redirect(url_for("sso.callback", provider=provider, _external=True))
     except (RequestException, ValueError):
@@ -73,8 +77,6 @@ def identity_claims(provider: str, token: dict, nonce: str) -> dict:
 def callback(provider: str):
     """The provider's answer: exchange the code, check the ID token, log into the matching account."""
     client = _client(provider)
-    if client is None:
-        return _refuse("Ce fournisseur d'identité n'est pas configuré sur cette plateforme.", 404)
     try:
         token = client.authorize_access_token()
     except RequestException:
