@@ -36,13 +36,18 @@ def _upload_limit():
         request.max_content_length = attachments.max_bytes() + 256 * 1024
 
 
-def _writable(dossier_id: int) -> tuple[User, Dossier]:
-    """The user and the dossier, if they may write in its journal (404 if they cannot read it, else 403)."""
-    user = current_user()
+def writable_dossier(user: User, dossier_id: int) -> Dossier:
+    """The dossier, if the user may write in its journal (404 if they cannot read it, else 403); pages and API."""
     dossier = access.readable_dossier(user, dossier_id)
     if not access.can_write_journal(user, dossier):
         french_abort(403, "Votre rôle permet de consulter ce dossier, pas d'écrire dans son journal.")
-    return user, dossier
+    return dossier
+
+
+def _writable(dossier_id: int) -> tuple[User, Dossier]:
+    """The logged-in user and the dossier, if they may write in its journal."""
+    user = current_user()
+    return user, writable_dossier(user, dossier_id)
 
 
 def _back(dossier: Dossier, message: str):

@@ -4,11 +4,12 @@ dossier's audit chain, and the same visibility rules (web/access.py)."""
 from __future__ import annotations
 
 from cases import journal, observables
-from models import Dossier, JournalEntry, Observable, User
+from models import JournalEntry, Observable
 from referentiel import OBSERVABLE_KINDS
 from web import access
 from web.api.spec import operation
 from web.dossiers import READERS
+from web.journal import writable_dossier
 from web.security import french_abort
 
 STAMP = {"type": ["string", "null"], "format": "date-time"}
@@ -48,13 +49,6 @@ def _indicator(row: Observable) -> dict:
             "removed": row.removed_at is not None}
 
 
-def _writable(user: User, dossier_id: int) -> Dossier:
-    dossier = access.readable_dossier(user, dossier_id)
-    if not access.can_write_journal(user, dossier):
-        french_abort(403, "Votre rôle permet de consulter ce dossier, pas d'écrire dans son journal.")
-    return dossier
-
-
 def _text_field(data: dict, name: str, required: bool, limit: int) -> str:
     value = data.get(name, "")
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
@@ -77,7 +71,7 @@ def read_journal(user, dossier_id):
            response=ENTRY, errors=(403, 404, 409, 422))
 def add_note(user, data, key, dossier_id):
     """A note as an event of the dossier's chain."""
-    dossier = _writable(user, dossier_id)
+    dossier = writable_dossier(user, dossier_id)
     kind = data.get("kind")
     if not isinstance(kind, str) or kind not in journal.NOTE_KINDS:
         french_abort(422, "« kind » : un type de note parmi " + ", ".join(sorted(journal.NOTE_KINDS)) + ".")
@@ -89,7 +83,7 @@ def add_note(user, data, key, dossier_id):
            response=INDICATOR, errors=(403, 404, 409, 422))
 def add_indicator(user, data, key, dossier_id):
     """An observable, checked and normalized per kind, as an event of the dossier's chain."""
-    dossier = _writable(user, dossier_id)
+    dossier = writable_dossier(user, dossier_id)
     if not isinstance(data.get("kind"), str) or data["kind"] not in OBSERVABLE_KINDS:
         french_abort(422, "« kind » : un type d'indicateur parmi " + ", ".join(sorted(OBSERVABLE_KINDS)) + ".")
     value = _text_field(data, "value", True, 2000)
