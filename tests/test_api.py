@@ -22,6 +22,7 @@ from accounts import api_tokens as tokens
 from audit import verifier
 from cli import scenarios
 from models import ApiToken, AuditEvent, Dossier, OutboxMessage, TaskRow, User, db
+from test_visibility_matrix import _drive  # the same dossiers as the pages' matrix
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
                               DECLARANT_METZ, DGS, HFDS, PROCESSUS, dossier_by_number, form_data, login, open_task,
                               post, structure_of, user)
@@ -288,20 +289,6 @@ def test_problem_details_for_every_refusal(app, client):
 
 TASK_LINK = re.compile(r"/taches/([0-9a-f-]{36})")
 NUMBER = re.compile(r"SSI-\d{4}-\d{5}")
-
-
-def _drive(clock, email: str, steps: list, until: str | None = None) -> Dossier:
-    """Start a dossier as a demo declarant and complete its tasks up to `until`."""
-    declarant = user(email)
-    clock.advance(minutes=5)
-    dossier = commands.start_dossier(structure_of(email), declarant, context.Actor.of(declarant))
-    for spec_name, data in steps:
-        if spec_name == until:
-            break
-        clock.advance(minutes=30)
-        row = scenarios.ready_task(dossier, spec_name)
-        commands.complete_task(row.id, data, scenarios.actor_for(row))
-    return db.session.get(Dossier, dossier.id)
 
 
 def _declared(title: str) -> list:
