@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 from models import Draft, LoginSession, User, db
 from timekeeping.clock import app_now
 from web import access, declare, forms, tasks
-from web.draft_store import store  # noqa: F401  (the autosave's writer, shared with web/tasks.py)
+from web.draft_store import own_draft, store  # noqa: F401  (shared with web/tasks.py)
 from web.auth import current_user, login_required
 from web.login_sessions import password_stamp
 from web.security import french_abort
@@ -57,11 +57,6 @@ def clean_values(key: str, schema: dict, form) -> dict:
                 values[name] = str(form.get(name))[:FINESS_MAX]
     tasks.check_sizes(schema, values)
     return values
-
-
-def own_draft(key: str, user_id: int) -> Draft | None:
-    """A user's own draft of one form, if any."""
-    return db.session.scalar(select(Draft).where(Draft.task_id == key, Draft.user_id == user_id))
 
 
 def _json_form(payload) -> MultiDict:

@@ -8,7 +8,6 @@ from cases import observables
 from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
-from timekeeping.clock import app_now
 from web import access, draft_store, form_conditions, forms, knowledge_choices, linked_dossiers, task_memory
 from web.auth import current_user, login_required
 from web.security import french_abort
@@ -68,7 +67,7 @@ def add_object_row(values: dict, action: str) -> dict:
 
 
 def _draft(row: TaskRow, user: User) -> Draft | None:
-    return db.session.scalar(select(Draft).where(Draft.task_id == row.id, Draft.user_id == user.id))
+    return draft_store.own_draft(row.id, user.id)
 
 
 def _field_schema(properties: dict, key: str) -> dict:
