@@ -11,7 +11,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, jsonify, request, session, url_for
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from models import Draft, LoginSession, User, db
