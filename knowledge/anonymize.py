@@ -8,6 +8,7 @@ this is a first pass, not a guarantee on free text.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -61,9 +62,14 @@ def _replace_names(text: str, names: list[str], placeholder: str) -> str:
         words.update(w for w in re.split(r"[\s,'’()-]+", name)
                      if len(w) >= 4 and w[0].isupper() and _fold(w) not in GENERIC_WORDS)
     for word in sorted(words, key=len, reverse=True):
-        pattern = re.compile(_accent_insensitive(word), re.IGNORECASE)
-        text = pattern.sub(placeholder, text)
+        text = _word_pattern(word).sub(placeholder, text)
     return text
+
+
+@functools.lru_cache(maxsize=8192)
+def _word_pattern(word: str) -> re.Pattern:
+    """The compiled pattern of one name: the same names come back in every retex (users, structures)."""
+    return re.compile(_accent_insensitive(word), re.IGNORECASE)
 
 
 def _accent_insensitive(word: str) -> str:
