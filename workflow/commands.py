@@ -14,7 +14,7 @@ from flask import current_app
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import DurationTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -27,6 +27,7 @@ from workflow.context import SYSTEM, Actor, CommandContext, current_command, scr
 from workflow.deployment import active_definition, spec_of
 from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, event_hash
 from workflow.form_schemas import validate_form
+from workflow.row_writes import write_changes
 from workflow.sync import _retitle_open_tasks, _sync_dossier, _sync_tasks, _sync_timers
 
 
@@ -202,6 +203,12 @@ def check_can_work(row: TaskRow, actor: Actor) -> None:
         raise EngineError("Cette tâche relève d'une autre structure.", 403)
 
 
+LOCK_WITH_CONTEXT = (select(ProcessInstance, Dossier, ProcessDefinition)  # built once (row_writes.py says why)
+                     .join(Dossier, Dossier.instance_id == ProcessInstance.id)
+                     .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+                     .where(ProcessInstance.id == bindparam("_instance")).with_for_update(of=ProcessInstance))
+
+
 def _lock_instance(instance_id: int, with_context: bool = False):
     """Lock an instance row (FOR UPDATE); with `with_context`, also return its dossier and definition."""
     if not with_context:
@@ -211,12 +218,7 @@ def _lock_instance(instance_id: int, with_context: bool = False):
         if instance is None:
             raise EngineError("Dossier introuvable.", 404)
         return instance
-    found = db.session.execute(
-        select(ProcessInstance, Dossier, ProcessDefinition)
-        .join(Dossier, Dossier.instance_id == ProcessInstance.id)
-        .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
-        .where(ProcessInstance.id == instance_id).with_for_update(of=ProcessInstance)
-    ).one_or_none()
+    found = db.session.execute(LOCK_WITH_CONTEXT, {"_instance": instance_id}).one_or_none()
     if found is None:
         raise EngineError("Dossier introuvable.", 404)
     return tuple(found)
@@ -308,6 +310,9 @@ def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, co
            visited: list, now: datetime, before: tuple, commit: bool = True) -> None:
     with db.session.no_autoflush:  # one flush at commit instead of one per query
         _write_rows(instance, dossier, workflow, ctx, state_json, command, payload, visited, now, before)
+        # The instance and dossier columns the command changed, as two statements (row_writes.py).
+        write_changes(instance, bump_version=True)
+        write_changes(dossier)
     if commit:
         db.session.commit()
     else:
@@ -338,16 +343,17 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
                        states=ctx.states, state_hash=state_hash, prev_hash=instance.last_hash)
     event.hash = event_hash(event)
     instance.last_hash = event.hash
-    db.session.execute(insert(AUDIT), [{column: getattr(event, column) for column in AUDIT_COLUMNS}])
+    db.session.execute(INSERT_AUDIT, [{column: getattr(event, column) for column in AUDIT_COLUMNS}])
     _sync_tasks(instance, dossier, workflow, before[0], payload.get("task_id") if command == "complete" else None,
                 ctx, now)
     _sync_timers(instance, workflow, before[1], now)
     if ctx.outbox:
         note_due(db.session, now)
-        db.session.execute(insert(OUTBOX), [
+        db.session.execute(INSERT_OUTBOX, [
             dict(instance_id=instance.id, dossier_id=dossier.id, event_seq=seq, status="pending", attempts=0,
                  next_attempt_at=now, created_at=now, **message) for message in ctx.outbox])
 
 
 # Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path.
 AUDIT, OUTBOX, TIMER_TABLE = AuditEvent.__table__, OutboxMessage.__table__, Timer.__table__
+INSERT_AUDIT, INSERT_OUTBOX = insert(AUDIT), insert(OUTBOX)  # built once (row_writes.py says why)
