@@ -61,15 +61,17 @@ def _replace_names(text: str, names: list[str], placeholder: str) -> str:
         # « Claire Le Gall » also leaks as « Mme Le Gall »; « CHU de Rennes » as « Rennes ».
         words.update(w for w in re.split(r"[\s,'’()-]+", name)
                      if len(w) >= 4 and w[0].isupper() and _fold(w) not in GENERIC_WORDS)
-    for word in sorted(words, key=len, reverse=True):
-        text = _word_pattern(word).sub(placeholder, text)
+    if words:
+        text = _names_pattern(tuple(sorted(words, key=lambda w: (-len(w), w)))).sub(placeholder, text)
     return text
 
 
-@functools.lru_cache(maxsize=8192)
-def _word_pattern(word: str) -> re.Pattern:
-    """The compiled pattern of one name: the same names come back in every retex (users, structures)."""
-    return re.compile(_accent_insensitive(word), re.IGNORECASE)
+@functools.lru_cache(maxsize=1024)
+def _names_pattern(words: tuple) -> re.Pattern:
+    """One pattern for all the names of a kind, longest first: at each place the longest name that
+    matches wins (« Claire Le Gall » before « Claire »). Compiled once: the same names (every user,
+    the structures) come back in every retex."""
+    return re.compile("|".join(_accent_insensitive(word) for word in words), re.IGNORECASE)
 
 
 def _accent_insensitive(word: str) -> str:

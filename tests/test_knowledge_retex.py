@@ -60,6 +60,18 @@ def test_anonymization_removes_every_planted_identifier_and_keeps_the_lesson():
     assert anonymize("Lot 123456789 à 10:30") == "Lot 123456789 à 10:30"
 
 
+def test_overlapping_names_leave_no_part_behind():
+    """Names that share words, met in every order and with or without accents: the longest name wins
+    where it matches, and each remaining word of four letters or more is replaced on its own."""
+    people = ["Claire Le Gall", "Marie-Claire Hélias", "Gall"]
+    text = ("Mme Marie-Claire Helias appelle Claire Le Gall ; M. GALL rappelle Marie Claire, "
+            "puis Mme Le Gall et Hélias.")
+    result = anonymize(text, people=people)
+    for part in ("Claire", "Gall", "GALL", "Helias", "Hélias", "Marie"):
+        assert part not in result, result
+    assert result.count("[nom]") >= 6 and "appelle" in result and "rappelle" in result
+
+
 def _closed_with_planted_retex(clock) -> Dossier:
     """Run the grave_acss scenario to its retex and complete it with the planted identifiers."""
     dossier, _ = scenarios.run("grave_acss", clock, until="p6_retex")
