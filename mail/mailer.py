@@ -36,6 +36,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 
 from models import OutboxMessage, db
+from mail import notifications
 from mail.smtp_transport import PermanentFailure, Skipped, transport_for
 from timekeeping import leases
 from timekeeping.clock import app_now
@@ -172,6 +173,14 @@ def deliver_one(row_id: int, token: str, transport, sender: str, heartbeat: leas
         return "skipped"
     if not row.recipients:
         return _mark_failed(row, app_now(), "Aucun destinataire.", permanent=True, stage=None)
+    if not row.rendered:
+        # Rendered now from the templates it was queued with; stored with the `sending` marker, so the
+        # record shows what left. A message that cannot be rendered will not render on a retry either.
+        try:
+            row.stored_text, row.stored_html = notifications.render_row(row)
+        except Exception as exc:
+            log.exception("outbox row %s could not be rendered", row_id)
+            return _mark_failed(row, app_now(), f"Rendu du message impossible : {exc}", permanent=True, stage=None)
     reached = []
 
     def progress(stage: str) -> bool:

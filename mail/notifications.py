@@ -1,18 +1,26 @@
 """Notifications: who receives each message and how it reads, rendered into the outbox.
 
 Handlers never send mail (DESIGN.md decision 2). They call `CommandContext.notify`, which
-resolves the recipients here, renders the French text from Jinja2 templates and queues an
-outbox row written in the same transaction as the new process state.
+resolves the recipients here and queues an outbox row written in the same transaction as the new
+process state: its subject, the values its template reads, and the hash of this release's template
+set. The French text is rendered from the Jinja2 templates when the sender delivers the message (or
+a page shows it), from the set it was pinned to: stored once per release in `mail_template_sets`,
+so that an upgrade between queueing and delivery does not change a message already decided.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import DictLoader, Environment, select_autoescape
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
+from models import MailTemplateSet, OutboxMessage, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, ROLES, slugify
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "web" / "templates" / "mail"
@@ -95,21 +103,52 @@ def resolve(role: str, data: dict, region: str | None, mailboxes: dict) -> list[
     return [mailbox(role, region, mailboxes)]
 
 
+# --------------------------------------------------------------------------------------------
+# Templates: the set of one release, pinned by hash in every message queued with it
+
+def template_files() -> dict[str, str]:
+    """{file name: source} of this release's mail templates (read once per process)."""
+    return _current_set()[1]
+
+
+def template_set_hash() -> str:
+    """Content hash of this release's mail templates: what a queued message is pinned to."""
+    return _current_set()[0]
+
+
+@lru_cache(maxsize=1)
+def _current_set() -> tuple[str, dict]:
+    files = {path.name: path.read_text(encoding="utf-8") for path in sorted(TEMPLATE_DIR.glob("*.j2"))}
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+    return digest, files
+
+
 _envs: dict = {}
 
 
-def _environment(html: bool = True) -> Environment:
+def _environment(set_hash: str, files: dict, html: bool) -> Environment:
     # The plain-text part must not be HTML-escaped ("d'avancement", not "d&#39;avancement").
-    if html not in _envs:
-        _envs[html] = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)),
-                                  autoescape=select_autoescape(enabled_extensions=("j2",), default=True)
-                                  if html else False,
-                                  trim_blocks=True, lstrip_blocks=True)
-    return _envs[html]
+    key = (set_hash, html)
+    if key not in _envs:
+        _envs[key] = Environment(loader=DictLoader(files),
+                                 autoescape=select_autoescape(enabled_extensions=("j2",), default=True)
+                                 if html else False,
+                                 trim_blocks=True, lstrip_blocks=True)
+    return _envs[key]
+
+
+# The task data a template may read: the `data.<name>` it names (a test holds every template to that form),
+# so that a queued message carries these few values rather than the whole dossier.
+DATA_NAME = re.compile(r"\bdata\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@lru_cache(maxsize=1)
+def _data_names() -> frozenset:
+    return frozenset(name for source in template_files().values() for name in DATA_NAME.findall(source))
 
 
 def template_context(kind: str, data: dict, dossier_number: str, extra: dict | None = None) -> dict:
-    """The values a message template may use."""
+    """The values a message template may use (of the task data, only what a template reads)."""
     structure = data.get("structure") or {}
     ctx = {
         "kind": kind,
@@ -120,29 +159,92 @@ def template_context(kind: str, data: dict, dossier_number: str, extra: dict | N
         "description": data.get("description", ""),
         "types_incident": [INCIDENT_TYPES.get(t, t) for t in data.get("types_incident", [])],
         "qualification": QUALIFICATIONS.get(data.get("qualification"), data.get("qualification") or ""),
-        "data": data,
+        "data": {name: data[name] for name in _data_names() if name in data},
     }
     ctx.update(extra or {})
     return ctx
 
 
-@lru_cache(maxsize=None)
-def _template_name(kind: str) -> str:
-    """The message's own template, or the generic one (looked up once per kind, not per message)."""
-    return f"{kind}.j2" if (TEMPLATE_DIR / f"{kind}.j2").exists() else "generic.j2"
+def _template_name(kind: str, files: dict) -> str:
+    """The message's own template, or the generic one."""
+    return f"{kind}.j2" if f"{kind}.j2" in files else "generic.j2"
+
+
+def subject(kind: str, ctx: dict, data: dict | None = None) -> str:
+    """The subject line of one message."""
+    fmt = {"numero": ctx["numero"], "structure": ctx["structure"].get("nom", ""),
+           "qualification": ctx["qualification"][:1].lower() + ctx["qualification"][1:],
+           "dispositif": (data if data is not None else ctx["data"]).get("dispositif_ansm", "")}
+    return SUBJECTS.get(kind, "Signalement {numero}").format(**fmt)
+
+
+def render_bodies(kind: str, ctx: dict, subject_line: str, set_hash: str | None = None,
+                  files: dict | None = None) -> tuple[str, str]:
+    """Plain-text and HTML bodies of one message, from a template set (this release's by default)."""
+    if files is None:
+        set_hash, files = _current_set()
+    name = _template_name(kind, files)
+    values = dict(ctx, subject=subject_line)
+    text = _environment(set_hash, files, False).get_template(name).render(dict(values, part="text"))
+    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"  # optional lines leave blank runs behind
+    html = _environment(set_hash, files, True).get_template(name).render(dict(values, part="html")).strip() + "\n"
+    return text, html
 
 
 def render(kind: str, ctx: dict) -> tuple[str, str, str]:
-    """Subject, plain-text body and HTML body of one message."""
-    fmt = {"numero": ctx["numero"], "structure": ctx["structure"].get("nom", ""),
-           "qualification": ctx["qualification"][:1].lower() + ctx["qualification"][1:],
-           "dispositif": ctx["data"].get("dispositif_ansm", "")}
-    subject = SUBJECTS.get(kind, "Signalement {numero}").format(**fmt)
-    name = _template_name(kind)
-    text = _environment(html=False).get_template(name).render(dict(ctx, subject=subject, part="text"))
-    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"  # optional lines leave blank runs behind
-    html = _environment(html=True).get_template(name).render(dict(ctx, subject=subject, part="html")).strip() + "\n"
-    return subject, text, html
+    """Subject, plain-text body and HTML body of one message, rendered now with this release's templates."""
+    subject_line = subject(kind, ctx)
+    return (subject_line, *render_bodies(kind, ctx, subject_line))
+
+
+def queued(kind: str, ctx: dict, data: dict) -> dict:
+    """The columns of a message queued by a command: its subject, its context and its pinned template set.
+    The bodies are rendered when it is delivered or shown (render_row): not inside the command."""
+    return {"subject": subject(kind, ctx, data), "body_text": "", "body_html": "",
+            "template_set": template_set_hash(),
+            "context": json.dumps(ctx, ensure_ascii=False, sort_keys=True, default=str)}
+
+
+def render_row(row: OutboxMessage) -> tuple[str, str]:
+    """The bodies of a queued message, from the template set it is pinned to."""
+    set_hash, files = _current_set()
+    if row.template_set != set_hash:
+        stored = db.session.get(MailTemplateSet, row.template_set)
+        if stored is None:
+            raise LookupError(f"jeu de modèles de message {row.template_set[:12]} introuvable")
+        set_hash, files = stored.hash, stored.files
+    return render_bodies(row.kind, json.loads(row.context), row.subject, set_hash, files)
+
+
+OutboxMessage.renderer = staticmethod(render_row)
+
+_pinned: set = set()
+PIN_KEY = "mail_template_set_pinned"
+
+
+def pin_template_set(now) -> None:
+    """Store this release's template set in the current transaction unless this process knows it is stored
+    (idempotent: an insert that does nothing when the set is there). It counts as known once committed."""
+    set_hash, files = _current_set()
+    key = (id(db.engine), str(db.engine.url), set_hash)
+    if key in _pinned or db.session.info.get(PIN_KEY) == key:
+        return
+    table = MailTemplateSet.__table__
+    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(insert(table).values(hash=set_hash, files=files, created_at=now).on_conflict_do_nothing())
+    db.session.info[PIN_KEY] = key
+
+
+@event.listens_for(Session, "after_commit")
+def _pinned_once_committed(session) -> None:
+    key = session.info.pop(PIN_KEY, None)
+    if key is not None:
+        _pinned.add(key)
+
+
+@event.listens_for(Session, "after_rollback")
+def _not_pinned_after_rollback(session) -> None:
+    session.info.pop(PIN_KEY, None)
 
 
 def message_id(instance_id: int | None, seq: int | None, index: int, kind: str, domain: str) -> str:

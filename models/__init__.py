@@ -15,4 +15,4 @@ from models.versions import ActiveVersion, DeploymentEvent, PendingDeployment  #
 from models.journal import DossierLink, JournalEntry  # noqa: F401
 from models.knowledge import (KnowledgeEntry, KnowledgeEvent, Provider, ReflexSheet, Retex,  # noqa: F401
                               SheetDispatch, WeakSignalAlert)
-from models.platform import SchedulerHeartbeat  # noqa: F401
+from models.platform import MailTemplateSet, SchedulerHeartbeat  # noqa: F401

@@ -273,8 +273,13 @@ class OutboxMessage(db.Model):
     recipients: Mapped[list] = mapped_column(JSON, default=list)
     recipient_roles: Mapped[list] = mapped_column(JSON, default=list)
     subject: Mapped[str] = mapped_column(String(255))
-    body_text: Mapped[str] = mapped_column(Text)
-    body_html: Mapped[str] = mapped_column(Text, default="")
+    # A command queues a message with its template context and the hash of the template set it was
+    # written for (mail/notifications.py); the bodies are rendered from that pinned set when the
+    # sender delivers it, and stored then. Rows written already rendered have no template set.
+    stored_text: Mapped[str] = mapped_column("body_text", Text, default="")
+    stored_html: Mapped[str] = mapped_column("body_html", Text, default="")
+    template_set: Mapped[str | None] = mapped_column(String(64))
+    context: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -287,6 +292,34 @@ class OutboxMessage(db.Model):
     # How far the last SMTP attempt got (mailer.STAGES): only "data" is committed before the step
     # that could make the server accept the message; the others are written with its outcome.
     smtp_stage: Mapped[str | None] = mapped_column(String(20))
+
+    # (row) -> (text, html) from its pinned templates; installed by mail.notifications (a higher layer).
+    renderer = None
+
+    @property
+    def rendered(self) -> bool:
+        """Whether the bodies are stored (sent, or written rendered) rather than still to render."""
+        return not self.template_set or bool(self.stored_text)
+
+    def bodies(self) -> tuple[str, str]:
+        """Plain-text and HTML bodies: the stored ones, else rendered now from the pinned templates."""
+        return (self.stored_text, self.stored_html) if self.rendered else OutboxMessage.renderer(self)
+
+    @property
+    def body_text(self) -> str:
+        return self.bodies()[0]
+
+    @body_text.setter
+    def body_text(self, value: str) -> None:
+        self.stored_text = value
+
+    @property
+    def body_html(self) -> str:
+        return self.bodies()[1]
+
+    @body_html.setter
+    def body_html(self, value: str) -> None:
+        self.stored_html = value
 
 
 class Timer(db.Model):

@@ -84,10 +84,11 @@ class CommandContext:
             extra["entites"] = self.alerted_entities()
         extra.setdefault("intro", notifications.INTROS.get(kind, ""))
         ctx = notifications.template_context(kind, self.data, self.dossier.number, extra)
-        subject, text, html = notifications.render(kind, ctx)
+        notifications.pin_template_set(self.now)  # once per process and database
         index = len(self.outbox)
-        self.outbox.append(dict(kind=kind, recipients=recipients, recipient_roles=role_names, subject=subject,
-                                body_text=text, body_html=html,
+        # Rendered when delivered, from the template set pinned here (notifications.queued).
+        self.outbox.append(dict(kind=kind, recipients=recipients, recipient_roles=role_names,
+                                **notifications.queued(kind, ctx, self.data),
                                 message_id=notifications.message_id(self.instance.id, self.seq, index, kind,
                                                                     self.mail_domain)))
         result = {"modele": kind, "destinataires": recipients, "entites": entities}
