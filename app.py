@@ -122,6 +122,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         TRUSTED_PROXIES=0,
         # Bound of a dry run (the named scenarios on a candidate version and on the active one).
         DRY_RUN_SECONDS=60,
+        # Workflows kept in memory between two commands on a dossier (workflow/live_cache.py); 0 turns it off.
+        LIVE_WORKFLOWS=128,
     )
     if test_config is None:
         if production():  # configuration from the environment only: no file in the checkout decides
@@ -133,6 +135,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(environment_config())
         app.config.from_prefixed_env("SIGNALEMENT")
     else:
+        # Tests compare every workflow taken back from memory with its stored state (live_cache.py).
+        app.config["LIVE_WORKFLOW_CHECK"] = True
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         if test_config is None and production():

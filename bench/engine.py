@@ -145,7 +145,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         clock = clock_mod.FrozenClock()
         app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.db", "TESTING": True,
-                          "CLOCK": clock, "SECRET_KEY": "bench"})
+                          "CLOCK": clock, "SECRET_KEY": "bench", "LIVE_WORKFLOW_CHECK": False})
         with app.app_context():
             migrate.upgrade()
             deployment.deploy(app.config["PROCESS_FILE"])

@@ -22,9 +22,12 @@ def events(dossier):
                               .order_by(AuditEvent.seq)).all()
 
 
+@pytest.mark.parametrize("kept", [0, 128], ids=["reloaded", "kept-in-memory"])
 @pytest.mark.parametrize("name", list(scenarios.SCENARIOS))
-def test_save_and_reload_at_every_wait_state_changes_nothing(app, clock, name):
-    """The live run reloads from the database at every wait state; one in-memory workflow must agree."""
+def test_save_and_reload_at_every_wait_state_changes_nothing(app, clock, name, kept):
+    """The live run reloads from the database at every wait state (or, in the process that ran the previous
+    command, takes back the workflow it kept: live_cache.py); one in-memory workflow must agree."""
+    app.config["LIVE_WORKFLOWS"] = kept
     dossier, _ = scenarios.run(name, clock)
     recorded = events(dossier)
     instance = db.session.get(ProcessInstance, dossier.instance_id)

@@ -26,6 +26,7 @@ from timekeeping import clock as clock_mod
 from workflow.context import SYSTEM, Actor, CommandContext, current_command, script_engine
 from workflow.deployment import active_definition, spec_of
 from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, event_hash
+from workflow import live_cache
 from workflow.form_schemas import validate_form
 from workflow.row_writes import write_changes
 from workflow.sync import _retitle_open_tasks, _sync_dossier, _sync_tasks, _sync_timers
@@ -271,7 +272,12 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
         if command == "start":
             workflow = BpmnWorkflow(spec, subs, script_engine=script_engine())
         else:
-            workflow = serialization.load_state(instance.state_json, spec, subs, script_engine())
+            # The workflow this process left after the previous command, when the row still holds its state.
+            workflow = live_cache.take(instance, instance.state_json) if command != "migration" else None
+            if workflow is None:
+                workflow = serialization.load_state(instance.state_json, spec, subs, script_engine())
+            else:
+                workflow.script_engine = script_engine()
         before = (set() if command == "start" else {str(t.id) for t in runtime.ready_user_tasks(workflow)},
                   set() if command == "start" else runtime.waiting_timer_ids(workflow))
         ctx.data = runtime.current_data(workflow)
@@ -314,7 +320,9 @@ def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, co
         write_changes(instance, bump_version=True)
         write_changes(dossier)
     if commit:
+        kept = (instance.id, instance.definition_id, instance.state_json)  # read before commit expires them
         db.session.commit()
+        live_cache.keep(*kept, workflow)
     else:
         db.session.flush()  # the caller's next command reads these rows; it commits them all at once
 
