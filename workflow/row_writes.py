@@ -25,16 +25,18 @@ def write_changes(obj, bump_version: bool = False) -> None:
     """Write the object's changed columns now (with its version check and bump when `bump_version`)."""
     state = inspect(obj)
     mapper = state.mapper
-    values = {}
+    values, only_columns = {}, True
     for key in list(state.committed_state):  # the attributes set since the object was loaded
         prop = mapper.attrs.get(key)
         if prop is None or not hasattr(prop, "columns"):
+            only_columns = False  # a relationship: left to the flush at commit
             continue
         history = get_history(obj, key)
         if history.added and (not history.deleted or history.added[0] != history.deleted[0]):
             values[prop.columns[0].key] = history.added[0]
     version_column = mapper.version_id_col if bump_version else None
     if version_column is None and not values:
+        _clean(state, only_columns)
         return
     primary_key = mapper.primary_key[0]
     params = {"_pk": getattr(obj, mapper.get_property_by_column(primary_key).key)}
@@ -47,6 +49,15 @@ def write_changes(obj, bump_version: bool = False) -> None:
         raise StaleDataError(f"{mapper.local_table.name} {params['_pk']} was changed by another command")
     for column_key, value in values.items():
         set_committed_value(obj, mapper.get_property_by_column(mapper.local_table.c[column_key]).key, value)
+    _clean(state, only_columns)
+
+
+def _clean(state, only_columns: bool) -> None:
+    """Mark the object unmodified: attributes set to the value they had are no change either, and an
+    object left "modified" would make the commit run the whole flush to find nothing to write.
+    (`_commit_all` is what SQLAlchemy itself runs on an object after flushing it; pinned in pyproject.)"""
+    if only_columns and state.modified:
+        state._commit_all(state.dict, state.session.identity_map if state.session else None)
 
 
 def _statement(mapper, columns: tuple, versioned: bool):
