@@ -226,7 +226,8 @@ def pin_template_set(now) -> None:
     """Store this release's template set in the current transaction unless this process knows it is stored
     (idempotent: an insert that does nothing when the set is there). It counts as known once committed."""
     set_hash, files = _current_set()
-    key = (id(db.engine), str(db.engine.url), set_hash)
+    engine = db.engine
+    key = (id(engine), engine.url.host, engine.url.database, set_hash)
     if key in _pinned or db.session.info.get(PIN_KEY) == key:
         return
     table = MailTemplateSet.__table__

@@ -27,7 +27,8 @@ DEFAULT_SIZE = 128
 
 
 def _key(instance_id: int) -> tuple:
-    return id(db.engine), str(db.engine.url), instance_id
+    engine = db.engine  # the database, by engine and name (an engine's id alone may be reused)
+    return id(engine), engine.url.host, engine.url.database, instance_id
 
 
 def take(instance, state_json: str):
