@@ -193,6 +193,10 @@ class Dossier(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    # The dossiers the national bodies' worklists leave out (military ones not addressed to them), read
+    # from the index alone (web/access.inbox_scope).
+    __table_args__ = (Index("ix_dossiers_hidden", "military", "addressed_to", "id"),)
+
 
 class TaskRow(db.Model):
     """A materialized user task, so the inbox is one indexed query and never a tree walk."""
@@ -221,10 +225,12 @@ class TaskRow(db.Model):
 
     __table_args__ = (
         Index("ix_tasks_inbox", "status", "role", "region", "due_at"),
-        # Inboxes of the national roles (no region): counted and ordered by due date on the index alone.
-        Index("ix_tasks_worklist", "status", "role", "due_at", "created_at", "id", "claimed_by"),
+        # Inboxes of the national roles (no region): counted and ordered by due date on the index alone;
+        # dossier_id last so that the few hidden dossiers (web/access.inbox_scope) are excluded there too.
+        Index("ix_tasks_worklist", "status", "role", "due_at", "created_at", "id", "claimed_by", "dossier_id"),
         # The inbox's default order: priority (highest first), then due date.
-        Index("ix_tasks_priority", "status", "role", "priority", "due_at", "created_at", "id", "claimed_by"),
+        Index("ix_tasks_priority", "status", "role", "priority", "due_at", "created_at", "id", "claimed_by",
+              "dossier_id"),
     )
 
 
