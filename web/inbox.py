@@ -21,7 +21,9 @@ SORTS = {
     # The default: priority (urgent help, impact on care, qualification, off hours) then due date.
     "priorite": lambda: (TaskRow.priority.desc(), TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.created_at,
                          TaskRow.id),
-    "echeance": lambda: (TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.created_at, TaskRow.id),
+    # NULLS LAST rather than `due_at IS NULL` first: the same order, and PostgreSQL reads it from the
+    # worklist index in order (the first page stops after 25 entries instead of sorting every open task).
+    "echeance": lambda: (TaskRow.due_at.asc().nulls_last(), TaskRow.created_at, TaskRow.id),
     "recent": lambda: (TaskRow.created_at.desc(), TaskRow.id),
     "ancien": lambda: (TaskRow.created_at, TaskRow.id),
     "dossier": lambda: (Dossier.number, TaskRow.id),
@@ -116,14 +118,14 @@ def _options(user: User) -> dict:
     # The role's tasks in the deployed process, not a scan of the open rows (stable, and cheap at volume).
     tasks = [(name, title) for name, title, role in deployment.user_tasks(deployment.active_definition())
              if role == user.role]
-    structures = select(Structure).order_by(Structure.name)
+    structures = select(Structure.id, Structure.name).order_by(Structure.name)  # the form needs no more
     if user.role == "ars":
         structures = structures.where(Structure.region == user.region)
     elif user.role == "declarant":
         structures = structures.where(Structure.id == user.structure_id)
     elif user.role == "armees":
         structures = structures.where(Structure.kind == "hopital_armees")
-    return {"tasks": tasks, "structures": db.session.scalars(structures.limit(500)).all(),
+    return {"tasks": tasks, "structures": db.session.execute(structures.limit(500)).all(),
             "regions": [user.region] if user.role == "ars" else REGIONS}
 
 
