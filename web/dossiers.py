@@ -65,7 +65,8 @@ def index():
                            qualifications=QUALIFICATIONS, incident_types=INCIDENT_TYPES, user=user)
 
 
-def timeline(dossier: Dossier, definition: ProcessDefinition, user: User) -> list[dict]:
+def timeline(dossier: Dossier, definition: ProcessDefinition, user: User,
+             journal_panel: dict | None = None) -> list[dict]:
     """Every command on the dossier: who, when, what was entered, states reached, messages queued.
 
     What was entered and the messages follow the visibility model: a declarant sees their own
@@ -86,7 +87,7 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User) -> lis
     internal = access.sees_internal_work(user)
     items = []
     journal_events = [event for event in events if is_journal_event(event)]
-    journal_items = journal.timeline_items(dossier, user, journal_events, names)
+    journal_items = journal.timeline_items(dossier, user, journal_events, names, journal_panel)
     for event in events:
         if is_journal_event(event):
             if event.seq in journal_items:  # entries the user may not see are left out of their timeline
@@ -127,7 +128,8 @@ def show(dossier_id):
                                                                        access.task_filter(user)))}
     claimers = {u.id: u.name for u in db.session.scalars(
         select(User).where(User.id.in_({t.claimed_by for t in open_tasks if t.claimed_by} or {0})))}
-    events = timeline(dossier, definition, user)
+    panel = journal.panel(dossier, user)
+    events = timeline(dossier, definition, user, panel)
     visited = sorted({name for e in db.session.scalars(select(AuditEvent.visited)
                                                        .where(AuditEvent.instance_id == dossier.instance_id))
                       for name in (e or [])})
@@ -139,7 +141,7 @@ def show(dossier_id):
                            workable=workable, claimers=claimers, events=events, visited=visited, active=active,
                            timers=timers, notifications=notifications, roles=ROLES, qualifications=QUALIFICATIONS,
                            incident_types=INCIDENT_TYPES, now=app_now(),
-                           definition=definition, journal=journal.panel(dossier, user))
+                           definition=definition, journal=panel)
 
 
 def _summary(dossier: Dossier):
