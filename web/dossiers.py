@@ -66,14 +66,14 @@ def index():
 
 
 def timeline(dossier: Dossier, definition: ProcessDefinition, user: User,
-             journal_panel: dict | None = None) -> list[dict]:
+             journal_panel: dict | None = None, events: list | None = None) -> list[dict]:
     """Every command on the dossier: who, when, what was entered, states reached, messages queued.
 
     What was entered and the messages follow the visibility model: a declarant sees their own
     tasks' data and the messages addressed to them; restricted fields only reach their addressees.
     """
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id)
-                                .order_by(AuditEvent.seq)).all()
+    if events is None:
+        events = audit_events(dossier)
     names = {u.email: u.name for u in db.session.scalars(select(User).where(User.email.in_({e.actor for e in events}
                                                                                          or {""})))}
     task_ids = [e.payload.get("task_id") for e in events if e.command == "complete"]
@@ -111,6 +111,12 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User,
     return items
 
 
+def audit_events(dossier: Dossier) -> list[AuditEvent]:
+    """The dossier's audit events in order."""
+    return db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id)
+                              .order_by(AuditEvent.seq)).all()
+
+
 @bp.route("/<int:dossier_id>")
 @login_required
 def show(dossier_id):
@@ -121,18 +127,18 @@ def show(dossier_id):
         return _summary(dossier)
     definition = db.session.get(ProcessDefinition, _instance_definition_id(dossier))
     structure = db.session.get(Structure, dossier.structure_id)
-    open_tasks = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
-                                    .order_by(TaskRow.created_at)).all()
-    workable = {t.id for t in db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id,
-                                                                       TaskRow.status == "ready",
-                                                                       access.task_filter(user)))}
-    claimers = {u.id: u.name for u in db.session.scalars(
-        select(User).where(User.id.in_({t.claimed_by for t in open_tasks if t.claimed_by} or {0})))}
+    # The open tasks, each with whether this user may work it (the visibility model's rule, in the same query).
+    rows = db.session.execute(select(TaskRow, access.task_filter(user).label("workable"))
+                              .where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
+                              .order_by(TaskRow.created_at)).all()
+    open_tasks = [task for task, _ in rows]
+    workable = {task.id for task, can in rows if can}
+    claimed = {t.claimed_by for t in open_tasks if t.claimed_by}
+    claimers = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(claimed))).all()) if claimed else {}
     panel = journal.panel(dossier, user)
-    events = timeline(dossier, definition, user, panel)
-    visited = sorted({name for e in db.session.scalars(select(AuditEvent.visited)
-                                                       .where(AuditEvent.instance_id == dossier.instance_id))
-                      for name in (e or [])})
+    history = audit_events(dossier)
+    events = timeline(dossier, definition, user, panel, history)
+    visited = sorted({name for e in history for name in (e.visited or [])})
     timers = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id,
                                                     Timer.status == "pending")).all()
     active = sorted({t.spec_name for t in open_tasks} | {t.spec_name for t in timers})

@@ -136,10 +136,11 @@ def index():
     user = current_user()
     now = app_now()
     result = inbox_page(user, request.args, now)
-    claimers = {u.id: u.name for u in db.session.scalars(
-        select(User).where(User.id.in_({t.claimed_by for t, _ in result["rows"] if t.claimed_by} or {0})))}
-    structures = {s.id: s.name for s in db.session.scalars(
-        select(Structure).where(Structure.id.in_({d.structure_id for _, d in result["rows"]} or {0})))}
+    claimed = {t.claimed_by for t, _ in result["rows"] if t.claimed_by}
+    claimers = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(claimed))).all()) if claimed else {}
+    shown = {d.structure_id for _, d in result["rows"]}
+    structures = dict(db.session.execute(select(Structure.id, Structure.name)
+                                         .where(Structure.id.in_(shown))).all()) if shown else {}
     return render_template("inbox/index.html", **result, options=_options(user), now=now, claimers=claimers,
                            structures=structures, due_filters=DUE_FILTERS, claim_filters=CLAIM_FILTERS,
                            incident_types=INCIDENT_TYPES, qualifications=QUALIFICATIONS, user=user)
