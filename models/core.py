@@ -224,7 +224,9 @@ class TaskRow(db.Model):
     completed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (
-        Index("ix_tasks_inbox", "status", "role", "region", "due_at"),
+        # Regional inboxes (an ARS, a national body filtering on a region): counted and ordered on the index alone.
+        Index("ix_tasks_inbox", "status", "role", "region", "due_at", "created_at", "id", "claimed_by", "priority",
+              "dossier_id"),
         # Inboxes of the national roles (no region): counted and ordered by due date on the index alone;
         # dossier_id last so that the few hidden dossiers (web/access.inbox_scope) are excluded there too.
         Index("ix_tasks_worklist", "status", "role", "due_at", "created_at", "id", "claimed_by", "dossier_id"),
