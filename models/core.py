@@ -233,6 +233,8 @@ class TaskRow(db.Model):
         # The inbox's default order: priority (highest first), then due date.
         Index("ix_tasks_priority", "status", "role", "priority", "due_at", "created_at", "id", "claimed_by",
               "dossier_id"),
+        # The inbox's « plus récentes » / « plus anciennes » orders, read in order from the index.
+        Index("ix_tasks_recent", "status", "role", "created_at", "id", "dossier_id"),
     )
 
 

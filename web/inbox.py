@@ -24,7 +24,8 @@ SORTS = {
     # NULLS LAST rather than `due_at IS NULL` first: the same order, and PostgreSQL reads it from the
     # worklist index in order (the first page stops after 25 entries instead of sorting every open task).
     "echeance": lambda: (TaskRow.due_at.asc().nulls_last(), TaskRow.created_at, TaskRow.id),
-    "recent": lambda: (TaskRow.created_at.desc(), TaskRow.id),
+    # Ties (the tasks one command opens) in id order, descending here so that ix_tasks_recent is read backwards.
+    "recent": lambda: (TaskRow.created_at.desc(), TaskRow.id.desc()),
     "ancien": lambda: (TaskRow.created_at, TaskRow.id),
     "dossier": lambda: (Dossier.number, TaskRow.id),
 }
