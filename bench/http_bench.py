@@ -42,8 +42,9 @@ from sqlalchemy import create_engine, select, text  # noqa: E402
 import migrate  # noqa: E402
 from app import create_app  # noqa: E402
 from bench import http_load  # noqa: E402
+from accounts import api_tokens  # noqa: E402
 from cli import demo, scenarios  # noqa: E402
-from models import Dossier, TaskRow, db  # noqa: E402
+from models import Dossier, Structure, TaskRow, User, db  # noqa: E402
 from referentiel import REGIONS  # noqa: E402
 from timekeeping import clock as clock_mod  # noqa: E402
 from web.forms import typed_to_raw  # noqa: E402
@@ -51,6 +52,7 @@ from workflow import deployment  # noqa: E402
 
 PASSWORD = "bench-http-2017"
 ACSS, ARS = "analyste@acss.example.fr", "ars.bretagne@ars.example.fr"
+DECLARANT = "declarant.rennes@chu-rennes.example.fr"  # the API's declarant (a token made at each load)
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 KINDS = ["inbox", "dossier", "complete", "api_submit"]
 MIX = {"inbox": 4, "dossier": 4, "complete": 2, "api_submit": 1}
@@ -144,10 +146,19 @@ def found(app, loaded: dict) -> dict:
         civil = db.session.scalars(select(Dossier.id).where(Dossier.military.is_(False))).all()
         bretagne = db.session.scalars(select(Dossier.id).where(Dossier.region == "Bretagne",
                                                                Dossier.military.is_(False))).all()
-        loaded.update(civil=civil, bretagne=bretagne)
+        loaded.update(civil=civil, bretagne=bretagne, api=api_credentials())
         db.session.remove()
         db.engine.dispose()
     return loaded
+
+
+def api_credentials() -> dict:
+    """A real API token of the demo declarant (a fresh one per run: only its hash is stored) and the FINESS
+    of its structure, which its declarations name."""
+    declarant = db.session.scalar(select(User).where(User.email == DECLARANT))
+    finess = db.session.get(Structure, declarant.structure_id).finess_et
+    _, secret = api_tokens.create(declarant, f"bench http {uuid.uuid4().hex[:6]}")
+    return {"secret": secret, "finess": finess}
 
 
 def serve(url: str, folder: Path, workers: int, threads: int) -> tuple[subprocess.Popen, int]:
@@ -191,6 +202,7 @@ def drive(port: int, loaded: dict, clients: int, seconds: float, warmup: float) 
         rng = random.Random(client_no)
         email = ACSS if client_no % 4 else ARS  # three analysts of the Cellule for one ARS
         client = Client(port, cookies[email])
+        api_client = Client(port)  # the API authenticates with its bearer token, never with cookies
         pool = loaded["civil"] if email == ACSS else loaded["bretagne"]
         while time.monotonic() < stop_at:
             kind = rng.choices(kinds, [MIX[k] for k in kinds])[0]
@@ -212,8 +224,8 @@ def drive(port: int, loaded: dict, clients: int, seconds: float, warmup: float) 
                 status = client.form(f"/taches/{task_id}", dict(opening, csrf_token=tokens[ACSS]))[0]
                 ok = status in (302, 303)
             else:
-                status = api_submit(client, rng)
-                ok = status in (200, 201, 202)
+                status = api_submit(api_client, loaded["api"])
+                ok = status in (200, 201)
             elapsed = (time.perf_counter() - started) * 1000
             if time.monotonic() >= start_at:
                 latencies[kind].append(elapsed)
@@ -230,11 +242,14 @@ def drive(port: int, loaded: dict, clients: int, seconds: float, warmup: float) 
     return latencies, seconds, api
 
 
-def api_submit(client: Client, rng: random.Random) -> int:
-    """A declaration through the JSON API (shape per /api/v1/openapi.json of the API helper's branch)."""
-    body = json.dumps({"finess_site": "350000022", "donnees": scenarios.PERIMETRE})
+def api_submit(client: Client, api: dict) -> int:
+    """A declaration through the JSON API (POST /api/v1/declarations: the four blocks of phase 1, as the
+    national portal forwards them), with the declarant's bearer token and a fresh Idempotency-Key."""
+    body = json.dumps({"finess_site": api["finess"], "perimetre": scenarios.PERIMETRE, "impact": scenarios.IMPACT,
+                       "origine": scenarios.ORIGINE, "formulaire": scenarios.formulaire()})
     return client.request("POST", "/api/v1/declarations", body,
-                          {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex})[0]
+                          {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex,
+                           "Authorization": f"Bearer {api['secret']}"})[0]
 
 
 def server_side(log: Path) -> None:
@@ -267,8 +282,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--warmup", type=float, default=5)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 3)))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    # The production shape's defaults (scripts/gunicorn.conf.py): 2 x cores + 1 single-threaded workers.
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 1)))
     parser.add_argument("--server", default=os.environ.get("TEST_POSTGRES_SERVER",
                                                            "postgresql+psycopg://postgres@127.0.0.1:5432"))
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")

@@ -193,6 +193,10 @@ class Dossier(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    # The dossiers the national bodies' worklists leave out (military ones not addressed to them), read
+    # from the index alone (web/access.inbox_scope).
+    __table_args__ = (Index("ix_dossiers_hidden", "military", "addressed_to", "id"),)
+
 
 class TaskRow(db.Model):
     """A materialized user task, so the inbox is one indexed query and never a tree walk."""
@@ -220,11 +224,17 @@ class TaskRow(db.Model):
     completed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (
-        Index("ix_tasks_inbox", "status", "role", "region", "due_at"),
-        # Inboxes of the national roles (no region): counted and ordered by due date on the index alone.
-        Index("ix_tasks_worklist", "status", "role", "due_at", "created_at", "id", "claimed_by"),
+        # Regional inboxes (an ARS, a national body filtering on a region): counted and ordered on the index alone.
+        Index("ix_tasks_inbox", "status", "role", "region", "due_at", "created_at", "id", "claimed_by", "priority",
+              "dossier_id"),
+        # Inboxes of the national roles (no region): counted and ordered by due date on the index alone;
+        # dossier_id last so that the few hidden dossiers (web/access.inbox_scope) are excluded there too.
+        Index("ix_tasks_worklist", "status", "role", "due_at", "created_at", "id", "claimed_by", "dossier_id"),
         # The inbox's default order: priority (highest first), then due date.
-        Index("ix_tasks_priority", "status", "role", "priority", "due_at", "created_at", "id", "claimed_by"),
+        Index("ix_tasks_priority", "status", "role", "priority", "due_at", "created_at", "id", "claimed_by",
+              "dossier_id"),
+        # The inbox's « plus récentes » / « plus anciennes » orders, read in order from the index.
+        Index("ix_tasks_recent", "status", "role", "created_at", "id", "dossier_id"),
     )
 
 

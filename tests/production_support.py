@@ -31,7 +31,7 @@ class Shape:
         self.port = free_port()
         self.log = log_dir / "serve.err"
         environment = dict(os.environ, SECRET_KEY="cle-de-test-production", DATABASE_URL=url, PORT=str(self.port),
-                           SERVE_SETUP="0", WEB_CONCURRENCY="2", GUNICORN_THREADS="4", SCHEDULER_MAX_SLEEP="1",
+                           SERVE_SETUP="0", WEB_CONCURRENCY="2", GUNICORN_THREADS="1", SCHEDULER_MAX_SLEEP="1",
                            SIGNALEMENT_SECURE_COOKIES="false", **env)
         environment.pop("SIGNALEMENT_ENV", None)
         self.stderr = open(self.log, "w")

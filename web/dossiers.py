@@ -65,14 +65,15 @@ def index():
                            qualifications=QUALIFICATIONS, incident_types=INCIDENT_TYPES, user=user)
 
 
-def timeline(dossier: Dossier, definition: ProcessDefinition, user: User) -> list[dict]:
+def timeline(dossier: Dossier, definition: ProcessDefinition, user: User,
+             journal_panel: dict | None = None, events: list | None = None) -> list[dict]:
     """Every command on the dossier: who, when, what was entered, states reached, messages queued.
 
     What was entered and the messages follow the visibility model: a declarant sees their own
     tasks' data and the messages addressed to them; restricted fields only reach their addressees.
     """
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id)
-                                .order_by(AuditEvent.seq)).all()
+    if events is None:
+        events = audit_events(dossier)
     names = {u.email: u.name for u in db.session.scalars(select(User).where(User.email.in_({e.actor for e in events}
                                                                                          or {""})))}
     task_ids = [e.payload.get("task_id") for e in events if e.command == "complete"]
@@ -86,7 +87,7 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User) -> lis
     internal = access.sees_internal_work(user)
     items = []
     journal_events = [event for event in events if is_journal_event(event)]
-    journal_items = journal.timeline_items(dossier, user, journal_events, names)
+    journal_items = journal.timeline_items(dossier, user, journal_events, names, journal_panel)
     for event in events:
         if is_journal_event(event):
             if event.seq in journal_items:  # entries the user may not see are left out of their timeline
@@ -110,6 +111,12 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User) -> lis
     return items
 
 
+def audit_events(dossier: Dossier) -> list[AuditEvent]:
+    """The dossier's audit events in order."""
+    return db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id)
+                              .order_by(AuditEvent.seq)).all()
+
+
 @bp.route("/<int:dossier_id>")
 @login_required
 def show(dossier_id):
@@ -120,17 +127,18 @@ def show(dossier_id):
         return _summary(dossier)
     definition = db.session.get(ProcessDefinition, _instance_definition_id(dossier))
     structure = db.session.get(Structure, dossier.structure_id)
-    open_tasks = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
-                                    .order_by(TaskRow.created_at)).all()
-    workable = {t.id for t in db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id,
-                                                                       TaskRow.status == "ready",
-                                                                       access.task_filter(user)))}
-    claimers = {u.id: u.name for u in db.session.scalars(
-        select(User).where(User.id.in_({t.claimed_by for t in open_tasks if t.claimed_by} or {0})))}
-    events = timeline(dossier, definition, user)
-    visited = sorted({name for e in db.session.scalars(select(AuditEvent.visited)
-                                                       .where(AuditEvent.instance_id == dossier.instance_id))
-                      for name in (e or [])})
+    # The open tasks, each with whether this user may work it (the visibility model's rule, in the same query).
+    rows = db.session.execute(select(TaskRow, access.task_filter(user).label("workable"))
+                              .where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
+                              .order_by(TaskRow.created_at)).all()
+    open_tasks = [task for task, _ in rows]
+    workable = {task.id for task, can in rows if can}
+    claimed = {t.claimed_by for t in open_tasks if t.claimed_by}
+    claimers = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(claimed))).all()) if claimed else {}
+    panel = journal.panel(dossier, user)
+    history = audit_events(dossier)
+    events = timeline(dossier, definition, user, panel, history)
+    visited = sorted({name for e in history for name in (e.visited or [])})
     timers = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id,
                                                     Timer.status == "pending")).all()
     active = sorted({t.spec_name for t in open_tasks} | {t.spec_name for t in timers})
@@ -139,7 +147,7 @@ def show(dossier_id):
                            workable=workable, claimers=claimers, events=events, visited=visited, active=active,
                            timers=timers, notifications=notifications, roles=ROLES, qualifications=QUALIFICATIONS,
                            incident_types=INCIDENT_TYPES, now=app_now(),
-                           definition=definition, journal=journal.panel(dossier, user))
+                           definition=definition, journal=panel)
 
 
 def _summary(dossier: Dossier):

@@ -215,8 +215,23 @@ def typed_to_raw(schema: dict, data: dict) -> dict:
 # --------------------------------------------------------------------------------------------
 # Labels and readable values
 
+# Labels per definition content (a deployed definition never changes: a new content is a new version), so
+# that a page does not load and walk the forms' JSON on every request.
+_LABELS: dict[str, dict] = {}
+
+
 def labels(definition: ProcessDefinition) -> dict:
-    """{field: (title, {code: label})} gathered from every form of a definition."""
+    """{field: (title, {code: label})} gathered from every form of a definition (computed once per content;
+    read-only: the same mapping serves every request)."""
+    found = _LABELS.get(definition.content_hash) if definition.content_hash else None
+    if found is None:
+        found = _labels(definition)
+        if definition.content_hash:
+            _LABELS[definition.content_hash] = found
+    return found
+
+
+def _labels(definition: ProcessDefinition) -> dict:
     found = {"qualification": ("Qualification", dict(QUALIFICATIONS)),
              "types_incident": ("Types d'incident", dict(INCIDENT_TYPES)),
              "type": ("Type de structure", dict(STRUCTURE_KINDS))}

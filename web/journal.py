@@ -193,9 +193,12 @@ def panel(dossier: Dossier, user: User) -> dict:
             "analyst": access.sees_internal_work(user), "max_size": attachments.size_label(attachments.max_bytes())}
 
 
-def timeline_items(dossier: Dossier, user: User, events: list, names: dict) -> dict:
-    """{seq: timeline item} of the journal events this user may see (the others are left out)."""
-    shown = panel(dossier, user)
+def timeline_items(dossier: Dossier, user: User, events: list, names: dict, shown: dict | None = None) -> dict:
+    """{seq: timeline item} of the journal events this user may see (the others are left out); `shown` is
+    the page's panel(dossier, user) when it has it already (the same rows, not read twice)."""
+    if not events:
+        return {}
+    shown = shown if shown is not None else panel(dossier, user)
     entries = {e.id: e for e in shown["entries"]}
     found = {o.id: o for o in shown["observables"]}
     linked = {link.id: other for link, other in shown["links"]}

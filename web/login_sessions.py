@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from flask_login import LoginManager
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from models import LoginSession, User, db
 
@@ -50,13 +50,15 @@ def open_session(user: User) -> str:
 def load_user(session_id: str) -> User | None:
     """The user of a live login session, or None (unknown, revoked, too old, idle, password changed,
     account deactivated)."""
-    record = db.session.get(LoginSession, session_id)
-    if record is None or record.revoked_at is not None:
+    # The session and its account in one round trip: this runs before every page.
+    found = db.session.execute(select(LoginSession, User).join(User, User.id == LoginSession.user_id)
+                               .where(LoginSession.id == session_id)).first()
+    if found is None or found[0].revoked_at is not None:
         return None
+    record, user = found
     now = session_now()
     lifetime, idle = limits()
-    user = db.session.get(User, record.user_id)
-    if (now - record.created_at > lifetime or now - record.last_seen_at > idle or user is None or not user.active
+    if (now - record.created_at > lifetime or now - record.last_seen_at > idle or not user.active
             or record.password_stamp != password_stamp(user.password_hash)):
         return None
     if now - record.last_seen_at >= LAST_SEEN_RESOLUTION:
