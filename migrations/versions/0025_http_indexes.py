@@ -7,12 +7,12 @@ regional index covers what a regional inbox counts and sorts, so it is read with
 the orders by creation date get their own index.
 
 Revision ID: 0025_http_indexes
-Revises: 0019_platform
+Revises: 0026_mail_templates
 """
 from alembic import op
 
 revision = "0025_http_indexes"
-down_revision = "0019_platform"
+down_revision = "0026_mail_templates"
 branch_labels = None
 depends_on = None
 
