@@ -92,3 +92,17 @@ def test_a_kept_workflow_that_differs_from_its_stored_state_is_refused(app, cloc
     kept.task_tree.data["trafique"] = True  # what a bug that changed it after its commit would do
     with pytest.raises(EngineError, match="diffère de l'état enregistré"):
         step(dossier, "p2_ouvrir", dict(scenarios.OPENING[0][1]))
+
+
+def test_commands_of_one_transaction_share_the_workflow_and_a_rollback_discards_it(app, clock, loads):
+    """start_declaration's commands run in one transaction: each takes back the workflow the previous one
+    left. Rolled back, the row holds the older text again: the workflow kept meanwhile is not used."""
+    dossier, _ = scenarios.run("b1", clock, until="p2_ouvrir")
+    loads.clear()
+    row = scenarios.ready_task(dossier, "p2_ouvrir")
+    commands.complete_task(row.id, dict(scenarios.OPENING[0][1]), scenarios.actor_for(row), commit=False)
+    assert loads == []
+    db.session.rollback()  # the caller failed after the command: nothing of it stays
+    dossier = db.session.get(Dossier, dossier.id)
+    step(dossier, "p2_ouvrir", dict(scenarios.OPENING[0][1]))
+    assert loads == [1]  # the kept workflow was one command ahead of the row: rebuilt instead

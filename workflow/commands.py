@@ -319,12 +319,14 @@ def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, co
         # The instance and dossier columns the command changed, as two statements (row_writes.py).
         write_changes(instance, bump_version=True)
         write_changes(dossier)
+    kept = (instance.id, instance.definition_id, instance.state_json)  # read before commit expires them
     if commit:
-        kept = (instance.id, instance.definition_id, instance.state_json)  # read before commit expires them
         db.session.commit()
-        live_cache.keep(*kept, workflow)
     else:
         db.session.flush()  # the caller's next command reads these rows; it commits them all at once
+    # Kept even before the caller commits: it is only taken back while the row holds this very text,
+    # which a rollback undoes (live_cache.py).
+    live_cache.keep(*kept, workflow)
 
 
 def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,
