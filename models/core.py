@@ -312,8 +312,14 @@ class OutboxMessage(db.Model):
         return not self.template_set or bool(self.stored_text)
 
     def bodies(self) -> tuple[str, str]:
-        """Plain-text and HTML bodies: the stored ones, else rendered now from the pinned templates."""
-        return (self.stored_text, self.stored_html) if self.rendered else OutboxMessage.renderer(self)
+        """Plain-text and HTML bodies to show: the stored ones, else rendered now from the pinned templates
+        (a message that cannot be rendered says so; the sender makes it a dead letter with the reason)."""
+        if self.rendered:
+            return self.stored_text, self.stored_html
+        try:
+            return OutboxMessage.renderer(self)
+        except Exception as exc:
+            return f"Ce message ne peut pas être affiché : {exc}.\n", ""
 
     @property
     def body_text(self) -> str:

@@ -78,13 +78,19 @@ def test_an_upgrade_between_queueing_and_delivery_keeps_the_pinned_templates(app
     assert any(before.number in r.stored_text for r in old)
 
 
-def test_a_message_whose_templates_are_lost_is_a_dead_letter_with_its_reason(app, clock, smtp,  # noqa: F811
+def test_a_message_whose_templates_are_lost_is_a_dead_letter_with_its_reason(app, client, clock, smtp,  # noqa: F811
                                                                            upgraded_templates):
+    from test_web_support import ADMIN, login
     scenarios.run("b1", clock)
     pinned = rows()[0].template_set
     db.session.execute(delete(MailTemplateSet).where(MailTemplateSet.hash == pinned))
     db.session.commit()
     upgraded_templates()
+    # A page shows such a message with the reason instead of failing.
+    assert rows()[0].body_text.startswith("Ce message ne peut pas être affiché : ") and rows()[0].body_html == ""
+    login(client, ADMIN)
+    page = client.get(f"/admin/outbox/{rows()[0].id}")
+    assert page.status_code == 200 and "Ce message ne peut pas être affiché" in page.text
     result = mailer.deliver_due()
     assert result.sent == 0 and result.dead == len(rows()) and not smtp.received
     assert all(r.status == "dead" and r.last_error.startswith("Rendu du message impossible : jeu de modèles")
