@@ -12,6 +12,8 @@ from engine.errors import EngineError
 from models import AuditEvent, Dossier, ProcessInstance, db
 from workflow import commands, live_cache
 
+real_load = serialization.load_state  # taken before any test replaces it
+
 
 @pytest.fixture
 def loads(monkeypatch):
@@ -81,9 +83,6 @@ def test_a_failed_command_never_leaves_its_workflow_behind(app, clock, loads, mo
     assert db.session.get(ProcessInstance, dossier.instance_id).state_json == stored
     step(db.session.get(Dossier, dossier.id), "p2_ouvrir", dict(scenarios.OPENING[0][1]))
     assert loads == [1]  # rebuilt from the stored state, not the one the failed command had moved
-
-
-real_load = serialization.load_state
 
 
 def test_a_kept_workflow_that_differs_from_its_stored_state_is_refused(app, clock):
