@@ -70,12 +70,16 @@ def _replace_names(text: str, names: list[str], placeholder: str) -> str:
 def _names_pattern(words: tuple) -> re.Pattern:
     """One pattern for all the names of a kind, longest first: at each place the longest name that
     matches wins (« Claire Le Gall » before « Claire »). Compiled once: the same names (every user,
-    the structures) come back in every retex."""
-    return re.compile("|".join(_accent_insensitive(word) for word in words), re.IGNORECASE)
+    the structures) come back in every retex. The word-start check and the possible first letters come
+    before the alternatives, so that most places of a text are passed over without trying every name."""
+    spelled = [_accent_insensitive(word) for word in words]
+    first = "".join(sorted({char for parts in spelled for char in _chars(parts[0])}))
+    alternatives = "|".join("".join(parts) + r"(?!\w)" for parts in spelled)
+    return re.compile(rf"(?<!\w)(?=[{first}])(?:{alternatives})", re.IGNORECASE)
 
 
-def _accent_insensitive(word: str) -> str:
-    """A regex matching the word with or without accents, on word boundaries."""
+def _accent_insensitive(word: str) -> list[str]:
+    """The word as regex parts, one per character, each matching it with or without accent or case."""
     parts = []
     for char in word:
         base = _fold(char) or char
@@ -83,7 +87,13 @@ def _accent_insensitive(word: str) -> str:
         variants |= {c for c in "àâäáãåçéèêëíìîïñóòôöõúùûüýÿ" if _fold(c) == base.lower()}
         variants |= {c.upper() for c in variants}
         parts.append("[" + "".join(re.escape(v) for v in sorted(variants)) + "]" if base.isalpha() else re.escape(char))
-    return r"(?<!\w)" + "".join(parts) + r"(?!\w)"
+    return parts
+
+
+def _chars(part: str) -> set[str]:
+    """The escaped characters a part matches (for the first-letter class)."""
+    inner = part[1:-1] if part.startswith("[") and part.endswith("]") and len(part) > 2 else part
+    return set(re.findall(r"\\.|.", inner))
 
 
 def _ipv6(match: re.Match) -> str:
