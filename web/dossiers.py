@@ -4,8 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import func, select
 
+from audit.hash_chain import events_of
 from cases.chain import is_journal_event
-from models import (AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer,
+from models import (Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer,
                     User, db)
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
 from timekeeping.clock import app_now
@@ -73,7 +74,7 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User,
     tasks' data and the messages addressed to them; restricted fields only reach their addressees.
     """
     if events is None:
-        events = audit_events(dossier)
+        events = events_of(dossier.instance_id)
     names = {u.email: u.name for u in db.session.scalars(select(User).where(User.email.in_({e.actor for e in events}
                                                                                          or {""})))}
     task_ids = [e.payload.get("task_id") for e in events if e.command == "complete"]
@@ -111,12 +112,6 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User,
     return items
 
 
-def audit_events(dossier: Dossier) -> list[AuditEvent]:
-    """The dossier's audit events in order."""
-    return db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id)
-                              .order_by(AuditEvent.seq)).all()
-
-
 @bp.route("/<int:dossier_id>")
 @login_required
 def show(dossier_id):
@@ -136,7 +131,7 @@ def show(dossier_id):
     claimed = {t.claimed_by for t in open_tasks if t.claimed_by}
     claimers = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(claimed))).all()) if claimed else {}
     panel = journal.panel(dossier, user)
-    history = audit_events(dossier)
+    history = events_of(dossier.instance_id)
     events = timeline(dossier, definition, user, panel, history)
     visited = sorted({name for e in history for name in (e.visited or [])})
     timers = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id,
