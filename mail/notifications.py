@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from models import MailTemplateSet, OutboxMessage, db
+from models import MailTemplateSet, OutboxMessage, database_key, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, ROLES, slugify
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "web" / "templates" / "mail"
@@ -226,8 +226,7 @@ def pin_template_set(now) -> None:
     """Store this release's template set in the current transaction unless this process knows it is stored
     (idempotent: an insert that does nothing when the set is there). It counts as known once committed."""
     set_hash, files = _current_set()
-    engine = db.engine
-    key = (id(engine), engine.url.host, engine.url.database, set_hash)
+    key = (*database_key(), set_hash)
     if key in _pinned or db.session.info.get(PIN_KEY) == key:
         return
     table = MailTemplateSet.__table__

@@ -5,7 +5,7 @@ tasks, audit, outbox); each capability that adds tables keeps them in its own mo
 `models` registers them all, and `from models import X` works for any of them.
 """
 from models.core import *  # noqa: F401,F403
-from models.core import UTCDateTime, WAKE_KEY, db, note_due  # noqa: F401  (named for readers and linters)
+from models.core import UTCDateTime, WAKE_KEY, database_key, db, note_due  # noqa: F401  (named for readers and linters)
 from models.casework import Observable  # noqa: F401
 from models.accounts import AccountEvent, PasswordLink, UserIdentity  # noqa: F401
 from models.modeller import ModellerDraft  # noqa: F401

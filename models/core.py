@@ -53,6 +53,13 @@ def note_due(session, instant) -> None:
 db = SQLAlchemy(model_class=Base)
 
 
+def database_key() -> tuple:
+    """The current application's database, for what a process remembers per database (kept workflows, the
+    stored template set): by engine and name, since an engine's id alone may be reused after it is gone."""
+    engine = db.engine
+    return id(engine), engine.url.host, engine.url.database
+
+
 class ProcessDefinition(db.Model):
     """A deployed version of a BPMN process with its forms, identified by content hash."""
 

@@ -273,7 +273,7 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
             workflow = BpmnWorkflow(spec, subs, script_engine=script_engine())
         else:
             # The workflow this process left after the previous command, when the row still holds its state.
-            workflow = live_cache.take(instance, instance.state_json) if command != "migration" else None
+            workflow = live_cache.take(instance) if command != "migration" else None
             if workflow is None:
                 workflow = serialization.load_state(instance.state_json, spec, subs, script_engine())
             else:

@@ -19,7 +19,7 @@ from flask import current_app
 
 from engine import serialization
 from engine.errors import EngineError
-from models import db
+from models import database_key
 
 _lock = threading.Lock()
 _live: OrderedDict = OrderedDict()
@@ -27,18 +27,17 @@ DEFAULT_SIZE = 128
 
 
 def _key(instance_id: int) -> tuple:
-    engine = db.engine  # the database, by engine and name (an engine's id alone may be reused)
-    return id(engine), engine.url.host, engine.url.database, instance_id
+    return (*database_key(), instance_id)
 
 
-def take(instance, state_json: str):
+def take(instance):
     """The workflow this process left on the instance, if the row still holds its state; else None."""
     with _lock:
         entry = _live.pop(_key(instance.id), None)
-    if entry is None or entry[0] != (instance.definition_id, state_json):
+    if entry is None or entry[0] != (instance.definition_id, instance.state_json):
         return None
     workflow = entry[1]
-    if current_app.config.get("LIVE_WORKFLOW_CHECK") and serialization.dump_state(workflow) != state_json:
+    if current_app.config.get("LIVE_WORKFLOW_CHECK") and serialization.dump_state(workflow) != instance.state_json:
         raise EngineError("L'état conservé en mémoire diffère de l'état enregistré.", 500)
     return workflow
 
