@@ -137,14 +137,15 @@ def _environment(set_hash: str, files: dict, html: bool) -> Environment:
     return _envs[key]
 
 
-# The task data a template may read: the `data.<name>` it names (a test holds every template to that form),
-# so that a queued message carries these few values rather than the whole dossier.
+# The task data a message may read: the `data.<name>` its templates name (a test holds every template to that
+# form) and what its subject reads, so that a queued message carries these few values, not the whole dossier.
 DATA_NAME = re.compile(r"\bdata\.([A-Za-z_][A-Za-z0-9_]*)")
+SUBJECT_DATA = frozenset({"dispositif_ansm"})
 
 
 @lru_cache(maxsize=1)
 def _data_names() -> frozenset:
-    return frozenset(name for source in template_files().values() for name in DATA_NAME.findall(source))
+    return SUBJECT_DATA | {name for source in template_files().values() for name in DATA_NAME.findall(source)}
 
 
 def template_context(kind: str, data: dict, dossier_number: str, extra: dict | None = None) -> dict:
@@ -170,11 +171,11 @@ def _template_name(kind: str, files: dict) -> str:
     return f"{kind}.j2" if f"{kind}.j2" in files else "generic.j2"
 
 
-def subject(kind: str, ctx: dict, data: dict | None = None) -> str:
+def subject(kind: str, ctx: dict) -> str:
     """The subject line of one message."""
     fmt = {"numero": ctx["numero"], "structure": ctx["structure"].get("nom", ""),
            "qualification": ctx["qualification"][:1].lower() + ctx["qualification"][1:],
-           "dispositif": (data if data is not None else ctx["data"]).get("dispositif_ansm", "")}
+           "dispositif": ctx["data"].get("dispositif_ansm", "")}
     return SUBJECTS.get(kind, "Signalement {numero}").format(**fmt)
 
 
@@ -197,10 +198,10 @@ def render(kind: str, ctx: dict) -> tuple[str, str, str]:
     return (subject_line, *render_bodies(kind, ctx, subject_line))
 
 
-def queued(kind: str, ctx: dict, data: dict) -> dict:
+def queued(kind: str, ctx: dict) -> dict:
     """The columns of a message queued by a command: its subject, its context and its pinned template set.
     The bodies are rendered when it is delivered or shown (render_row): not inside the command."""
-    return {"subject": subject(kind, ctx, data), "body_text": "", "body_html": "",
+    return {"subject": subject(kind, ctx), "body_text": "", "body_html": "",
             "template_set": template_set_hash(),
             "context": json.dumps(ctx, ensure_ascii=False, sort_keys=True, default=str)}
 

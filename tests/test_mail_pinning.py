@@ -122,3 +122,12 @@ def test_a_downgrade_renders_the_queued_messages_from_their_pinned_templates(app
     assert stored == expected and all(stored.values())
     assert not any("NOUVELLE VERSION" in body for body in stored.values())
     migrate.upgrade()
+
+
+def test_the_subject_reads_its_value_from_the_queued_context(app, clock):
+    """The ANSM coordination's subject names the device from the task data: the queued context keeps that
+    value even though no template body reads it."""
+    dossier, _ = scenarios.run("dispositif_medical", clock)
+    row = next(r for r in rows() if r.kind == "coordination_ansm")
+    assert row.subject == f"Coordination ANSM : incident SSI impliquant un DM - {dossier.number}"
+    assert json.loads(row.context)["data"]["dispositif_ansm"] == "DM"

@@ -88,7 +88,7 @@ class CommandContext:
         index = len(self.outbox)
         # Rendered when delivered, from the template set pinned here (notifications.queued).
         self.outbox.append(dict(kind=kind, recipients=recipients, recipient_roles=role_names,
-                                **notifications.queued(kind, ctx, self.data),
+                                **notifications.queued(kind, ctx),
                                 message_id=notifications.message_id(self.instance.id, self.seq, index, kind,
                                                                     self.mail_domain)))
         result = {"modele": kind, "destinataires": recipients, "entites": entities}
