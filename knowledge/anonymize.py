@@ -72,28 +72,25 @@ def _names_pattern(words: tuple) -> re.Pattern:
     matches wins (« Claire Le Gall » before « Claire »). Compiled once: the same names (every user,
     the structures) come back in every retex. The word-start check and the possible first letters come
     before the alternatives, so that most places of a text are passed over without trying every name."""
-    spelled = [_accent_insensitive(word) for word in words]
-    first = "".join(sorted({char for parts in spelled for char in _chars(parts[0])}))
-    alternatives = "|".join("".join(parts) + r"(?!\w)" for parts in spelled)
+    first = "".join(sorted({v for word in words for v in _variants(word[0])}))
+    alternatives = "|".join("".join(_char_pattern(c) for c in word) + r"(?!\w)" for word in words)
     return re.compile(rf"(?<!\w)(?=[{first}])(?:{alternatives})", re.IGNORECASE)
 
 
-def _accent_insensitive(word: str) -> list[str]:
-    """The word as regex parts, one per character, each matching it with or without accent or case."""
-    parts = []
-    for char in word:
-        base = _fold(char) or char
-        variants = {char, base, char.lower(), char.upper()}
-        variants |= {c for c in "àâäáãåçéèêëíìîïñóòôöõúùûüýÿ" if _fold(c) == base.lower()}
-        variants |= {c.upper() for c in variants}
-        parts.append("[" + "".join(re.escape(v) for v in sorted(variants)) + "]" if base.isalpha() else re.escape(char))
-    return parts
+def _variants(char: str) -> set[str]:
+    """The escaped spellings of one character: with or without accent, in either case."""
+    base = _fold(char) or char
+    if not base.isalpha():
+        return {re.escape(char)}
+    variants = {char, base, char.lower(), char.upper()}
+    variants |= {c for c in "àâäáãåçéèêëíìîïñóòôöõúùûüýÿ" if _fold(c) == base.lower()}
+    return {re.escape(v) for v in variants | {c.upper() for c in variants}}
 
 
-def _chars(part: str) -> set[str]:
-    """The escaped characters a part matches (for the first-letter class)."""
-    inner = part[1:-1] if part.startswith("[") and part.endswith("]") and len(part) > 2 else part
-    return set(re.findall(r"\\.|.", inner))
+def _char_pattern(char: str) -> str:
+    """A regex part matching one character of a name with or without accent or case."""
+    variants = _variants(char)
+    return "[" + "".join(sorted(variants)) + "]" if (_fold(char) or char).isalpha() else variants.pop()
 
 
 def _ipv6(match: re.Match) -> str:
