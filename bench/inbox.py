@@ -27,7 +27,7 @@ from app import create_app  # noqa: E402
 from cli import demo  # noqa: E402
 from models import Dossier, TaskRow, User, db  # noqa: E402
 from timekeeping import clock as clock_mod  # noqa: E402
-from web import login_sessions  # noqa: E402
+from web.auth import login_sessions  # noqa: E402
 from workflow import deployment  # noqa: E402
 
 SMALL = 100
@@ -48,7 +48,7 @@ def page_ms(app, email: str, url: str, rounds: int = 5) -> float:
     user = db.session.scalar(select(User).where(User.email == email))
     client = app.test_client()
     with client.session_transaction() as session:
-        # Flask-Login keeps the server-side login session's id (web/login_sessions.py), not the user's.
+        # Flask-Login keeps the server-side login session's id (web/auth/login_sessions.py), not the user's.
         session["_user_id"] = login_sessions.open_session(user)
         session["_fresh"] = True
     times = []

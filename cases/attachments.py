@@ -4,7 +4,7 @@ The folder is `ATTACHMENTS_DIR` (default: `attachments/` in the instance folder)
 bounds one file (default 20 MiB). The type comes from the bytes (magic numbers, or plain text for the
 text kinds) against an allow-list: markup (.html, .svg, .xml…) is refused, and a file whose content
 disagrees with its extension is kept as application/octet-stream. Files are only ever served as
-downloads (web/journal.py), never rendered inline. A file written for a transaction that then fails
+downloads (web/casework/journal.py), never rendered inline. A file written for a transaction that then fails
 stays unreferenced: harmless, its name is its content's hash.
 """
 from __future__ import annotations

@@ -28,7 +28,7 @@ from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, A
                               post, structure_of, user)
 from web.api import idempotency, openapi
 from web.api.spec import OPERATIONS
-from web.auth import hash_password
+from web.auth.login import hash_password
 from workflow import commands, context, form_schemas
 
 PROBLEM = "application/problem+json"

@@ -11,7 +11,7 @@ from browser_support import fill, login, shot, submit
 from cli import scenarios
 from models import Dossier, LoginSession, User, db
 from test_web_support import ACSS, ARMEES, DECLARANT, DECLARANT_BEGIN, PASSWORD, open_task, structure_of, user
-from web.auth import hash_password
+from web.auth.login import hash_password
 from workflow import commands, context
 
 pytestmark = pytest.mark.browser

@@ -11,8 +11,8 @@ from models import Draft, LoginSession, TaskRow, User, db
 from timekeeping.clock import FrozenClock
 from test_web_support import (ACSS, ARS_BRETAGNE, DECLARANT, DECLARANT_METZ, PASSWORD, csrf, login, open_task, post,
                               structure_of, user)
-from web.auth import hash_password
-from web.login_sessions import change_password
+from web.auth.login import hash_password
+from web.auth.login_sessions import change_password
 
 ACSS_BIS = "seconde.analyste@acss.example.fr"
 

@@ -27,6 +27,19 @@ LAYERS = [
     {"app"},                        # the factory that wires everything
 ]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
+# Inside web/, one package per audience (DESIGN.md, « Layout »), in the same one-way order: an audience may use
+# the ones below it (the API serves what the pages serve; the declaration wizard's later steps are task pages),
+# never one beside or above it. The modules at web/'s root (access.py, forms.py, ...) are shared by every audience.
+WEB_LAYERS = [
+    {"web.auth"},                   # who is who: sessions, login, single sign-on, CSRF, error pages
+    {"web.shared"},                 # web/*.py: the visibility model, form rendering, logs
+    {"web.casework"},               # inbox, task pages, dossiers, journal
+    {"web.declaration"},            # the declaration wizard and the autosave of every form
+    {"web.owners", "web.administration", "web.knowledge", "web.audit"},
+    {"web.api"},                    # the JSON API over the same functions as the pages
+    {"web"},                        # the package that registers them all
+]
+WEB_RANK = {unit: rank for rank, units in enumerate(WEB_LAYERS) for unit in units}
 NOT_LAYERED = {"tests", "migrations", "bench", "node_modules", "processes", "forms", "scripts", "instance"}
 MAX_LINES = 400
 
@@ -80,15 +93,28 @@ def unit(module: str) -> str:
     return module.split(".")[0]
 
 
+def web_unit(module: str) -> str:
+    """The audience package of a web module (`web.casework.tasks` -> `web.casework`), `web.shared` for web/*.py."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "web"
+    return f"web.{parts[1]}" if f"web.{parts[1]}" in WEB_RANK else "web.shared"
+
+
 def layering_violations(graph: dict[str, set[str]]) -> list[str]:
     """Imports that go up a layer or sideways to another unit of the same layer, and unplaced units."""
     problems = [f"{name} n'a pas de couche dans LAYERS" for name in sorted({unit(m) for m in graph} - RANK.keys())]
     for module, targets in sorted(graph.items()):
         for target in sorted(targets):
             source_unit, target_unit = unit(module), unit(target)
-            if source_unit == target_unit or source_unit not in RANK or target_unit not in RANK:
+            if source_unit == target_unit == "web":
+                source_unit, target_unit = web_unit(module), web_unit(target)
+                ranks = WEB_RANK
+            else:
+                ranks = RANK
+            if source_unit == target_unit or source_unit not in ranks or target_unit not in ranks:
                 continue
-            if RANK[target_unit] >= RANK[source_unit]:
+            if ranks[target_unit] >= ranks[source_unit]:
                 problems.append(f"{module} -> {target}")
     return problems
 
@@ -132,7 +158,7 @@ def test_the_graph_is_the_whole_project():
     assert sum(len(targets) for targets in graph.values()) >= 200
     assert {unit(module) for module in graph} >= RANK.keys()
     for module, target in [("workflow.commands", "engine.runtime"), ("workflow.timers", "workflow.commands"),
-                           ("web.tasks", "workflow.commands"), ("audit.replayer", "workflow.context"),
+                           ("web.casework.tasks", "workflow.commands"), ("web.api.tasks", "web.casework.tasks"), ("audit.replayer", "workflow.context"),
                            ("engine.clockhooks", "timekeeping.clock"), ("app", "cli.process")]:
         assert target in graph[module], (module, target)
 
@@ -154,6 +180,20 @@ def test_the_checks_catch_what_they_look_for():
     assert layering_violations(graph) == ["paperwork n'a pas de couche dans LAYERS",
                                           "engine.runtime -> workflow.commands", "web.tasks -> cli.process"]
     assert cycles(graph) == [["engine.runtime", "workflow.commands"]]
+
+
+def test_web_audiences_import_one_way():
+    """Inside web/, an audience never reaches into one beside or above it: case work importing the process owners'
+    deployment, or the shared visibility model importing a page, is reported; the API using case work is not."""
+    graph = {"web.casework.tasks": {"web.owners.deploys", "web.access", "web.auth.login"},
+             "web.access": {"web.casework.inbox"}, "web.api.tasks": {"web.casework.tasks", "web.access"},
+             "web.owners.admin": {"web.administration.accounts", "web.owners.deploys"}}
+    assert layering_violations(graph) == ["web.access -> web.casework.inbox", "web.casework.tasks -> web.owners.deploys",
+                                          "web.owners.admin -> web.administration.accounts"]
+    real = import_graph()
+    assert {web_unit(m) for m in real if unit(m) == "web"} == WEB_RANK.keys()
+    planted = {**real, "web.casework.tasks": real["web.casework.tasks"] | {"web.owners.deploys"}}
+    assert layering_violations(planted) == ["web.casework.tasks -> web.owners.deploys"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 

@@ -17,8 +17,9 @@ from werkzeug.serving import make_server
 from cli import scenarios
 from app import create_app
 from models import Draft, LoginSession, LoginThrottle, ProcessDefinition, db
-from web import auth, login_sessions
-from web import login_throttle as throttle
+from web.auth import login as auth
+from web.auth import login_sessions
+from web.auth import login_throttle as throttle
 from test_web_support import (ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, PASSWORD, csrf, login, open_task,
                               post, user)
 

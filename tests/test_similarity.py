@@ -18,7 +18,7 @@ from handlers import similarity
 from models import AuditEvent, Dossier, Observable, OutboxMessage, ProcessInstance, db
 from test_accessibility import axe  # noqa: F401  (the axe-core fixture)
 from test_web_support import ACSS, ARS_BRETAGNE, HFDS, form_data, login, open_task, post, user
-from web.linked_dossiers import linked_dossiers
+from web.casework.linked_dossiers import linked_dossiers
 from workflow import commands, context
 
 RENNES, METZ, LYON, TOURS, BASTIA, BEGIN = "35000002", "57000102", "69000302", "37000402", "2B000702", "94000202"

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from accounts import identities
 from models import User, UserIdentity, db
 from test_web_support import ACSS, DECLARANT, user
-from web import sso
+from web.auth import sso
 
 ROOT = Path(__file__).resolve().parent.parent
 NATIONAL = ["ars", "acss", "hfds", "dgs", "armees", "auditeur", "responsable_processus", "admin"]

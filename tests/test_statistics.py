@@ -1,4 +1,4 @@
-"""Observatory statistics (knowledge/statistics.py, web/statistics.py): every indicator against a data set
+"""Observatory statistics (knowledge/statistics.py, web/knowledge/statistics.py): every indicator against a data set
 whose counts are known (tests/statistics_data.py), the visibility of each reader, the filters and their
 attacks, the CSV and the PDF report (opened with pypdf)."""
 from __future__ import annotations

@@ -9,8 +9,8 @@ import zipfile
 import pytest
 from werkzeug.datastructures import FileStorage
 
-from web import uploads
-from web.uploads import UploadRefused, read_upload
+from web.owners import uploads
+from web.owners.uploads import UploadRefused, read_upload
 
 BPMN = b'<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"/>'
 

@@ -10,7 +10,8 @@ from cli import scenarios
 from models import Draft, User, db
 from test_web_support import (ACSS, DECLARANT, dossier_by_number, dossier_number, form_data, login, open_task, post,
                               structure_of, user)
-from web import forms, tasks
+from web import forms
+from web.casework import tasks
 from workflow import commands, context
 
 SCHEMA = {

@@ -8,7 +8,7 @@ from bench.volume import add_open_dossiers
 from cli import scenarios
 from models import Dossier, Structure, TaskRow, db
 from test_web_support import ACSS, ARS_BRETAGNE, ARS_GRANDEST, login, open_task, post, user
-from web.inbox import inbox_page
+from web.casework.inbox import inbox_page
 
 
 def test_filters_counts_claim_and_release(client, clock):

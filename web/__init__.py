@@ -1,4 +1,5 @@
-"""Web layer: blueprints for the inbox, the declaration portal, dossiers, audit, processes and API."""
+"""Web layer: one subpackage per audience (auth, declaration, casework, owners, administration, knowledge, audit)
+and the JSON API (api/), over the shared visibility model (access.py) and form rendering (forms.py)."""
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -7,8 +8,13 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import (accounts, admin, api, audit, auth, declare, deploys, dossiers, drafts, inbox, journal, knowledge,
-                 modeller, observability, outbox, platform, retex, security, signals, sso, statistics, tasks, versions)
+from web import administration, api, audit, auth, casework, declaration, knowledge, observability, owners
+from web.auth import security, sso
+from web.auth.login import current_user
+from web.declaration import drafts
+
+# One package per audience (DESIGN.md, « Layout »), each listing its blueprints; registered in this order.
+AUDIENCES = (auth, administration, declaration, casework, owners, audit, knowledge)
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "chart.js": NODE_MODULES / "chart.js" / "dist"}
@@ -57,7 +63,7 @@ def format_datetime(value, with_time: bool = True) -> str:
 def dossier_markers(dossier) -> list:
     """A dossier's priority markers (referentiel.priority_markers) from its synced columns; the B3 decision
     is the analysts' work, not shown to declarants."""
-    analyst = auth.current_user() is not None and auth.current_user().role != "declarant"
+    analyst = current_user() is not None and current_user().role != "declarant"
     return priority_markers(bool(dossier.urgent_help), dossier.care_impact, bool(dossier.health_impact) and analyst,
                             bool(dossier.off_hours))
 
@@ -77,15 +83,13 @@ def init_app(app):
     observability.init_app(app)  # first: its request id must exist before any check can answer early
     security.init_app(app)
     sso.init_app(app)
-    for blueprint in (auth.bp, accounts.bp, sso.bp, declare.bp, tasks.bp, drafts.bp, inbox.bp, dossiers.bp, admin.bp,
-                      deploys.bp, versions.bp, modeller.bp, outbox.bp, audit.bp, statistics.bp, journal.bp,
-                      knowledge.bp, retex.bp, signals.bp,
-                      platform.bp):
-        app.register_blueprint(blueprint)
-    app.extensions["form_rescue"] = drafts.rescue_post  # called by the 401 and CSRF handlers (web/security.py)
+    for audience in AUDIENCES:
+        for blueprint in audience.BLUEPRINTS:
+            app.register_blueprint(blueprint)
+    app.extensions["form_rescue"] = drafts.rescue_post  # called by the 401 and CSRF handlers (web/auth/security.py)
     api.init_app(app)
     app.jinja_env.globals.update(
-        current_user=auth.current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
+        current_user=current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
         user_structure=lambda user: db.session.get(Structure, user.structure_id) if user.structure_id else None,
         now=lambda: app.extensions["clock"].now(), priority_markers=dossier_markers,
         qualification_label=lambda code: QUALIFICATIONS.get(code, "Non qualifié"))

@@ -27,7 +27,7 @@ from __future__ import annotations
 from sqlalchemy import String, and_, cast, false, func, or_, select, true, union_all
 
 from models import Dossier, JournalEntry, Observable, OutboxMessage, TaskRow, User, db
-from web.security import french_abort
+from web.auth.security import french_abort
 
 NATIONAL = {"acss", "hfds", "dgs"}  # national bodies: all civil dossiers; military ones only if addressed
 WORKERS = {"declarant", "ars", "acss", "hfds", "dgs", "armees"}

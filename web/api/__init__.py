@@ -6,7 +6,7 @@ The journal of a dossier (notes, indicators) goes through cases/, like the fiche
 """
 from web.api import declarations, dossiers, journal, openapi, outbox, pages, tasks  # noqa: F401  (registers the routes)
 from web.api.spec import bp
-from web.security import csrf
+from web.auth.security import csrf
 
 blueprints = (bp, pages.bp)
 

@@ -8,9 +8,9 @@ from engine import runtime
 from models import Structure, db
 from web.api.schemas import ref
 from web.api.spec import operation
-from web.declare import FIRST_STEP, alerted_entities, check_finess
-from web.security import french_abort, problem
-from web.tasks import FIELD_MAX_CHARS
+from web.declaration.declare import FIRST_STEP, alerted_entities, check_finess
+from web.auth.security import french_abort, problem
+from web.casework.tasks import FIELD_MAX_CHARS
 from workflow import deployment, form_schemas, start_command
 
 # (body member, BPMN task) in the order the process asks them.

@@ -1,5 +1,5 @@
 """GET /dossiers and /dossiers/{id}: the lists and the fiche de suivi of the pages, as JSON, through
-the same visibility functions (web/access.py) and the same timeline (web/dossiers.py)."""
+the same visibility functions (web/access.py) and the same timeline (web/casework/dossiers.py)."""
 from __future__ import annotations
 
 import re
@@ -12,9 +12,9 @@ from referentiel import STATES
 from web import access
 from web.api.schemas import dossier_item, message_item, ref, stamp, task_item
 from web.api.spec import operation
-from web.dossiers import READERS, timeline
-from web.declare import alerted_entities
-from web.security import french_abort
+from web.casework.dossiers import READERS, timeline
+from web.declaration.declare import alerted_entities
+from web.auth.security import french_abort
 
 PER_PAGE_MAX = 100
 PAGING = [("page", {"type": "integer", "minimum": 1, "maximum": 100000}, "Page (1 par défaut)"),

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models import ApiIdempotency, db
 from timekeeping.clock import app_now
-from web.security import french_abort, problem
+from web.auth.security import french_abort, problem
 from workflow import start_command
 
 HEADER = "Idempotency-Key"

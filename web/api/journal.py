@@ -8,9 +8,9 @@ from models import JournalEntry, Observable
 from referentiel import OBSERVABLE_KINDS
 from web import access
 from web.api.spec import operation
-from web.dossiers import READERS
-from web.journal import writable_dossier
-from web.security import french_abort
+from web.casework.dossiers import READERS
+from web.casework.journal import writable_dossier
+from web.auth.security import french_abort
 
 STAMP = {"type": ["string", "null"], "format": "date-time"}
 ENTRY = {"type": "object", "required": ["id", "seq", "kind", "text", "author_role", "created_at", "removed"],

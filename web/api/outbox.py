@@ -11,7 +11,7 @@ from web import access
 from web.api.dossiers import PAGING, paging
 from web.api.schemas import me, message_item, ref
 from web.api.spec import operation
-from web.security import french_abort
+from web.auth.security import french_abort
 
 
 @operation("/me", summary="Le compte au nom duquel le jeton agit", response=ref("Me"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from accounts import api_tokens as tokens
-from web.auth import current_user, login_required
+from web.auth.login import current_user, login_required
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/compte/jetons-api")
 

@@ -13,7 +13,7 @@ from functools import wraps
 from flask import Blueprint, Response, g, jsonify, request
 
 from web.api import idempotency, tokens
-from web.security import french_abort
+from web.auth.security import french_abort
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPERATIONS: list["Operation"] = []

@@ -1,5 +1,5 @@
 """GET /tasks, GET /tasks/{id}, POST /tasks/{id}/completion: the inbox and the task page as JSON,
-through the same query (web/inbox.py), the same visibility (web/access.py) and the same command as
+through the same query (web/casework/inbox.py), the same visibility (web/access.py) and the same command as
 the form (workflow/commands.complete_task): 409 when someone else completed or holds the task,
 422 with the form's French field errors."""
 from __future__ import annotations
@@ -9,14 +9,15 @@ from sqlalchemy import delete, select
 from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
 from timekeeping.clock import app_now
-from web import access, task_memory
+from web import access
+from web.casework import task_memory
 from web.api.declarations import too_long
 from web.api.dossiers import PAGING, paging
 from web.api.schemas import dossier_item, ref, task_item
 from web.api.spec import operation
-from web.inbox import inbox_page
-from web.security import problem
-from web.tasks import form_of
+from web.casework.inbox import inbox_page
+from web.auth.security import problem
+from web.casework.tasks import form_of
 from workflow import commands, context, form_schemas
 
 INVALID = "Le formulaire contient des erreurs : la tâche n'a pas été validée."

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from accounts.api_tokens import digest
 from models import ApiToken, User, db
 from timekeeping.clock import app_now
-from web.security import french_abort
+from web.auth.security import french_abort
 
 # last_used_at is written at most once a minute per token: reading the API must not be a write each time.
 TOUCH_EVERY = timedelta(minutes=1)

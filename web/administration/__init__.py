@@ -1,0 +1,4 @@
+"""The administrators' and operators' pages: accounts and structures, the outbox, liveness and readiness."""
+from web.administration import accounts, outbox, platform
+
+BLUEPRINTS = (accounts.bp, outbox.bp, platform.bp,)

@@ -1,0 +1,167 @@
+"""Dossier list and the fiche de suivi: state, timeline, notifications, open tasks and the BPMN diagram."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template, request
+from sqlalchemy import func, select
+
+from audit.hash_chain import events_of
+from cases.chain import is_journal_event
+from models import (Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer,
+                    User, db)
+from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
+from timekeeping.clock import app_now
+from web import access, forms
+from web.casework import journal
+from web.auth.login import current_user, login_required, roles_required
+from web.casework.inbox import incident_type_condition
+
+bp = Blueprint("dossiers", __name__, url_prefix="/dossiers")
+PAGE_SIZE = 25
+READERS = access.WORKERS | {"auditeur"}
+COMMANDS = {"start": "Démarrage du signalement", "timer": "Échéance d'un minuteur", "complete": "Tâche réalisée",
+            "abandon": "Déclaration abandonnée"}
+TIMERS = {"p4_hebdo": "Point hebdomadaire (7 jours sans nouvelle)"}
+
+
+@bp.route("")
+@roles_required(*READERS)
+def index():
+    """The dossiers the user may read, with filters."""
+    user = current_user()
+    # Dossiers seen only as a summary (a military hospital's, for the ARS) are found by number and
+    # state alone: filters on their details must not let anyone probe what they cannot read.
+    conditions, chosen, full = [access.listed_filter(user)], {}, access.dossier_filter(user)
+    args = request.args
+    if args.get("q"):
+        chosen["q"] = args["q"].strip()[:100]
+        pattern = f"%{chosen['q']}%"
+        conditions.append(Dossier.number.ilike(pattern) | (Dossier.title.ilike(pattern) & full))
+    if args.get("region") in REGIONS:
+        chosen["region"] = args["region"]
+        conditions.append(Dossier.region == chosen["region"])
+    if args.get("etat") in STATES:
+        chosen["etat"] = args["etat"]
+        conditions.append(Dossier.state == chosen["etat"])
+    if args.get("qualification") in QUALIFICATIONS:
+        chosen["qualification"] = args["qualification"]
+        conditions += [Dossier.qualification == chosen["qualification"], full]
+    if args.get("type") in INCIDENT_TYPES:
+        chosen["type"] = args["type"]
+        conditions += [incident_type_condition(chosen["type"]), full]
+    total = db.session.scalar(select(func.count()).select_from(Dossier).where(*conditions))
+    pages = max(1, -(-total // PAGE_SIZE))
+    try:
+        page = min(max(1, int(args.get("page", 1))), pages)
+    except ValueError:
+        page = 1
+    dossiers = db.session.scalars(select(Dossier).where(*conditions)
+                                  .order_by(Dossier.created_at.desc(), Dossier.id.desc())
+                                  .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    structures = {s.id: s.name for s in db.session.scalars(
+        select(Structure).where(Structure.id.in_({d.structure_id for d in dossiers} or {0})))}
+    summaries = set(db.session.scalars(select(Dossier.id).where(Dossier.id.in_([d.id for d in dossiers] or [0]),
+                                                                access.summary_filter(user), ~full)))
+    return render_template("casework/dossiers/index.html", dossiers=dossiers, total=total, page=page, pages=pages,
+                           summaries=summaries,
+                           chosen=chosen, structures=structures, regions=REGIONS, states=STATES,
+                           qualifications=QUALIFICATIONS, incident_types=INCIDENT_TYPES, user=user)
+
+
+def timeline(dossier: Dossier, definition: ProcessDefinition, user: User,
+             journal_panel: dict | None = None, events: list | None = None) -> list[dict]:
+    """Every command on the dossier: who, when, what was entered, states reached, messages queued.
+
+    What was entered and the messages follow the visibility model: a declarant sees their own
+    tasks' data and the messages addressed to them; restricted fields only reach their addressees.
+    """
+    if events is None:
+        events = events_of(dossier.instance_id)
+    names = {u.email: u.name for u in db.session.scalars(select(User).where(User.email.in_({e.actor for e in events}
+                                                                                         or {""})))}
+    task_ids = [e.payload.get("task_id") for e in events if e.command == "complete"]
+    titles = {t.id: t.title for t in db.session.scalars(select(TaskRow).where(TaskRow.id.in_(task_ids or [""])))}
+    messages = {}
+    for message in db.session.scalars(select(OutboxMessage).where(OutboxMessage.dossier_id == dossier.id,
+                                                                  access.message_filter(user))
+                                      .order_by(OutboxMessage.id)):
+        messages.setdefault(message.event_seq, []).append(message)
+    label_map = forms.labels(definition)
+    internal = access.sees_internal_work(user)
+    items = []
+    journal_events = [event for event in events if is_journal_event(event)]
+    journal_items = journal.timeline_items(dossier, user, journal_events, names, journal_panel)
+    for event in events:
+        if is_journal_event(event):
+            if event.seq in journal_items:  # entries the user may not see are left out of their timeline
+                items.append(journal_items[event.seq])
+            continue
+        payload = event.payload or {}
+        entered = []
+        if event.command == "complete":
+            title = titles.get(payload.get("task_id"), payload.get("spec", "Tâche"))
+            if internal or event.actor_role == user.role:
+                entered = forms.describe(access.redact(payload.get("data") or {}, dossier, user), None, label_map)
+        elif event.command == "timer":
+            title = TIMERS.get(payload.get("spec"), COMMANDS["timer"])
+        else:
+            title = COMMANDS.get(event.command, event.command)
+        items.append({"seq": event.seq, "at": event.at, "actor": names.get(event.actor, event.actor),
+                      "role": ROLES.get(event.actor_role, "Système" if event.actor_role == "systeme" else
+                                        event.actor_role),
+                      "title": title, "entered": entered, "states": event.states or [],
+                      "messages": messages.get(event.seq, [])})
+    return items
+
+
+@bp.route("/<int:dossier_id>")
+@login_required
+def show(dossier_id):
+    """The fiche de suivi of one dossier."""
+    user = current_user()
+    dossier, full = access.dossier_view(user, dossier_id)
+    if not full:
+        return _summary(dossier)
+    definition = db.session.get(ProcessDefinition, _instance_definition_id(dossier))
+    structure = db.session.get(Structure, dossier.structure_id)
+    # The open tasks, each with whether this user may work it (the visibility model's rule, in the same query).
+    rows = db.session.execute(select(TaskRow, access.task_filter(user).label("workable"))
+                              .where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
+                              .order_by(TaskRow.created_at)).all()
+    open_tasks = [task for task, _ in rows]
+    workable = {task.id for task, can in rows if can}
+    claimed = {t.claimed_by for t in open_tasks if t.claimed_by}
+    claimers = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(claimed))).all()) if claimed else {}
+    panel = journal.panel(dossier, user)
+    history = events_of(dossier.instance_id)
+    events = timeline(dossier, definition, user, panel, history)
+    visited = sorted({name for e in history for name in (e.visited or [])})
+    timers = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id,
+                                                    Timer.status == "pending")).all()
+    active = sorted({t.spec_name for t in open_tasks} | {t.spec_name for t in timers})
+    notifications = [m for e in events for m in e["messages"]]
+    return render_template("casework/dossiers/show.html", dossier=dossier, structure=structure, open_tasks=open_tasks,
+                           workable=workable, claimers=claimers, events=events, visited=visited, active=active,
+                           timers=timers, notifications=notifications, roles=ROLES, qualifications=QUALIFICATIONS,
+                           incident_types=INCIDENT_TYPES, now=app_now(),
+                           definition=definition, journal=panel)
+
+
+def _summary(dossier: Dossier):
+    """What the ARS of the region sees of a military hospital's dossier: the standard message, and the alert."""
+    care_alert = db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.dossier_id == dossier.id, OutboxMessage.kind == access.CARE_ALERT_KIND)) > 0
+    return render_template("casework/dossiers/summary.html", dossier=dossier, standard_message=access.STANDARD_MESSAGE,
+                           care_alert=access.CARE_ALERT if care_alert else None)
+
+
+def _instance_definition_id(dossier: Dossier) -> int:
+    return db.session.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.id == dossier.instance_id))
+
+
+@bp.route("/<int:dossier_id>/diagram.bpmn")
+@login_required
+def diagram(dossier_id):
+    """The BPMN XML of the process version the dossier is pinned to."""
+    dossier = access.readable_dossier(current_user(), dossier_id)
+    definition = db.session.get(ProcessDefinition, _instance_definition_id(dossier))
+    return Response(definition.bpmn_xml, mimetype="application/xml")

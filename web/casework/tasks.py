@@ -1,0 +1,281 @@
+"""The generic user-task page: a form built from the task's JSON Schema, drafts, claim and release."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import delete, select
+
+from cases import observables
+from engine.errors import Conflict
+from models import Dossier, Draft, TaskRow, User, db
+from referentiel import ROLES
+from web import access, form_conditions, forms
+from web.casework import draft_store
+from web.casework import knowledge_choices
+from web.casework import linked_dossiers
+from web.casework import task_memory
+from web.auth.login import current_user, login_required
+from web.auth.security import french_abort
+from workflow import claims, commands, context, form_schemas
+
+bp = Blueprint("tasks", __name__, url_prefix="/taches")
+
+WIZARD = [("p1_perimetre", "Identification et périmètre"), ("p1_impact", "Impacts"),
+          ("p1_origine", "Origine et capacité de traitement"), ("p1_formulaire", "Description et validation")]
+WIZARD_STEPS = [name for name, _ in WIZARD]
+CONTACT_LABELS = [("nom", "Nom"), ("fonction", "Fonction"), ("telephone", "Téléphone"), ("email", "Adresse électronique")]
+# A field without its own maxLength in the form's JSON Schema holds at most this many characters, and a
+# whole draft at most DRAFT_MAX_CHARS: drafts skip the schema's validation, not its size limits.
+FIELD_MAX_CHARS = 20_000
+DRAFT_MAX_CHARS = 200_000
+
+
+
+def form_of(row: TaskRow) -> tuple[dict, dict, object]:
+    """(JSON Schema, UI schema, definition) of a task, from its instance's pinned definition."""
+    _, definition = forms.definition_of(row.instance_id)
+    schema = definition.forms.get(row.form) if row.form else None
+    ui = definition.forms.get(row.ui_form) if row.ui_form else None
+    return schema or {"type": "object", "properties": {}}, ui or {}, definition
+
+
+def task_context(row: TaskRow, ui: dict, definition, dossier: Dossier, user: User) -> tuple[list, list, tuple | None]:
+    """Read-only facts from earlier steps, as named by the UI schema's ui:context (restricted fields
+    redacted for non-addressees), the declarant's contact for the analysts who work the dossier, and the
+    dossiers linked by similarity when the UI schema names them (`ui:linkedDossiers`)."""
+    names = ui.get("ui:context") or []
+    analyst = access.sees_internal_work(user)
+    if not names and not analyst:
+        return [], [], None
+    data = access.redact(forms.task_data(row.instance_id, row.id), dossier, user)
+    facts = forms.describe(data, names, forms.labels(definition), ui.get("ui:contextLabels")) if names else []
+    linked = linked_dossiers.linked_dossiers(user, data, ui.get("ui:linkedDossiers")) if analyst else None
+    return facts, declarant_contact(data, dossier) if analyst else [], linked
+
+
+def declarant_contact(data: dict, dossier: Dossier) -> list:
+    """[(label, value)] of the declarant's name, function, phone and e-mail (the declaration's, else the account's)."""
+    person = data.get("declarant") if isinstance(data.get("declarant"), dict) else {}
+    if not person and dossier.declarant_id:
+        account = db.session.get(User, dossier.declarant_id)
+        person = {"nom": account.name, "fonction": account.title, "telephone": account.phone, "email": account.email}
+    return [(label, person[key]) for key, label in CONTACT_LABELS if person.get(key)]
+
+
+def add_object_row(values: dict, action: str) -> dict:
+    """Handle the "add a row" button of an array of objects without JavaScript."""
+    name = action.split(":", 1)[1]
+    indexes = [index for index, _, _ in forms.object_row_keys(name, values)]
+    values = dict(values)
+    values[f"{name}-{max(indexes, default=0) + 1}-"] = ""
+    return values
+
+
+def _draft(row: TaskRow, user: User) -> Draft | None:
+    return draft_store.own_draft(row.id, user.id)
+
+
+def _field_schema(properties: dict, key: str) -> dict:
+    """The schema of a raw form key: `name`, an array's `name`, or a row field `name-<n>-<field>`."""
+    base, _, rest = key.partition("-")
+    prop = properties.get(base) or {}
+    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    if rest:
+        sub = rest.partition("-")[2]
+        return (items.get("properties") or {}).get(sub) or {} if sub else items
+    return items if prop.get("type") == "array" else prop
+
+
+def check_sizes(schema: dict, values: dict) -> None:
+    """Refuse (422, French message) a value longer than its field's maxLength (FIELD_MAX_CHARS when the
+    schema sets none) or a form whose values add up to more than DRAFT_MAX_CHARS."""
+    properties = schema.get("properties", {})
+    total = 0
+    for key, value in values.items():
+        field = _field_schema(properties, key)
+        limit = field.get("maxLength") if isinstance(field.get("maxLength"), int) else FIELD_MAX_CHARS
+        for text in value if isinstance(value, list) else [value]:
+            total += len(text)
+            if len(text) > min(limit, FIELD_MAX_CHARS):
+                label = field.get("title") or (properties.get(key.partition("-")[0]) or {}).get("title") or key
+                french_abort(422, f"Le champ « {label} » dépasse la longueur autorisée "
+                                  f"({min(limit, FIELD_MAX_CHARS)} caractères au plus) : rien n'a été enregistré.")
+    if total > DRAFT_MAX_CHARS:
+        french_abort(422, f"Le formulaire dépasse la taille autorisée ({DRAFT_MAX_CHARS} caractères au plus) : "
+                          "rien n'a été enregistré.")
+
+
+def save_draft(row: TaskRow, user: User, values: dict) -> None:
+    """Keep what the user typed for later (one draft per task and user), within the size limits."""
+    check_sizes(form_of(row)[0], values)
+    draft_store.store(row.id, user.id, values)
+
+
+def next_step_redirect(row: TaskRow, dossier: Dossier, user: User):
+    """After a task: the user's next task on the dossier, the confirmation page, or the dossier."""
+    db.session.expire_all()
+    if row.spec_name == "p1_formulaire":
+        return redirect(url_for("declare.confirmation", dossier_id=dossier.id))
+    following = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready",
+                                                         access.task_filter(user))
+                                   .order_by(TaskRow.created_at, TaskRow.id)).first()
+    if following is not None:
+        flash(f"« {row.title} » est enregistrée. Étape suivante : « {following.title} ».", "succes")
+        return redirect(url_for("tasks.task", task_id=following.id))
+    others = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
+                                .order_by(TaskRow.created_at)).all()
+    if others:
+        steps = " ; ".join(f"« {o.title} » ({ROLES.get(o.role, o.role)})" for o in others)
+        flash(f"« {row.title} » est enregistrée. Étape suivante : {steps}.", "succes")
+    else:
+        flash(f"« {row.title} » est enregistrée. Le dossier n'a plus de tâche ouverte (état : {dossier.state}).",
+              "succes")
+    return redirect(url_for("dossiers.show", dossier_id=dossier.id))
+
+
+def render_done(row: TaskRow, dossier: Dossier, status: int = 200, message: str | None = None):
+    """The page shown for a task that is no longer open (completed meanwhile, cancelled): what the person who
+    completed it submitted (as the visibility model lets this user read it) and this user's own kept text."""
+    user = current_user()
+    who = db.session.get(User, row.completed_by) if row.completed_by else None
+    schema, _, definition = form_of(row)
+    winner = task_memory.completion_data(row)
+    submitted = forms.describe(access.redact(winner, dossier, user), None, forms.labels(definition)) if winner else []
+    draft = _draft(row, user)
+    kept = draft_summary(schema, draft.data) if draft is not None else []
+    return render_template("casework/tasks/done.html", row=row, dossier=dossier, who=who, message=message,
+                           submitted=submitted, kept=kept, draft=draft), status
+
+
+def draft_summary(schema: dict, values: dict) -> list[tuple[str, str]]:
+    """[(field title, text)] of a draft's raw values, for a read-only copy."""
+    properties = schema.get("properties", {})
+    shown = []
+    for key, value in values.items():
+        text = ", ".join(value) if isinstance(value, list) else str(value)
+        if text.strip():
+            shown.append(((properties.get(key.partition("-")[0]) or {}).get("title") or key, text))
+    return shown
+
+
+def keep_loser_text(row: TaskRow, user: User) -> None:
+    """A submission that lost the race to complete a task: its values stay in the user's draft of that task."""
+    schema = form_of(row)[0]
+    values = forms.raw_values(schema, request.form)
+    if values:
+        check_sizes(schema, values)
+        save_draft(row, user, values)
+
+
+@bp.route("/<task_id>", methods=["GET", "POST"])
+@login_required
+def task(task_id):
+    """Show a task's form (GET) or save a draft / complete the task (POST)."""
+    user = current_user()
+    row = access.workable_task(user, task_id)
+    dossier = db.session.get(Dossier, row.dossier_id)
+    if row.status != "ready":
+        if request.method == "POST" and request.form.get("action", "valider") != "brouillon":
+            keep_loser_text(row, user)
+        return render_done(row, dossier, 409 if request.method == "POST" else 200)
+    schema, ui, definition = form_of(row)
+    schema, ui, hidden = form_conditions.effective_form(schema, ui, row.instance_id, row.id)
+    schema = knowledge_choices.with_choices(task_memory.with_people(schema, ui), ui, dossier)
+    errors, status, previous = {}, 200, None
+    draft = _draft(row, user)
+    claimer = db.session.get(User, row.claimed_by) if row.claimed_by else None
+    if request.method == "POST":
+        action = request.form.get("action", "valider")
+        values = forms.raw_values(schema, request.form)
+        check_sizes(schema, values)  # a draft, a completion or an added row: the same limits
+        if action.startswith("ajouter:"):
+            values = add_object_row(values, action)
+        elif action == "brouillon":
+            save_draft(row, user, values)
+            flash("Brouillon enregistré. Vous pouvez reprendre cette tâche plus tard depuis votre boîte de tâches.",
+                  "succes")
+            return redirect(url_for("tasks.task", task_id=row.id))
+        elif claimer is not None and claimer.id != user.id:
+            flash(f"Cette tâche est prise en charge par {claimer.name}. Reprenez-la avant de la valider.",
+                  "avertissement")
+            status = 409
+        else:
+            data = knowledge_choices.posted(ui, forms.coerce(schema, request.form))
+            try:
+                people = {**task_memory.people_errors(schema, ui, data), **observables.form_errors(data),
+                          **knowledge_choices.errors(schema, ui, data)}
+                if people:  # with the form's other errors, so that one round trip shows them all
+                    raise form_schemas.FormErrors({**form_schemas.validate(schema, data), **people})
+                commands.complete_task(row.id, data, context.Actor.of(user), commit=False, not_asked=hidden)
+                # The indicators typed in the form become observables in the same commit as the step.
+                observables.add_from_form(dossier, data, user=user, commit=False)
+            except form_schemas.FormErrors as exc:
+                db.session.rollback()
+                errors, status = exc.errors, 422
+            except Conflict as exc:
+                db.session.rollback()
+                row = db.session.get(TaskRow, task_id)
+                keep_loser_text(row, user)
+                return render_done(row, dossier, 409, exc.message)
+            else:
+                # Only the completer's draft goes: a colleague's text on the same task stays theirs to read.
+                db.session.execute(delete(Draft).where(Draft.task_id == row.id, Draft.user_id == user.id))
+                db.session.commit()
+                return next_step_redirect(row, dossier, user)
+    else:
+        values, previous = task_memory.opening_values(row, schema, ui, user, draft)
+        if draft is None and previous is None:
+            values = knowledge_choices.defaults(schema, ui, values)
+    fields = forms.build_fields(schema, ui, values, errors)
+    facts, contact, linked = task_context(row, ui, definition, dossier, user)
+    return render_template("casework/tasks/task.html", row=row, dossier=dossier, schema=schema, fields=fields, errors=errors,
+                           context=facts, contact=contact, linked=linked, previous=previous, draft=draft, claimer=claimer,
+                           wizard=WIZARD if row.spec_name in WIZARD_STEPS else None,
+                           lessons=knowledge_choices.lessons(ui, dossier, user),
+                           identification=_identification(row, dossier, definition)), status
+
+
+def _identification(row: TaskRow, dossier: Dossier, definition) -> list:
+    """The structure block shown on the first declaration step."""
+    if row.spec_name != "p1_perimetre":
+        return []
+    data = forms.task_data(row.instance_id, row.id)
+    return forms.describe(data, ["structure", "declarant", "finess_site"], forms.labels(definition),
+                          {"structure": "Structure déclarante", "declarant": "Déclarant",
+                           "finess_site": "FINESS du site concerné"})
+
+
+@bp.route("/<task_id>/prendre", methods=["POST"])
+@login_required
+def claim(task_id):
+    """Take a task (a colleague's claim is taken over only when asked explicitly)."""
+    user = current_user()
+    row = access.workable_task(user, task_id)
+    if row.status != "ready":
+        return render_done(row, db.session.get(Dossier, row.dossier_id), 409)
+    done = claims.claim(row.id, user.id, take_over=request.form.get("reprendre") == "1")
+    db.session.commit()
+    if done:
+        flash(f"Vous avez pris en charge « {row.title} ».", "succes")
+    else:
+        db.session.refresh(row)
+        holder = db.session.get(User, row.claimed_by) if row.claimed_by else None
+        flash(f"Cette tâche est déjà prise en charge par {holder.name if holder else 'un collègue'}.", "avertissement")
+    return redirect(_back(url_for("tasks.task", task_id=row.id)))
+
+
+@bp.route("/<task_id>/liberer", methods=["POST"])
+@login_required
+def release(task_id):
+    """Give a task back to the team."""
+    user = current_user()
+    row = access.workable_task(user, task_id)
+    done = claims.release(row.id, user.id)
+    db.session.commit()
+    flash(f"« {row.title} » est de nouveau disponible pour l'équipe." if done
+          else "Vous n'aviez pas pris cette tâche.", "info" if done else "avertissement")
+    return redirect(_back(url_for("inbox.index")))
+
+
+def _back(default: str) -> str:
+    target = request.form.get("retour", "")
+    return target if target.startswith("/") and not target.startswith("//") else default
