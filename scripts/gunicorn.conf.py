@@ -9,7 +9,7 @@ bind = os.environ.get("BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.enviro
 # with 3 workers x 4 threads at the same throughput, where keep-alive connections pinned to one worker
 # queue behind each other. GUNICORN_THREADS > 1 gives
 # gthread workers (keep-alive, a slow client holds a thread, not a process). Sync workers read whole requests
-# from a buffering reverse proxy in front (README, « Production »).
+# from a buffering reverse proxy in front (docs/reference/operations.md, « Production »).
 workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1) + 1)))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"

@@ -1,7 +1,7 @@
 """The layout holds: imports run one way between layers, no import cycle, no project module over 400 lines.
 
 Every project module (tests, migrations and benchmarks aside for imports; tests and migrations aside
-for size) is parsed with `ast`; nothing is imported or run. The README's "How it is built" gives
+for size) is parsed with `ast`; nothing is imported or run. docs/reference/architecture.md gives
 the same layer order.
 """
 from __future__ import annotations
