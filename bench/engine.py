@@ -152,7 +152,10 @@ def durable_commit_cost(samples: int = 50) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dossiers", type=int, default=30)
+    parser.add_argument("--smoke", action="store_true", help="a few dossiers: checks it runs, in seconds")
     args = parser.parse_args()
+    if args.smoke:
+        args.dossiers = 3
     with tempfile.TemporaryDirectory() as folder:
         clock = clock_mod.FrozenClock()
         app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.db", "TESTING": True,

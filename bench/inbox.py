@@ -79,7 +79,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dossiers", type=int, default=30_000)
     parser.add_argument("--database", help="SQLAlchemy URL of an empty database (default: a temporary SQLite file)")
+    parser.add_argument("--smoke", action="store_true", help="a few hundred dossiers: checks it runs, in seconds")
     args = parser.parse_args()
+    if args.smoke:
+        args.dossiers = 600
     with tempfile.TemporaryDirectory() as folder:
         clock = clock_mod.FrozenClock()
         url = args.database or f"sqlite:///{folder}/inbox.db"

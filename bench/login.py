@@ -44,7 +44,10 @@ def main() -> None:
     """Measure the three kinds of failure and print the ratios of their medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--smoke", action="store_true", help="a few rounds: checks it runs, in seconds")
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds = 3
     with tempfile.TemporaryDirectory() as folder:
         app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.db",
                           "SECRET_KEY": "bench", "SCHEDULER_ENABLED": False, "LOGIN_IP_MAX_FAILURES": 10**6,

@@ -32,7 +32,7 @@ import migrate  # noqa: E402
 from app import create_app  # noqa: E402
 from audit import hash_chain, verifier  # noqa: E402
 from cli import demo, scenarios  # noqa: E402
-from models import AuditEvent, Dossier, ProcessInstance, db  # noqa: E402
+from models import AuditEvent, Dossier, DossierLink, JournalEntry, Observable, ProcessInstance, db  # noqa: E402
 from timekeeping import clock as clock_mod  # noqa: E402
 from workflow import commands, deployment, event_chain  # noqa: E402
 
@@ -61,46 +61,83 @@ def run_scenarios(clock) -> list:
     return dossiers
 
 
+JOURNAL_ROWS = {"observable": (Observable, "observable_id"), "note": (JournalEntry, "entry_id"),
+                "piece_jointe": (JournalEntry, "entry_id")}
+ROW_COLUMNS = {Observable: ("kind", "value", "normalized", "comment", "source", "created_by", "created_at",
+                            "removed_at"),
+               JournalEntry: ("kind", "body", "author_id", "author_role", "created_at", "file_sha256", "file_name",
+                              "file_type", "file_size", "removed_at", "removed_by", "removal_reason")}
+
+
+def _next_id(model) -> int:
+    return db.session.scalar(select(db.func.coalesce(db.func.max(model.id), 0)))
+
+
 def copy_chains(target: int) -> tuple[int, int]:
-    """Copy real dossiers' event chains under new instance ids until there are `target` dossiers."""
+    """Copy real dossiers' event chains under new instance ids until there are `target` dossiers. A copy is
+    complete: its journal rows (indicators, notes, attachments) are copied too, under new ids that its events
+    name, so `verify` checks them like the originals'. Dossiers linked to others are not used as templates
+    (a link has two ends)."""
+    linked = set(db.session.scalars(select(DossierLink.source_id))) | set(db.session.scalars(select(DossierLink.target_id)))
     templates = []
-    for dossier in db.session.scalars(select(Dossier).order_by(Dossier.id)):
+    for dossier in db.session.scalars(select(Dossier).where(Dossier.id.not_in(linked or {0})).order_by(Dossier.id)):
         instance = db.session.get(ProcessInstance, dossier.instance_id)
-        templates.append((dossier, instance, hash_chain.events_of(instance.id)))
-    existing = len(templates)
-    next_instance = (db.session.scalar(select(ProcessInstance.id).order_by(ProcessInstance.id.desc()).limit(1)) or 0)
-    next_dossier = (db.session.scalar(select(Dossier.id).order_by(Dossier.id.desc()).limit(1)) or 0)
-    batch_instances, batch_dossiers, batch_events, events_total = [], [], [], 0
+        rows = {model: {row.id: row for row in db.session.scalars(select(model).where(model.dossier_id == dossier.id))}
+                for model in ROW_COLUMNS}
+        templates.append((dossier, instance, hash_chain.events_of(instance.id), rows))
+    existing = db.session.scalar(select(db.func.count(Dossier.id)))
+    next_instance, next_dossier = _next_id(ProcessInstance), _next_id(Dossier)
+    next_row = {model: _next_id(model) for model in ROW_COLUMNS}
+    batches, events_total = {"instances": [], "dossiers": [], "events": [], Observable: [], JournalEntry: []}, 0
     for n in range(target - existing):
-        dossier, instance, events = templates[n % existing]
+        dossier, instance, events, rows = templates[n % len(templates)]
         next_instance += 1
         next_dossier += 1
-        batch_instances.append({c: getattr(instance, c) for c in (
+        batches["instances"].append({c: getattr(instance, c) for c in (
             "definition_id", "state_json", "state_hash", "status", "last_seq", "created_at", "updated_at")}
             | {"id": next_instance, "version": 1})
-        batch_dossiers.append({c: getattr(dossier, c) for c in (
+        batches["dossiers"].append({c: getattr(dossier, c) for c in (
             "structure_id", "region", "structure_kind", "title", "incident_types", "qualification",
             "health_impact", "state", "phase", "off_hours", "military", "declarant_id", "created_at",
             "declared_at", "qualified_at", "closed_at", "updated_at")}
             | {"id": next_dossier, "number": f"SSI-COPIE-{n + 1:06d}", "instance_id": next_instance})
+        new_ids = {}  # (model, original id) -> the copy's row id
         prev = event_chain.GENESIS_HASH
         for event in events:
+            payload = event.payload
+            if isinstance(payload, dict) and payload.get("action") in JOURNAL_ROWS:
+                model, key = JOURNAL_ROWS[payload["action"]]
+                next_row[model] += 1
+                new_ids[(model, payload[key])] = next_row[model]
+                original = rows[model][payload[key]]
+                batches[model].append({c: getattr(original, c) for c in ROW_COLUMNS[model]}
+                                      | {"id": next_row[model], "dossier_id": next_dossier, "seq": event.seq}
+                                      if model is JournalEntry else
+                                      {c: getattr(original, c) for c in ROW_COLUMNS[model]}
+                                      | {"id": next_row[model], "dossier_id": next_dossier})
+                payload = dict(payload, **{key: next_row[model]})
+            elif isinstance(payload, dict) and payload.get("action") == "retrait":
+                model = Observable if payload.get("target") == "observable" else JournalEntry
+                payload = dict(payload, id=new_ids.get((model, payload.get("id")), payload.get("id")))
             copy = AuditEvent(instance_id=next_instance, seq=event.seq, at=event.at, actor=event.actor,
-                              actor_role=event.actor_role, command=event.command, payload=event.payload,
+                              actor_role=event.actor_role, command=event.command, payload=payload,
                               service_results=event.service_results, visited=event.visited, states=event.states,
                               state_hash=event.state_hash, prev_hash=prev)
             copy.hash = event_chain.event_hash(copy)
             prev = copy.hash
-            batch_events.append({c: getattr(copy, c) for c in (
+            batches["events"].append({c: getattr(copy, c) for c in (
                 "instance_id", "seq", "at", "actor", "actor_role", "command", "payload", "service_results",
                 "visited", "states", "state_hash", "prev_hash", "hash")})
-        if len(batch_events) > 20000 or n == target - existing - 1:
-            db.session.execute(insert(ProcessInstance), batch_instances)
-            db.session.execute(insert(Dossier), batch_dossiers)
-            db.session.execute(insert(AuditEvent), batch_events)
+        if len(batches["events"]) > 20000 or n == target - existing - 1:
+            db.session.execute(insert(ProcessInstance), batches["instances"])
+            db.session.execute(insert(Dossier), batches["dossiers"])
+            db.session.execute(insert(AuditEvent), batches["events"])
+            for model in ROW_COLUMNS:
+                if batches[model]:
+                    db.session.execute(insert(model), batches[model])
             db.session.commit()
-            events_total += len(batch_events)
-            batch_instances, batch_dossiers, batch_events = [], [], []
+            events_total += len(batches["events"])
+            batches = {"instances": [], "dossiers": [], "events": [], Observable: [], JournalEntry: []}
     return target - existing, events_total
 
 
@@ -109,7 +146,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dossiers", type=int, default=10000, help="dossiers to verify (default 10000)")
     parser.add_argument("--keep", action="store_true", help="keep the SQLite file for inspection")
+    parser.add_argument("--smoke", action="store_true", help="a hundred dossiers: checks it runs, in seconds")
     args = parser.parse_args()
+    if args.smoke:
+        args.dossiers = 100
     folder = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     try:
         ratio, verify_s = measure(folder, args.dossiers)

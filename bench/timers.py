@@ -47,7 +47,11 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--lead", type=float, default=3.0, help="seconds before the first timer is due")
     parser.add_argument("--instances", type=int, default=500, help="process instances the timers belong to")
     parser.add_argument("--database", default=None, help="SQLAlchemy URL of an empty database (default: SQLite file)")
-    return parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="a few timers: checks it runs, in seconds")
+    args = parser.parse_args()
+    if args.smoke:
+        args.timers, args.window, args.lead, args.instances = 60, 3.0, 1.0, 10
+    return args
 
 
 def _seed_timers(app, args: argparse.Namespace) -> None:

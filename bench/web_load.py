@@ -1,4 +1,4 @@
-"""Bulk data for bench/http.py: many whole dossiers cloned from real ones, written with COPY into PostgreSQL.
+"""Bulk data for bench/web.py: many whole dossiers cloned from real ones, written with COPY into PostgreSQL.
 
 A few template dossiers are run through the real engine (named scenarios, stopped at different tasks,
 or to the end). Each clone copies a template's rows (instance with its process state, dossier, tasks,
