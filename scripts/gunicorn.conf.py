@@ -5,7 +5,7 @@ bind = os.environ.get("BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.enviro
 # Single-threaded (sync) worker processes by default, 2 x cores + 1 of them: a worker accepts a connection only
 # when it is free, so requests are served in arrival order across workers, and no request waits for the GIL
 # behind its worker's other threads (each database round trip would). Measured at 100,000 dossiers with
-# 32 clients on 2 cores (bench/http.py, paired runs): p99 1.1-1.5 s with 5 sync workers against 1.9-3.5 s
+# 32 clients on 2 cores (bench/web.py, paired runs): p99 1.1-1.5 s with 5 sync workers against 1.9-3.5 s
 # with 3 workers x 4 threads at the same throughput, where keep-alive connections pinned to one worker
 # queue behind each other. GUNICORN_THREADS > 1 gives
 # gthread workers (keep-alive, a slow client holds a thread, not a process). Sync workers read whole requests
