@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 MAX_SHOWN = 400  # characters of a long value (a conditional schema ...) shown in a difference
+MAX_DEPTH = 16  # nested objects compared field by field; deeper ones are compared as their parent's keywords
 
 KEYWORDS = {
     "title": "Titre", "description": "Description", "type": "Type", "valeurs": "Valeurs possibles",
@@ -34,7 +35,10 @@ def shown(value) -> str | None:
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         text = ", ".join(value)
     else:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        try:
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        except (RecursionError, ValueError):
+            text = "(valeur trop imbriquée pour être affichée)"
     return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + " …"
 
 
@@ -48,10 +52,10 @@ def _choices(schema: dict) -> list[str] | None:
     return None
 
 
-def fields_of(schema, prefix: str = "") -> dict[str, dict]:
+def fields_of(schema, prefix: str = "", depth: int = 0) -> dict[str, dict]:
     """{field path: its keywords} of a JSON Schema's properties, nested objects and array items included."""
     found: dict[str, dict] = {}
-    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict) or depth > MAX_DEPTH:
         return found
     required = set(schema.get("required") or []) if isinstance(schema.get("required"), list) else set()
     for name, sub in schema["properties"].items():
@@ -59,7 +63,8 @@ def fields_of(schema, prefix: str = "") -> dict[str, dict]:
         if not isinstance(sub, dict):
             found[path] = {"schema": sub, "required": name in required}
             continue
-        keywords = {k: v for k, v in sub.items() if k not in NESTED}
+        nested = depth < MAX_DEPTH
+        keywords = {k: v for k, v in sub.items() if k not in NESTED or not nested}
         choices = _choices(sub)
         if choices is not None:
             for k in ("enum", "oneOf", "anyOf"):
@@ -67,13 +72,15 @@ def fields_of(schema, prefix: str = "") -> dict[str, dict]:
             keywords["valeurs"] = choices
         keywords["required"] = name in required
         found[path] = keywords
-        found.update(fields_of(sub, f"{path}."))
+        if not nested:
+            continue
+        found.update(fields_of(sub, f"{path}.", depth + 1))
         if isinstance(sub.get("items"), dict):
             items = sub["items"]
             item_choices = _choices(items)
             if item_choices is not None:
                 found[path]["valeurs"] = item_choices
-            found.update(fields_of(items, f"{path}[]."))
+            found.update(fields_of(items, f"{path}[].", depth + 1))
     return found
 
 
