@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from flask import render_template
 
 from models import ModellerDraft, db
 from tests.test_validation import SHIPPED
@@ -173,12 +174,14 @@ def _moddle_roundtrip(tmp_path, xml: str) -> str:
 def _other_spelling(xml: str) -> str:
     """The same process with the `semantic:` prefix, defaults written out, attributes reordered, the diagram
     moved and the indentation changed."""
-    text = xml.replace("xmlns:bpmn=", "xmlns:semantic=").replace("<bpmn:", "<semantic:").replace("</bpmn:", "</semantic:")
+    text = xml.replace("xmlns:bpmn=", "xmlns:semantic=").replace("<bpmn:", "<semantic:")
+    text = text.replace("</bpmn:", "</semantic:")
     text = text.replace('xsi:type="bpmn:', 'xsi:type="semantic:')
     text = re.sub(r'<semantic:userTask id="([^"]+)" name="([^"]*)"', r'<semantic:userTask startQuantity="1" '
                   r'name="\2" isForCompensation="false" id="\1" completionQuantity="1"', text)
     text = re.sub(r'<semantic:startEvent id="([^"]+)"', r'<semantic:startEvent isInterrupting="true" id="\1"', text)
-    text = re.sub(r'<semantic:exclusiveGateway id=', '<semantic:exclusiveGateway gatewayDirection="Unspecified" id=', text)
+    gateway = "<semantic:exclusiveGateway "
+    text = text.replace(gateway + "id=", gateway + 'gatewayDirection="Unspecified" id=')
     text = re.sub(r'(<dc:Bounds x=")(\d+)', lambda m: m.group(1) + str(int(m.group(2)) + 40), text)
     return re.sub(r"\n\s+", "\n\t", text)
 
@@ -202,7 +205,8 @@ def test_a_save_with_no_edit_is_recognised_as_its_version(app, client, tmp_path)
     # What does change what runs still counts: a non-default value, or one attribute changed under a new prefix.
     interrupting = active.bpmn_xml.replace('cancelActivity="true"', 'cancelActivity="false"')
     diff = differences.semantic_diff(active.bpmn_xml, active.forms, interrupting, active.forms)
-    assert _change(diff, "p4_hebdo", "@cancelActivity")["apres"] == "false"
+    change = _change(diff, "p4_hebdo", "@cancelActivity")
+    assert (change["attribut"], change["avant"], change["apres"]) == ("Interrompt la tâche", "oui", "non")
     assert deployment.same_meaning(interrupting, active.forms) is None
     renamed = respelled.replace("Qualifier l'incident (tâche A)", "Qualifier (tâche A)")
     diff = differences.semantic_diff(active.bpmn_xml, active.forms, renamed, active.forms)
@@ -266,3 +270,36 @@ def test_a_stale_draft_gets_the_three_versions(app, client):
     page = client.get("/admin/versions/1").get_data(as_text=True)
     shown = " ".join(_shown(page, '<li data-element="TimerDef_p4_hebdo">').split())
     assert "Expression du minuteur" in shown and shown.index("P3D") < shown.index("P7D")
+
+
+def test_an_added_reminder_shows_its_timer_and_that_it_does_not_interrupt(app):
+    reminder = ('<bpmn:boundaryEvent id="p3_relance" name="Relance" cancelActivity="false" '
+                'attachedToRef="p3_qualifier"><bpmn:timerEventDefinition id="TimerDef_p3_relance">'
+                '<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"PT2H"</bpmn:timeDuration>'
+                '</bpmn:timerEventDefinition></bpmn:boundaryEvent>')
+    xml = _edited('<bpmn:userTask id="p3_qualifier"', reminder + '<bpmn:userTask id="p3_qualifier"')
+    diff = differences.semantic_diff(SHIPPED, {}, xml, {})
+    assert [e["id"] for e in diff["ajoutes"]] == ["TimerDef_p3_relance", "p3_relance"] and diff["modifies"] == []
+    carried = {i: {v["cle"]: v["valeur"] for v in values} for i, values in diff["valeurs"]["ajoutes"].items()}
+    assert carried["TimerDef_p3_relance"] == {"timeDuration": "PT2H (2 heures)"}
+    assert carried["p3_relance"] == {"@cancelActivity": "non", "@attachedToRef": "p3_qualifier"}
+    with app.test_request_context():
+        page = render_template("owners/admin/_differences.html", d=diff, types=differences.ELEMENT_TYPES)
+    shown = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    assert "TimerDef_p3_relance minuteur de p3_relance « Relance » Expression du minuteur (durée) : PT2H (2 heures)" \
+        in shown and "Interrompt la tâche : non" in shown
+    assert "Élément ajouté : p3_relance (événement de bordure « Relance »)" in differences.lines(diff)
+
+
+def test_a_hostile_draft_base_or_text_never_breaks_the_three_versions(app, client):
+    login(client, PROCESSUS)
+    for base in ("1; drop table", True, -5, 99_999, [1], 2**40):
+        db.session.query(ModellerDraft).delete()
+        db.session.commit()
+        assert _save(client, SHIPPED, base_version=base).status_code == 200
+        assert db.session.query(ModellerDraft.base_definition_id).scalar() == deployment.active_definition().id
+    assert _save(client, "<x/>").status_code == 200  # well-formed, not BPMN: kept as a draft, compared as nothing
+    three = client.get("/admin/processus/modeleur/trois-versions")
+    assert three.status_code == 200 and three.json["stale"] is False
+    removed = {e["id"] for e in three.json["differences"]["base_draft"]["supprimes"]}
+    assert {"p3_qualifier", "lane_dgs"} <= removed

@@ -6,7 +6,7 @@ what runs (layout, prefixes, defaults) never shows.
 
 The structure (kept in pending deployments' reports, so JSON only):
 {"ajoutes": [{id, type, nom}], "supprimes": [...], "modifies": [{id, type, nom, changements: [change]}],
- "roles": [{id, type, nom, avant, apres}],
+ "roles": [{id, type, nom, avant, apres}], "valeurs": {"ajoutes": {id: [{cle, attribut, valeur}]}, "supprimes": {...}},
  "formulaires": {"ajoutes": [name], "supprimes": [name], "modifies": [name], "details": {name: [change]}}}
 where a change is {cle, attribut, avant, apres} (None when absent), with `retires`/`ajoutes` for sets, and
 `champ` for forms.
@@ -93,11 +93,21 @@ def shown(key: str, value):
         return f"{text} ({words})" if words else text
     if key == "type":
         return ELEMENT_TYPES.get(text, text)
+    if key.startswith("@") and text in ("true", "false"):
+        return "oui" if text == "true" else "non"
     if key == "property:role":
         return ROLES.get(text, text)
     if key == "property:targetCalendar":
         return CALENDARS.get(text, text)
     return text
+
+
+def values_of(entry: dict) -> list[dict]:
+    """What an added or removed element carries (its timer, condition, operator, deadline ...) as
+    [{cle, attribut, valeur}]; its name and flows are told elsewhere."""
+    empty = {"name": "", "type": entry["type"], "parent": entry["parent"], "fields": {}}
+    return [{"cle": c["cle"], "attribut": c["attribut"], "valeur": c["apres"]} for c in element_changes(empty, entry)
+            if c["cle"] not in ("nom", "incoming", "outgoing") and not c["cle"].endswith("@xsi:type")]
 
 
 def _entries(entry: dict) -> dict:
@@ -113,6 +123,10 @@ def element_changes(old: dict, new: dict) -> list[dict]:
         old_value, new_value = before.get(key), after.get(key)
         if old_value == new_value:
             continue
+        if key.startswith("@"):  # an attribute left at its default reads as that default
+            defaults = {**canonical.DEFAULTS, **canonical.TYPE_DEFAULTS.get(new["type"], canonical.UNSPECIFIED)}
+            default = defaults.get(key[1:])
+            old_value, new_value = old_value or default, new_value or default
         change = {"cle": key, "attribut": label(key), "avant": shown(key, old_value), "apres": shown(key, new_value)}
         if key in canonical.SETS:
             change["retires"] = [v for v in old_value or [] if v not in (new_value or [])]
@@ -164,6 +178,8 @@ def semantic_diff(old_xml: str, old_forms: dict, new_xml: str, new_forms: dict) 
         "supprimes": [_described(i, old[i], old) for i in sorted(old.keys() - new.keys())],
         "modifies": changed,
         "roles": role_changes(old_xml, new_xml, old, new),
+        "valeurs": {"ajoutes": {i: values_of(new[i]) for i in sorted(new.keys() - old.keys())},
+                    "supprimes": {i: values_of(old[i]) for i in sorted(old.keys() - new.keys())}},
         "formulaires": form_diff(old_forms or {}, new_forms or {}),
     }
 
@@ -186,8 +202,12 @@ def lines(diff: dict, types: dict | None = None) -> list[str]:
     def who(entry):
         return f"{entry['id']} ({types.get(entry['type'], entry['type'])}" + \
             (f" « {entry['nom']} »)" if entry.get("nom") else ")")
-    found = [f"Élément ajouté : {who(e)}" for e in diff.get("ajoutes", [])]
-    found += [f"Élément supprimé : {who(e)}" for e in diff.get("supprimes", [])]
+    found = []
+    for key, title in (("ajoutes", "Élément ajouté"), ("supprimes", "Élément supprimé")):
+        carried = diff.get("valeurs", {}).get(key, {})
+        for entry in diff.get(key, []):
+            found.append(f"{title} : {who(entry)}")
+            found += [f"  {v['attribut']} : {_value(v['valeur'])}" for v in carried.get(entry["id"], [])]
     for element in diff.get("modifies", []):
         found.append(f"Élément modifié : {who(element)}")
         for change in element.get("changements", []):
