@@ -49,6 +49,9 @@ LABELS = {
     "standardLoopCharacteristics@loopMaximum": "Nombre maximal de tours",
     "multiInstanceLoopCharacteristics/loopCardinality": "Nombre d'instances",
     "multiInstanceLoopCharacteristics/completionCondition": "Condition de fin des instances",
+    "multiInstanceLoopCharacteristics@isSequential": "Instances l'une après l'autre",
+    "instructionsForEndUser": "Instructions affichées", "categoryValue@value": "Phase", "@value": "Libellé",
+    "@categoryValueRef": "Phase", "text": "Texte", "@triggeredByEvent": "Déclenché par un événement",
 }
 CALENDARS = {"working": "heures ouvrées de la Cellule ACSS", "calendar": "heures calendaires"}
 DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
