@@ -157,7 +157,7 @@ def canonical_form(xml: str) -> dict[str, dict]:
     for node in root.iter():
         if node is root or not _is_element(node):
             continue
-        namespace, local = _split(node.tag)
+        local = _split(node.tag)[1]
         attrs = attributes(node)
         ident, name = attrs.pop("id"), attrs.pop("name", "")
         fields: dict = {f"@{k}": v for k, v in attrs.items()}
