@@ -87,23 +87,6 @@ def check_expressions(xml_text: str) -> None:
         raise ExpressionRefused(f"{message} (élément {_element_label(element)})")
 
 
-_LAYOUT = "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNDiagram"
-
-
-def meaning(xml_text: str) -> str:
-    """Canonical XML (C14N) of a BPMN file without its diagram, exporter or blank text:
-    two saves of one process that differ only by layout or modeller give the same text."""
-    root = parse_xml(xml_text)
-    for element in list(root.iter(_LAYOUT)):
-        element.getparent().remove(element)
-    for name in ("exporter", "exporterVersion"):
-        root.attrib.pop(name, None)
-    for element in root.iter():
-        element.text = (element.text or "").strip() or None
-        element.tail = None
-    return etree.tostring(root, method="c14n").decode("utf-8")
-
-
 def load_bpmn_file(path: str | Path) -> str:
     """Read a BPMN file as text."""
     return Path(path).read_text(encoding="utf-8")

@@ -33,7 +33,10 @@ def test_owner_uploads_reads_the_dry_run_and_deploys(page, tmp_path):
     page.set_input_files("#fichiers", str(path))
     page.click("button:has-text('Essayer avant de déployer')", no_wait_after=True)
     page.wait_for_selector("#scenarios", timeout=120_000)  # the scenarios run twice, on a shared machine
-    assert "TimerDef_p4_hebdo" in page.inner_text("#differences")
+    differences = page.inner_text("#differences")
+    assert "TimerDef_p4_hebdo" in differences and "Expression du minuteur" in differences
+    timer = page.locator('#differences li[data-element="TimerDef_p4_hebdo"] tbody tr').inner_text()
+    assert timer.index("P7D (7 jours)") < timer.index("P3D (3 jours)")  # before, then after
     assert page.locator("#scenarios tbody tr").count() == len(scenarios.SCENARIOS)
     shot(page, "versions-02-essai")
     page.fill("#commentaire", "Point d'avancement tous les 3 jours")

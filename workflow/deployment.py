@@ -14,6 +14,7 @@ from engine.errors import EngineError
 from models import ActiveVersion, DeploymentEvent, ProcessDefinition, db
 from timekeeping import clock as clock_mod
 from validation import lanes, validator
+from workflow import canonical
 
 
 def forms_dir() -> Path:
@@ -120,14 +121,15 @@ _meaning_cache: dict = {}
 
 def _meaning_of(definition: ProcessDefinition) -> str:
     if definition.content_hash not in _meaning_cache:
-        _meaning_cache[definition.content_hash] = parsing.meaning(definition.bpmn_xml)
+        _meaning_cache[definition.content_hash] = canonical.canonical_text(definition.bpmn_xml)
     return _meaning_cache[definition.content_hash]
 
 
 def same_meaning(xml: str, forms: dict) -> ProcessDefinition | None:
-    """The deployed version equal in meaning (same process, same forms, layout aside), if any."""
+    """The deployed version equal in meaning (same process, same forms; layout, namespace prefixes and
+    attributes at their BPMN default aside: workflow/canonical.py), if any."""
     try:
-        wanted = parsing.meaning(xml)
+        wanted = canonical.canonical_text(xml)
     except Exception:  # noqa: BLE001 - unreadable files are reported by the validator
         return None
     for definition in db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.process_id == process_id())

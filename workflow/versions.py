@@ -1,5 +1,6 @@
-"""Process versions for their owners: what differs between two versions, which dossiers run on each version
-and where they wait, activating an earlier version (rollback), and migrating the dossiers of a version.
+"""Process versions for their owners: what differs between two versions (workflow/differences.py), which
+dossiers run on each version and where they wait, activating an earlier version (rollback), and migrating the
+dossiers of a version.
 
 Owners see counts and dossier numbers, never dossier contents; numbers of military dossiers and of
 declarations still being typed are left out (web/access.py keeps them to their own chain).
@@ -10,15 +11,14 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from lxml import etree
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
-from engine import parsing, runtime, serialization
+from engine import runtime, serialization
 from engine.errors import EngineError
 from models import Dossier, ProcessDefinition, ProcessInstance, db
 from referentiel import plural
-from workflow import commands, deployment
+from workflow import commands, deployment, differences
 from workflow.context import Actor
 
 WAITING = TaskState.READY | TaskState.WAITING | TaskState.STARTED
@@ -27,63 +27,10 @@ WAITING = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 # --------------------------------------------------------------------------------------------
 # Semantic difference
 
-# BPMN element types as the owners read them (the JSON report keeps BPMN's own names).
-ELEMENT_TYPES = {
-    "userTask": "tâche utilisateur", "serviceTask": "tâche de service", "scriptTask": "tâche de script",
-    "task": "tâche", "manualTask": "tâche manuelle", "subProcess": "sous-processus", "callActivity": "appel",
-    "exclusiveGateway": "passerelle exclusive", "inclusiveGateway": "passerelle inclusive",
-    "parallelGateway": "passerelle parallèle", "eventBasedGateway": "passerelle d'événements",
-    "startEvent": "événement de début", "endEvent": "événement de fin", "boundaryEvent": "événement de bordure",
-    "intermediateCatchEvent": "événement intermédiaire", "intermediateThrowEvent": "événement émis",
-    "timerEventDefinition": "minuteur", "messageEventDefinition": "message", "sequenceFlow": "flux",
-    "lane": "voie", "laneSet": "ensemble de voies", "process": "processus", "dataObject": "objet de données",
-    "dataObjectReference": "référence de données", "textAnnotation": "annotation", "association": "association",
-    "participant": "participant", "messageFlow": "flux de message", "message": "message",
-}
-
-
-def _local(tag) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
-
-
-def _elements(xml: str) -> dict:
-    """{id: (type, name, signature)} of every element with an id, layout aside; a container's signature
-    leaves out its children that have ids (they are compared on their own)."""
-    root = etree.fromstring(parsing.meaning(xml).encode("utf-8"), parser=parsing.safe_parser())
-    found = {}
-    for element in root.iter():
-        ident = element.get("id")
-        if not ident or _local(element.tag) in ("definitions", "collaboration"):
-            continue
-        copy = etree.fromstring(etree.tostring(element))
-        for child in [c for c in copy.iter() if c is not copy and c.get("id")]:
-            child.getparent().remove(child)
-        found[ident] = (_local(element.tag), element.get("name") or "", etree.tostring(copy, method="c14n"))
-    return found
-
-
-def semantic_diff(old_xml: str, old_forms: dict, new_xml: str, new_forms: dict) -> dict:
-    """Elements and forms added, removed and changed from one version to another, layout aside."""
-    old, new = _elements(old_xml), _elements(new_xml)
-
-    def describe(ident, table):
-        kind, name, _ = table[ident]
-        return {"id": ident, "type": kind, "nom": name}
-    return {
-        "ajoutes": [describe(i, new) for i in sorted(new.keys() - old.keys())],
-        "supprimes": [describe(i, old) for i in sorted(old.keys() - new.keys())],
-        "modifies": [describe(i, new) for i in sorted(old.keys() & new.keys()) if old[i] != new[i]],
-        "formulaires": {
-            "ajoutes": sorted(new_forms.keys() - old_forms.keys()),
-            "supprimes": sorted(old_forms.keys() - new_forms.keys()),
-            "modifies": sorted(k for k in old_forms.keys() & new_forms.keys() if old_forms[k] != new_forms[k]),
-        },
-    }
-
-
-def diff_is_empty(diff: dict) -> bool:
-    """True when two versions mean the same."""
-    return not any(diff[k] for k in ("ajoutes", "supprimes", "modifies")) and not any(diff["formulaires"].values())
+# The differences between two versions are told value by value in workflow/differences.py; these names stay
+# importable from here for the pages and commands that show them.
+ELEMENT_TYPES = differences.ELEMENT_TYPES
+semantic_diff, diff_is_empty = differences.semantic_diff, differences.diff_is_empty
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from validation import validator
 from validation.elements import handler_parameters
 from web import access, forms as form_widgets
 from web.auth.login import current_user, roles_required
+from web.owners import draft_versions
 from workflow import deployment
 
 bp = Blueprint("modeller", __name__, url_prefix="/admin/processus/modeleur")
@@ -63,6 +64,13 @@ def _payload() -> tuple[str | None, dict | None, str | None]:
     return body["xml"], forms, None
 
 
+def body_int(key: str) -> int | None:
+    """An integer field of the JSON body, or None."""
+    body = request.get_json(silent=True)
+    value = body.get(key) if isinstance(body, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31 else None
+
+
 def operators() -> list[dict]:
     """The registered service operators with their parameters, for the properties panel."""
     found = []
@@ -97,9 +105,11 @@ def _moddle() -> dict:
 @roles_required(*access.ADMINS)
 def current():
     """The text being edited: the user's draft, else the version new dossiers start on; with its forms."""
-    base, draft = _base(), _draft()
+    active, draft = _base(), _draft()
+    base = draft_versions.base_of(draft, active)  # a draft's own base, which a colleague's activation leaves as it was
     forms = {**(base.forms or {}), **(draft.forms if draft else {})}
     return jsonify({"xml": draft.bpmn_xml if draft else base.bpmn_xml, "forms": forms, "base_version": base.id,
+                    "active_version": active.id, "stale": base.id != active.id,
                     "draft_saved_at": draft.updated_at.isoformat() if draft else None,
                     "draft_forms": sorted(draft.forms) if draft else []})
 
@@ -115,10 +125,15 @@ def save():
         parsing.parse_xml(xml)
     except (ValueError, etree.XMLSyntaxError) as exc:
         return _problem(422, f"Brouillon non enregistré : le BPMN n'est pas lisible ({exc}).")
-    base = _base()
+    draft = _draft()
+    if draft is None:  # a new draft starts from the version the modeller opened (the active one by default)
+        draft = ModellerDraft(user_id=current_user().id, process_id=deployment.process_id())
+        opened = db.session.get(ProcessDefinition, body_int("base_version")) if body_int("base_version") else None
+        draft.base_definition_id = (opened if opened is not None and opened.process_id == deployment.process_id()
+                                    else _base()).id
+    base = draft_versions.base_of(draft, _base())  # an existing draft keeps its base when another version is activated
     changed = {name: schema for name, schema in forms.items() if (base.forms or {}).get(name) != schema}
-    draft = _draft() or ModellerDraft(user_id=current_user().id, process_id=deployment.process_id())
-    draft.base_definition_id, draft.bpmn_xml, draft.forms, draft.updated_at = base.id, xml, changed, app_now()
+    draft.bpmn_xml, draft.forms, draft.updated_at = xml, changed, app_now()
     db.session.add(draft)
     db.session.commit()
     return jsonify({"saved_at": draft.updated_at.isoformat(), "forms_changed": sorted(changed)})

@@ -52,9 +52,12 @@ def show(definition_id):
     others = db.session.scalars(select(ProcessDefinition.id).where(
         ProcessDefinition.process_id == definition.process_id, ProcessDefinition.id != definition.id)
         .order_by(ProcessDefinition.id.desc())).all()
+    active = deployment.active_definition(definition.process_id)
+    diff = None if active.id == definition.id else versions.semantic_diff(active.bpmn_xml, active.forms,
+                                                                          definition.bpmn_xml, definition.forms)
     return render_template("owners/admin/version.html", definition=definition, use=use, others=others,
-                           names=versions.element_names(definition),
-                           active=deployment.active_definition(definition.process_id))
+                           names=versions.element_names(definition), active=active, diff=diff,
+                           types=versions.ELEMENT_TYPES)
 
 
 @bp.route("/<int:definition_id>/activer", methods=["POST"])
@@ -91,9 +94,10 @@ def preview(definition_id):
     except EngineError as exc:
         flash(exc.message, "erreur")
         return redirect(url_for("versions.show", definition_id=definition.id)), 303
+    diff = versions.semantic_diff(definition.bpmn_xml, definition.forms, target.bpmn_xml, target.forms)
     return render_template("owners/admin/migration.html", definition=definition, target=target, preview=found,
                            names={**versions.element_names(definition), **versions.element_names(target)},
-                           choices=commands.TIMER_CHOICES)
+                           choices=commands.TIMER_CHOICES, diff=diff, types=versions.ELEMENT_TYPES)
 
 
 @bp.route("/<int:definition_id>/migration", methods=["POST"])
