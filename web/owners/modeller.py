@@ -7,6 +7,7 @@ A draft never affects running dossiers: it is only text until the process owner 
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,20 +18,23 @@ from sqlalchemy import delete, select
 
 from engine import parsing
 from handlers import HANDLERS
-from models import ModellerDraft, ProcessDefinition, db
+from models import ActiveVersion, ModellerDraft, ProcessDefinition, db
 from referentiel import LANE_ROLE_CODES, ROLES
 from timekeeping.clock import app_now
 from validation import validator
 from validation.elements import handler_parameters
 from web import access, forms as form_widgets
 from web.auth.login import current_user, roles_required
-from workflow import deployment
+from workflow import deployment, versions
 
 bp = Blueprint("modeller", __name__, url_prefix="/admin/processus/modeleur")
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORMS = 200
 FORM_NAME_SUFFIXES = (".schema.json", ".uischema.json")
-MODDLE = Path(__file__).resolve().parent / "static" / "js" / "spiffworkflow-moddle.json"
+FORM_STEM = re.compile(r"^[a-z0-9][a-z0-9-]{1,60}$")
+STATIC = Path(__file__).resolve().parent.parent / "static"
+MODDLE = STATIC / "js" / "spiffworkflow-moddle.json"
+BUNDLE = STATIC / "vendor" / "modeller" / "modeller.js"  # built by scripts/build-assets (scripts/setup)
 
 
 def _problem(status: int, detail: str, **extra):
@@ -84,7 +88,8 @@ def index():
                    if name.endswith(".schema.json"))
     config = {"operators": operators(), "forms": forms,
               "roles": [{"code": code, "label": ROLES[code]} for code in LANE_ROLE_CODES]}
-    return render_template("owners/modeller/index.html", base=base, draft=draft, config=config, moddle=_moddle())
+    return render_template("owners/modeller/index.html", base=base, draft=draft, config=config, moddle=_moddle(),
+                           bundled=BUNDLE.exists())
 
 
 @lru_cache(maxsize=1)
@@ -99,7 +104,8 @@ def current():
     """The text being edited: the user's draft, else the version new dossiers start on; with its forms."""
     base, draft = _base(), _draft()
     forms = {**(base.forms or {}), **(draft.forms if draft else {})}
-    return jsonify({"xml": draft.bpmn_xml if draft else base.bpmn_xml, "forms": forms, "base_version": base.id,
+    return jsonify({"xml": draft.bpmn_xml if draft else base.bpmn_xml, "forms": forms,
+                    "base_version": draft.base_definition_id if draft else base.id, "active_version": base.id,
                     "draft_saved_at": draft.updated_at.isoformat() if draft else None,
                     "draft_forms": sorted(draft.forms) if draft else []})
 
@@ -117,8 +123,10 @@ def save():
         return _problem(422, f"Brouillon non enregistré : le BPMN n'est pas lisible ({exc}).")
     base = _base()
     changed = {name: schema for name, schema in forms.items() if (base.forms or {}).get(name) != schema}
-    draft = _draft() or ModellerDraft(user_id=current_user().id, process_id=deployment.process_id())
-    draft.base_definition_id, draft.bpmn_xml, draft.forms, draft.updated_at = base.id, xml, changed, app_now()
+    draft = _draft()
+    if draft is None:  # a new draft starts from the active version; an existing one keeps the version it came from
+        draft = ModellerDraft(user_id=current_user().id, process_id=deployment.process_id(), base_definition_id=base.id)
+    draft.bpmn_xml, draft.forms, draft.updated_at = xml, changed, app_now()
     db.session.add(draft)
     db.session.commit()
     return jsonify({"saved_at": draft.updated_at.isoformat(), "forms_changed": sorted(changed)})
@@ -166,3 +174,82 @@ def preview():
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return _problem(422, f"Ce schéma ne peut pas être affiché comme formulaire ({type(exc).__name__}).")
     return render_template("owners/modeller/preview.html", fields=fields, title=schema.get("title", ""))
+
+
+def _version(definition: ProcessDefinition, active_id: int) -> dict:
+    """What the stale-draft warning shows of a version; `active_since` only for the active one."""
+    since = None
+    if definition.id == active_id:
+        row = db.session.get(ActiveVersion, definition.process_id)
+        since = row.changed_at if row is not None and row.definition_id == definition.id else definition.deployed_at
+    return {"id": definition.id, "deployed_at": definition.deployed_at.isoformat(), "deployed_by": definition.deployed_by,
+            "active_since": since.isoformat() if since else None}
+
+
+def _changes(old: ProcessDefinition, xml: str, forms: dict) -> dict | None:
+    """Differences from a version to a text; None when the text cannot be read (a hostile or broken draft)."""
+    try:
+        return versions.semantic_diff(old.bpmn_xml, old.forms or {}, xml, forms)
+    except (ValueError, etree.XMLSyntaxError):
+        return None
+
+
+def _touched(diff: dict | None) -> set:
+    return {e["id"] for key in ("ajoutes", "supprimes", "modifies") for e in (diff or {}).get(key, [])}
+
+
+@bp.route("/trois-versions")
+@roles_required(*access.ADMINS)
+def three_versions():
+    """The draft's base version, the active version and the draft, with their differences: a draft is stale when
+    another version was activated since it was started (deploying it as it is would undo that version's changes)."""
+    active, draft = _base(), _draft()
+    if draft is None:
+        return jsonify({"base": _version(active, active.id), "active": _version(active, active.id), "draft": None, "stale": False,
+                        "differences": {}})
+    base = db.session.get(ProcessDefinition, draft.base_definition_id) if draft.base_definition_id else None
+    base = base or active
+    stale = base.id != active.id
+    differences = {}
+    if stale:
+        since_base = _changes(base, active.bpmn_xml, active.forms or {})
+        in_draft = _changes(base, draft.bpmn_xml, {**(base.forms or {}), **(draft.forms or {})})
+        differences = {"base_active": since_base, "base_draft": in_draft,
+                       "draft_active": _changes(active, draft.bpmn_xml, {**(active.forms or {}), **(draft.forms or {})}),
+                       "conflits": sorted(_touched(since_base) & _touched(in_draft))}
+    return jsonify({"base": _version(base, active.id), "active": _version(active, active.id), "stale": stale, "differences": differences,
+                    "draft": {"base_id": base.id, "updated_at": draft.updated_at.isoformat()}})
+
+
+@bp.route("/formulaire", methods=["POST"])
+@roles_required(*access.ADMINS)
+def new_form():
+    """A new form for the draft: a JSON Schema and its UI schema under a new name, checked as the task pages will
+    render them. The form travels with the draft and is deployed with it."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("nom"), str):
+        return _problem(400, "Corps JSON attendu : {\"nom\": \"…\", \"titre\": \"…\", \"schema\": {…}, \"uischema\": {…}}.")
+    stem = body["nom"].strip()
+    if not FORM_STEM.match(stem):
+        return _problem(422, "Nom de formulaire refusé : lettres minuscules, chiffres et tirets (2 à 61), "
+                             "par exemple « p4-point-etape ».")
+    schema = body.get("schema") or {"type": "object", "title": str(body.get("titre") or stem)[:200],
+                                    "properties": {"commentaire": {"type": "string", "title": "Commentaire"}}}
+    ui = body.get("uischema") or {"commentaire": {"ui:widget": "textarea"}}
+    if not isinstance(schema, dict) or not isinstance(ui, dict) or len(json.dumps(body)) > 2 * MAX_FORM_BYTES:
+        return _problem(400, "Le schéma et le schéma d'interface doivent être des objets JSON ; 128 Kio au plus en tout.")
+    draft, base = _draft(), _base()
+    taken = {**(base.forms or {}), **(draft.forms if draft else {})}
+    if f"{stem}.schema.json" in taken:
+        return _problem(409, f"Un formulaire « {stem} » existe déjà : choisissez un autre nom.")
+    if schema.get("type") != "object":
+        return _problem(422, "Un formulaire de tâche est un objet : « type » doit valoir « object ».")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+        form_widgets.build_fields(schema, ui, {}, {})
+    except jsonschema.SchemaError as exc:
+        return _problem(422, f"Schéma JSON invalide : {exc.message}")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return _problem(422, f"Ce schéma ne peut pas être affiché comme formulaire ({type(exc).__name__}).")
+    return jsonify({"schema_name": f"{stem}.schema.json", "uischema_name": f"{stem}.uischema.json",
+                    "schema": schema, "uischema": ui}), 201
