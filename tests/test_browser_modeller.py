@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from browser_support import login, shot
+from modeller_bundle import ensure_bundle
 from cli import scenarios
 from models import ModellerDraft, ProcessDefinition, ProcessInstance, db
 from test_web_support import PROCESSUS, open_task, user
@@ -34,6 +35,7 @@ def panel(field: str) -> str:
 
 
 def open_modeller(page) -> None:
+    ensure_bundle()
     login(page, PROCESSUS)
     page.goto(page.base + "/admin/processus/modeleur")
     page.wait_for_selector("#modeleur[data-ready='1']")
