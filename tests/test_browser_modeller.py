@@ -201,6 +201,23 @@ def test_french_palette_default_flow_new_form_deadline_and_phases(page):
     assert 'name="targetDuration" value="PT4H"' in new_task and 'name="targetCalendar" value="working"' in new_task
     assert draft.forms["p4-point-etape.schema.json"]["title"] == "Point d'étape"
     assert "p4-point-etape.uischema.json" in draft.forms
+    # What the former panel edited: a lane's role, a service task's operator and parameters, the « Exécutable » box.
+    select_element(page, "lane_dgs")
+    assert page.input_value(panel("role")) == "dgs"
+    page.select_option(panel("role"), "hfds")
+    select_element(page, "mil_chaine")
+    assert page.input_value(panel("operateur")) == "notifier"
+    assert page.input_value(panel("parametre-0")) == "'chaine_cyber_armees'"
+    page.fill(panel("parametre-0"), "'chaine_cyber_armees_v2'")
+    page.press(panel("parametre-0"), "Tab")
+    select_element(page, "Participant_signalement")
+    assert page.is_checked(panel("isExecutable"))
+    assert page.inner_text("[data-entry-id='isExecutable']").strip() == "Exécutable"
+    page.click("#bouton-brouillon")
+    page.wait_for_selector("#modeleur[data-draft='saved']")
+    xml = draft_xml()
+    assert '<spiffworkflow:property name="role" value="hfds" />' in xml.split('id="lane_dgs"')[1].split("</bpmn:lane>")[0]
+    assert "chaine_cyber_armees_v2" in xml.split('id="mil_chaine"')[1].split("</bpmn:serviceTask>")[0]
     # The validator knows the new form: no problem names it as missing.
     page.click("#bouton-verifier")
     page.wait_for_selector("#modeleur[data-checked]", timeout=60_000)
