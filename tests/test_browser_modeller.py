@@ -7,6 +7,7 @@ stale draft (another version activated since it was started) warned about with i
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -252,4 +253,29 @@ def test_a_stale_draft_warns_and_shows_the_three_versions(page):
     page.check("#vu-perime")
     assert page.is_enabled("#bouton-essai")
     shot(page, "modeleur-brouillon-perime")
+    assert page.js_errors == []
+
+
+def test_a_local_file_is_opened_and_the_draft_downloaded(page, tmp_path):
+    open_modeller(page)
+    page.on("dialog", lambda dialog: dialog.accept())
+    broken = tmp_path / "casse.bpmn"
+    broken.write_text("<pas du bpmn", encoding="utf-8")
+    page.set_input_files("#ouvrir-fichier", str(broken))
+    page.wait_for_selector("#etat-modeleur:has-text(\"n'a pas pu être ouvert comme BPMN\")")
+    assert page.evaluate("() => !!window.SignalementModeler.modeler().get('elementRegistry').get('p3_qualifier')")
+    local = tmp_path / "local.bpmn"
+    local.write_text(deployment.active_definition().bpmn_xml.replace("Qualifier l'incident (tâche A)",
+                                                                     "Qualifier l'incident (fichier local)"),
+                     encoding="utf-8")
+    page.set_input_files("#ouvrir-fichier", str(local))
+    page.wait_for_selector("#etat-modeleur:has-text('local.bpmn')")
+    page.wait_for_selector("#modeleur[data-draft='saved']")
+    assert "Qualifier l'incident (fichier local)" in draft_xml().replace("&#39;", "'")
+    with page.expect_download() as waiting:
+        page.click("#bouton-telecharger")
+    download = waiting.value
+    assert download.suggested_filename == "processus-brouillon.bpmn"
+    text = Path(download.path()).read_text(encoding="utf-8")
+    assert "Qualifier l'incident (fichier local)" in text.replace("&#39;", "'") and "spiffworkflow:serviceTaskOperator" in text
     assert page.js_errors == []
