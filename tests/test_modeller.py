@@ -202,6 +202,10 @@ def test_a_draft_keeps_its_base_version_and_says_when_it_is_stale(app, client):
     assert [e["id"] for e in differences["base_draft"]["modifies"]] == ["p1_perimetre"]
     assert {e["id"] for e in differences["draft_active"]["modifies"]} == {"p1_formulaire", "p1_perimetre"}
     assert differences["conflits"] == []
+    # A draft that is no process at all still gets an answer (never a 500).
+    assert send(client, "/admin/processus/modeleur/brouillon", {"xml": "<x/>"}).status_code == 200
+    odd = client.get(url)
+    assert odd.status_code == 200 and odd.get_json()["stale"] is True
     other = app.test_client()
     login(other, ADMIN)
     assert other.get(url).get_json()["stale"] is False                    # drafts are per user

@@ -138,8 +138,9 @@ function OperatorEntry({ element, id }) {
         }
       }
     },
+    // The handlers' names only: their docstrings are the code's (English) documentation.
     getOptions: () => [{ value: '', label: '— choisir —' }].concat(config.operators.map((o) => ({
-      value: o.name, label: o.name + (o.doc ? ' — ' + o.doc : '') }))),
+      value: o.name, label: o.name }))),
   });
 }
 

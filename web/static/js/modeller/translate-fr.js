@@ -118,7 +118,7 @@ const WORDS = {
   'Participant ID': 'Identifiant du participant',
   'Executable': 'Exécutable',
   'Documentation': 'Documentation',
-  'Element documentation': 'Documentation de l\'élément (tâche de l\'annexe citée)',
+  'Element documentation': 'Documentation de l\'élément (pour une tâche : le passage de l\'annexe cité)',
   'Process documentation': 'Documentation du processus',
   'Timer': 'Minuterie',
   'Type': 'Type',
