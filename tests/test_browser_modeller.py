@@ -114,6 +114,26 @@ VISIBLE_TASKS = """group => {
 }"""
 
 
+FREE_SPOT = """() => {  // a point of the canvas (in its pixels) with no flow element nearby, inside a lane
+    const m = window.SignalementModeler.modeler();
+    const v = m.get('canvas').viewbox();
+    const busy = m.get('elementRegistry').filter(e => !e.waypoints && e.type !== 'label'
+        && !['bpmn:Lane', 'bpmn:Participant', 'bpmn:Group', 'bpmn:Process', 'bpmn:Collaboration'].includes(e.type));
+    const lines = m.get('elementRegistry').filter(e => e.waypoints);
+    for (let sy = 60; sy < v.outer.height - 140; sy += 20) {
+      for (let sx = 200; sx < v.outer.width - 120; sx += 20) {
+        const x = v.x + sx / v.scale, y = v.y + sy / v.scale;
+        const clear = !busy.some(e => x > e.x - 90 && x < e.x + e.width + 90 && y > e.y - 70 && y < e.y + e.height + 70)
+          && !lines.some(l => l.waypoints.some((p, i) => i && Math.min(p.x, l.waypoints[i-1].x) - 80 < x
+               && x < Math.max(p.x, l.waypoints[i-1].x) + 80 && Math.min(p.y, l.waypoints[i-1].y) - 60 < y
+               && y < Math.max(p.y, l.waypoints[i-1].y) + 60));
+        if (clear) { return {x: sx, y: sy}; }
+      }
+    }
+    throw new Error('aucune place libre');
+}"""
+
+
 def test_french_palette_default_flow_new_form_deadline_and_phases(page):
     page.set_viewport_size({"width": 1366, "height": 768})
     open_modeller(page)
@@ -135,6 +155,8 @@ def test_french_palette_default_flow_new_form_deadline_and_phases(page):
         page.select_option("#menu-phase", value)
         assert canvas_scale(page) >= 0.6, label
         assert page.evaluate(VISIBLE_TASKS, value), f"aucune tâche visible pour {label}"
+        canvas = page.locator("#toile-modeleur").bounding_box()       # the canvas itself is in the window
+        assert canvas["y"] >= 0 and canvas["y"] + canvas["height"] <= 768, canvas
     phase4 = next(value for value, label in options if label.startswith("Phase 4 :"))
     page.select_option("#menu-phase", phase4)
     assert canvas_scale(page) >= 0.6
@@ -172,10 +194,16 @@ def test_french_palette_default_flow_new_form_deadline_and_phases(page):
     page.select_option("#menu-phase", phase4)
     page.click(".djs-palette .entry[aria-label='Créer une tâche']")
     box = page.locator("#toile-modeleur").bounding_box()
-    page.mouse.move(box["x"] + 300, box["y"] + 200)
-    page.mouse.move(box["x"] + 320, box["y"] + 210)
-    page.mouse.click(box["x"] + 320, box["y"] + 210)
+    spot = page.evaluate(FREE_SPOT)
+    page.mouse.move(box["x"] + spot["x"] - 20, box["y"] + spot["y"] - 10)
+    page.mouse.move(box["x"] + spot["x"], box["y"] + spot["y"])
+    page.mouse.click(box["x"] + spot["x"], box["y"] + spot["y"])
     created = page.evaluate("() => window.SignalementModeler.modeler().get('selection').get()[0].id")
+    # bpmn-js opens the new task's label for typing; Enter ends it (a click elsewhere would, redrawing the pad).
+    page.wait_for_selector(".djs-direct-editing-parent")
+    page.keyboard.type("Faire un point d'étape")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".djs-direct-editing-parent", state="hidden")
     page.click(".djs-context-pad .entry[title='Changer le type']")
     page.click(".djs-popup .entry:has-text('Tâche utilisateur')")
     task = page.evaluate("() => window.SignalementModeler.modeler().get('selection').get()[0]?.id")

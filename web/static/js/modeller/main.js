@@ -143,12 +143,20 @@ function start(root) {
     const all = phases(modeler);
     if (all.length) { showPhase(modeler, all[0].id); } else { canvas.zoom('fit-viewport'); }
   }
-  phaseMenu.addEventListener('change', () => { if (phaseMenu.value) { showPhase(modeler, phaseMenu.value); } });
+  /* A phase chosen from the menu is shown on screen: the toolbar and the whole canvas in the window. */
+  function bringCanvasIntoView() {
+    const box = document.getElementById('toile-modeleur').getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) { root.scrollIntoView({ block: 'start' }); }
+  }
+  phaseMenu.addEventListener('change', () => {
+    if (phaseMenu.value) { showPhase(modeler, phaseMenu.value); bringCanvasIntoView(); }
+  });
 
   function zoom(step) {
     if (step === 0) {
       const phase = phaseAtCentre(modeler);
       if (phase) { showPhase(modeler, phase.id); } else { canvas.zoom('fit-viewport'); }
+      bringCanvasIntoView();
       return;
     }
     canvas.zoom(Math.max(0.2, Math.min(4, canvas.zoom() * step)));
