@@ -12,8 +12,11 @@ import pytest
 from audit import hash_chain
 from browser_support import login, shot, submit
 from cli import scenarios
-from models import TaskRow, db
-from test_web_support import ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, PASSWORD, PROCESSUS, open_task
+from modeller_bundle import ensure_bundle
+from models import ModellerDraft, TaskRow, db
+from test_web_support import ACSS, ADMIN, ARS_BRETAGNE, AUDITEUR, DECLARANT, PASSWORD, PROCESSUS, open_task, user
+from timekeeping.clock import app_now
+from workflow import deployment
 
 pytestmark = pytest.mark.browser
 
@@ -85,6 +88,29 @@ def test_main_pages_of_every_role_pass_axe(page, axe, clock):
         found += axe(name)
     assert found == [], "\n".join(found)
 
+
+
+def test_the_modeller_passes_axe(page, axe):
+    """The modeller with bpmn-js, the properties panel, the problem list and the stale-draft warning on screen."""
+    ensure_bundle()
+    base = deployment.active_definition()
+    db.session.add(ModellerDraft(user_id=user(PROCESSUS).id, process_id=base.process_id, base_definition_id=base.id,
+                                 bpmn_xml=base.bpmn_xml, forms={}, updated_at=app_now()))
+    db.session.commit()
+    deployment.deploy_xml(base.bpmn_xml.replace("Remplir et valider le formulaire de déclaration (tâche D)",
+                                                "Remplir et valider la déclaration (tâche D)"), forms=base.forms)
+    db.session.remove()
+    login(page, PROCESSUS)
+    page.goto(page.base + "/admin/processus/modeleur")
+    page.wait_for_selector("#modeleur[data-ready='1'][data-stale='1']")
+    page.evaluate("""() => { const m = window.SignalementModeler.modeler();
+                             m.get('selection').select(m.get('elementRegistry').get('p4_hebdo')); }""")
+    page.wait_for_selector("#bio-properties-panel-timerEventDefinitionValue")
+    found = axe("modeleur")
+    page.click("#bouton-verifier")
+    page.wait_for_selector("#modeleur[data-checked]", timeout=60_000)
+    found += axe("modeleur-verifie")
+    assert found == [], "\n".join(found)
 
 def _tab_to(page, selector: str, limit: int = 80) -> None:
     """Press Tab until the element matching `selector` has the focus (it must be reachable)."""

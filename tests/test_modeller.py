@@ -140,3 +140,77 @@ def test_the_process_survives_the_modellers_round_trip(app, tmp_path):
 
 def app_forms(app) -> dict:
     return db.session.scalar(select(ProcessDefinition).order_by(ProcessDefinition.id.desc()).limit(1)).forms
+
+
+def test_a_new_form_is_checked_by_the_server_before_it_joins_the_draft(app, client):
+    login(client, PROCESSUS)
+    url = "/admin/processus/modeleur/formulaire"
+    created = send(client, url, {"nom": "p4-point-etape", "titre": "Point d'étape"})
+    assert created.status_code == 201
+    body = created.get_json()
+    assert body["schema_name"] == "p4-point-etape.schema.json" and body["uischema_name"] == "p4-point-etape.uischema.json"
+    assert body["schema"]["title"] == "Point d'étape" and body["schema"]["type"] == "object"
+    given = {"type": "object", "title": "Choix", "properties": {"choix": {"type": "string", "enum": ["a", "b"]}}}
+    assert send(client, url, {"nom": "choix-simple", "schema": given, "uischema": {}}).get_json()["schema"] == given
+    for name in ("../secret", "P4-Majuscules", "a", "x.schema.json", "-tiret", "é-accent", "a" * 70):
+        refused = send(client, url, {"nom": name})
+        assert refused.status_code == 422 and "Nom de formulaire refusé" in refused.get_json()["detail"], name
+    taken = send(client, url, {"nom": "p3-qualification"})
+    assert taken.status_code == 409 and "existe déjà" in taken.get_json()["detail"]
+    invalid = send(client, url, {"nom": "casse", "schema": {"type": "object", "properties": {"x": {"type": "pas-un-type"}}}})
+    assert invalid.status_code == 422 and "Schéma JSON invalide" in invalid.get_json()["detail"]
+    assert send(client, url, {"nom": "liste", "schema": {"type": "array"}}).status_code == 422
+    assert send(client, url, {"nom": "gros", "schema": {"type": "object", "title": "x" * 200_000}}).status_code == 400
+    assert send(client, url, {"nom": "pas-objet", "schema": "texte"}).status_code == 400
+    assert send(client, url, {"titre": "sans nom"}).status_code == 400
+    assert client.post(url, data=json.dumps({"nom": "sans-jeton"}), content_type="application/json").status_code == 400
+    login(client, ACSS)
+    assert send(client, url, {"nom": "p4-point-etape"}).status_code == 403
+    # The form travels with the draft: saved with it, it is among the forms of the modeller's next opening.
+    login(client, PROCESSUS)
+    original = client.get("/admin/processus/modeleur/fichier").get_json()
+    send(client, "/admin/processus/modeleur/brouillon", {"xml": original["xml"], "forms": {
+        body["schema_name"]: body["schema"], body["uischema_name"]: body["uischema"]}})
+    page = client.get("/admin/processus/modeleur").get_data(as_text=True)
+    config = json.loads(page.split('id="config-modeleur">')[1].split("</script>")[0])
+    assert "p4-point-etape.schema.json" in config["forms"]
+    assert send(client, url, {"nom": "p4-point-etape"}).status_code == 409
+
+
+def test_a_draft_keeps_its_base_version_and_says_when_it_is_stale(app, client):
+    from workflow import deployment
+    login(client, PROCESSUS)
+    url = "/admin/processus/modeleur/trois-versions"
+    alone = client.get(url).get_json()
+    assert alone["stale"] is False and alone["draft"] is None and alone["base"]["id"] == alone["active"]["id"] == 1
+    original = client.get("/admin/processus/modeleur/fichier").get_json()
+    mine = original["xml"].replace("Identifier le périmètre de l'incident (tâche A)", "Identifier le périmètre (brouillon)")
+    assert send(client, "/admin/processus/modeleur/brouillon", {"xml": mine}).status_code == 200
+    assert client.get(url).get_json()["stale"] is False
+    theirs = original["xml"].replace("Remplir et valider le formulaire de déclaration (tâche D)",
+                                     "Remplir et valider la déclaration (tâche D)")
+    assert deployment.deploy_xml(theirs, actor="collegue@sante.gouv.fr", forms=original["forms"], comment="Libellé").id == 2
+    # Saving the draft again keeps the version it came from: it does not silently move onto the active one.
+    assert send(client, "/admin/processus/modeleur/brouillon", {"xml": mine + " "}).status_code == 200
+    assert client.get("/admin/processus/modeleur/fichier").get_json()["base_version"] == 1
+    three = client.get(url).get_json()
+    assert three["stale"] is True and three["base"]["id"] == 1 and three["active"]["id"] == 2
+    assert three["active"]["active_since"] and three["active"]["deployed_by"] == "collegue@sante.gouv.fr"
+    assert three["base"]["active_since"] is None and three["draft"]["base_id"] == 1
+    differences = three["differences"]
+    assert [e["id"] for e in differences["base_active"]["modifies"]] == ["p1_formulaire"]
+    assert [e["id"] for e in differences["base_draft"]["modifies"]] == ["p1_perimetre"]
+    assert {e["id"] for e in differences["active_draft"]["modifies"]} == {"p1_formulaire", "p1_perimetre"}
+    assert differences["conflits"] == []
+    # A draft that is no process at all still gets an answer (never a 500).
+    assert send(client, "/admin/processus/modeleur/brouillon", {"xml": "<x/>"}).status_code == 200
+    odd = client.get(url)
+    assert odd.status_code == 200 and odd.get_json()["stale"] is True
+    other = app.test_client()
+    login(other, ADMIN)
+    assert other.get(url).get_json()["stale"] is False                    # drafts are per user
+    login(other, ACSS)
+    assert other.get(url).status_code == 403
+    # Starting again from the active version clears the warning.
+    assert send(client, "/admin/processus/modeleur/brouillon/abandonner", {}).status_code == 200
+    assert client.get(url).get_json()["stale"] is False

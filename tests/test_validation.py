@@ -58,8 +58,9 @@ def test_another_process_id_is_refused_naming_both_ids():
 
 def test_a_file_without_executable_process_is_refused():
     found = lines(broken('isExecutable="true"', 'isExecutable="false"'))
-    assert found == ["v2.bpmn : aucun processus exécutable n'a été trouvé. Marquez le processus comme exécutable "
-                     "(isExecutable=\"true\", case « Executable » du modeleur)."]
+    assert found == ["v2.bpmn : aucun processus exécutable n'a été trouvé. Dans le modeleur, sélectionnez le "
+                     "participant (le cadre du processus) et cochez « Exécutable » dans le panneau des propriétés "
+                     "(isExecutable=\"true\")."]
 
 
 def test_a_deleted_flow_leaves_elements_unreachable():
@@ -169,7 +170,9 @@ def test_bpmnlint_recommended_rules_are_reported():
     report = validator.validate(broken('name="Hôpital des armées ?"', ""), FORMS, FILE, PROCESS_ID)
     assert report.linted
     line = only(report.lines(), "bpmnlint")
-    assert line.startswith("v2.bpmn, élément « p1_gw_militaire » : règle bpmnlint « label-required »")
+    assert line.startswith("v2.bpmn, élément « p1_gw_militaire » : l'élément n'a pas de nom "
+                           "(règle bpmnlint « label-required »)")
+    assert "http" not in line and "/tmp" not in line
 
 
 def test_spiffworkflow_errors_are_translated_naming_the_element():

@@ -10,6 +10,7 @@ from pathlib import Path
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
+from validation.lint_french import french
 from validation.problems import Problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,9 +73,11 @@ def bpmnlint_problems(xml_text: str, names: dict) -> list[Problem] | None:
         if match and match.group(2) == "error":
             element_id, _, message, rule = match.groups()
             element_id = element_id.split("#")[0] or None
-            found.append(Problem("bpmnlint", element_id, names.get(element_id), f"règle bpmnlint « {rule} » : "
-                                 f"{message}", "Voir https://github.com/bpmn-io/bpmnlint/tree/main/docs/rules."))
+            text, hint = french(message, rule)
+            found.append(Problem("bpmnlint", element_id, names.get(element_id), text, hint))
     if result.returncode != 0 and not found:
+        # Its output names the temporary file: only its first line, without any path, is shown.
+        said = (result.stdout + result.stderr).strip().splitlines()[:1] or [""]
         found.append(Problem("bpmnlint", None, None, "bpmnlint n'a pas pu lire le fichier",
-                             (result.stdout + result.stderr).strip()[:300]))
+                             re.sub(r"(/[^\s:]+)+", "…", said[0])[:300]))
     return found

@@ -16,8 +16,8 @@ def executable_process(root, expected_id: str | None) -> tuple[object | None, li
     processes = [p for p in root.iter(BPMN + "process") if p.get("isExecutable") == "true"]
     if not processes:
         return None, [problem("processus-executable", None, "aucun processus exécutable n'a été trouvé",
-                              "Marquez le processus comme exécutable (isExecutable=\"true\", case « Executable » "
-                              "du modeleur).")]
+                              "Dans le modeleur, sélectionnez le participant (le cadre du processus) et "
+                              "cochez « Exécutable » dans le panneau des propriétés (isExecutable=\"true\").")]
     found = []
     if len(processes) > 1:
         found.append(problem("processus-executable", processes[1], "le fichier contient plusieurs processus "

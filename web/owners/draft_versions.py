@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, url_for
 from sqlalchemy import select
 
-from models import DeploymentEvent, ModellerDraft, ProcessDefinition, db
+from models import ActiveVersion, DeploymentEvent, ModellerDraft, ProcessDefinition, db
 from web import access
 from web.auth.login import current_user, roles_required
 from workflow import deployment, differences
@@ -31,15 +31,26 @@ def base_of(draft: ModellerDraft | None, active: ProcessDefinition) -> ProcessDe
     return base if base is not None and base.process_id == active.process_id else active
 
 
-def _version(definition: ProcessDefinition) -> dict:
-    """A version as the modeller shows it, with the event that last made it active (who, when, why)."""
+def _version(definition: ProcessDefinition, active: ProcessDefinition) -> dict:
+    """A version as the modeller shows it, with the event that last made it active (who, when, why), and for the
+    active one since when it is active."""
     event = db.session.scalar(select(DeploymentEvent).where(
         DeploymentEvent.definition_id == definition.id, DeploymentEvent.action.in_(MADE_ACTIVE))
         .order_by(DeploymentEvent.id.desc()).limit(1))
+    since = None
+    if definition.id == active.id:
+        row = db.session.get(ActiveVersion, definition.process_id)
+        since = row.changed_at if row is not None and row.definition_id == definition.id else definition.deployed_at
     return {"id": definition.id, "deployed_at": definition.deployed_at.isoformat(),
             "deployed_by": definition.deployed_by, "bpmn_url": url_for("admin.download", definition_id=definition.id),
+            "active_since": since.isoformat() if since else None,
             "made_active": None if event is None else {"action": event.action, "by": event.actor,
                                                        "at": event.at.isoformat(), "comment": event.comment}}
+
+
+def touched(diff: dict | None) -> set:
+    """Ids of the elements a difference adds, removes or changes."""
+    return {e["id"] for key in ("ajoutes", "supprimes", "modifies") for e in (diff or {}).get(key) or []}
 
 
 @bp.route("/trois-versions")
@@ -55,8 +66,10 @@ def three_versions():
     base = base_of(draft, active)
     draft_forms = {**(base.forms or {}), **(draft.forms or {})} if draft else None
     found = {
-        "base": _version(base), "active": _version(active), "stale": draft is not None and base.id != active.id,
-        "draft": None if draft is None else {"saved_at": draft.updated_at.isoformat(), "base_id": base.id,
+        "base": _version(base, active), "active": _version(active, active),
+        "stale": draft is not None and base.id != active.id,
+        "draft": None if draft is None else {"saved_at": draft.updated_at.isoformat(),
+                                             "updated_at": draft.updated_at.isoformat(), "base_id": base.id,
                                              "forms_changed": sorted(draft.forms or {}),
                                              "xml_url": url_for("modeller.current")},
         "differences": {"base_active": None, "base_draft": None, "active_draft": None},
@@ -70,4 +83,7 @@ def three_versions():
             found["differences"][key] = differences.semantic_diff(old_xml, old_forms or {}, new_xml, new_forms or {})
         except (ValueError, SyntaxError) as exc:  # a draft kept well-formed but not (yet) BPMN
             found["differences"][key] = {"erreur": f"Comparaison impossible : {exc}"}
+    # Elements both the colleague's version and the draft changed: where deploying the draft would undo work.
+    found["differences"]["conflits"] = sorted(touched(found["differences"]["base_active"])
+                                              & touched(found["differences"]["base_draft"]))
     return jsonify(found)

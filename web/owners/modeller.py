@@ -7,6 +7,7 @@ A draft never affects running dossiers: it is only text until the process owner 
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,7 +32,10 @@ bp = Blueprint("modeller", __name__, url_prefix="/admin/processus/modeleur")
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORMS = 200
 FORM_NAME_SUFFIXES = (".schema.json", ".uischema.json")
-MODDLE = Path(__file__).resolve().parent.parent / "static" / "js" / "spiffworkflow-moddle.json"
+FORM_STEM = re.compile(r"^[a-z0-9][a-z0-9-]{1,60}$")
+STATIC = Path(__file__).resolve().parent.parent / "static"
+MODDLE = STATIC / "js" / "spiffworkflow-moddle.json"
+BUNDLE = STATIC / "vendor" / "modeller" / "modeller.js"  # built by scripts/build-assets (scripts/setup)
 
 
 def _problem(status: int, detail: str, **extra):
@@ -92,7 +96,8 @@ def index():
                    if name.endswith(".schema.json"))
     config = {"operators": operators(), "forms": forms,
               "roles": [{"code": code, "label": ROLES[code]} for code in LANE_ROLE_CODES]}
-    return render_template("owners/modeller/index.html", base=base, draft=draft, config=config, moddle=_moddle())
+    return render_template("owners/modeller/index.html", base=base, draft=draft, config=config, moddle=_moddle(),
+                           bundled=BUNDLE.exists())
 
 
 @lru_cache(maxsize=1)
@@ -181,3 +186,37 @@ def preview():
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return _problem(422, f"Ce schéma ne peut pas être affiché comme formulaire ({type(exc).__name__}).")
     return render_template("owners/modeller/preview.html", fields=fields, title=schema.get("title", ""))
+
+
+@bp.route("/formulaire", methods=["POST"])
+@roles_required(*access.ADMINS)
+def new_form():
+    """A new form for the draft: a JSON Schema and its UI schema under a new name, checked as the task pages will
+    render them. The form travels with the draft and is deployed with it."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("nom"), str):
+        return _problem(400, "Corps JSON attendu : {\"nom\": \"…\", \"titre\": \"…\", \"schema\": {…}, \"uischema\": {…}}.")
+    stem = body["nom"].strip()
+    if not FORM_STEM.match(stem):
+        return _problem(422, "Nom de formulaire refusé : lettres minuscules, chiffres et tirets (2 à 61), "
+                             "par exemple « p4-point-etape ».")
+    schema = body.get("schema") or {"type": "object", "title": str(body.get("titre") or stem)[:200],
+                                    "properties": {"commentaire": {"type": "string", "title": "Commentaire"}}}
+    ui = body.get("uischema") or {"commentaire": {"ui:widget": "textarea"}}
+    if not isinstance(schema, dict) or not isinstance(ui, dict) or len(json.dumps(body)) > 2 * MAX_FORM_BYTES:
+        return _problem(400, "Le schéma et le schéma d'interface doivent être des objets JSON ; 128 Kio au plus en tout.")
+    draft, base = _draft(), _base()
+    taken = {**(base.forms or {}), **(draft.forms if draft else {})}
+    if f"{stem}.schema.json" in taken:
+        return _problem(409, f"Un formulaire « {stem} » existe déjà : choisissez un autre nom.")
+    if schema.get("type") != "object":
+        return _problem(422, "Un formulaire de tâche est un objet : « type » doit valoir « object ».")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+        form_widgets.build_fields(schema, ui, {}, {})
+    except jsonschema.SchemaError as exc:
+        return _problem(422, f"Schéma JSON invalide : {exc.message}")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return _problem(422, f"Ce schéma ne peut pas être affiché comme formulaire ({type(exc).__name__}).")
+    return jsonify({"schema_name": f"{stem}.schema.json", "uischema_name": f"{stem}.uischema.json",
+                    "schema": schema, "uischema": ui}), 201
