@@ -120,6 +120,8 @@ def test_a_dossier_left_on_the_old_version_keeps_its_targets(app, clock):
     ("P2D", "working", "en heures ouvrées, la durée « P2D » doit s'exprimer en heures ou minutes"),
     ("PT4H", "ouvrees", "le calendrier « ouvrees » est inconnu"),
     ("PT" + "9" * 300 + "H", "calendar", "dépasse un an"),
+    ("PT0.0001H", "calendar", "inférieure à une minute"),
+    ("P400D", "calendar", "dépasse un an"),
 ])
 def test_an_unusable_target_is_refused_naming_the_element(duration, calendar, text):
     found = lines(with_target(SHIPPED, "p3_qualifier", duration, calendar))

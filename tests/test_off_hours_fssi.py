@@ -247,3 +247,26 @@ def test_the_diagram_shows_the_fssi_handling_in_phase_1_beside_the_escalation_ga
     assert "afin d'en assurer son traitement" in doc and "alerte le centre opérationnel" in doc
     form = json.loads((PROCESS.parent.parent / "forms" / "p1-fssi-hors-heures.schema.json").read_text("utf-8"))
     assert form["properties"]["alerter_cossi"]["title"].startswith("Faut-il alerter le centre opérationnel")
+
+
+def test_the_takeover_is_the_cellule_acss_next_opening_in_paris_time():
+    from datetime import datetime, timezone
+
+    from timekeeping import business_calendar as calendar
+
+    def takeover(utc, finess):
+        return calendar.french_moment(calendar.next_opening(utc, finess))
+
+    saturday_night = datetime(2026, 3, 7, 21, 30, tzinfo=timezone.utc)
+    assert takeover(saturday_night, "350000020") == "lundi 9 mars à 9 h"
+    assert takeover(datetime(2026, 3, 3, 17, 30, tzinfo=timezone.utc), "350000020") == "mercredi 4 mars à 9 h"
+    # New Year's night in Paris (still 31 December in UTC), then a week-end: Monday 4 January.
+    assert takeover(datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc), "350000020") == "lundi 4 janvier à 9 h"
+    # Good Friday is worked in Rennes but not in Metz (Alsace-Moselle), and Easter Monday nowhere.
+    thursday_evening = datetime(2026, 4, 2, 17, 0, tzinfo=timezone.utc)  # 19 h in Paris (summer time)
+    assert takeover(thursday_evening, "350000020") == "vendredi 3 avril à 9 h"
+    assert takeover(thursday_evening, "570001020") == "mardi 7 avril à 9 h"
+    assert calendar.next_opening(thursday_evening, "570001020") == datetime(2026, 4, 7, 7, 0, tzinfo=timezone.utc)
+    # In working hours the Cellule ACSS is there now.
+    monday = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+    assert calendar.next_opening(monday, "350000020") == monday

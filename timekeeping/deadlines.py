@@ -20,6 +20,7 @@ CALENDARS = {"working": "heures ouvrées de la Cellule ACSS", "calendar": "heure
 DEFAULT_CALENDAR = "working"
 # A target longer than this is a typing error (a year of working hours is about 2,000 hours).
 MAX_TARGET = timedelta(days=366)
+MIN_TARGET = timedelta(minutes=1)
 
 # Years and months have no fixed length: only weeks, days, hours, minutes and seconds are accepted.
 _DURATION = re.compile(r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -66,6 +67,8 @@ def parse_duration(text: str | None) -> timedelta:
         raise TargetError(f"la durée « {text[:40]} » dépasse un an") from None
     if duration <= timedelta(0):
         raise TargetError(f"la durée « {text} » est nulle : une échéance doit laisser du temps")
+    if duration < MIN_TARGET:
+        raise TargetError(f"la durée « {text} » est inférieure à une minute")
     if duration > MAX_TARGET:
         raise TargetError(f"la durée « {text} » dépasse un an")
     return duration
