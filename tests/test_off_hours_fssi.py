@@ -95,6 +95,9 @@ def test_the_fssi_gets_a_task_due_within_an_hour_first_in_its_inbox(app, client,
     page = client.get(f"/taches/{task.id}").text
     assert "Traiter le signalement hors heures ouvrées" in page
     assert "Rançongiciel, prise en charge des patients interrompue" in page  # the declaration, to act on
+    [escalation] = messages(night, "escalade_hors_heures")
+    assert escalation.recipients == [FSSI_MAILBOX]
+    assert "La tâche « Traiter le signalement hors heures ouvrées » vous attend" in body(escalation)[0]
 
 
 def test_reminder_then_escalation_when_nobody_hands_over(app, clock):
@@ -203,6 +206,8 @@ def test_a_military_hospital_off_hours_gets_the_fssi_mail_but_no_fssi_task(app, 
                            steps=steps)
     path = visited(military)
     assert "p1_fssi_hno" in path and "p1_fssi_armees" in path and "p1_fssi_traiter" not in path
+    [escalation] = messages(military, "escalade_hors_heures")
+    assert "vous attend" not in body(escalation)[0]
     assert open_task(military.id, "mil_traiter") is not None
     assert db.session.scalar(select(TaskRow.id).where(TaskRow.dossier_id == military.id,
                                                       TaskRow.role == "hfds")) is None
