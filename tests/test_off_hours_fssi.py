@@ -144,7 +144,7 @@ def test_the_cossi_is_alerted_when_the_fssi_chooses_so(app, client, clock):
     text, html = body(alert)
     assert "Rançongiciel actif dans un CHU, soins interrompus" in text and "Isoler les serveurs touchés" in text
     assert "ssi@sg.social.gouv.fr" in text and "Message du FSSI" in html and alert.subject.startswith("[ALERTE]")
-    assert "p1_cossi" in visited(night) and "p1_fssi_fin" in visited(night)
+    assert "p1_cossi" in visited(night) and "p1_fssi_end" in visited(night)
     assert db.session.scalar(select(Timer.id).where(Timer.instance_id == night.instance_id,
                                                     Timer.status == "pending")) is None
 
@@ -205,7 +205,7 @@ def test_a_military_hospital_off_hours_gets_the_fssi_mail_but_no_fssi_task(app, 
     military = run_variant(clock, "militaire_nuit", "militaire_impact_soins", start=scenarios.SATURDAY_NIGHT,
                            steps=steps)
     path = visited(military)
-    assert "p1_fssi_hno" in path and "p1_fssi_armees" in path and "p1_fssi_traiter" not in path
+    assert "p1_fssi_hno" in path and "p1_fssi_armees_end" in path and "p1_fssi_traiter" not in path
     [escalation] = messages(military, "escalade_hors_heures")
     assert "vous attend" not in body(escalation)[0]
     assert open_task(military.id, "mil_traiter") is not None
@@ -227,9 +227,9 @@ def test_the_diagram_shows_the_fssi_handling_in_phase_1_beside_the_escalation_ga
     lane = root.find(".//bpmn:lane[@id='lane_hfds']", NS)
     in_lane = {ref.text for ref in lane.iterfind("bpmn:flowNodeRef", NS)}
     lx, ly, lw, lh = bounds("lane_hfds")
-    new = ["p1_fssi_split", "p1_gw_fssi_civil", "p1_fssi_armees", "p1_fssi_traiter", "p1_fssi_rappel",
-           "p1_fssi_relance", "p1_fssi_relance_fin", "p1_fssi_escalade", "p1_fssi_escalade_hfds",
-           "p1_fssi_escalade_fin", "p1_gw_cossi", "p1_cossi", "p1_gw_cossi_fin", "p1_fssi_fin"]
+    new = ["p1_fssi_split", "p1_gw_fssi_civil", "p1_fssi_armees_end", "p1_fssi_traiter", "p1_fssi_rappel",
+           "p1_fssi_relance", "p1_fssi_relance_end", "p1_fssi_escalade", "p1_fssi_escalade_hfds",
+           "p1_fssi_escalade_end", "p1_gw_cossi", "p1_cossi", "p1_gw_cossi_fin", "p1_fssi_end"]
     for element in new:
         x, y, w, h = bounds(element)
         assert gx <= x and x + w <= gx + gw and gy <= y and y + h <= gy + gh, element  # inside phase 1
