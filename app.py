@@ -22,15 +22,6 @@ from timekeeping import clock as clock_mod
 
 ROOT = Path(__file__).parent
 
-# Target, in working hours of the Cellule ACSS, for each human task ("dans les meilleurs délais").
-DEFAULT_TASK_TARGETS = {
-    "p2_ouvrir": 4, "p3_qualifier": 8, "p3_complement": 16, "p3_dgs_analyse": 8, "mil_traiter": 16,
-    "p4_choix": 8, "p4_decision_similaires": 4, "p4_appui_ars": 80, "p4_analyse": 16, "p4_complement": 16, "p4bis_coordonner": 4,
-    "p4bis_communication": 8, "p4_accompagner": 40, "p4_fin_structure": 40, "p5_cloturer": 16,
-    "p5_bilan": 24, "p6_retex": 40,
-}
-
-
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """Durability on SQLite: every accepted command is on disk when the call returns."""
     module = type(dbapi_connection).__module__
@@ -107,7 +98,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAIL_BACKEND="log",
         SMTP_HOST="localhost", SMTP_PORT=25, SMTP_SECURITY="none", SMTP_USER=None, SMTP_PASSWORD=None,
         SMTP_TIMEOUT=10,
-        TASK_TARGETS=dict(DEFAULT_TASK_TARGETS),
         # Similar incidents (phase 4 task A, handlers/similarity.py): points per criterion, the total that
         # proposes the switch to phase 4 bis, and how close in time two declarations count as related.
         SIMILARITY_WEIGHTS=dict(similarity.DEFAULT_WEIGHTS),
@@ -164,7 +154,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _dry_runner(app: Flask):
     """The dry run the upload page calls: scenarios in throwaway applications built like this one."""
     def make_app(url: str, clock) -> Flask:
-        keep = {k: app.config[k] for k in ("PROCESS_ID", "FORMS_DIR", "MAILBOXES", "MAIL_DOMAIN", "TASK_TARGETS")}
+        keep = {k: app.config[k] for k in ("PROCESS_ID", "FORMS_DIR", "MAILBOXES", "MAIL_DOMAIN")}
         return create_app({**keep, "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
                            "SECRET_KEY": "essai", "SCHEDULER_ENABLED": False, "BPMN_LINT": False,
                            "MAIL_BACKEND": "log"})

@@ -85,6 +85,9 @@ CARE_IMPACTS = {
 # Weights of a dossier's priority (the inbox sorts on their sum, highest first): each marker outranks
 # every combination of the ones below it, so the order reads the same as the markers.
 PRIORITY_WEIGHTS = {"aide_urgente": 16, "impact_soins": 8, "significatif": 4, "grave": 2, "hors_heures": 1}
+# What one task adds to its dossier's priority when its BPMN element names the marker (`priorityMarker`): the
+# FSSI's handling of an urgent off-hours declaration outranks every combination of the dossier markers.
+TASK_PRIORITY_WEIGHTS = {"traitement_hors_heures": 64}
 
 # Dossier states named by annex 1, in the order a dossier goes through them.
 STATES = ["en cours de déclaration", "déclaré", "en attente de qualification", "à traiter", "à clôturer",

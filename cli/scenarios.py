@@ -53,6 +53,12 @@ RETEX = {"causes_incident": "VPN exposé sans MFA", "facteurs_aggravants": "Sauv
          "difficultes": "Inventaire incomplet", "mesures_mises_en_place": "MFA, sauvegardes hors ligne",
          "recommandations": "Activer la double authentification sur tous les accès distants"}
 
+# The permanent HFDS/FSSI's handling of an urgent declaration made off hours (phase 1), with or without the COSSI.
+FSSI = {"fssi_prise_en_charge": True, "fssi_actions": "Appel du RSSI à 23 h 10 : VPN coupé, comptes suspendus",
+        "fssi_conseils": "Isoler les serveurs touchés, conserver les journaux, ne pas payer de rançon",
+        "alerter_cossi": False, "fssi_transmission": "Structure rappelée, situation stabilisée pour la nuit"}
+FSSI_COSSI = dict(FSSI, alerter_cossi=True, message_cossi="Rançongiciel actif dans un CHU, soins interrompus")
+
 DECLARATION = [("p1_perimetre", PERIMETRE), ("p1_impact", IMPACT), ("p1_origine", ORIGINE)]
 OPENING = [("p2_ouvrir", {"declaration_recuperee": True, "analyste_referent": "Karim Benali"})]
 CLOSING = [("p5_cloturer", CLOTURE), ("p5_bilan", BILAN), ("p6_retex", RETEX)]
@@ -122,7 +128,16 @@ SCENARIOS = {s.name: s for s in [
              + SUPPORT_END + CLOSING),
     Scenario("hors_heures", "Déclaration hors heures ouvrées avec demande d'aide urgente", "57000102", SATURDAY_NIGHT,
              DECLARATION + [("p1_formulaire", formulaire(("compromission_compte",), urgent=True,
-                                                         titre="Compte VPN compromis, rebonds internes"))] + OPENING
+                                                         titre="Compte VPN compromis, rebonds internes")),
+                            ("p1_fssi_traiter", FSSI)] + OPENING
+             + [("p3_qualifier", qualification("grave")), ("p4_choix", {"modalite_appui": "confier_acss"}),
+                ("p4_analyse", ANALYSE)] + SUPPORT_END + CLOSING),
+    Scenario("hors_heures_cossi", "Hors heures ouvrées, aide urgente : le FSSI traite et alerte le COSSI de l'ANSSI",
+             "35000002", SATURDAY_NIGHT,
+             [("p1_perimetre", PERIMETRE), ("p1_impact", dict(IMPACT, impact_soins="interruption")),
+              ("p1_origine", ORIGINE),
+              ("p1_formulaire", formulaire(urgent=True, titre="Rançongiciel, prise en charge des patients interrompue")),
+              ("p1_fssi_traiter", FSSI_COSSI)] + OPENING
              + [("p3_qualifier", qualification("grave")), ("p4_choix", {"modalite_appui": "confier_acss"}),
                 ("p4_analyse", ANALYSE)] + SUPPORT_END + CLOSING),
     Scenario("militaire_sans_impact", "Hôpital des armées, sans impact sur l'offre de soins", "94000202",

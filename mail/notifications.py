@@ -33,6 +33,8 @@ DEFAULT_MAILBOXES = {
     "dgs": "alerte-dgs@sante.example.fr",
     "ansm": "dm-cyber@ansm.example.fr",
     "anssi": "cert-fr@ssi.example.fr",
+    # The ANSSI's operational centre (COSSI), alerted by the FSSI off hours when it decides so.
+    "cossi": "cossi@ssi.example.fr",
     "armees": "cyber-ssa@defense.example.fr",
     "ars": "ssi-{region}@ars.sante.fr",
 }
@@ -44,6 +46,7 @@ ENTITY_LABELS = {
     "dgs": "DGS",
     "ansm": "ANSM",
     "anssi": "ANSSI",
+    "cossi": "COSSI de l'ANSSI (centre opérationnel de la sécurité des systèmes d'information)",
     "armees": "Ministère des armées (chaîne « CYBER »)",
 }
 
@@ -77,6 +80,9 @@ SUBJECTS = {
     "point_avancement": "Avancement de l'accompagnement - {numero}",
     "cloture": "Clôture du dossier {numero}",
     "rappel_echeance": "Rappel : tâche en retard sur le dossier {numero}",
+    "relance_fssi": "[URGENT] Relance : signalement hors heures ouvrées non encore transmis - {numero}",
+    "escalade_fssi_hfds": "[URGENT] Signalement hors heures ouvrées sans prise en charge depuis 2 h - {numero}",
+    "alerte_cossi": "[ALERTE] Incident SSI dans une structure de santé, signalé par le FSSI - {numero}",
 }
 
 
@@ -283,4 +289,7 @@ INTROS = {
     "point_avancement": "Point d'avancement des actions d'accompagnement menées auprès de la structure.",
     "cloture": "Le dossier de traitement du signalement est clôturé.",
     "rappel_echeance": "Une tâche du dossier a dépassé son échéance.",
+    "relance_fssi": "Un signalement avec demande d'aide urgente, déclaré hors des heures ouvrées de la Cellule ACSS, attend depuis 30 minutes sa prise en charge par le permanent HFDS/FSSI.",
+    "escalade_fssi_hfds": "Un signalement avec demande d'aide urgente, déclaré hors des heures ouvrées de la Cellule ACSS, n'a toujours pas été traité par le permanent HFDS/FSSI deux heures après la déclaration.",
+    "alerte_cossi": "Le FSSI des ministères sociaux alerte le centre opérationnel de la sécurité des systèmes d'information de l'ANSSI d'un incident de sécurité déclaré par une structure de santé hors des heures ouvrées.",
 }

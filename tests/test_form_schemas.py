@@ -77,6 +77,10 @@ CONTRACT = {
         "besoin_accompagnement": ("boolean", None, True), "besoin_aide_urgente": ("boolean", None, True),
         "indicateurs_techniques": ("objects", ["type", "valeur", "commentaire"], False),
         "declaration_validee": ("true", None, True)},
+    "p1-fssi-hors-heures": {
+        "fssi_prise_en_charge": ("true", None, True), "fssi_actions": ("string", None, True),
+        "fssi_conseils": ("string", None, True), "alerter_cossi": ("boolean", None, True),
+        "message_cossi": ("string", None, False), "fssi_transmission": ("string", None, True)},
     "p2-ouverture": {
         "declaration_recuperee": ("true", None, True), "analyste_referent": ("string", None, True),
         "commentaire_ouverture": ("string", None, False)},
@@ -147,6 +151,10 @@ SAMPLES = {
         "incident_en_cours": True, "actions_menees": "Coupure d'Internet, isolement des serveurs.",
         "plainte_deposee": False, "cnil_notifiee": False, "anssi_notifiee": True,
         "besoin_accompagnement": True, "besoin_aide_urgente": True, "declaration_validee": True},
+    "p1-fssi-hors-heures": {"fssi_prise_en_charge": True, "fssi_actions": "Appel du RSSI, VPN coupé.",
+                            "fssi_conseils": "Isoler les serveurs, garder les journaux.", "alerter_cossi": True,
+                            "message_cossi": "Rançongiciel actif, soins interrompus.",
+                            "fssi_transmission": "Situation stabilisée pour la nuit."},
     "p2-ouverture": {"declaration_recuperee": True, "analyste_referent": "Camille Martin",
                      "commentaire_ouverture": "Dossier prioritaire."},
     "p3-qualification": {"qualification": "grave", "criticite": "elevee", "impact_sanitaire": True,

@@ -219,3 +219,31 @@ def describe(instant: datetime, finess: str | None) -> str:
     if paris.time() >= cell.closing:
         return f"après {_fmt_hour(cell.closing)} (heure de Paris)"
     return "heures ouvrées"
+
+
+_WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+_MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+           "novembre", "décembre"]
+
+
+def next_opening(instant: datetime, finess: str | None) -> datetime:
+    """When the Cellule ACSS next works for the structure: `instant` itself in working hours, else its next
+    opening (a day that is worked in Paris and in the structure's own calendar); in UTC."""
+    _check_aware(instant)
+    cell = support_cell_calendar(_department(finess))
+    candidate = cell.next_working_instant(instant)
+    for _ in range(366):  # bounded: no calendar has a year of closed days
+        if not is_off_hours(candidate, finess):
+            return candidate
+        local = candidate.astimezone(cell.tz)
+        candidate = cell.next_working_instant(datetime.combine(local.date() + timedelta(days=1), time(0),
+                                                               tzinfo=cell.tz))
+    raise RuntimeError("no opening within a year")
+
+
+def french_moment(instant: datetime) -> str:
+    """« lundi 9 mars à 9 h » in Paris time (the day named, the hour as people say it)."""
+    _check_aware(instant)
+    local = instant.astimezone(PARIS)
+    day = "1er" if local.day == 1 else str(local.day)
+    return f"{_WEEKDAYS[local.weekday()]} {day} {_MONTHS[local.month - 1]} à {_fmt_hour(local.time())}"

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import bindparam, insert, select, update
 
 from engine import runtime
 from knowledge.statistics_facts import record_facts
 from models import Dossier, ProcessDefinition, TaskRow, Timer, db, note_due
 from referentiel import priority_score
-from timekeeping import business_calendar
+from workflow import targets
 from workflow.context import CommandContext
 from workflow.deployment import role_of
 
 # Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path. They are built
 # once, with bound parameters: building a statement costs SQLAlchemy several times what running it does.
 TASKS, TIMERS = TaskRow.__table__, Timer.__table__
+# A task's priority is its dossier's plus its own marker's (workflow/targets.py): a change of the dossier's
+# moves every open task by the same amount.
 REPRIORITIZE = (update(TASKS).where(TASKS.c.dossier_id == bindparam("_dossier"), TASKS.c.status == "ready")
-                .values(priority=bindparam("_priority")))
+                .values(priority=TASKS.c.priority + bindparam("_delta")))
 COMPLETE_TASK = (update(TASKS).where(TASKS.c.id == bindparam("_id"), TASKS.c.status == "ready")
                  .values(status="completed", completed_at=bindparam("_at"), completed_by=bindparam("_by")))
 CANCEL_TASKS = (update(TASKS).where(TASKS.c.id.in_(bindparam("_ids", expanding=True)), TASKS.c.status == "ready")
@@ -71,8 +72,9 @@ def _sync_priority(dossier: Dossier) -> None:
     score = priority_score(bool(dossier.urgent_help), dossier.care_impact, bool(dossier.health_impact),
                            dossier.qualification, bool(dossier.off_hours))
     if score != (dossier.priority or 0):
+        delta = score - (dossier.priority or 0)
         dossier.priority = score
-        db.session.execute(REPRIORITIZE, {"_dossier": dossier.id, "_priority": score})
+        db.session.execute(REPRIORITIZE, {"_dossier": dossier.id, "_delta": delta})
 
 
 PHASES = {"p1": "Phase 1 - Signalement", "mil": "Exception - Hôpital des armées", "p2": "Phase 2 - Prise en compte",
@@ -123,21 +125,20 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
         rows.append(dict(id=task_id, instance_id=instance.id, dossier_id=dossier.id, spec_name=spec.name,
                          title=spec.bpmn_name or spec.name, role=role_of(definition, spec.name), form=form,
                          ui_form=ui_form, status="ready", region=dossier.region, structure_id=dossier.structure_id,
-                         created_at=now, due_at=due_date(spec.name, now, ctx), claimed_by=claims.get(spec.name),
-                         claimed_at=now if claims.get(spec.name) else None, priority=dossier.priority or 0))
+                         created_at=now, due_at=due_date(definition, spec.name, now, ctx),
+                         claimed_by=claims.get(spec.name), claimed_at=now if claims.get(spec.name) else None,
+                         priority=(dossier.priority or 0) + targets.priority_boost(definition, spec.name)))
     if rows:
         db.session.execute(INSERT_TASKS, rows)
         for row in rows:
             note_due(db.session, row["due_at"])  # rows written as statements: tell the scheduler
 
 
-def due_date(spec_name: str, now: datetime, ctx: CommandContext):
-    """Due date of a new task: its target in working hours from the TASK_TARGETS setting."""
-    hours = current_app.config["TASK_TARGETS"].get(spec_name)
-    if hours is None:
-        return None
+def due_date(definition: ProcessDefinition, spec_name: str, now: datetime, ctx: CommandContext):
+    """Due date of a new task: the target its version's BPMN gives it (workflow/targets.py), from now.
+    A migrated task keeps its row, hence its due date: only new tasks read the new version's targets."""
     department = (ctx.data.get("structure") or {}).get("departement")
-    return business_calendar.support_cell_calendar(department).add_working_hours(now, hours)
+    return targets.due_date(definition, spec_name, now, department)
 
 
 def _sync_timers(instance, workflow, before: set, now: datetime) -> None:

@@ -9,6 +9,7 @@ from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
 from web import access, form_conditions, forms
+from web.casework import branch_facts
 from web.casework import draft_store
 from web.casework import knowledge_choices
 from web.casework import linked_dossiers
@@ -46,7 +47,8 @@ def task_context(row: TaskRow, ui: dict, definition, dossier: Dossier, user: Use
     analyst = access.sees_internal_work(user)
     if not names and not analyst:
         return [], [], None
-    data = access.redact(forms.task_data(row.instance_id, row.id), dossier, user)
+    data = access.redact(branch_facts.with_earlier_answers(row.instance_id, forms.task_data(row.instance_id, row.id),
+                                                           names), dossier, user)
     facts = forms.describe(data, names, forms.labels(definition), ui.get("ui:contextLabels")) if names else []
     linked = linked_dossiers.linked_dossiers(user, data, ui.get("ui:linkedDossiers")) if analyst else None
     return facts, declarant_contact(data, dossier) if analyst else [], linked

@@ -11,6 +11,7 @@ from engine import runtime
 from mail import notifications
 from models import AuditEvent, Dossier, Draft, OutboxMessage, Structure, TaskRow, db
 from referentiel import finess_valid
+from timekeeping import business_calendar, clock
 from web import access, forms
 from web.auth.login import current_user, roles_required
 from web.auth.security import french_abort
@@ -174,7 +175,21 @@ def confirmation(dossier_id):
     open_steps = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id,
                                                           TaskRow.status == "ready", access.task_filter(user))).all()
     return render_template("declaration/declare/confirmation.html", dossier=dossier, entities=alerted_entities(dossier),
-                           urgent=bool(data.get("besoin_aide_urgente")), open_steps=open_steps)
+                           urgent=bool(data.get("besoin_aide_urgente")), open_steps=open_steps,
+                           takeover=urgent_takeover(dossier, data))
+
+
+def urgent_takeover(dossier, data: dict) -> str | None:
+    """« lundi 9 mars à 9 h »: when the Cellule ACSS takes over an urgent civil declaration made off hours (the
+    permanent HFDS/FSSI handles it until then); None otherwise. The instant the process recorded, else computed."""
+    if dossier.military or not dossier.off_hours or not data.get("besoin_aide_urgente"):
+        return None
+    hours = data.get("heures_ouvrees") if isinstance(data.get("heures_ouvrees"), dict) else {}
+    if isinstance(hours.get("reprise_texte"), str) and hours["reprise_texte"]:
+        return hours["reprise_texte"]
+    finess = (data.get("structure") or {}).get("finess_et")
+    opening = business_calendar.next_opening(dossier.declared_at or clock.app_now(), finess)
+    return business_calendar.french_moment(opening)
 
 
 ABANDON_REASON_MAX = 2000
