@@ -20,6 +20,7 @@ from presidio_analyzer import AnalyzerEngine, LocalRecognizer, RecognizerRegistr
 from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngineProvider, SpacyNlpEngine
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
+from spacy.tokens import Doc
 from spacy.util import filter_spans
 
 from knowledge.anonymize_names import (FRENCH_STOPWORDS_CAPITALISED, GENERIC_WORDS, fold, is_public,
@@ -48,6 +49,8 @@ SCORES = {"URL": 0.99, "EMAIL": 0.98, "POSTAL": 0.97, "MAC": 0.96, "IP": 0.96, "
           "KNOWN_PERSON": 0.88, "KNOWN_TOWN": 0.87, "KNOWN_OTHER": 0.86, "STRUCTURE": 0.8, "PERSON": 0.79,
           "NER_PERSON": 0.6, "ORGANIZATION": 0.6, "LOCATION": 0.55}
 CAMEL_CASE = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]*)+\d*")
+LONG_RUN = re.compile(r"\S{40,}")
+MAX_SENTENCE = 1000
 TRIM = " \t\n,;:.()«»\"'’-"
 NAME_PART = re.compile(r"[A-ZÀ-Ý0-9]")
 # spaCy's labels, and Presidio's names for them (its engine renames PER to PERSON): our entities.
@@ -100,11 +103,11 @@ class NamedEntityRecognizer(LocalRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):
         found = []
-        for span in (nlp_artifacts.entities if nlp_artifacts else []):
-            entity = NER_LABELS.get(span.label_)
+        for start, end, label in getattr(nlp_artifacts, "entity_offsets", []):
+            entity = NER_LABELS.get(label)
             if entity is None:
                 continue
-            start, value = span.start_char, span.text
+            value = text[start:end]
             while (lead := LEADING.match(value)) is not None:
                 start, value = start + lead.end(), value[lead.end():]
             value = value.rstrip(" .,;:)»\"'")
@@ -155,18 +158,22 @@ class GatedSpacyNlpEngine(SpacyNlpEngine):
 
     def process_text(self, text: str, language: str, skip: tuple = ()) -> NlpArtifacts:
         nlp = self.nlp[language]
-        doc = nlp.make_doc(text)
-        pieces = [(start, end) for start, end in sentences(text) if self._may_name_someone(text, start, end, skip,
-                                                                                           language)]
-        spans = []
-        for (offset, _), piece in zip(pieces, nlp.pipe(text[start:end] for start, end in pieces)):
+        doc = whitespace_doc(nlp.vocab, text)
+        pieces = [(start, end) for start, end in sentences(text)
+                  if self._may_name_someone(text, start, end, skip, language)]
+        spans, found = [], []
+        for (offset, _), piece in zip(pieces, nlp.pipe(model_input(text[start:end]) for start, end in pieces)):
             for ent in piece.ents:
+                found.append((offset + ent.start_char, offset + ent.end_char, ent.label_))
                 span = doc.char_span(offset + ent.start_char, offset + ent.end_char, label=ent.label_,
                                      alignment_mode="expand")
                 if span is not None:
                     spans.append(span)
         doc.ents = filter_spans(spans)
-        return self._doc_to_nlp_artifact(doc, language)
+        artifacts = self._doc_to_nlp_artifact(doc, language)
+        # The model's own offsets: the document's tokens are cut at white space only (« (Dupont, »).
+        artifacts.entity_offsets = found
+        return artifacts
 
     def _may_name_someone(self, text: str, start: int, end: int, skip: tuple, language: str) -> bool:
         first = True
@@ -192,8 +199,44 @@ class GatedSpacyNlpEngine(SpacyNlpEngine):
         return word in self.forms[language] or word in self.lemmas[language]
 
 
+def whitespace_doc(vocab, text: str) -> Doc:
+    """The text as a spaCy document cut at white space only: spaCy's own tokenizer takes quadratic time on
+    a long run without spaces (« ab:ab:ab:... »), and nothing here needs finer tokens."""
+    words, spaces, position = [], [], 0
+    for match in re.finditer(r"\S+", text):
+        gap = text[position:match.start()]
+        if gap == " " and words:
+            spaces[-1] = True
+        elif gap:
+            words.append(gap), spaces.append(False)
+        words.append(match.group(0)), spaces.append(False)
+        position = match.end()
+    if position < len(text):
+        words.append(text[position:]), spaces.append(False)
+    return Doc(vocab, words=words, spaces=spaces)
+
+
+def model_input(piece: str) -> str:
+    """What the model reads of a sentence: a run of 40 characters or more without space is no name, and
+    becomes as many « x » (the same length, so that offsets hold) that spaCy cuts in linear time."""
+    return LONG_RUN.sub(lambda match: "x" * len(match.group(0)), piece)
+
+
 def sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) of the sentences of a text: a full stop after a title (« Dr. ») or an initial ends none."""
+    """(start, end) of the sentences of a text: a full stop after a title (« Dr. ») or an initial ends none;
+    a sentence longer than MAX_SENTENCE characters is cut at a space (the model's cost grows with length)."""
+    found = []
+    for start, end in _sentences(text):
+        while end - start > MAX_SENTENCE:
+            cut = text.rfind(" ", start + MAX_SENTENCE // 2, start + MAX_SENTENCE)
+            cut = cut if cut > start else start + MAX_SENTENCE
+            found.append((start, cut))
+            start = cut
+        found.append((start, end))
+    return found
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
     found, start = [], 0
     for stop in re.finditer(r"[.!?;:]+(?=[ \t\n]+|$)|\n+", text):
         if stop.group(0).startswith(".") and ABBREVIATION.search(text[max(0, stop.start() - 12):stop.start()]):
