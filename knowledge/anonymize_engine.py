@@ -21,7 +21,6 @@ from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngineProvider, SpacyN
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
 from spacy.tokens import Doc
-from spacy.util import filter_spans
 
 from knowledge.anonymize_names import (FRENCH_STOPWORDS_CAPITALISED, GENERIC_WORDS, fold, is_public,
                                        known_spans)
@@ -157,21 +156,17 @@ class GatedSpacyNlpEngine(SpacyNlpEngine):
             nlp.select_pipes(enable=[name for name in ("tok2vec", "ner") if name in nlp.pipe_names])
 
     def process_text(self, text: str, language: str, skip: tuple = ()) -> NlpArtifacts:
+        """The entities the model finds in the sentences that may name someone, with their offsets in the
+        text (`entity_offsets`). The artifacts hold no tokens: none of our recognizers reads context words,
+        and building spaCy tokens for a whole 20,000-character field would cost more than the rest."""
         nlp = self.nlp[language]
-        doc = whitespace_doc(nlp.vocab, text)
         pieces = [(start, end) for start, end in sentences(text)
                   if self._may_name_someone(text, start, end, skip, language)]
-        spans, found = [], []
+        found = []
         for (offset, _), piece in zip(pieces, nlp.pipe(model_input(text[start:end]) for start, end in pieces)):
-            for ent in piece.ents:
-                found.append((offset + ent.start_char, offset + ent.end_char, ent.label_))
-                span = doc.char_span(offset + ent.start_char, offset + ent.end_char, label=ent.label_,
-                                     alignment_mode="expand")
-                if span is not None:
-                    spans.append(span)
-        doc.ents = filter_spans(spans)
-        artifacts = self._doc_to_nlp_artifact(doc, language)
-        # The model's own offsets: the document's tokens are cut at white space only (« (Dupont, »).
+            found += [(offset + ent.start_char, offset + ent.end_char, ent.label_) for ent in piece.ents]
+        artifacts = NlpArtifacts(entities=[], tokens=Doc(nlp.vocab, words=[]), tokens_indices=[], lemmas=[],
+                                 nlp_engine=self, language=language, scores=[])
         artifacts.entity_offsets = found
         return artifacts
 
@@ -197,23 +192,6 @@ class GatedSpacyNlpEngine(SpacyNlpEngine):
         """A common French word (« Activer », « Lot »), as the lemmatizer's tables know them."""
         word = word.lower()
         return word in self.forms[language] or word in self.lemmas[language]
-
-
-def whitespace_doc(vocab, text: str) -> Doc:
-    """The text as a spaCy document cut at white space only: spaCy's own tokenizer takes quadratic time on
-    a long run without spaces (« ab:ab:ab:... »), and nothing here needs finer tokens."""
-    words, spaces, position = [], [], 0
-    for match in re.finditer(r"\S+", text):
-        gap = text[position:match.start()]
-        if gap == " " and words:
-            spaces[-1] = True
-        elif gap:
-            words.append(gap), spaces.append(False)
-        words.append(match.group(0)), spaces.append(False)
-        position = match.end()
-    if position < len(text):
-        words.append(text[position:]), spaces.append(False)
-    return Doc(vocab, words=words, spaces=spaces)
 
 
 def model_input(piece: str) -> str:
