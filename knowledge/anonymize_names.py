@@ -16,7 +16,11 @@ GENERIC_WORDS = {"centre", "hopital", "hopitaux", "clinique", "laboratoire", "gr
                  "departemental", "instruction", "armees", "biologie", "medicale", "radiotherapie", "admin",
                  "plateforme", "service", "services", "pole", "site", "polyclinique", "hospitalier", "hospitaliere",
                  "intercommunal", "maison", "residence", "fondation", "cabinet", "pharmacie", "direction", "unite",
-                 "urgences", "reanimation", "pharmacie", "saint", "sainte"}
+                 "urgences", "reanimation", "pharmacie", "saint", "sainte", "comite", "conseil", "commission",
+                 "bureau", "equipe", "cellule", "plan", "directoire", "delegation", "mission", "agence", "cabinet",
+                 "secretariat", "departement", "division", "cadre", "cadres", "astreinte", "securite", "systeme",
+                 "systemes", "information", "informatique", "numerique", "general", "generale", "directeur",
+                 "directrice", "president", "presidente", "responsable", "chef", "unite", "blanc", "crise"}
 
 # Public names a retex rightly cites: kept even when the named-entity model calls them a person or a place.
 PUBLIC_NAMES = {
@@ -55,7 +59,7 @@ PUBLIC_NAMES = {
     "maincare", "dedalus", "cerner", "epic", "softway", "hopital manager", "orbis", "medasys", "crossway",
     "doctolib", "sesam", "carte vitale", "cps", "e-cps", "mssanté", "mssante", "apicrypt", "pro santé connect",
     "santé connect", "france connect", "franceconnect", "sentinel", "splunk", "elastic", "wazuh", "glpi",
-    "onenote", "proxyshell", "proxylogon", "printnightmare", "zerologon", "eternalblue", "follina", "citrixbleed",
+    "ségur", "ségur du numérique", "hopital manager", "santé publique france", "onenote", "proxyshell", "proxylogon", "printnightmare", "zerologon", "eternalblue", "follina", "citrixbleed",
     "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "noël", "pâques",
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from knowledge.anonymize_names import is_public
 from referentiel import finess_valid
 
 UP = "A-ZÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸÆŒ"
@@ -196,5 +197,5 @@ PATTERNS = (
     ("ACCOUNT", SERVICE_ACCOUNT, None),
     ("HOST", FQDN, host_identifying), ("HOST", HOST_NAMED, named_host_identifying),
     ("HOST", NETBIOS, netbios_identifying),
-    ("PERSON", TITLED, None), ("STRUCTURE", STRUCTURE_NAMED, None),
+    ("PERSON", TITLED, None), ("STRUCTURE", STRUCTURE_NAMED, lambda value, text, start: not is_public(value)),
 )

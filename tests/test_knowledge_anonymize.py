@@ -121,7 +121,10 @@ def test_what_only_looks_like_an_identifier_stays():
                  "Le fichier rapport.pdf et le script purge.ps1 ont été conservés.",
                  "La session ouverte sous le compte administrateur local a été fermée.",
                  "Le serveur de fichiers et le poste de travail ont été isolés.",
-                 "Voir https://www.cert.ssi.gouv.fr/ et cyber.gouv.fr ; CVE-2023-4966, T1486."):
+                 "Voir https://www.cert.ssi.gouv.fr/ et cyber.gouv.fr ; CVE-2023-4966, T1486.",
+                 "Le Comité de direction a validé le Plan blanc ; la Direction générale a informé l'ARS.",
+                 "Mardi 12 mars, la Cellule ACSS a été saisie ; Santé publique France n'était pas concernée.",
+                 "Après restauration, le DPI Hopital Manager et Microsoft Defender ont été remis en service."):
         assert anonymize(text) == text
 
 
