@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+import threading
 
 import spacy
 from presidio_analyzer import AnalyzerEngine, LocalRecognizer, RecognizerRegistry, RecognizerResult
@@ -187,7 +188,6 @@ class GatedSpacyNlpEngine(SpacyNlpEngine):
             return True
         return False
 
-
     def common(self, word: str, language: str = LANGUAGE) -> bool:
         """A common French word (« Activer », « Lot »), as the lemmatizer's tables know them."""
         word = word.lower()
@@ -242,6 +242,7 @@ class Engine:
         self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=self.nlp_engine,
                                        supported_languages=[LANGUAGE])
         self.anonymizer = AnonymizerEngine()
+        self.model_lock = threading.Lock()
         self.operators = {entity: OperatorConfig("replace", {"new_value": placeholder})
                           for entity, placeholder in PLACEHOLDERS.items()}
 
@@ -252,7 +253,8 @@ class Engine:
             for start, end in known_spans(text, list(names)):
                 results.append(RecognizerResult(entity, start, end, SCORES[entity]))
                 skip.append((start, end))
-        artifacts = self.nlp_engine.process_text(text, LANGUAGE, tuple(skip))
+        with self.model_lock:  # one spaCy pipeline, not documented as safe across threads
+            artifacts = self.nlp_engine.process_text(text, LANGUAGE, tuple(skip))
         results += self.analyzer.analyze(text, LANGUAGE, nlp_artifacts=artifacts)
         return self.anonymizer.anonymize(text, merge(text, results), self.operators).text
 
@@ -282,7 +284,16 @@ def merge(text: str, results: list) -> list:
             for start, end, owner in zip(starts, ends, owners)]
 
 
+_BUILDING = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1)
-def engine() -> Engine:
-    """The engine, built on first use and kept for the life of the process."""
+def _built() -> Engine:
     return Engine()
+
+
+def engine() -> Engine:
+    """The engine, built on first use and kept for the life of the process (once, even when two threads
+    of a server ask at the same time)."""
+    with _BUILDING:
+        return _built()
