@@ -78,11 +78,12 @@ MONTHS = r"janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septe
 DATE = rf"(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:19|20)?\d{{2}}|(?:1er|\d{{1,2}})[ \t]+(?:{MONTHS})[ \t]+(?:19|20)\d{{2}})"
 BIRTH = re.compile(rf"\b(?:n[ée]e?s?(?:[ \t]+le)?|date[ \t]+de[ \t]+naissance(?:[ \t]*:)?|DDN[ \t]*:?|"
                    rf"naissance[ \t]+le|née?[ \t]+en)[ \t]*(?::[ \t]*)?(?P<name>{DATE})", re.IGNORECASE)
-TITLES = (r"Dr|Dre|Docteure?|Pr|Pre|Professeure?|M|MM|Mme|Mmes|Mlle|Mlles|Monsieur|Madame|Mademoiselle|Me|Maître|"
-          r"Maitre|Ing|Cdt|Commandant|Capitaine|Cne|Lt|Lieutenant|Colonel|Col|Adjudant|Sgt|Sergent|Infirmière|"
-          r"Infirmier|Sœur|Soeur|Père")
+# Titles before a name: abbreviations as written (« M. », « Dr »), words in either case (« docteur »).
+TITLES = (r"Dr|Dre|Pr|Pre|M|MM|Mme|Mmes|Mlle|Mlles|Me|Ing|Cdt|Cne|Lt|Col|Sgt|"
+          r"(?i:docteure?|professeure?|monsieur|madame|mademoiselle|ma[îi]tre|commandant|capitaine|lieutenant|"
+          r"colonel|adjudant|sergent|infirmi[èe]re?|s[œo]eur|p[èe]re|interne|technicien(?:ne)?|ing[ée]nieur(?:e)?)")
 # A person named after a title: « Dr. Anne-Marie O'Neil », « Mme Le Gall », « M. Jean-Pierre de La Tour ».
-TITLED = re.compile(rf"(?<![\w.])(?:{TITLES})\.?[ \t]+(?P<name>{PROPER})")
+TITLED = re.compile(rf"(?<![\w.])(?:{TITLES})\.?[ \t]+(?P<name>(?!(?:{TITLES})\.?[ \t]){PROPER})")
 STRUCTURE_WORDS = (r"Hôpital|Hopital|Hôpitaux|Hopitaux|Clinique|Polyclinique|Centre[ \t]hospitalier(?:[ \t]universitaire|"
                    r"[ \t]régional|[ \t]intercommunal|[ \t]spécialisé|[ \t]départemental)?|CHU|CHRU|CHR|CHI|CHS|CHD|CH|GHT|"
                    r"GHU|GHICL|GH|Groupe[ \t]hospitalier|Groupement[ \t]hospitalier(?:[ \t]de[ \t]territoire)?|EHPAD|Ehpad|"
