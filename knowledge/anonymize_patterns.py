@@ -1,5 +1,5 @@
 """The patterns of identifiers a retex may hold, each with its check: what the anonymizer's own Presidio
-recognizers look for (knowledge/anonymize_recognizers.py wraps them).
+recognizers look for (knowledge/anonymize_engine.py wraps them).
 
 Plain data and pure functions: importing this module loads neither spaCy nor Presidio.
 """
