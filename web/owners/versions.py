@@ -11,7 +11,7 @@ from engine.errors import EngineError
 from models import DeploymentEvent, ProcessDefinition, db
 from web import access
 from web.auth.login import current_user, roles_required
-from workflow import commands, context, deployment, versions
+from workflow import commands, context, deployment, gate, versions
 
 bp = Blueprint("versions", __name__, url_prefix="/admin/versions")
 ACTIONS = {"deploiement": "Déploiement", "activation": "Activation", "migration": "Migration de dossiers"}
@@ -53,7 +53,7 @@ def show(definition_id):
         ProcessDefinition.process_id == definition.process_id, ProcessDefinition.id != definition.id)
         .order_by(ProcessDefinition.id.desc())).all()
     return render_template("owners/admin/version.html", definition=definition, use=use, others=others,
-                           names=versions.element_names(definition),
+                           names=versions.element_names(definition), acceptances=gate.acceptances(definition),
                            active=deployment.active_definition(definition.process_id))
 
 
