@@ -43,7 +43,7 @@ class Budgets:
 def _install(xml: str, forms: dict):
     """Store a version in the throwaway database as-is: the dry run must also run what the validator refused."""
     spec, subs = parsing.parse_bpmn(xml, deployment.process_id())
-    definition = ProcessDefinition(process_id=spec.name, name=spec.description or spec.name, content_hash="essai",
+    definition = ProcessDefinition(process_id=spec.name, name=spec.description or spec.name, content_hash=deployment.content_hash_of(xml, forms),
                                    bpmn_xml=xml, forms=forms, spec_json=serialization.spec_to_json(spec, subs),
                                    deployed_at=clock_mod.app_now(), deployed_by="essai")
     db.session.add(definition)
