@@ -25,7 +25,8 @@ from timekeeping import clock as clock_mod
 from workflow import deployment, versions
 
 ACTIVE, CANDIDATE = "actuelle", "candidate"
-_baseline: dict = {}  # content hash of a version -> its scenario results (a version never changes)
+_baseline: dict = {}  # (content hash, step budget) of a version -> its scenario results (a version never changes)
+MAX_KEPT = 32
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,16 @@ def _last_dossier_id():
     return db.session.scalar(select(Dossier.id).order_by(Dossier.id.desc()).limit(1))
 
 
+def _element_of(exc: BaseException) -> str | None:
+    """The BPMN element an engine failure happened at, when SpiffWorkflow says it."""
+    for cause in (exc, exc.__cause__, exc.__context__):
+        task = getattr(cause, "task", None)
+        spec = getattr(task, "task_spec", None) or getattr(cause, "task_spec", None)
+        if spec is not None:
+            return getattr(spec, "bpmn_id", None) or getattr(spec, "name", None)
+    return None
+
+
 def _run_one(name: str, clock, steps: int, definition, names: dict) -> dict:
     before = _last_dossier_id()
     error, blocking, expected = None, False, None
@@ -88,7 +99,8 @@ def _run_one(name: str, clock, steps: int, definition, names: dict) -> dict:
     except scenarios.TaskNotOpen as exc:
         expected = exc.spec_name
     except Exception as exc:  # noqa: BLE001 - a scenario the candidate cannot follow is a finding
-        error, blocking = texts.engine_error(getattr(exc, "message", None) or str(exc), names), True
+        error = texts.engine_error(getattr(exc, "message", None) or str(exc), names, _element_of(exc))
+        blocking = True
     db.session.rollback()
     last = _last_dossier_id()
     found = _describe(last if last != before else None, definition)
@@ -235,23 +247,40 @@ def _row(name: str, old: dict, new: dict, old_names: dict, new_names: dict) -> d
             "attente_actuelle_noms": [old_names.get(w) or w for w in old.get("attente", [])]}
 
 
+def _cacheable(results: dict) -> bool:
+    """Results that depend on the version only (not on the time the run was given) can be reused."""
+    return not any("dépasse son budget (" in (r.get("erreur") or "") and " s)" in (r.get("erreur") or "")
+                   or (r.get("erreur") or "").startswith(("non exécuté", "le scénario "))
+                   for r in results.values())
+
+
 def dry_run(make_app, xml: str, forms: dict, active_xml: str | None, active_forms: dict | None,
             active_hash: str | None, seconds: float, budgets: Budgets | None = None) -> list[dict]:
     """Each named scenario on the candidate and on the active version (if any): path with roles, final state,
-    what it waits on, error (blocking or not), and the difference; `seconds` bounds the whole run."""
+    what it waits on, error (blocking or not), and the difference; `seconds` bounds the whole run. A version's
+    results are kept by content hash and step budget (a version never changes), so each runs once here."""
     budgets = budgets or Budgets(total_seconds=seconds)
     deadline = time.monotonic() + seconds
-    jobs = [(CANDIDATE, xml, forms)]
-    if active_xml is not None and active_hash not in _baseline:
-        jobs.insert(0, (ACTIVE, active_xml, active_forms))
-    results, names = _run_versions(make_app, jobs, budgets, deadline)
-    if active_xml is not None and active_hash not in _baseline:
-        ran = results[ACTIVE]
-        if not any((r.get("erreur") or "").startswith("non exécuté") for r in ran.values()):
-            _baseline[active_hash] = (ran, names[ACTIVE])
-        baseline = (ran, names[ACTIVE])
-    else:
-        baseline = _baseline.get(active_hash, ({}, {}))
-    old_results, old_names = baseline
-    return [_row(name, old_results.get(name, {}), results[CANDIDATE].get(name, {}), old_names, names[CANDIDATE])
+    versions_run = {CANDIDATE: (deployment.content_hash_of(xml, forms), xml, forms)}
+    if active_xml is not None:
+        versions_run[ACTIVE] = (active_hash, active_xml, active_forms)
+    jobs = [(key, text, form_set) for key, (digest, text, form_set) in versions_run.items()
+            if (digest, budgets.steps) not in _baseline]
+    ran, names = _run_versions(make_app, jobs, budgets, deadline) if jobs else ({}, {})
+    found = {}
+    for key, (digest, _, _) in versions_run.items():
+        if key in ran:
+            found[key] = (ran[key], names[key])
+            if _cacheable(ran[key]):
+                if len(_baseline) >= MAX_KEPT:
+                    _baseline.pop(next(iter(_baseline)))
+                _baseline[(digest, budgets.steps)] = found[key]
+        else:
+            found[key] = _baseline[(digest, budgets.steps)]
+    (new_results, new_names), (old_results, old_names) = found[CANDIDATE], found.get(ACTIVE, ({}, {}))
+    rows = [_row(name, old_results.get(name, {}), new_results.get(name, {}), old_names, new_names)
             for name in scenarios.SCENARIOS]
+    if active_xml is None:
+        for row in rows:
+            row["different"] = False
+    return rows

@@ -9,7 +9,7 @@ from referentiel import ROLES
 
 # SpiffWorkflow's messages we know, with the element id they name (group "id" when they name one).
 _NO_CONDITION = re.compile(r"No conditions satisfied (?:for (?P<id>[\w.-]+)|on gateway)")
-_EXPRESSION = re.compile(r"Error evaluating expression|has no attribute|is not defined", re.I)
+_EXPRESSION = re.compile(r"Error evaluating expression '(?P<expr>.*)'", re.S)
 _PYTHON_LIST = re.compile(r"\[('[^']*'(?:, '[^']*')*)?\]")
 
 
@@ -36,9 +36,10 @@ def engine_error(text: str, names: dict, element: str | None = None) -> str:
         return (f"Aucune condition n'est remplie à la passerelle {named(ident, names)} et elle n'a pas de flux "
                 "par défaut")
     text = text.removeprefix("Le processus n'a pas pu avancer : ")
-    if _EXPRESSION.search(text):
+    found = _EXPRESSION.search(text)
+    if found:
         where = f" à {named(element, names)}" if element else ""
-        return f"Une expression n'a pas pu être évaluée{where} : {_unlist(text, names)}"
+        return f"L'expression « {found.group('expr')} » n'a pas pu être évaluée{where}"
     if text.isascii() and element:  # an English message we do not know: say where, keep it as detail
         return f"Le processus n'a pas pu avancer à {named(element, names)} ({_unlist(text, names)})"
     return _unlist(text, names)
