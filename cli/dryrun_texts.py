@@ -8,7 +8,7 @@ import re
 from referentiel import ROLES
 
 # SpiffWorkflow's messages we know, with the element id they name (group "id" when they name one).
-_NO_CONDITION = re.compile(r"No conditions satisfied (?:for (?P<id>[\w.-]+)|on gateway)")
+_NO_CONDITION = re.compile(r"No conditions satisfied (?:for (?P<id>[\w.-]*[\w-])|on gateway)")
 _EXPRESSION = re.compile(r"Error evaluating expression '(?P<expr>.*)'", re.S)
 _PYTHON_LIST = re.compile(r"\[('[^']*'(?:, '[^']*')*)?\]")
 
