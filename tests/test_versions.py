@@ -110,6 +110,8 @@ def test_the_dry_run_shows_paths_that_change_and_a_broken_file_changes_nothing(a
     assert "Éléments ajoutés" in text and "<code>p4_causes</code>" in text and "<code>p4_analyse</code>" in text
     assert "<strong>Échec</strong>" in text and "pas de tâche « p4_analyse » ouverte" in text
     assert "Analyser les causes" in text  # the paths are told with element names
+    # The scenarios now wait on the renamed task: said with its label, not as the end of the path nor a list.
+    assert "en attente de « Analyser les causes de l&#39;incident »" in text and "[&#39;" not in text
     assert _definitions() == 1
     broken = SHIPPED.replace('<spiffworkflow:property name="role" value="ars" />',
                              '<spiffworkflow:property name="role" value="inconnu" />')
