@@ -88,11 +88,11 @@ def _element_of(exc: BaseException) -> str | None:
     return None
 
 
-def _run_one(name: str, clock, steps: int, definition, names: dict) -> dict:
+def _run_one(name: str, clock, steps: int, definition, names: dict, on_step=None) -> dict:
     before = _last_dossier_id()
     error, blocking, expected = None, False, None
     try:
-        with runtime.step_budget(steps):
+        with runtime.step_budget(steps, on_step):
             scenarios.run(name, clock)
     except runtime.StepBudgetExceeded as exc:
         error, blocking = texts.over_steps(name, exc.steps, exc.element_id, names), True
@@ -132,7 +132,9 @@ def _child(make_app, jobs: list, steps: int, conn) -> None:
                 demo.load_demo(password="essai-jetable")
                 for name in wanted:
                     conn.send(("debut", key, name))
-                    conn.send(("resultat", key, name, _run_one(name, clock, steps, definition, names)))
+                    def where(spec, key=key, name=name):
+                        conn.send(("etape", key, name, getattr(spec, "bpmn_id", None) or spec.name))
+                    conn.send(("resultat", key, name, _run_one(name, clock, steps, definition, names, where)))
             finally:
                 db.session.remove()
                 db.engine.dispose()
@@ -179,7 +181,7 @@ def _run_versions(make_app, jobs: list, budgets: Budgets, deadline: float) -> tu
                                 daemon=True)
         child.start()
         sender.close()
-        current, started, progressed = None, time.monotonic(), False
+        current, started, progressed, element = None, time.monotonic(), False, None
         try:
             while True:
                 limit = deadline if current is None else min(deadline, started + budgets.scenario_seconds)
@@ -187,14 +189,17 @@ def _run_versions(make_app, jobs: list, budgets: Budgets, deadline: float) -> tu
                     if current is not None:
                         key, name = current
                         over = time.monotonic() - started >= budgets.scenario_seconds
-                        results[key][name] = _failed(texts.over_time(name, budgets.scenario_seconds, None, {})
-                                                     if over else texts.not_run("durée de l'essai dépassée"))
+                        results[key][name] = _failed(texts.over_time(name, budgets.scenario_seconds, element,
+                                                                     names[key]) if over
+                                                     else texts.not_run("durée de l'essai dépassée"))
                         todo.remove(current)
                     break
                 message = receiver.recv()
                 progressed = True
                 if message[0] == "debut":
-                    current, started = (message[1], message[2]), time.monotonic()
+                    current, started, element = (message[1], message[2]), time.monotonic(), None
+                elif message[0] == "etape":
+                    element = message[3]
                 elif message[0] == "noms":
                     names[message[1]] = message[2]
                 elif message[0] == "resultat":

@@ -52,8 +52,8 @@ def over_steps(scenario: str, steps: int, element: str, names: dict) -> str:
 
 def over_time(scenario: str, seconds: float, element: str | None, names: dict) -> str:
     """The scenario ran out of time and its process was stopped."""
-    where = f" : arrêté pendant {named(element, names)}" if element else ""
-    return f"Le scénario {scenario} dépasse son budget ({seconds:g} s) et a été arrêté{where}"
+    where = f" : arrêté alors qu'il tournait sur {named(element, names)}" if element else " et a été arrêté"
+    return f"Le scénario {scenario} dépasse son budget ({seconds:g} s){where}"
 
 
 def not_open(expected: str, waiting: list, names: dict) -> str:

@@ -51,6 +51,9 @@ def setup_database() -> str | None:
             raise click.ClickException(exc.message) from None
         reason = (f"Le fichier de processus configuré ({path.name}) n'est pas déployé : la version {active.id} "
                   f"reste active.\n{exc.message}")
+        if "acceptez explicitement" in exc.message:
+            reason += ("\nPour le déployer, lisez l'essai puis acceptez chaque écart : flask deploy --commentaire "
+                       "« … » --accepter SCÉNARIO (une fois par scénario).")
         current_app.logger.warning(reason)
         click.echo(reason, err=True)
         return reason

@@ -118,9 +118,10 @@ class StepBudgetExceeded(EngineError):
 
 
 @contextmanager
-def step_budget(steps: int):
-    """Bound the engine steps of every command run inside the block (all together) to `steps`."""
-    token = _step_budget.set([steps, steps])
+def step_budget(steps: int, on_step=None, every: int = 25):
+    """Bound the engine steps of every command run inside the block (all together) to `steps`; `on_step(spec)`
+    hears of every `every`-th step (the dry run tells its caller where a scenario is, should it be killed)."""
+    token = _step_budget.set([steps, steps, on_step, every])
     try:
         yield
     finally:
@@ -137,6 +138,8 @@ def run_to_wait_state(workflow: BpmnWorkflow, visited: list) -> None:
             budget[1] -= 1
             if budget[1] < 0:
                 raise StepBudgetExceeded(budget[0], task.task_spec)
+            if budget[2] is not None and (budget[0] - budget[1]) % budget[3] == 0:
+                budget[2](task.task_spec)
     workflow.do_engine_steps(did_complete_task=did_complete)
     # Timers that came due while engine steps ran are picked up in the same command.
     before = None

@@ -200,7 +200,9 @@ def test_validator_bypassed_the_dry_run_stops_a_loop_within_its_budget(bare_app)
     rows = bare_app.extensions["dry_run"](looping_service_task(), forms, None)
     spent = time.monotonic() - started
     assert spent < 12 + 10, spent  # DRY_RUN_SECONDS bounds the whole run (plus the kill and join)
-    assert rows[0]["bloquant"] and rows[0]["erreur"] == "Le scénario b1 dépasse son budget (3 s) et a été arrêté"
+    assert rows[0]["bloquant"] and rows[0]["erreur"] == ("Le scénario b1 dépasse son budget (3 s) : arrêté alors "
+                                                         "qu'il tournait sur « Contrôler les heures ouvrées de la Cellule "
+                                                         "ACSS » (p1_heures)")
     assert all(r["bloquant"] for r in rows)
     # The gateway whose conditions can all be false, told in French with its label.
     bare_app.config.update(DRY_RUN_STEPS=500, DRY_RUN_SCENARIO_SECONDS=20, DRY_RUN_SECONDS=120)
@@ -209,3 +211,24 @@ def test_validator_bypassed_the_dry_run_stops_a_loop_within_its_budget(bare_app)
         "Aucune condition n'est remplie à la passerelle « Incidents similaires en cours ? » (p4_gw_similaires) et "
         "elle n'a pas de flux par défaut")
     assert not rows["b1"]["bloquant"] and rows["b1"]["erreur"] is None
+
+
+def test_a_dry_run_made_against_another_active_version_is_made_again_before_deploying(app, client):
+    login(client, PROCESSUS)
+    page = _upload(client, DGS_TO_HFDS).get_data(as_text=True)
+    assert 'value="impact_sanitaire"' in page
+    # A colleague activates another version meanwhile: the acceptance read against version 1 no longer holds.
+    other = deployment.deploy_xml(SHIPPED.replace("Hôpital des armées ?", "Hôpital militaire ?"), actor="collègue",
+                                  filename="autre.bpmn")
+    assert deployment.active_definition().id == other.id == 2
+    page = client.post(_confirm_url(page), data={"csrf_token": csrf(client), "commentaire": "Alerte au FSSI",
+                                                 "accepter": "impact_sanitaire"}, follow_redirects=True)
+    text = page.get_data(as_text=True)
+    assert "La version active a changé depuis l&#39;essai (c&#39;est maintenant la version 2)" in text
+    assert "Comparaison avec la version active (2)" in text and _definitions() == 2
+    assert deployment.active_definition().id == 2 and not db.session.scalar(select(func.count()).select_from(
+        ScenarioAcceptance))
+    page = client.post(_confirm_url(text), data={"csrf_token": csrf(client), "commentaire": "Alerte au FSSI",
+                                                 "accepter": "impact_sanitaire"}, follow_redirects=True)
+    assert "Version 3 déployée" in page.get_data(as_text=True)
+    assert db.session.scalar(select(ScenarioAcceptance.previous_id)) == 2
