@@ -158,6 +158,10 @@ def test_a_changed_path_is_deployed_only_once_accepted_and_the_acceptance_is_rec
 def test_flask_deploy_deploys_a_changed_path_only_with_its_acceptance(app, runner, tmp_path):
     path = tmp_path / "fssi.bpmn"
     path.write_text(DGS_TO_HFDS, encoding="utf-8")
+    app.config["PROCESS_FILE"] = str(path)  # at start, nobody is there to accept the change: it waits
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0 and "la version 1 reste active" in result.output and "--accepter SCÉNARIO" in result.output
+    assert _definitions() == 1
     result = runner.invoke(args=["deploy", str(path), "--commentaire", "Alerte au FSSI"])
     assert result.exit_code != 0 and _definitions() == 1
     assert "ÉCART  impact_sanitaire" in result.output and "à accepter avec --accepter impact_sanitaire" in result.output
