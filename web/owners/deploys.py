@@ -121,13 +121,7 @@ def report(token):
     verdict = gate.Verdict.from_report(pending.filename, pending.report)
     return render_template("owners/admin/essai.html", pending=pending, report=pending.report, active=active,
                            names=versions.element_names(active) if active else {}, types=versions.ELEMENT_TYPES,
-                           blocking=verdict.blocking_lines(), differing=[s["nom"] for s in verdict.differing],
-                           value_diff=_has_template("owners/admin/_differences.html"))
-
-
-def _has_template(name: str) -> bool:
-    """Whether a template exists (the value-by-value differences come as a partial of their own)."""
-    return name in current_app.jinja_env.list_templates()
+                           blocking=verdict.blocking_lines(), differing=[s["nom"] for s in verdict.differing])
 
 
 @bp.route("/essai/<token>/deployer", methods=["POST"])
