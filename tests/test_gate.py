@@ -236,3 +236,15 @@ def test_a_dry_run_made_against_another_active_version_is_made_again_before_depl
                                                  "accepter": "impact_sanitaire"}, follow_redirects=True)
     assert "Version 3 déployée" in page.get_data(as_text=True)
     assert db.session.scalar(select(ScenarioAcceptance.previous_id)) == 2
+
+
+def test_a_dry_run_that_could_not_run_forbids_the_deployment(app, client):
+    login(client, PROCESSUS)
+    app.config["DRY_RUN_SECONDS"] = 0  # no time at all: no scenario runs, so nothing may be deployed
+    page = _upload(client, SHIPPED.replace("Hôpital des armées ?", "Hôpital des armées (sans délai) ?"))
+    text = page.get_data(as_text=True)
+    assert "Déploiement impossible" in text and 'id="form-deployer"' not in text
+    assert "non exécuté : durée de l&#39;essai dépassée" in text
+    response = client.post(_confirm_url(text), headers={"Accept": "application/json"},
+                           data={"csrf_token": csrf(client), "commentaire": "Sans essai"})
+    assert response.status_code == 422 and _definitions() == 1
