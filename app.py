@@ -1,6 +1,7 @@
 """Application factory: configuration, extensions, blueprints. Nothing runs at import."""
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from pathlib import Path
@@ -110,8 +111,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=1024 * 1024, MAX_FORM_MEMORY_SIZE=256 * 1024, MAX_FORM_PARTS=1000,
         # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
         TRUSTED_PROXIES=0,
-        # Bound of a dry run (the named scenarios on a candidate version and on the active one).
-        DRY_RUN_SECONDS=60,
+        # Bound of a dry run (the named scenarios on a candidate version and on the active one), and of each
+        # scenario in it: engine steps and seconds (its process is killed when it runs over).
+        DRY_RUN_SECONDS=60, DRY_RUN_STEPS=500, DRY_RUN_SCENARIO_SECONDS=20,
         # Workflows kept in memory between two commands on a dossier (workflow/live_cache.py); 0 turns it off.
         LIVE_WORKFLOWS=128,
     )
@@ -151,17 +153,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-def _dry_runner(app: Flask):
-    """The dry run the upload page calls: scenarios in throwaway applications built like this one."""
-    def make_app(url: str, clock) -> Flask:
-        keep = {k: app.config[k] for k in ("PROCESS_ID", "FORMS_DIR", "MAILBOXES", "MAIL_DOMAIN")}
-        return create_app({**keep, "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
-                           "SECRET_KEY": "essai", "SCHEDULER_ENABLED": False, "BPMN_LINT": False,
-                           "MAIL_BACKEND": "log"})
+def throwaway_app(keep: dict, url: str, clock) -> Flask:
+    """An application for one dry run (in its own process): the kept settings, a throwaway database."""
+    return create_app({**keep, "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
+                       "SECRET_KEY": "essai", "SCHEDULER_ENABLED": False, "BPMN_LINT": False, "MAIL_BACKEND": "log"})
 
+
+def _dry_runner(app: Flask):
+    """The dry run the deployment gate calls: scenarios in throwaway applications built like this one."""
     def run(xml: str, forms: dict, active) -> list[dict]:
-        return cli.dryrun.dry_run(make_app, xml, forms, active.bpmn_xml, active.forms, active.content_hash,
-                                  app.config["DRY_RUN_SECONDS"])
+        keep = {k: app.config[k] for k in ("PROCESS_ID", "FORMS_DIR", "MAILBOXES", "MAIL_DOMAIN")}
+        budgets = cli.dryrun.Budgets(app.config["DRY_RUN_STEPS"], app.config["DRY_RUN_SCENARIO_SECONDS"],
+                                     app.config["DRY_RUN_SECONDS"])
+        return cli.dryrun.dry_run(functools.partial(throwaway_app, keep), xml, forms,
+                                  active.bpmn_xml if active else None, active.forms if active else None,
+                                  active.content_hash if active else None, app.config["DRY_RUN_SECONDS"], budgets)
     return run
 
 

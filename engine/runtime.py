@@ -3,6 +3,8 @@ waiting timers, running to the next wait state, and reading user tasks and data.
 """
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -98,10 +100,46 @@ def waiting_timer_ids(workflow: BpmnWorkflow) -> set[str]:
             and isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)}
 
 
+# Engine steps left to the commands running in this context (the dry run's budget), or None: no bound.
+_step_budget: contextvars.ContextVar = contextvars.ContextVar("engine_step_budget", default=None)
+
+
+class StepBudgetExceeded(EngineError):
+    """The engine ran more steps than its budget: `element_id` and `element_name` say where it was looping."""
+
+    status = 422
+
+    def __init__(self, steps: int, task_spec):
+        self.steps = steps
+        self.element_id = getattr(task_spec, "bpmn_id", None) or task_spec.name
+        self.element_name = getattr(task_spec, "bpmn_name", None) or self.element_id
+        super().__init__(f"le processus dépasse son budget ({steps} étapes) : boucle sur « {self.element_name} » "
+                         f"({self.element_id})")
+
+
+@contextmanager
+def step_budget(steps: int, on_step=None, every: int = 25):
+    """Bound the engine steps of every command run inside the block (all together) to `steps`; `on_step(spec)`
+    hears of every `every`-th step (the dry run tells its caller where a scenario is, should it be killed)."""
+    token = _step_budget.set([steps, steps, on_step, every])
+    try:
+        yield
+    finally:
+        _step_budget.reset(token)
+
+
 def run_to_wait_state(workflow: BpmnWorkflow, visited: list) -> None:
     """Run engine tasks and refresh timers until only user tasks and waiting events remain."""
+    budget = _step_budget.get()
+
     def did_complete(task):
         visited.append(task.task_spec.name)
+        if budget is not None:
+            budget[1] -= 1
+            if budget[1] < 0:
+                raise StepBudgetExceeded(budget[0], task.task_spec)
+            if budget[2] is not None and (budget[0] - budget[1]) % budget[3] == 0:
+                budget[2](task.task_spec)
     workflow.do_engine_steps(did_complete_task=did_complete)
     # Timers that came due while engine steps ran are picked up in the same command.
     before = None

@@ -110,6 +110,8 @@ def test_the_dry_run_shows_paths_that_change_and_a_broken_file_changes_nothing(a
     assert "Éléments ajoutés" in text and "<code>p4_causes</code>" in text and "<code>p4_analyse</code>" in text
     assert "<strong>Échec</strong>" in text and "pas de tâche « p4_analyse » ouverte" in text
     assert "Analyser les causes" in text  # the paths are told with element names
+    # The scenarios now wait on the renamed task: said with its label, not as the end of the path nor a list.
+    assert "en attente de « Analyser les causes de l&#39;incident »" in text and "[&#39;" not in text
     assert _definitions() == 1
     broken = SHIPPED.replace('<spiffworkflow:property name="role" value="ars" />',
                              '<spiffworkflow:property name="role" value="inconnu" />')
@@ -127,8 +129,15 @@ def test_the_dry_run_shows_paths_that_change_and_a_broken_file_changes_nothing(a
     assert response.status_code == 202 and len(response.json["rapport"]["scenarios"]) == len(scenarios.SCENARIOS)
     assert {"id": "p4_causes", "type": "userTask", "nom": "Analyser les causes de l'incident"} in \
         response.json["rapport"]["diff"]["ajoutes"]
-    page = client.post(response.json["confirmer"], data={"csrf_token": csrf(client), "commentaire": "Renommage"},
-                       follow_redirects=True)
+    # The renamed task changes the paths of the scenarios that reach it: each must be accepted explicitly.
+    changed = [s["nom"] for s in response.json["rapport"]["scenarios"] if s["different"]]
+    assert "grave_acss" in changed and not any(s["bloquant"] for s in response.json["rapport"]["scenarios"])
+    refused = client.post(response.json["confirmer"], headers={"Accept": "application/json"},
+                          data={"csrf_token": csrf(client), "commentaire": "Renommage", "accepter": changed[1:]})
+    assert refused.status_code == 422 and f"({changed[0]}) diffère" in " ".join(refused.json["raisons"])
+    assert deployment.active_definition().id == 1
+    page = client.post(response.json["confirmer"], data={"csrf_token": csrf(client), "commentaire": "Renommage",
+                                                         "accepter": changed}, follow_redirects=True)
     assert "Version 2 déployée" in page.get_data(as_text=True) and deployment.active_definition().id == 2
     response = client.post("/admin/processus/deployer", headers={"Accept": "application/json"},
                            data={"csrf_token": csrf(client), "fichiers": [(io.BytesIO(SHIPPED.encode()), "s.bpmn")]},

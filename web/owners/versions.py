@@ -11,7 +11,7 @@ from engine.errors import EngineError
 from models import DeploymentEvent, ProcessDefinition, db
 from web import access
 from web.auth.login import current_user, roles_required
-from workflow import commands, context, deployment, versions
+from workflow import commands, context, deployment, gate, versions
 
 bp = Blueprint("versions", __name__, url_prefix="/admin/versions")
 ACTIONS = {"deploiement": "Déploiement", "activation": "Activation", "migration": "Migration de dossiers"}
@@ -57,7 +57,7 @@ def show(definition_id):
                                                                           definition.bpmn_xml, definition.forms)
     return render_template("owners/admin/version.html", definition=definition, use=use, others=others,
                            names=versions.element_names(definition), active=active, diff=diff,
-                           types=versions.ELEMENT_TYPES)
+                           types=versions.ELEMENT_TYPES, acceptances=gate.acceptances(definition))
 
 
 @bp.route("/<int:definition_id>/activer", methods=["POST"])
