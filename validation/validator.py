@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from engine import parsing
-from validation import elements, external, graph, lanes, variables
+from validation import elements, external, graph, lanes, protected_data, recipients, variables
 from validation.problems import Problem, ValidationFailed, problem
 
 
@@ -45,6 +45,7 @@ def _model_problems(process, forms: dict) -> list[Problem]:
     found = graph.reachability(process) + graph.gateway_defaults(process) + lanes.lane_problems(process)
     found += elements.form_problems(process, forms) + elements.service_problems(process)
     found += elements.timer_problems(process, defined) + variables.variable_problems(process, defined)
+    found += protected_data.protected_data_problems(process, forms) + recipients.recipient_problems(process)
     found += [problem("expression", el, message, "Réécrivez l'expression avec les constructions permises.")
               for el, message in parsing.expression_refusals(process)]
     return found
