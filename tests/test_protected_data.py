@@ -287,3 +287,16 @@ def test_the_declarant_is_mailed_at_the_account_address_whatever_the_task_data_s
     later = db.session.scalars(select(OutboxMessage).where(OutboxMessage.dossier_id == dossier.id,
                                                            OutboxMessage.kind == "prise_en_compte")).all()
     assert [m.recipients for m in later] == [[structure.email]] and structure.email
+
+
+def test_a_submitted_form_cannot_carry_start_data(app, clock):
+    """Even through a form whose schema lets other fields through, the start data stays the application's."""
+    dossier, _ = scenarios.run("grave_acss", clock, until="p2_ouvrir")
+    row = scenarios.ready_task(dossier, "p2_ouvrir")
+    values = dict(dict(scenarios.SCENARIOS["grave_acss"].steps)["p2_ouvrir"], declarant={"email": EXFIL})
+    before = _state(dossier)
+    with pytest.raises(EngineError) as refused:
+        commands.complete_task(row.id, values, scenarios.actor_for(row))
+    assert refused.value.status == 422 and "« declarant »" in refused.value.message
+    db.session.rollback()
+    assert _state(dossier) == before

@@ -99,7 +99,8 @@ def preview(definition_id):
 @bp.route("/<int:definition_id>/migration", methods=["POST"])
 @roles_required(*access.ADMINS)
 def migrate(definition_id):
-    """Move every running dossier of this version that can move; a report line per dossier."""
+    """Move the running dossiers of this version that can move, all of them or those waiting on one element;
+    a report line per dossier."""
     definition = _definition(definition_id)
     target = _target(definition)
     timers = request.form.get("minuteurs") or ""
@@ -110,7 +111,11 @@ def migrate(definition_id):
     if target.id == definition.id:
         flash("Choisissez une autre version que celle des dossiers.", "erreur")
         return redirect(url_for("versions.show", definition_id=definition.id)), 303
-    report = versions.migrate_all(definition, target, context.Actor.of(current_user()), timers)
+    element = request.form.get("element") or None
+    if element is not None and element not in versions.element_names(definition):
+        flash("Choisissez un élément de la version des dossiers, ou tous les éléments.", "erreur")
+        return redirect(url_for("versions.preview", definition_id=definition.id, vers=target.id)), 303
+    report = versions.migrate_all(definition, target, context.Actor.of(current_user()), timers, element)
     hidden = access.number_hidden_from_owners
     lines = [{"numero": None if hidden(line["dossier"].military, line["dossier"].state) else line["dossier"].number,
               "migre": line["migre"], "raisons": line["raisons"], "attente": line["attente"]} for line in report]
