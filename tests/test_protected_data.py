@@ -123,6 +123,11 @@ def test_a_service_result_or_a_form_field_under_a_protected_name_is_refused():
     assert any("« p2-ouverture.schema.json » a un champ « structure »" in line for line in found), found
 
 
+def test_an_expression_that_assigns_protected_data_is_refused():
+    found = lines(broken('value="[\'armees\']"', 'value="[(declarant := \'armees\')]"'))
+    assert any("« mil_chaine »" in line and "l'expression écrit « declarant »" in line for line in found), found
+
+
 def test_reading_protected_data_stays_allowed():
     assert lines(with_prescript(MIL_ISSUE, 'contact = declarant.get("email")\nsite = finess_site')) == []
     assert protected_data.written_names(ast.parse('x = declarant["email"]\ny = structure.get("nom")')) == {"x", "y"}

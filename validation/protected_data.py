@@ -18,7 +18,10 @@ from validation.problems import BPMN, SPIFF, Problem, problem
 from validation.variables import form_fields
 
 _SCRIPTS = {BPMN + "script": "le script", SPIFF + "preScript": "le pré-script", SPIFF + "postScript": "le post-script"}
-_EXPRESSIONS = (BPMN + "conditionExpression", SPIFF + "parameter")
+# Every element whose text (or, for a parameter, value) SpiffWorkflow evaluates (engine/parsing.py lists them too).
+_EXPRESSIONS = ("{*}conditionExpression", "{*}timeDuration", "{*}timeDate", "{*}timeCycle", "{*}loopCardinality",
+                "{*}loopCondition", "{*}completionCondition", "{*}condition", "{*}formalExpression",
+                "{*}messagePayload", "{*}expression", SPIFF + "parameter")
 _HINT = ("Retirez cette écriture : le processus peut lire ces données, jamais les modifier "
          "(utilisez un autre nom pour une valeur calculée).")
 
