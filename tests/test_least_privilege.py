@@ -63,10 +63,14 @@ def test_the_process_owner_admin_page_shows_versions_and_counts_only(app, client
     for user in db.session.scalars(select(User).where(User.id != owner.id)):
         assert user.name not in text and user.email not in text, user.email
     assert f'data-label="Par">{ROLES["responsable_processus"]}<' in text  # by role, not by account
-    # The administrator keeps the accounts and the migration by number.
+    for address in ("/admin/versions/", "/admin/versions/2"):  # the versions name the deployer by role too
+        main = client.get(address).get_data(as_text=True).split("<main", 1)[1].split("</main>", 1)[0]
+        assert EMAIL.search(main) is None and ROLES["responsable_processus"] in main, address
+    # The administrator keeps the accounts, the deployers' addresses and the migration by number.
     login(client, ADMIN)
     text = client.get("/admin/").get_data(as_text=True)
     assert 'id="comptes"' in text and OWNER in text and 'action="/admin/processus/migrer"' in text
+    assert OWNER in client.get("/admin/versions/").get_data(as_text=True)
 
 
 def test_the_process_owner_migrates_by_version_and_element_and_each_migration_is_audited(app, client, clock):

@@ -32,12 +32,13 @@ def index():
     structures = {s.id: s for s in db.session.scalars(select(Structure).order_by(Structure.name))} if administrator else {}
     return render_template("owners/admin/index.html", definitions=definitions, users=users, structures=structures,
                            roles=ROLES, dossiers=dossiers, administrator=administrator,
-                           authors={d[0]: _author(d[5], administrator) for d in definitions})
+                           authors={d[0]: author_label(d[5]) for d in definitions})
 
 
-def _author(deployed_by: str | None, administrator: bool) -> str:
-    """Who deployed a version: the account's address for administrators, its role for the process owner."""
-    if not deployed_by or administrator:
+def author_label(deployed_by: str | None) -> str:
+    """Who deployed a version or ran a migration: the account's address for administrators, its role for the
+    process owner (who sees no account)."""
+    if not deployed_by or current_user().role == "admin":
         return deployed_by or "-"
     if "@" not in deployed_by:
         return deployed_by  # « ligne de commande », « système »

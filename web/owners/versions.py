@@ -11,6 +11,7 @@ from engine.errors import EngineError
 from models import DeploymentEvent, ProcessDefinition, db
 from web import access
 from web.auth.login import current_user, roles_required
+from web.owners.admin import author_label
 from workflow import commands, context, deployment, versions
 
 bp = Blueprint("versions", __name__, url_prefix="/admin/versions")
@@ -40,7 +41,7 @@ def index():
     active = deployment.active_definition() if definitions else None
     uses = {d.id: versions.use_of(d, access.number_hidden_from_owners, per_element=False) for d in definitions}
     return render_template("owners/admin/versions.html", definitions=definitions, events=events, comments=comments,
-                           active=active, uses=uses, actions=ACTIONS)
+                           active=active, uses=uses, actions=ACTIONS, author=author_label)
 
 
 @bp.route("/<int:definition_id>")
@@ -54,7 +55,7 @@ def show(definition_id):
         .order_by(ProcessDefinition.id.desc())).all()
     return render_template("owners/admin/version.html", definition=definition, use=use, others=others,
                            names=versions.element_names(definition),
-                           active=deployment.active_definition(definition.process_id))
+                           active=deployment.active_definition(definition.process_id), author=author_label)
 
 
 @bp.route("/<int:definition_id>/activer", methods=["POST"])
