@@ -128,6 +128,13 @@ def test_an_expression_that_assigns_protected_data_is_refused():
     assert any("« mil_chaine »" in line and "l'expression écrit « declarant »" in line for line in found), found
 
 
+def test_a_data_object_named_like_protected_data_is_refused():
+    process_start = SHIPPED.index(">", SHIPPED.index("<bpmn:process ")) + 1
+    xml = SHIPPED[:process_start] + '<bpmn:dataObject id="declarant" />' + SHIPPED[process_start:]
+    found = [line for line in lines(xml) if "objet de données" in line]
+    assert len(found) == 1 and "« declarant »" in found[0] and "ne peut pas modifier" in found[0], found
+
+
 def test_reading_protected_data_stays_allowed():
     assert lines(with_prescript(MIL_ISSUE, 'contact = declarant.get("email")\nsite = finess_site')) == []
     assert protected_data.written_names(ast.parse('x = declarant["email"]\ny = structure.get("nom")')) == {"x", "y"}

@@ -92,6 +92,24 @@ def _form_problems(process, forms: dict) -> list[Problem]:
     return found
 
 
+_DATA_ELEMENTS = (BPMN + "dataObject", BPMN + "dataStore", BPMN + "dataInput", BPMN + "dataOutput")
+
+
+def _data_object_problems(process) -> list[Problem]:
+    """A data object (or store, input, output) reads and writes the task data under its id: a data output removes
+    the value from the task data, a data input puts the object's value there."""
+    found = []
+    for element in process.iter(*_DATA_ELEMENTS):
+        if element.get("id") in protected.PROTECTED:
+            found.append(problem("donnee_protegee", element, f"l'objet de données « {element.get('id')} » lirait et "
+                                 f"écrirait {protected.describe(element.get('id'))}, une donnée fixée par "
+                                 "l'application que le processus ne peut pas modifier",
+                                 "Donnez un autre identifiant à l'objet de données."))
+    return found
+
+
 def protected_data_problems(process, forms: dict) -> list[Problem]:
-    """Every write of data the application sets, by a script, an expression, a service result or a form."""
-    return _write_problems(process) + _result_problems(process) + _form_problems(process, forms)
+    """Every write of data the application sets, by a script, an expression, a service result, a form or a data
+    object."""
+    return (_write_problems(process) + _result_problems(process) + _form_problems(process, forms)
+            + _data_object_problems(process))
