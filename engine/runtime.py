@@ -15,6 +15,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.util.task import TaskState
 
+from engine import protected
 from engine.errors import EngineError
 from engine.expressions import ExpressionRefused, RestrictedEnvironment, check
 
@@ -40,17 +41,54 @@ class EngineScriptEngine(PythonScriptEngine):
             raise
 
     def execute(self, task, script, external_context=None):
-        """Run a script's assignments with the interpreter; a refusal is a 422 naming the element."""
+        """Run a script's assignments with the interpreter; a refusal is a 422 naming the element, and so is
+        a script (scriptTask, pre- or post-script) that changed data the application sets (engine/protected.py)."""
+        before = protected.snapshot(task.data)
         try:
-            return super().execute(task, script, external_context)
+            result = super().execute(task, script, external_context)
         except WorkflowTaskException as exc:
             _raise_refusal(task, exc.__context__)
             raise
+        _refuse_protected_writes(task, before, _script_kind(task, script))
+        return result
 
     def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
-        """Dispatch to the handler registry; errors become HandlerError, never NameError."""
+        """Dispatch to the handler registry; errors become HandlerError, never NameError. A result stored
+        under a protected name is refused before the service runs, a handler's change of one after it."""
+        result_variable = getattr(task.task_spec, "result_variable", None)
+        if result_variable in protected.PROTECTED:
+            raise EngineError(f"La tâche de service {_where(task)} enregistre son résultat sous "
+                              f"{protected.describe(result_variable)}, une donnée fixée par l'application que le "
+                              "processus ne peut pas modifier : rien n'a été enregistré ni envoyé.", 422)
+        before = protected.snapshot(task.data)
         params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
-        return self.dispatcher(task, operation_name, params)
+        result = self.dispatcher(task, operation_name, params)
+        _refuse_protected_writes(task, before, "La tâche de service")
+        return result
+
+
+def _where(task) -> str:
+    spec = task.task_spec
+    return f"« {spec.name} »" + (f" ({spec.bpmn_name})" if getattr(spec, "bpmn_name", None) else "")
+
+
+def _script_kind(task, script) -> str:
+    spec = task.task_spec
+    if script is getattr(spec, "prescript", None):
+        return "Le pré-script de l'élément"
+    if script is getattr(spec, "postscript", None):
+        return "Le post-script de l'élément"
+    return "Le script de l'élément"
+
+
+def _refuse_protected_writes(task, before: dict, who: str) -> None:
+    """Refuse (422, nothing committed: the command rolls back) a change of data the application sets."""
+    written = protected.changed(before, task.data)
+    if written:
+        names = ", ".join(protected.describe(name) for name in written)
+        raise EngineError(f"{who} {_where(task)} modifie {names} : ces données sont fixées par l'application et "
+                          "le processus ne peut pas les modifier. Rien n'a été enregistré ni envoyé ; la version "
+                          "du processus doit être corrigée.", 422)
 
 
 def _raise_refusal(task, cause) -> None:

@@ -185,9 +185,13 @@ def test_versions_page_migration_preview_and_bulk_migration(app, client, clock):
     assert 'P7D → P3D' in text and "Conserver l'échéance" in text and "Recalculer avec la nouvelle durée" in text
     # One dossier moved alone keeps its timer's due date; the bulk move recalculates the others'.
     kept_due = _due(dossiers["suivi_bis"])
+    assert client.post("/admin/processus/migrer", data={"csrf_token": csrf(client), "dossier": dossiers["suivi_bis"].number,
+                                                        "version": "2"}).status_code == 403  # by number: admins only
+    login(client, ADMIN)
     page = client.post("/admin/processus/migrer", data={"csrf_token": csrf(client), "dossier": dossiers["suivi_bis"].number,
                                                         "version": "2"}, follow_redirects=True)
     assert "migré vers la version 2" in page.get_data(as_text=True) and _due(dossiers["suivi_bis"]) == kept_due
+    login(client, OWNER)
     page = client.post("/admin/versions/1/migration", data={"csrf_token": csrf(client), "vers": "2"},
                        follow_redirects=True)
     assert "Choisissez ce que deviennent les minuteurs" in page.get_data(as_text=True)

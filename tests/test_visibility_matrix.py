@@ -215,6 +215,12 @@ def test_no_marker_leaks_and_each_role_sees_its_own(client, world):
     ]
     missing = [(e, u, m) for e, u, m in must_see if str(escape(m)) not in text(e, u)]
     assert not missing, missing
+    # The process owner's administration page shows versions and counts, no account (issue 20, least privilege);
+    # the administrator's lists them.
+    accounts = [a for a in db.session.scalars(select(User)) if a.email != PROCESSUS]
+    owner_page, admin_page = text(PROCESSUS, "/admin/"), text(ADMIN, "/admin/")
+    assert [a.email for a in accounts if a.email in owner_page or str(escape(a.name)) in owner_page] == []
+    assert all(a.email in admin_page for a in accounts)
     # The declarant sees the request made to them, not the analyst's note that came with it.
     task = scenarios.ready_task(w["civil_open"], "p3_complement")
     assert "MK-CIVA-QUESTION" in text(DECLARANT, f"/taches/{task.id}")

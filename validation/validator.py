@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from engine import parsing
-from validation import deadlines, elements, external, graph, lanes, loops, variables
+from validation import deadlines, elements, external, graph, lanes, loops, protected_data, recipients, variables
 from validation.problems import Problem, ValidationFailed, problem
 
 
@@ -47,6 +47,7 @@ def _model_problems(process, forms: dict) -> list[Problem]:
     found += elements.form_problems(process, forms) + elements.service_problems(process)
     found += elements.timer_problems(process, defined) + variables.variable_problems(process, defined)
     found += deadlines.target_problems(process)
+    found += protected_data.protected_data_problems(process, forms) + recipients.recipient_problems(process)
     found += [problem("expression", el, message, "Réécrivez l'expression avec les constructions permises.")
               for el, message in parsing.expression_refusals(process)]
     return found

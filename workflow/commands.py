@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import clockhooks, compaction, runtime, serialization
+from engine import clockhooks, compaction, protected, runtime, serialization
 from engine.errors import Conflict, EngineError
 from models import (AuditEvent, Counter, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure,
                     TaskRow, Timer, User, db, note_due)
@@ -113,6 +113,10 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
             raise Conflict("Cette tâche a déjà été traitée entre-temps.")
     if expected_version is not None and instance.version != expected_version:
         raise Conflict("Le dossier a été modifié entre-temps ; rechargez la page.")
+    written = sorted(set(data) & set(protected.START_DATA)) if isinstance(data, dict) else []
+    if written:  # a form cannot write what the application set at the start (engine/protected.py)
+        raise EngineError("Données refusées : " + ", ".join(protected.describe(name) for name in written)
+                          + " ne peuvent pas être modifiées par un formulaire.", 422)
     clean = validate_form(definition, row.form, data, not_asked)
     payload = {"task_id": task_id, "spec": row.spec_name, "data": clean}
     if row.spec_name == VALIDATION_STEP and provisional(dossier.number):
