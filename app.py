@@ -16,6 +16,7 @@ import scheduler
 import web
 from engine import clockhooks
 from handlers import similarity
+from mail import links
 from mail.notifications import DEFAULT_MAILBOXES
 from models import db
 from timekeeping import clock as clock_mod
@@ -54,6 +55,8 @@ ENVIRONMENT = {
     "SCHEDULER_ENABLED": ("SCHEDULER_ENABLED", lambda v: v.strip().lower() in ("1", "true", "yes", "oui")),
     "SCHEDULER_MAX_SLEEP": ("SCHEDULER_MAX_SLEEP", float),
     "SCHEDULER_HEARTBEAT_MAX_AGE": ("SCHEDULER_HEARTBEAT_MAX_AGE", float),
+    "PUBLIC_URL": ("PUBLIC_URL", str), "METRICS_TOKEN": ("METRICS_TOKEN", str),
+    "METRICS_ALLOWED_IPS": ("METRICS_ALLOWED_IPS", lambda v: [part.strip() for part in v.split(",") if part.strip()]),
 }
 MISSING_SECRET = ("SECRET_KEY manquante : en production (SIGNALEMENT_ENV=production), la clé de session doit venir "
                   "de l'environnement. / SECRET_KEY is missing: in production (SIGNALEMENT_ENV=production) the "
@@ -142,6 +145,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         if test_config is None and production():
             raise ConfigurationError(MISSING_SECRET)
         app.config["SECRET_KEY"] = _instance_secret(app)
+    _public_address(app, test_config is None and production())
     app.extensions["clock"] = app.config.get("CLOCK") or clock_mod.SystemClock()
     similarity.settings(app.config)  # a wrong weight or threshold stops the start, not a dossier in phase 4
     hops = int(app.config.get("TRUSTED_PROXIES") or 0)
@@ -161,10 +165,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def _public_address(app: Flask, in_production: bool) -> None:
+    """PUBLIC_URL: required in production; in development the address the dev server serves (HOST/PORT)."""
+    explicit = bool(app.config.get("PUBLIC_URL"))
+    if not explicit:
+        if in_production:
+            raise ConfigurationError(links.MISSING)
+        app.config["PUBLIC_URL"] = links.development_url()
+    try:
+        links.configure(app.config, explicit)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+
+
 def _dry_runner(app: Flask):
     """The dry run the upload page calls: scenarios in throwaway applications built like this one."""
     def make_app(url: str, clock) -> Flask:
-        keep = {k: app.config[k] for k in ("PROCESS_ID", "FORMS_DIR", "MAILBOXES", "MAIL_DOMAIN", "TASK_TARGETS")}
+        keep = {k: app.config[k] for k in ("PROCESS_ID", "FORMS_DIR", "MAILBOXES", "MAIL_DOMAIN", "TASK_TARGETS", "PUBLIC_URL")}
         return create_app({**keep, "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
                            "SECRET_KEY": "essai", "SCHEDULER_ENABLED": False, "BPMN_LINT": False,
                            "MAIL_BACKEND": "log"})
