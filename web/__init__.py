@@ -41,7 +41,7 @@ NAVIGATION = {
                               ("modeller.index", "Modeleur")],
     "admin": [("admin.index", "Administration"), ("versions.index", "Versions du processus"),
               ("accounts.user_list", "Comptes"), ("accounts.structure_list", "Structures"),
-              ("outbox.index", "Messages sortants")],
+              ("outbox.index", "Messages sortants"), ("operations.index", "Exploitation")],
 }
 API_TOKENS = ("api_tokens.index", "Jetons d'API")  # every role: a token acts as its owner, within their scope
 
