@@ -165,6 +165,7 @@ def serve(url: str, folder: Path, workers: int, threads: int) -> tuple[subproces
     """scripts/serve on the bench database; returns once /pret says ready."""
     port = free_port()
     env = dict(os.environ, SECRET_KEY="bench-http", DATABASE_URL=url, PORT=str(port), SERVE_SETUP="0",
+               PUBLIC_URL=f"http://127.0.0.1:{port}",
                WEB_CONCURRENCY=str(workers), GUNICORN_THREADS=str(threads), SIGNALEMENT_SECURE_COOKIES="false")
     log = open(folder / "serve.log", "w")
     process = subprocess.Popen([str(ROOT / "scripts" / "serve")], cwd=ROOT, env=env, stdout=log, stderr=log,
