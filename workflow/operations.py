@@ -175,15 +175,10 @@ def _administrators() -> list[str]:
     return list(db.session.scalars(select(User.email).where(User.role == "admin", User.active).order_by(User.email)))
 
 
-def _retries(timer_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(AccountEvent).where(
-        AccountEvent.action == RETRY_ACTION, AccountEvent.target_kind == "timer",
-        AccountEvent.target_id == timer_id)) or 0
-
-
-def _alert_key(item: Item) -> str:
-    generation = _retries(item.ident) if item.kind.startswith("minuteur") else 0
-    return f"{item.kind}:{item.ident}:{generation}"
+def _retries() -> dict[int, int]:
+    """{timer id: how many times it was retried}: a retried timer that fails again is alerted again."""
+    return dict(db.session.execute(select(AccountEvent.target_id, func.count()).where(
+        AccountEvent.action == RETRY_ACTION, AccountEvent.target_kind == "timer").group_by(AccountEvent.target_id)).all())
 
 
 def alert_administrators() -> int:
@@ -196,10 +191,13 @@ def alert_administrators() -> int:
         return 0
     domain = current_app.config.get("MAIL_DOMAIN", "localhost")
     now, queued = app_now(), 0
+    retries = _retries()
+    sent = set(db.session.scalars(select(OutboxMessage.message_id).where(OutboxMessage.kind == ALERT_KIND)))
     for item in items:
-        digest = hashlib.sha256(_alert_key(item).encode()).hexdigest()[:24]
+        generation = retries.get(item.ident, 0) if item.kind == "minuteur_abandonne" else 0
+        digest = hashlib.sha256(f"{item.kind}:{item.ident}:{generation}".encode()).hexdigest()[:24]
         message_id = f"<{digest}.{ALERT_KIND}@{domain}>"
-        if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.message_id == message_id)):
+        if message_id in sent:
             continue
         what = "Minuteur abandonné" if item.kind == "minuteur_abandonne" else "Message abandonné"
         body = (f"Bonjour,\n\n{what} sur la plateforme de signalement des incidents SSI.\n\n"
