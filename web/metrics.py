@@ -97,7 +97,8 @@ class DatabaseGauges:
                                 "Secondes depuis le dernier passage d'un planificateur (-1 : jamais)")
         if last is not None and last.tzinfo is None:
             last = last.replace(tzinfo=now.tzinfo)
-        lag.add_metric([], (now - last).total_seconds() if last is not None else -1)
+        # Clocks of two processes: a beat written during this scrape may look a little ahead.
+        lag.add_metric([], max(0.0, (now - last).total_seconds()) if last is not None else -1)
         yield lag
         work = GaugeMetricFamily("signalement_failed_work", "Travail en échec par nature (page « Exploitation »)",
                                  labels=["kind"])
