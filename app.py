@@ -57,6 +57,8 @@ ENVIRONMENT = {
     "SCHEDULER_HEARTBEAT_MAX_AGE": ("SCHEDULER_HEARTBEAT_MAX_AGE", float),
     "PUBLIC_URL": ("PUBLIC_URL", str), "METRICS_TOKEN": ("METRICS_TOKEN", str),
     "METRICS_ALLOWED_IPS": ("METRICS_ALLOWED_IPS", lambda v: [part.strip() for part in v.split(",") if part.strip()]),
+    # Hosts accepted besides PUBLIC_URL's (a probe or a scraper calling the server by its own address).
+    "INTERNAL_HOSTS": ("INTERNAL_HOSTS", lambda v: [part.strip() for part in v.split(",") if part.strip()]),
 }
 MISSING_SECRET = ("SECRET_KEY manquante : en production (SIGNALEMENT_ENV=production), la clé de session doit venir "
                   "de l'environnement. / SECRET_KEY is missing: in production (SIGNALEMENT_ENV=production) the "

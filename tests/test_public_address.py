@@ -97,6 +97,12 @@ def test_production_refuses_to_start_without_a_public_address(monkeypatch, tmp_p
     assert built.config["TRUSTED_HOSTS"] == ["signalement.example.fr"]
     assert built.test_client().get("/sante", base_url="https://signalement.example.fr").status_code == 200
     assert built.test_client().get("/sante", base_url="http://127.0.0.1:8000").status_code == 400
+    monkeypatch.setenv("INTERNAL_HOSTS", "10.0.0.5, sonde.interne")  # a probe's or a scraper's own address
+    probed = create_app()
+    assert probed.config["TRUSTED_HOSTS"] == ["signalement.example.fr", "10.0.0.5", "sonde.interne"]
+    assert probed.test_client().get("/sante", base_url="http://10.0.0.5:8000").status_code == 200
+    assert probed.test_client().get("/sante", base_url="http://ailleurs.example").status_code == 400
+    monkeypatch.delenv("INTERNAL_HOSTS")
     # The serve script says it before starting anything.
     env = dict(os.environ, SIGNALEMENT_ENV="production", SECRET_KEY="k", SERVE_SETUP="0", SERVE_MIGRATE="0",
                DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
