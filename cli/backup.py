@@ -32,7 +32,6 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import create_engine, func, inspect, select, text
-from sqlalchemy.engine import make_url
 
 import migrate
 from audit import verifier
@@ -129,7 +128,7 @@ def _dump_sqlite(url, target: Path) -> dict:
 @with_appcontext
 def backup(fichier):
     """Write one archive: a consistent database dump, the attachment store and a manifest of SHA-256 hashes."""
-    url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    url = db.engine.url  # as Flask-SQLAlchemy resolved it (a relative SQLite path is in the instance folder)
     target = Path(fichier)
     with tempfile.TemporaryDirectory(prefix="sauvegarde-") as work:
         work = Path(work)
@@ -245,7 +244,7 @@ def _missing_attachments() -> list[str]:
 @with_appcontext
 def restore(fichier):
     """Restore an archive into an EMPTY database and attachment store, then verify every dossier and attachment."""
-    url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    url = db.engine.url  # as Flask-SQLAlchemy resolved it (a relative SQLite path is in the instance folder)
     store = Path(current_app.config.get("ATTACHMENTS_DIR") or Path(current_app.instance_path) / "attachments")
     try:
         archive = tarfile.open(fichier, "r:gz")
