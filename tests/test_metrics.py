@@ -80,7 +80,9 @@ def test_metrics_sum_the_workers_and_refuse_strangers(database, tmp_path):  # no
 def test_metrics_default_to_the_local_address(app, client):
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": "192.0.2.10"}).status_code == 403
     client.get("/sante")
+    client.open("/sante", method="INVENTEE-" + "X" * 50)
     local = client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert local.status_code == 200
     assert 'signalement_http_requests_total{endpoint="platform.liveness",method="GET",status="200"}' in local.get_data(
         as_text=True)
+    assert "INVENTEE" not in local.get_data(as_text=True) and 'method="AUTRE"' in local.get_data(as_text=True)

@@ -33,6 +33,7 @@ REQUESTS = Counter("signalement_http_requests_total", "Requêtes HTTP, par route
 LATENCY = Histogram("signalement_http_request_duration_seconds", "Durée des requêtes HTTP, par route, en secondes",
                     ["endpoint", "method"], registry=measures.REGISTRY,
                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 FORBIDDEN = "Accès refusé : les mesures ne sont servies qu'aux adresses autorisées ou avec le jeton configuré.\n"
 
 
@@ -136,9 +137,11 @@ def _start():
 def _finish(response):
     started = g.get("metrics_started")
     endpoint = request.endpoint or ("hote_refuse" if response.status_code == 400 else "introuvable")
+    # Labels from a closed set only: a client inventing methods or paths cannot grow the series.
+    method = request.method if request.method in METHODS else "AUTRE"
     if endpoint != "metrics.metrics" and started is not None:
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-        LATENCY.labels(endpoint, request.method).observe(time.perf_counter() - started)
+        REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
+        LATENCY.labels(endpoint, method).observe(time.perf_counter() - started)
     return response
 
 
