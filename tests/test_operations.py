@@ -19,15 +19,15 @@ from workflow import operations
 ALERTS = select(OutboxMessage).where(OutboxMessage.kind == operations.ALERT_KIND)
 
 
-def _fail_until_given_up(app, clock, dossier) -> Timer:
+def _fail_until_given_up(app, clock, dossier, repair: bool = True) -> Timer:
     """Corrupt the dossier's stored state so its weekly timer fails, and sweep through every backoff."""
     timer = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id,
-                                                   Timer.status == "pending")).one()
+                                                   Timer.status.in_(("pending", "failed")))).one()
     instance = db.session.get(ProcessInstance, dossier.instance_id)
     kept = instance.state_json
     instance.state_json = '{"not": "a workflow"}'
     db.session.commit()
-    clock.set(timer.due_at + timedelta(seconds=1))
+    clock.set(max(clock.now(), timer.due_at + timedelta(seconds=1)))
     for _ in range(app.config.get("TIMER_MAX_ATTEMPTS", 5) + 1):
         scheduler.run_sweeps()
         db.session.refresh(timer)
@@ -36,8 +36,9 @@ def _fail_until_given_up(app, clock, dossier) -> Timer:
         clock.set(timer.next_attempt_at)
     assert timer.status == "failed" and timer.attempts == 5, (timer.status, timer.attempts)
     # The cause goes away (here: the state is put back), the timer stays given up until someone retries it.
-    instance.state_json = kept
-    db.session.commit()
+    if repair:
+        instance.state_json = kept
+        db.session.commit()
     return timer
 
 
@@ -126,3 +127,22 @@ def test_tasks_nobody_can_take_and_dead_letters_are_listed_and_retried(app, cloc
     assert db.session.get(OutboxMessage, dead.id).status == "pending"
     assert ADMIN in db.session.get(OutboxMessage, dead.id).last_error
     assert mailer.deliver_due().sent >= 1
+
+
+def test_a_retry_that_fails_again_is_shown_and_alerted_once_more(app, clock, client):
+    dossier = at_support(clock)
+    timer = _fail_until_given_up(app, clock, dossier, repair=False)
+    assert len(db.session.scalars(ALERTS).all()) == 1
+    login(client, ADMIN)
+    assert post(client, f"/admin/exploitation/minuteurs/{timer.id}/relancer").status_code == 303
+    db.session.expire_all()
+    again = db.session.get(Timer, timer.id)
+    assert (again.status, again.attempts) == ("pending", 1)       # failed once more, back to the sweep's backoff
+    page = client.get("/admin/exploitation/").get_data(as_text=True)
+    assert "a de nouveau échoué" in page
+    assert dossier.number in page.split('id="minuteurs_en_echec"')[1].split("</section>")[0]
+    assert weekly(dossier) == []
+    _fail_until_given_up(app, clock, dossier, repair=False)       # given up again after its attempts
+    assert len(db.session.scalars(ALERTS).all()) == 2              # a new failure, a new mail; then no more
+    scheduler.run_sweeps()
+    assert len(db.session.scalars(ALERTS).all()) == 2
