@@ -5,6 +5,7 @@ import os
 import secrets
 from pathlib import Path
 
+import click
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -173,11 +174,22 @@ def _public_address(app: Flask, in_production: bool) -> None:
     if not explicit:
         if in_production:
             raise ConfigurationError(links.MISSING)
-        app.config["PUBLIC_URL"] = links.development_url()
+        app.config["PUBLIC_URL"] = links.development_url(_served_address())
     try:
         links.configure(app.config, explicit)
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+
+
+def _served_address() -> dict:
+    """HOST/PORT, overridden by `flask run --host/--port` when that is what builds the app."""
+    served = dict(os.environ)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.info_name == "run":
+        for name, param in (("HOST", "host"), ("PORT", "port")):
+            if ctx.params.get(param) is not None:
+                served[name] = str(ctx.params[param])
+    return served
 
 
 def _dry_runner(app: Flask):

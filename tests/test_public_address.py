@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from flask.cli import FlaskGroup
 from sqlalchemy import select
 
 import app as app_module
@@ -120,6 +122,21 @@ def test_development_links_follow_the_address_served(monkeypatch, tmp_path):
     built = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'd.db'}"})
     assert built.config["PUBLIC_URL"] == "http://127.0.0.1:5099"
     assert set(built.config["TRUSTED_HOSTS"]) == {"127.0.0.1", "localhost"}
+    # `flask run --port 5098` (Flask's own command, which builds the app inside it): links follow its port.
+    seen = {}
+    result = CliRunner().invoke(FlaskGroup(create_app=lambda: _remember(seen, tmp_path)),
+                                ["run", "--port", "5098", "--no-reload"], catch_exceptions=True)
+    assert seen.get("url") == "http://127.0.0.1:5098", (result.output, seen)
+
+
+class _Built(Exception):
+    """Raised by the factory once the app is built: the test needs the address, not a served port."""
+
+
+def _remember(seen: dict, tmp_path: Path):
+    built = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'r.db'}"})
+    seen["url"] = built.config["PUBLIC_URL"]
+    raise _Built()
 
 
 def _checkout_copy(target: Path) -> None:
