@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
+import click
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -17,6 +18,7 @@ import scheduler
 import web
 from engine import clockhooks
 from handlers import similarity
+from mail import links
 from mail.notifications import DEFAULT_MAILBOXES
 from models import db
 from timekeeping import clock as clock_mod
@@ -46,6 +48,10 @@ ENVIRONMENT = {
     "SCHEDULER_ENABLED": ("SCHEDULER_ENABLED", lambda v: v.strip().lower() in ("1", "true", "yes", "oui")),
     "SCHEDULER_MAX_SLEEP": ("SCHEDULER_MAX_SLEEP", float),
     "SCHEDULER_HEARTBEAT_MAX_AGE": ("SCHEDULER_HEARTBEAT_MAX_AGE", float),
+    "PUBLIC_URL": ("PUBLIC_URL", str), "METRICS_TOKEN": ("METRICS_TOKEN", str),
+    "METRICS_ALLOWED_IPS": ("METRICS_ALLOWED_IPS", lambda v: [part.strip() for part in v.split(",") if part.strip()]),
+    # Hosts accepted besides PUBLIC_URL's (a probe or a scraper calling the server by its own address).
+    "INTERNAL_HOSTS": ("INTERNAL_HOSTS", lambda v: [part.strip() for part in v.split(",") if part.strip()]),
 }
 MISSING_SECRET = ("SECRET_KEY manquante : en production (SIGNALEMENT_ENV=production), la clé de session doit venir "
                   "de l'environnement. / SECRET_KEY is missing: in production (SIGNALEMENT_ENV=production) the "
@@ -134,6 +140,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         if test_config is None and production():
             raise ConfigurationError(MISSING_SECRET)
         app.config["SECRET_KEY"] = _instance_secret(app)
+    _public_address(app, test_config is None and production())
     app.extensions["clock"] = app.config.get("CLOCK") or clock_mod.SystemClock()
     similarity.settings(app.config)  # a wrong weight or threshold stops the start, not a dossier in phase 4
     hops = int(app.config.get("TRUSTED_PROXIES") or 0)
@@ -153,6 +160,30 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def _public_address(app: Flask, in_production: bool) -> None:
+    """PUBLIC_URL: required in production; in development the address the dev server serves (HOST/PORT)."""
+    explicit = bool(app.config.get("PUBLIC_URL"))
+    if not explicit:
+        if in_production:
+            raise ConfigurationError(links.MISSING)
+        app.config["PUBLIC_URL"] = links.development_url(_served_address())
+    try:
+        links.configure(app.config, explicit)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+
+
+def _served_address() -> dict:
+    """HOST/PORT, overridden by `flask run --host/--port` when that is what builds the app."""
+    served = dict(os.environ)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.info_name == "run":
+        for name, param in (("HOST", "host"), ("PORT", "port")):
+            if ctx.params.get(param) is not None:
+                served[name] = str(ctx.params[param])
+    return served
+
+
 def throwaway_app(keep: dict, url: str, clock) -> Flask:
     """An application for one dry run (in its own process): the kept settings, a throwaway database."""
     return create_app({**keep, "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
@@ -162,7 +193,7 @@ def throwaway_app(keep: dict, url: str, clock) -> Flask:
 def _dry_runner(app: Flask):
     """The dry run the deployment gate calls: scenarios in throwaway applications built like this one."""
     def run(xml: str, forms: dict, active) -> list[dict]:
-        keep = {k: app.config[k] for k in ("PROCESS_ID", "FORMS_DIR", "MAILBOXES", "MAIL_DOMAIN")}
+        keep = {k: app.config[k] for k in ("PROCESS_ID", "FORMS_DIR", "MAILBOXES", "MAIL_DOMAIN", "PUBLIC_URL")}
         budgets = cli.dryrun.Budgets(app.config["DRY_RUN_STEPS"], app.config["DRY_RUN_SCENARIO_SECONDS"],
                                      app.config["DRY_RUN_SECONDS"])
         return cli.dryrun.dry_run(functools.partial(throwaway_app, keep), xml, forms,

@@ -14,6 +14,7 @@ import migrate
 from cli import accounts as cli_accounts
 from cli import api as cli_api
 from cli import audit as cli_audit
+from cli import backup as cli_backup
 from cli import demo, scenarios
 from cli import sweeps as cli_time
 from engine.errors import EngineError
@@ -32,6 +33,7 @@ def init_app(app):
     cli_audit.init_app(app)
     cli_accounts.init_app(app)
     cli_api.init_app(app)
+    cli_backup.init_app(app)
 
 
 def setup_database() -> str | None:

@@ -9,16 +9,9 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from knowledge.statistics import PARIS, Report, french_number
+from referentiel import spreadsheet_cell
 
 CSV_HEADER = ["indicateur", "code", "libellé", "mesure", "valeur"]
-# A cell starting with one of these is a formula to a spreadsheet: labels come from stored data.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def _csv_value(value) -> str:
     if value is None:
         return ""
@@ -30,11 +23,11 @@ def to_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
-    writer.writerow(["total", "", "Déclarations de la sélection", "Nombre de dossiers", report.total])
+    writer.writerow(["total", "", "Déclarations de la sélection", "Nombre de dossiers", report.total])  # fixed text
     for indicator in report.indicators:
         for code, label, *values in indicator.rows:
             for column, value in zip(indicator.columns, values):
-                writer.writerow([_cell(indicator.title), _cell(code), _cell(label), column, _csv_value(value)])
+                writer.writerow([*(spreadsheet_cell(text) for text in (indicator.title, code, label, column)), _csv_value(value)])
     return "\ufeff" + out.getvalue()
 
 

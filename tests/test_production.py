@@ -292,6 +292,7 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path)
     with pytest.raises(app_module.ConfigurationError, match="SECRET_KEY is missing"):
         create_app()
     monkeypatch.setenv("SECRET_KEY", "k")
+    monkeypatch.setenv("PUBLIC_URL", "https://signalement.example.fr")  # required too (tests/test_public_address.py)
     monkeypatch.setenv("SMTP_PORT", "vingt-cinq")
     with pytest.raises(app_module.ConfigurationError, match="SMTP_PORT"):
         create_app()

@@ -26,7 +26,7 @@ from timekeeping import clock as clock_mod
 from workflow.context import SYSTEM, Actor, CommandContext, current_command, script_engine
 from workflow.deployment import active_definition, spec_of
 from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, event_hash
-from workflow import live_cache
+from workflow import live_cache, measures
 from workflow.form_schemas import validate_form
 from workflow.row_writes import write_changes
 from workflow.sync import _retitle_open_tasks, _sync_dossier, _sync_tasks, _sync_timers
@@ -260,6 +260,7 @@ def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
     runtime.run_to_wait_state(workflow, visited)
 
 
+@measures.timed
 def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinition, actor: Actor, command: str,
          payload: dict, commit: bool = True) -> None:
     now = clock_mod.app_now()

@@ -3,7 +3,8 @@
 `/sante` answers 200 as long as the process serves requests; it touches nothing else, so a slow database
 never gets a healthy worker restarted. `/pret` says whether this deployment can do its job: the database
 answers, its schema is at the migrations' head, and a scheduler swept recently (timers and mail depend on
-it). A failing check gives 503 with a JSON body naming it.
+it). A failing check gives 503 with a JSON body naming it. How much work failed (« Exploitation ») is reported
+under `travail_en_echec` without failing readiness: restarting or unrouting a worker would not repair it.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import migrate
 from models import SchedulerHeartbeat, db
+from workflow import operations
 
 bp = Blueprint("platform", __name__)
 
@@ -41,6 +43,8 @@ def readiness():
             current = migrate.current_heads(connection)
             checks["migrations"] = {"ok": current == _heads, "current": sorted(current), "head": sorted(_heads)}
             last = connection.execute(select(func.max(SchedulerHeartbeat.beat_at))).scalar()
+        failed = operations.counts()
+        db.session.rollback()
     except SQLAlchemyError as exc:
         checks.setdefault("database", {"ok": False, "error": type(exc).__name__})
         checks.setdefault("migrations", {"ok": False, "error": "base de données injoignable"})
@@ -56,6 +60,8 @@ def readiness():
         checks["scheduler"] = {"ok": age <= max_age, "age_s": round(age, 1), "max_age_s": max_age}
         if age > max_age:
             checks["scheduler"]["error"] = f"dernier passage il y a plus de {timedelta(seconds=int(max_age))}"
+    # Failed work is reported, not a readiness failure: a worker restarted would not fix it (« Exploitation » does).
+    checks["travail_en_echec"] = {"ok": True, "total": sum(failed.values()), **failed}
     return _answer(checks)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import flask_login
 from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException, default_exceptions
+from werkzeug.exceptions import HTTPException, SecurityError, default_exceptions
 
 from engine.errors import EngineError
 from web.auth.login_sessions import login_manager
@@ -77,6 +77,16 @@ def _headers(response):
     return response
 
 
+UNKNOWN_HOST = "Adresse inconnue : cette plateforme ne répond que sur son adresse publique.\n"
+
+
+def _refuse_unknown_host():
+    """A Host outside TRUSTED_HOSTS (PUBLIC_URL's host): 400 at once, before any session, form or link work."""
+    if isinstance(request.routing_exception, SecurityError):
+        return current_app.response_class(UNKNOWN_HOST, status=400, mimetype="text/plain")
+    return None
+
+
 def wants_json() -> bool:
     """True for API callers (JSON accepted and preferred over HTML)."""
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
@@ -126,6 +136,7 @@ def init_app(app):
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config.get("SESSION_HOURS", 8))
     app.config.setdefault("WTF_CSRF_ENABLED", app.config.get("CSRF_ENABLED", True))
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
+    app.before_request(_refuse_unknown_host)
     app.before_request(_fresh_request_state)
     app.before_request(_refuse_nul)
     csrf.init_app(app)  # its check runs after the NUL check; templates keep calling csrf_token()
