@@ -170,6 +170,7 @@ def test_production_defaults_limit_web_connections_and_not_commands(app, backend
     monkeypatch.setenv("DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])
     monkeypatch.setenv("SECRET_KEY", "s" * 32)
     monkeypatch.setenv("PUBLIC_URL", "https://signalement.example.fr")
+    monkeypatch.setenv("LOG_FORMAT", "text")  # JSON logging would take over this test process's root logger
     for name in ("DB_STATEMENT_TIMEOUT_MS", "DB_LOCK_TIMEOUT_MS"):
         monkeypatch.delenv(name, raising=False)
     web = create_app()
