@@ -52,7 +52,11 @@ ENVIRONMENT = {
     "METRICS_ALLOWED_IPS": ("METRICS_ALLOWED_IPS", lambda v: [part.strip() for part in v.split(",") if part.strip()]),
     # Hosts accepted besides PUBLIC_URL's (a probe or a scraper calling the server by its own address).
     "INTERNAL_HOSTS": ("INTERNAL_HOSTS", lambda v: [part.strip() for part in v.split(",") if part.strip()]),
+    "DB_STATEMENT_TIMEOUT_MS": ("DB_STATEMENT_TIMEOUT_MS", int), "DB_LOCK_TIMEOUT_MS": ("DB_LOCK_TIMEOUT_MS", int),
+    "DB_CONNECT_TIMEOUT_S": ("DB_CONNECT_TIMEOUT_S", int), "DB_READY_TIMEOUT_MS": ("DB_READY_TIMEOUT_MS", int),
 }
+# Limits of the web's PostgreSQL connections outside tests (tests set them when they test them).
+DATABASE_LIMITS = {"DB_STATEMENT_TIMEOUT_MS": 5000, "DB_LOCK_TIMEOUT_MS": 3000, "DB_CONNECT_TIMEOUT_S": 5}
 MISSING_SECRET = ("SECRET_KEY manquante : en production (SIGNALEMENT_ENV=production), la clé de session doit venir "
                   "de l'environnement. / SECRET_KEY is missing: in production (SIGNALEMENT_ENV=production) the "
                   "session key must come from the environment.")
@@ -130,6 +134,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                               SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True})
         else:
             app.config.from_pyfile("config.py", silent=True)
+        app.config.update(DATABASE_LIMITS)
         app.config.update(environment_config())
         app.config.from_prefixed_env("SIGNALEMENT")
     else:
@@ -151,6 +156,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not getattr(_sqlite_pragmas, "_installed", False):
         event.listen(Engine, "connect", _sqlite_pragmas)
         _sqlite_pragmas._installed = True
+    _database_limits(app)
     db.init_app(app)
 
     app.extensions["dry_run"] = _dry_runner(app)
@@ -171,6 +177,29 @@ def _public_address(app: Flask, in_production: bool) -> None:
         links.configure(app.config, explicit)
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+
+
+def _database_limits(app: Flask) -> None:
+    """Statement, lock and connection timeouts on the web's PostgreSQL connections (DB_STATEMENT_TIMEOUT_MS,
+    DB_LOCK_TIMEOUT_MS, DB_CONNECT_TIMEOUT_S; 0 or unset: none), so that a slow query, a held lock or an
+    unreachable server gives a quick 503 rather than a hung worker. Flask commands other than `flask run`
+    (init-db, the scheduler, audits, backups) keep no limit, as scheduler.should_start tells them apart."""
+    if not str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        return
+    command = click.get_current_context(silent=True)
+    if command is not None and command.info_name != "run":
+        return
+    settings = {name: int(app.config.get(key) or 0) for name, key in (
+        ("statement_timeout", "DB_STATEMENT_TIMEOUT_MS"), ("lock_timeout", "DB_LOCK_TIMEOUT_MS"))}
+    options = " ".join(f"-c {name}={value}" for name, value in settings.items() if value > 0)
+    engine = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect = dict(engine.get("connect_args") or {})
+    if options:
+        connect["options"] = f"{connect.get('options', '')} {options}".strip()
+    if int(app.config.get("DB_CONNECT_TIMEOUT_S") or 0) > 0:
+        connect.setdefault("connect_timeout", int(app.config["DB_CONNECT_TIMEOUT_S"]))
+    engine["connect_args"] = connect
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine
 
 
 def _served_address() -> dict:

@@ -16,6 +16,35 @@ def _nullable(kind: str, **extra) -> dict:
 
 STAMP = _nullable("string", format="date-time")
 TEXT = {"type": "string"}
+# What a request's texts may hold, as the server checks it (web/api/spec.py): no NUL character (no text
+# column can hold one), and for a required text at least one character that is not a space. The lazy first
+# star keeps the match linear on long texts without a NUL (a text with one is refused before).
+NO_NUL = "^[^\\u0000]*$"
+NOT_BLANK = "^[^\\u0000]*?[^\\s\\u0000][^\\u0000]*$"
+
+
+def request_text(max_length: int, required: bool = True, **extra) -> dict:
+    """A text member of a request body: bounded, without NUL, and not blank when required."""
+    if required:
+        return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK, **extra}
+    return {"type": "string", "maxLength": max_length, "pattern": NO_NUL, **extra}
+
+
+def without_nul(schema):
+    """A copy of a form's JSON Schema whose free texts (strings without enum, const, format or pattern)
+    refuse the NUL character, as the server does: the document says what the server refuses."""
+    if isinstance(schema, list):
+        return [without_nul(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    copy = {key: value if key in ("const", "enum", "default", "examples") else without_nul(value)
+            for key, value in schema.items()}
+    kinds = schema.get("type")
+    is_text = kinds == "string" or (isinstance(kinds, list) and "string" in kinds)
+    if is_text and not any(key in schema for key in ("enum", "const", "format", "pattern")):
+        copy["pattern"] = NO_NUL
+    return copy
+
 
 COMPONENTS = {
     "Problem": {
