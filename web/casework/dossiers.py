@@ -57,7 +57,7 @@ def index():
     dossiers = db.session.scalars(select(Dossier).where(*conditions)
                                   .order_by(Dossier.created_at.desc(), Dossier.id.desc())
                                   .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
-    structures = {s.id: s.name for s in db.session.scalars(
+    structures = {s.id: s for s in db.session.scalars(
         select(Structure).where(Structure.id.in_({d.structure_id for d in dossiers} or {0})))}
     summaries = set(db.session.scalars(select(Dossier.id).where(Dossier.id.in_([d.id for d in dossiers] or [0]),
                                                                 access.summary_filter(user), ~full)))
@@ -151,7 +151,9 @@ def _summary(dossier: Dossier):
     care_alert = db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.dossier_id == dossier.id, OutboxMessage.kind == access.CARE_ALERT_KIND)) > 0
     return render_template("casework/dossiers/summary.html", dossier=dossier, standard_message=access.STANDARD_MESSAGE,
-                           care_alert=access.CARE_ALERT if care_alert else None)
+                           structure=access.summary_structure(dossier),
+                           care_alert=access.CARE_ALERT if care_alert else None,
+                           care_action=access.CARE_ALERT_ACTION)
 
 
 def _instance_definition_id(dossier: Dossier) -> int:
