@@ -6,7 +6,7 @@ only reads (it replays the history and compares hashes) and shows the result.
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from audit import bpmn_paths, hash_chain, mining, replayer, verifier
 from cases import chain as journal_chain
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
+from timekeeping.business_calendar import PARIS
 from timekeeping.clock import app_now
 from web import access, forms
 from web.auth.login import current_user, roles_required
@@ -195,7 +196,7 @@ def _period_arg(name: str, end: bool = False) -> datetime | None:
         return None
     try:
         day = datetime.strptime(text, "%Y-%m-%d").date()
-        moment = datetime.combine(day, time(0), tzinfo=timezone.utc)
+        moment = datetime.combine(day, time(0), tzinfo=PARIS)  # the auditor's days are Paris days
         moment = moment + timedelta(days=1) if end else moment
     except (ValueError, OverflowError):
         day = moment = None
@@ -217,7 +218,7 @@ def export(fmt):
         dossiers = mining.dossiers_between(_period_arg("du"), _period_arg("au", end=True),
                                            access.dossier_filter(current_user()))
     personal = request.args.get("donnees_personnelles") == "1"
-    stamp = app_now().strftime("%Y%m%d")
+    stamp = app_now().astimezone(PARIS).strftime("%Y%m%d")
     name = f"historique-{number or 'dossiers'}-{stamp}.{fmt}"
     if fmt == "xes":
         body, mimetype = mining.to_xes(dossiers, personal), "application/xml"
