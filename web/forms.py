@@ -123,8 +123,16 @@ def build_fields(schema: dict, ui: dict | None, values: dict | None = None, erro
         if input_type == "number":
             f.attrs = {k: prop[k] for k in ("minimum", "maximum") if k in prop}
             f.attrs["step"] = "1" if _type(prop) == "integer" else "any"
-        if widget in ("input", "textarea") and "maxLength" in prop:
-            f.attrs["maxlength"] = prop["maxLength"]
+        if widget in ("input", "textarea") and isinstance(prop.get("maxLength"), int) and \
+                input_type in ("", "text", "email"):
+            # No maxlength attribute: it cuts pasted text silently. A counter shows the limit; the server refuses.
+            f.attrs["data-limite"] = prop["maxLength"]
+        if input_type in ("date", "datetime-local"):  # mirrored in app.js from form_schemas.date_errors
+            if prop.get("x-notInFuture") is True:
+                f.attrs["data-pas-futur"] = "1"
+            if isinstance(prop.get("x-notAfter"), str) and isinstance(properties.get(prop["x-notAfter"]), dict):
+                f.attrs["data-pas-apres"] = prefix + prop["x-notAfter"]
+                f.attrs["data-pas-apres-titre"] = properties[prop["x-notAfter"]].get("title", prop["x-notAfter"])
         if widget == "objects":
             f.subfields = build_fields(prop["items"], prop_ui.get("items", {}), prefix=f"{prefix}{name}-__i__-")
             f.rows = _object_rows(prop["items"], prop_ui.get("items", {}), prefix + name, values)
@@ -154,7 +162,9 @@ def raw_values(schema: dict, form) -> dict:
         if base not in properties:
             continue
         values = form.getlist(key)
-        kept[key] = values if len(values) > 1 or _type(properties[base]) == "array" else values[0]
+        # A row's sub-field ("indicateurs-0-type") is one value, not the array its base names.
+        whole_array = _type(properties[base]) == "array" and key == base
+        kept[key] = values if len(values) > 1 or whole_array else values[0]
     return kept
 
 

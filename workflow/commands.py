@@ -116,7 +116,7 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
             raise Conflict("Cette tâche a déjà été traitée entre-temps.")
     if expected_version is not None and instance.version != expected_version:
         raise Conflict("Le dossier a été modifié entre-temps ; rechargez la page.")
-    clean = validate_form(definition, row.form, data, not_asked)
+    clean = validate_form(definition, row.form, data, not_asked, now=clock_mod.app_now())
     payload = {"task_id": task_id, "spec": row.spec_name, "data": clean}
     if row.spec_name == VALIDATION_STEP and provisional(dossier.number):
         # The number is taken in the validating command's transaction: a failure leaves no hole, and the

@@ -11,7 +11,7 @@ from models import (Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, 
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
 from timekeeping.clock import app_now
 from web import access, forms
-from web.casework import journal
+from web.casework import journal_panel as journal
 from web.auth.login import current_user, login_required, roles_required
 from web.casework.inbox import incident_type_condition
 
@@ -121,6 +121,12 @@ def show(dossier_id):
     dossier, full = access.dossier_view(user, dossier_id)
     if not full:
         return _summary(dossier)
+    return render_fiche(dossier, user)
+
+
+def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None, status: int = 200):
+    """The fiche de suivi of a dossier the user reads in full; `journal_form` is a refused journal form
+    ({"form", "error", "values"}) shown again next to its form, under `status`."""
     definition = db.session.get(ProcessDefinition, _instance_definition_id(dossier))
     structure = db.session.get(Structure, dossier.structure_id)
     # The open tasks, each with whether this user may work it (the visibility model's rule, in the same query).
@@ -143,7 +149,7 @@ def show(dossier_id):
                            workable=workable, claimers=claimers, events=events, visited=visited, active=active,
                            timers=timers, notifications=notifications, roles=ROLES, qualifications=QUALIFICATIONS,
                            incident_types=INCIDENT_TYPES, now=app_now(),
-                           definition=definition, journal=panel)
+                           definition=definition, journal=panel, journal_form=journal_form or {}), status
 
 
 def _summary(dossier: Dossier):

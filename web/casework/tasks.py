@@ -70,6 +70,13 @@ def add_object_row(values: dict, action: str) -> dict:
     return values
 
 
+def _focus_new_row(fields: list, name: str) -> None:
+    """Without JavaScript, the page after « Ajouter une ligne » opens on the new row's first field."""
+    for f in fields:
+        if f.name == name and f.rows and f.rows[-1]:
+            f.rows[-1][0].attrs["autofocus"] = "autofocus"
+
+
 def _draft(row: TaskRow, user: User) -> Draft | None:
     return draft_store.own_draft(row.id, user.id)
 
@@ -85,23 +92,38 @@ def _field_schema(properties: dict, key: str) -> dict:
     return items if prop.get("type") == "array" else prop
 
 
-def check_sizes(schema: dict, values: dict) -> None:
-    """Refuse (422, French message) a value longer than its field's maxLength (FIELD_MAX_CHARS when the
-    schema sets none) or a form whose values add up to more than DRAFT_MAX_CHARS."""
+def size_errors(schema: dict, values: dict) -> dict[str, str]:
+    """{field: French message} for each value longer than its field's maxLength (FIELD_MAX_CHARS when the
+    schema sets none), "" for a form whose values add up to more than DRAFT_MAX_CHARS. Nothing is ever cut."""
     properties = schema.get("properties", {})
-    total = 0
+    total, errors = 0, {}
     for key, value in values.items():
         field = _field_schema(properties, key)
-        limit = field.get("maxLength") if isinstance(field.get("maxLength"), int) else FIELD_MAX_CHARS
+        limit = min(field.get("maxLength") if isinstance(field.get("maxLength"), int) else FIELD_MAX_CHARS,
+                    FIELD_MAX_CHARS)
         for text in value if isinstance(value, list) else [value]:
             total += len(text)
-            if len(text) > min(limit, FIELD_MAX_CHARS):
+            if len(text) > limit:
                 label = field.get("title") or (properties.get(key.partition("-")[0]) or {}).get("title") or key
-                french_abort(422, f"Le champ « {label} » dépasse la longueur autorisée "
-                                  f"({min(limit, FIELD_MAX_CHARS)} caractères au plus) : rien n'a été enregistré.")
+                errors.setdefault(key.partition("-")[0], (
+                    f"« {label} » : {thousands(len(text))} caractères pour {thousands(limit)} caractères au plus ; "
+                    f"raccourcissez le texte de {thousands(len(text) - limit)}. Rien n'a été coupé ni enregistré."))
     if total > DRAFT_MAX_CHARS:
-        french_abort(422, f"Le formulaire dépasse la taille autorisée ({DRAFT_MAX_CHARS} caractères au plus) : "
-                          "rien n'a été enregistré.")
+        errors[""] = (f"Le formulaire dépasse la taille autorisée ({thousands(DRAFT_MAX_CHARS)} caractères au plus) : "
+                      "rien n'a été enregistré.")
+    return errors
+
+
+def thousands(number: int) -> str:
+    """12345 as « 12 345 » (a no-break space between thousands)."""
+    return f"{number:,}".replace(",", "\u00a0")
+
+
+def check_sizes(schema: dict, values: dict) -> None:
+    """Refuse (422, French message) a form with a value over its limit (see size_errors)."""
+    errors = size_errors(schema, values)
+    if errors:
+        french_abort(422, next(iter(errors.values())))
 
 
 def save_draft(row: TaskRow, user: User, values: dict) -> None:
@@ -186,8 +208,10 @@ def task(task_id):
     if request.method == "POST":
         action = request.form.get("action", "valider")
         values = forms.raw_values(schema, request.form)
-        check_sizes(schema, values)  # a draft, a completion or an added row: the same limits
-        if action.startswith("ajouter:"):
+        too_long = size_errors(schema, values)  # a draft, a completion or an added row: the same limits
+        if too_long:  # refused on the page, the text kept as typed (never cut) for the person to shorten
+            errors, status = too_long, 422
+        elif action.startswith("ajouter:"):
             values = add_object_row(values, action)
         elif action == "brouillon":
             save_draft(row, user, values)
@@ -226,6 +250,8 @@ def task(task_id):
         if draft is None and previous is None:
             values = knowledge_choices.defaults(schema, ui, values)
     fields = forms.build_fields(schema, ui, values, errors)
+    if request.method == "POST" and not errors and request.form.get("action", "").startswith("ajouter:"):
+        _focus_new_row(fields, request.form["action"].split(":", 1)[1])
     facts, contact, linked = task_context(row, ui, definition, dossier, user)
     return render_template("casework/tasks/task.html", row=row, dossier=dossier, schema=schema, fields=fields, errors=errors,
                            context=facts, contact=contact, linked=linked, previous=previous, draft=draft, claimer=claimer,

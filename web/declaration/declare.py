@@ -14,7 +14,7 @@ from referentiel import finess_valid
 from web import access, forms
 from web.auth.login import current_user, roles_required
 from web.auth.security import french_abort
-from web.casework.tasks import WIZARD, next_step_redirect
+from web.casework.tasks import WIZARD, next_step_redirect, size_errors
 from workflow import commands, context, deployment, form_schemas, start_command
 
 bp = Blueprint("declare", __name__, url_prefix="/declarer")
@@ -108,6 +108,7 @@ def _start(structure: Structure, user, schema: dict, values: dict, key: str | No
     data = forms.coerce(schema, request.form)
     draft = request.form.get("action", "valider") == "brouillon"
     errors = {} if draft else form_schemas.validate(schema, data)
+    errors.update(size_errors(schema, {k: v for k, v in values.items() if k != "finess_site"}))  # never cut
     finess_error = check_finess(structure, values["finess_site"])
     if finess_error:
         errors["finess_site"] = finess_error
