@@ -8,7 +8,7 @@ from audit.hash_chain import events_of
 from cases.chain import is_journal_event
 from models import (Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer,
                     User, db)
-from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
+from referentiel import CARE_IMPACTS, INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
 from timekeeping.clock import app_now
 from web import access, forms
 from web.casework import journal_panel as journal
@@ -145,11 +145,14 @@ def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None,
                                                     Timer.status == "pending")).all()
     active = sorted({t.spec_name for t in open_tasks} | {t.spec_name for t in timers})
     notifications = [m for e in events for m in e["messages"]]
+    care_label = forms.labels(definition).get("impact_soins", ("", {}))[1].get(dossier.care_impact) \
+        if dossier.care_impact else None
     return render_template("casework/dossiers/show.html", dossier=dossier, structure=structure, open_tasks=open_tasks,
                            workable=workable, claimers=claimers, events=events, visited=visited, active=active,
                            timers=timers, notifications=notifications, roles=ROLES, qualifications=QUALIFICATIONS,
                            incident_types=INCIDENT_TYPES, now=app_now(),
-                           definition=definition, journal=panel, journal_form=journal_form or {}), status
+                           definition=definition, journal=panel, journal_form=journal_form or {},
+                           care_label=care_label or CARE_IMPACTS.get(dossier.care_impact)), status
 
 
 def _summary(dossier: Dossier):

@@ -1,6 +1,8 @@
 """The generic user-task page: a form built from the task's JSON Schema, drafts, claim and release."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import delete, select
 
@@ -68,6 +70,17 @@ def add_object_row(values: dict, action: str) -> dict:
     values = dict(values)
     values[f"{name}-{max(indexes, default=0) + 1}-"] = ""
     return values
+
+
+TASK_LETTER = re.compile(r"\s*\(tâche [A-Z]\)")
+
+
+@bp.app_template_filter("titre_tache")
+def task_title(title: str) -> str:
+    """A task's title as a declarant reads it: without the instruction's task letter (« (tâche A) »), which
+    only the analysts use to find the step in the instruction."""
+    user = current_user()
+    return TASK_LETTER.sub("", title or "") if user is not None and user.role == "declarant" else title
 
 
 def _focus_new_row(fields: list, name: str) -> None:
@@ -141,15 +154,16 @@ def next_step_redirect(row: TaskRow, dossier: Dossier, user: User):
                                                          access.task_filter(user))
                                    .order_by(TaskRow.created_at, TaskRow.id)).first()
     if following is not None:
-        flash(f"« {row.title} » est enregistrée. Étape suivante : « {following.title} ».", "succes")
+        flash(f"« {task_title(row.title)} » est enregistrée. Étape suivante : « {task_title(following.title)} ».",
+              "succes")
         return redirect(url_for("tasks.task", task_id=following.id))
     others = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
                                 .order_by(TaskRow.created_at)).all()
     if others:
-        steps = " ; ".join(f"« {o.title} » ({ROLES.get(o.role, o.role)})" for o in others)
-        flash(f"« {row.title} » est enregistrée. Étape suivante : {steps}.", "succes")
+        steps = " ; ".join(f"« {task_title(o.title)} » ({ROLES.get(o.role, o.role)})" for o in others)
+        flash(f"« {task_title(row.title)} » est enregistrée. Étape suivante : {steps}.", "succes")
     else:
-        flash(f"« {row.title} » est enregistrée. Le dossier n'a plus de tâche ouverte (état : {dossier.state}).",
+        flash(f"« {task_title(row.title)} » est enregistrée. Le dossier n'a plus de tâche ouverte (état : {dossier.state}).",
               "succes")
     return redirect(url_for("dossiers.show", dossier_id=dossier.id))
 

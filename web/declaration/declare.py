@@ -37,8 +37,8 @@ def check_finess(structure: Structure, value: str) -> str | None:
     if not value:
         return "Ce champ est obligatoire."
     if not finess_valid(value):
-        return ("Numéro FINESS invalide : il compte 9 caractères et se termine par une clé de contrôle "
-                "(algorithme de Luhn). Vérifiez votre saisie.")
+        return ("Numéro FINESS invalide : il compte 9 caractères, dont le dernier est une clé de contrôle "
+                "calculée à partir des 8 premiers. Vérifiez votre saisie (il figure sur vos documents FINESS).")
     if value not in (structure.finess_et, structure.finess_ej):
         return (f"Ce numéro FINESS ne correspond pas à votre structure (FINESS ET {structure.finess_et}, "
                 f"EJ {structure.finess_ej}).")
