@@ -159,3 +159,26 @@ def test_refused_journal_forms_come_back_on_the_fiche_with_the_text_kept(page, c
     assert db.session.scalar(select(func.count()).select_from(Observable)
                              .where(Observable.dossier_id == dossier.id, Observable.normalized == "999.1.1.1")) == 0
     assert not page.js_errors
+
+
+def test_a_phone_gets_a_compact_header_with_a_menu_button(page, clock):
+    """At 390 x 844, the header with its folded menu takes under a quarter of the screen; « Menu » opens the
+    navigation (a <details>: a button to assistive technologies, usable with the keyboard)."""
+    login(page, ACSS)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(page.base + "/boite")
+    height = page.evaluate("document.querySelector('header.entete').getBoundingClientRect().height")
+    assert height < 844 * 0.25, height
+    assert not page.is_visible("nav >> text=Dossiers")
+    shot(page, "entete-telephone-replie")
+    page.focus("#entete-menu > summary")
+    page.keyboard.press("Enter")
+    assert page.is_visible("nav >> text=Dossiers") and page.is_visible("text=Se déconnecter")
+    shot(page, "entete-telephone-ouvert")
+    page.click("nav >> text=Dossiers")
+    page.wait_for_url("**/dossiers")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    # On a wide screen the menu is open and its button hidden, as before.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(page.base + "/boite")
+    assert page.is_visible("nav >> text=Dossiers") and not page.is_visible("#entete-menu > summary")

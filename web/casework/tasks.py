@@ -294,8 +294,9 @@ def claim(task_id):
         return render_done(row, db.session.get(Dossier, row.dossier_id), 409)
     done = claims.claim(row.id, user.id, take_over=request.form.get("reprendre") == "1")
     db.session.commit()
-    if done:
+    if done:  # taken: straight to the task, whichever page the button was on
         flash(f"Vous avez pris en charge « {row.title} ».", "succes")
+        return redirect(url_for("tasks.task", task_id=row.id))
     else:
         db.session.refresh(row)
         holder = db.session.get(User, row.claimed_by) if row.claimed_by else None

@@ -5,6 +5,10 @@
   var summary = document.getElementById("resume-erreurs");
   if (summary) { summary.focus(); }
 
+  // On a phone the header's menu starts folded (it is open without JavaScript, and on wide screens).
+  var menu = document.getElementById("entete-menu");
+  if (menu && window.matchMedia && window.matchMedia("(max-width: 48rem)").matches) { menu.open = false; }
+
   function thousands(n) {
     return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, "\u00a0");
   }
