@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from browser_support import login, shot
+from test_accessibility import axe  # noqa: F401  (the axe-core fixture)
 from cli import scenarios
 from models import Observable, db
 from test_web_support import ACSS, DECLARANT, open_task
@@ -96,7 +97,7 @@ def test_incoherent_dates_get_field_messages_on_the_page_and_from_the_server(pag
     page.wait_for_selector("#numero-dossier")
 
 
-def test_text_over_its_limit_shows_the_counter_and_is_refused_never_cut(page, clock):
+def test_text_over_its_limit_shows_the_counter_and_is_refused_never_cut(page, clock, axe):  # noqa: F811
     dossier, row = _step_four(page, clock)
     _fill_valid(page)
     assert page.locator("textarea[maxlength], input[maxlength]").count() == 0  # nothing cuts pasted text
@@ -111,6 +112,7 @@ def test_text_over_its_limit_shows_the_counter_and_is_refused_never_cut(page, cl
     assert "20 000" in page.inner_text("#erreur-description").replace(NBSP, " ")
     assert page.inner_text("#compteur-description").replace(NBSP, " ").startswith("20 412 / 20 000")
     shot(page, "formulaires-03-texte-trop-long")
+    assert axe("formulaire-texte-trop-long") == []
     assert open_task(dossier.id, "p1_formulaire").id == row.id
     page.fill("#f-description", long_text[:19990])
     assert page.inner_text("#compteur-description").replace(NBSP, " ").startswith("19 990 / 20 000")
@@ -118,7 +120,7 @@ def test_text_over_its_limit_shows_the_counter_and_is_refused_never_cut(page, cl
     page.wait_for_selector("#numero-dossier")
 
 
-def test_refused_journal_forms_come_back_on_the_fiche_with_the_text_kept(page, clock):
+def test_refused_journal_forms_come_back_on_the_fiche_with_the_text_kept(page, clock, axe):  # noqa: F811
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
     login(page, ACSS)
     page.goto(f"{page.base}/dossiers/{dossier.id}")
@@ -156,12 +158,14 @@ def test_refused_journal_forms_come_back_on_the_fiche_with_the_text_kept(page, c
     page.wait_for_selector("#erreur-form-note")
     assert len(page.input_value("#note-texte")) == 20005
     shot(page, "formulaires-05-journal-refus")
+    page.wait_for_selector("#diagramme[data-ready='1']")
+    assert axe("fiche-journal-refus") == []
     assert db.session.scalar(select(func.count()).select_from(Observable)
                              .where(Observable.dossier_id == dossier.id, Observable.normalized == "999.1.1.1")) == 0
     assert not page.js_errors
 
 
-def test_a_phone_gets_a_compact_header_with_a_menu_button(page, clock):
+def test_a_phone_gets_a_compact_header_with_a_menu_button(page, clock, axe):  # noqa: F811
     """At 390 x 844, the header with its folded menu takes under a quarter of the screen; « Menu » opens the
     navigation (a <details>: a button to assistive technologies, usable with the keyboard)."""
     login(page, ACSS)
@@ -175,6 +179,7 @@ def test_a_phone_gets_a_compact_header_with_a_menu_button(page, clock):
     page.keyboard.press("Enter")
     assert page.is_visible("nav >> text=Dossiers") and page.is_visible("text=Se déconnecter")
     shot(page, "entete-telephone-ouvert")
+    assert axe("entete-telephone") == []
     page.click("nav >> text=Dossiers")
     page.wait_for_url("**/dossiers")
     assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
