@@ -91,6 +91,8 @@ def test_a_declaration_in_progress_can_be_abandoned_and_it_is_audited(client, cl
     assert confirm.status_code == 200 and "définitive" in confirm.text and dossier.number in confirm.text
     too_long = post(client, f"/declarer/{dossier.id}/abandonner", {"motif": "x" * 2001})
     assert too_long.status_code == 422
+    assert "x" * 2001 in too_long.text and 'id="erreur-motif"' in too_long.text  # kept whole, never cut
+    assert 'maxlength' not in too_long.text.split('id="motif"')[1].split(">")[0]
     done = post(client, f"/declarer/{dossier.id}/abandonner", {"motif": "Déclaré par erreur"})
     assert done.status_code == 302 and done.location.endswith("/declarer")
     db.session.expire_all()

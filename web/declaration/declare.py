@@ -191,8 +191,10 @@ def abandon(dossier_id):
         french_abort(409, "Cette déclaration est déjà validée ou abandonnée : elle ne peut plus être abandonnée.")
     if request.method == "POST":
         reason = (request.form.get("motif") or "").strip()
-        if len(reason) > ABANDON_REASON_MAX:
-            french_abort(422, f"Le motif dépasse {ABANDON_REASON_MAX} caractères : rien n'a été abandonné.")
+        if len(reason) > ABANDON_REASON_MAX:  # the page again, the reason kept whole to be shortened
+            return render_template("declaration/declare/abandon.html", dossier=dossier, max_reason=ABANDON_REASON_MAX,
+                                   reason=reason, error=f"Le motif compte {len(reason)} caractères pour "
+                                   f"{ABANDON_REASON_MAX} au plus : raccourcissez-le. Rien n'a été abandonné."), 422
         steps = [row.id for row in db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id))]
         commands.abandon_declaration(dossier, context.Actor.of(user), reason)
         db.session.execute(delete(Draft).where(Draft.task_id.in_(steps or [""]), Draft.user_id == user.id))
@@ -200,4 +202,5 @@ def abandon(dossier_id):
         flash(f"La déclaration en cours {dossier.number} est abandonnée : elle ne sera transmise à personne. "
               "Elle reste visible de votre structure seulement, avec cet état.", "succes")
         return redirect(url_for("declare.start"))
-    return render_template("declaration/declare/abandon.html", dossier=dossier, max_reason=ABANDON_REASON_MAX)
+    return render_template("declaration/declare/abandon.html", dossier=dossier, max_reason=ABANDON_REASON_MAX,
+                           reason="", error="")
