@@ -30,7 +30,7 @@ bp = Blueprint("modeller", __name__, url_prefix="/admin/processus/modeleur")
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORMS = 200
 FORM_NAME_SUFFIXES = (".schema.json", ".uischema.json")
-MODDLE = Path(__file__).resolve().parent / "static" / "js" / "spiffworkflow-moddle.json"
+MODDLE = Path(__file__).resolve().parent.parent / "static" / "js" / "spiffworkflow-moddle.json"
 
 
 def _problem(status: int, detail: str, **extra):
