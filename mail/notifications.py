@@ -41,7 +41,7 @@ DEFAULT_MAILBOXES = {
 
 ENTITY_LABELS = {
     "acss": "Cellule ACSS (Agence du numérique en santé)",
-    "fssi": "FSSI (BAL ssi@sg.social.gouv.fr)",
+    "fssi": "FSSI (boîte fonctionnelle ssi@sg.social.gouv.fr)",
     "hfds": "HFDS/FSSI",
     "dgs": "DGS",
     "ansm": "ANSM",

@@ -342,6 +342,11 @@ def test_visibility_is_the_pages_for_every_role(app, clock):
     # The matrix is not empty: the ARS sees its region's military dossier as a summary, the ACSS the addressed one.
     ars = call(api, "GET", f"/dossiers/{dossiers[3].id}", token(ARS_IDF)).get_json()
     assert ars["summary"] is True and "title" not in ars and ars["message"]
+    begin = structure_of(DECLARANT_BEGIN)
+    named = {"name": begin.name, "finess_et": begin.finess_et, "department": begin.department}
+    assert ars["structure"] == named  # the three facts the standard message names, nothing more
+    listed = call(api, "GET", "/dossiers?per_page=100", token(ARS_IDF)).get_json()["items"]
+    assert [d["structure"] for d in listed if d["number"] == dossiers[3].number] == [named]
     assert call(api, "GET", f"/dossiers/{dossiers[3].id}", token(ACSS)).get_json()["title"] == "Bégin adressé"
     assert call(api, "GET", f"/dossiers/{dossiers[4].id}", token(ACSS)).status_code == 404
 

@@ -23,6 +23,7 @@ from engine.errors import Conflict, EngineError
 from models import (AuditEvent, Counter, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure,
                     TaskRow, Timer, User, db, note_due)
 from timekeeping import clock as clock_mod
+from timekeeping.business_calendar import PARIS
 from workflow.context import SYSTEM, Actor, CommandContext, current_command, script_engine
 from workflow.deployment import active_definition, spec_of
 from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, event_hash
@@ -46,13 +47,15 @@ def provisional(number: str) -> bool:
 
 
 def _next_number(now: datetime) -> str:
-    name = f"dossier-{now.year}"
+    """The next SSI number of the year as it is in Paris (a declaration at 00:30 on 1 January is the new year's)."""
+    year = now.astimezone(PARIS).year
+    name = f"dossier-{year}"
     counter = db.session.execute(select(Counter).where(Counter.name == name).with_for_update()).scalar_one_or_none()
     if counter is None:
         counter = Counter(name=name, value=0)
         db.session.add(counter)
     counter.value += 1
-    return f"SSI-{now.year}-{counter.value:05d}"
+    return f"SSI-{year}-{counter.value:05d}"
 
 
 def structure_data(structure: Structure) -> dict:
@@ -117,7 +120,7 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
     if written:  # a form cannot write what the application set at the start (engine/protected.py)
         raise EngineError("Données refusées : " + ", ".join(protected.describe(name) for name in written)
                           + " ne peuvent pas être modifiées par un formulaire.", 422)
-    clean = validate_form(definition, row.form, data, not_asked)
+    clean = validate_form(definition, row.form, data, not_asked, now=clock_mod.app_now())
     payload = {"task_id": task_id, "spec": row.spec_name, "data": clean}
     if row.spec_name == VALIDATION_STEP and provisional(dossier.number):
         # The number is taken in the validating command's transaction: a failure leaves no hole, and the

@@ -3,6 +3,7 @@ build those bodies from rows: the document and the answers come from the same pl
 from __future__ import annotations
 
 from models import Dossier, OutboxMessage, TaskRow, User
+from web import access
 
 
 def ref(name: str) -> dict:
@@ -62,12 +63,18 @@ COMPONENTS = {
                                  "properties": {"name": TEXT, "read_only": {"type": "boolean"}}}}},
     "DossierItem": {
         "type": "object", "description": "A dossier in a list; `summary` ones (a military hospital's, for its "
-                                         "region's ARS) carry only their number and state.",
+                                         "region's ARS) carry only their number, state and the structure's name, "
+                                         "FINESS and département (as the standard message names it).",
         "required": ["id", "number", "state", "summary"],
         "properties": {"id": {"type": "integer"}, "number": TEXT, "state": TEXT, "summary": {"type": "boolean"},
+                       "structure": ref("SummaryStructure"),
                        "title": TEXT, "region": TEXT, "qualification": _nullable("string"),
                        "military": {"type": "boolean"}, "priority": {"type": "integer"}, "created_at": STAMP,
                        "declared_at": STAMP, "href": TEXT}},
+    "SummaryStructure": {
+        "type": "object", "description": "The structure as the ARS's standard message names it.",
+        "required": ["name", "finess_et", "department"], "additionalProperties": False,
+        "properties": {"name": TEXT, "finess_et": TEXT, "department": TEXT}},
     "DossierList": {
         "type": "object", "required": ["items", "total", "page", "pages"],
         "properties": {"items": {"type": "array", "items": ref("DossierItem")}, "total": {"type": "integer"},
@@ -99,7 +106,8 @@ COMPONENTS = {
                                          "summary a military hospital's region's ARS sees (`summary` true).",
         "required": ["id", "number", "state", "summary"],
         "properties": {"id": {"type": "integer"}, "number": TEXT, "state": TEXT, "summary": {"type": "boolean"},
-                       "message": TEXT, "care_alert": _nullable("string"), "title": TEXT, "phase": TEXT,
+                       "message": TEXT, "care_alert": _nullable("string"),
+                       "care_alert_action": _nullable("string"), "title": TEXT, "phase": TEXT,
                        "region": TEXT, "structure": {"type": "object"}, "military": {"type": "boolean"},
                        "qualification": _nullable("string"), "incident_types": {"type": "array", "items": TEXT},
                        "urgent_help": {"type": "boolean"}, "care_impact": _nullable("string"),
@@ -134,9 +142,11 @@ def stamp(value) -> str | None:
 
 
 def dossier_item(dossier: Dossier, full: bool) -> dict:
-    """A dossier in a list: in full, or number and state only for a summary."""
+    """A dossier in a list: in full, or number, state and the structure's name, FINESS, département for a summary."""
     item = {"id": dossier.id, "number": dossier.number, "state": dossier.state, "summary": not full,
             "href": f"/api/v1/dossiers/{dossier.id}"}
+    if not full:
+        item["structure"] = access.summary_structure(dossier)
     if full:
         item.update(title=dossier.title or "", region=dossier.region, qualification=dossier.qualification,
                     military=bool(dossier.military), priority=dossier.priority or 0,
