@@ -154,8 +154,8 @@ def report_lines(verdict: gate.Verdict) -> list[str]:
             lines.append(f"  ÉCHEC  {row['nom']} : {row['erreur']}")
         elif verdict.active_id is not None and row.get("different"):
             waits = ", ".join(f"« {n} »" for n in row.get("attente_noms") or [])
-            lines.append(f"  ÉCART  {row['nom']} ({row['titre']}) : parcours commun sur {row['ecart']['commun']} "
-                         "élément(s), puis")
+            lines.append(f"  ÉCART  {row['nom']} ({row['titre']}) : parcours commun sur "
+                         f"{plural(row['ecart']['commun'], 'élément')}, puis")
             lines.append(f"           version active : {_steps(row['etapes_avant'])}")
             lines.append(f"           nouvelle version : {_steps(row['etapes_apres'])}"
                          + (f" ; en attente de {waits}" if waits else ""))

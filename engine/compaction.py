@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.specs.control import _EndJoin
+from SpiffWorkflow.bpmn.specs.control import (BoundaryEventJoin, BoundaryEventSplit, StartEventJoin,
+                                               StartEventSplit, _EndJoin)
 from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
 
 # Compaction rules by engine revision; an instance keeps the revision it started with (a replay
 # must rebuild the very states that were stored). 1: cut above the unfinished tasks. 2: also
-# splice finished tasks out of the branches below.
-ENGINE_REVISION = 2
+# splice finished tasks out of the branches below. 3: keep the split of a task's boundary events
+# while anything below it is unfinished (its join looks for it when the task completes: with every
+# non-interrupting timer of a task fired, revision 2 spliced it away and the completion failed).
+ENGINE_REVISION = 3
+_EVENT_SPLITS = (BoundaryEventSplit, StartEventSplit)
+_EVENT_JOINS = (BoundaryEventJoin, StartEventJoin)
 
 
 def compact(workflow: BpmnWorkflow, revision: int = ENGINE_REVISION) -> int:
@@ -27,7 +32,7 @@ def compact(workflow: BpmnWorkflow, revision: int = ENGINE_REVISION) -> int:
     if not live or workflow.subprocesses:
         return 0  # a finished workflow keeps its last tree: nothing will run in it any more
     removed = _cut_above_live(workflow, live)
-    return removed + _splice_finished(workflow) if revision >= 2 else removed
+    return removed + _splice_finished(workflow, keep_event_splits=revision >= 3) if revision >= 2 else removed
 
 
 def _cut_above_live(workflow: BpmnWorkflow, live: list) -> int:
@@ -78,7 +83,7 @@ _SETTLED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.READY | TaskSta
 _SPLICEABLE = TaskState.COMPLETED | TaskState.CANCELLED
 
 
-def _splice_finished(workflow: BpmnWorkflow) -> int:
+def _splice_finished(workflow: BpmnWorkflow, keep_event_splits: bool = False) -> int:
     """Remove finished tasks from inside the tree, moving their children up to their parent.
 
     A finished task goes when nothing can read it any more: every child is settled (see above);
@@ -90,12 +95,22 @@ def _splice_finished(workflow: BpmnWorkflow) -> int:
     """
     waiting = {t.task_spec for t in workflow.tasks.values()
                if isinstance(t.task_spec, Join) and t.state == TaskState.WAITING}
+    # Revision 3: the splits an event join still to run will look for among its ancestors.
+    joining = set()
+    for join in workflow.tasks.values() if keep_event_splits else ():
+        if isinstance(join.task_spec, _EVENT_JOINS) and not join.has_state(_SPLICEABLE):
+            split = _split_of(join)
+            if split is not None:
+                joining.add(split.id)
     removed = 0
     for task in list(workflow.tasks.values()):
         parent = task.parent
         if (parent is None or task is workflow.last_task or not task.has_state(_SPLICEABLE)
                 or task.task_spec in waiting):
             continue
+        if keep_event_splits and isinstance(task.task_spec, _EVENT_SPLITS) and (
+                task.id in joining or any(not c.has_state(_SPLICEABLE) for c in task.children)):
+            continue  # its join finds it when the task with boundary events completes (revision 3)
         children = task.children
         if any(not c.has_state(_SETTLED) or c.task_spec in waiting for c in children):
             continue
@@ -106,6 +121,14 @@ def _splice_finished(workflow: BpmnWorkflow) -> int:
         _forget(workflow, task)
         removed += 1
     return removed
+
+
+def _split_of(join_task):
+    """The nearest ancestor of an event join's task that is its split, or None."""
+    node = join_task.parent
+    while node is not None and node.task_spec.name != join_task.task_spec.split_task:
+        node = node.parent
+    return node
 
 
 def _forget(workflow: BpmnWorkflow, task) -> None:

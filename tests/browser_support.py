@@ -4,14 +4,12 @@ pages go to test-artifacts/screenshots/, left behind for reading when a run fail
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from cli import scenarios
-from mail import links
+from live_server import served
 from test_web_support import DECLARANT, PASSWORD, dossier_by_number, open_task, structure_of
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,15 +29,8 @@ def live(app, backend):
         pytest.skip(message)
     if backend != "sqlite":
         pytest.skip("tests navigateur exécutés sur la moitié SQLite seulement")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.config["PUBLIC_URL"] = f"http://127.0.0.1:{server.server_port}"  # the one address its links and hosts follow
-    app.config["INTERNAL_HOSTS"] = ["localhost"]  # the test client's host, for tests that use both
-    links.configure(app.config, explicit=True)
-    yield app.config["PUBLIC_URL"]
-    server.shutdown()
-    thread.join(timeout=5)
+    with served(app):
+        yield app.config["PUBLIC_URL"]
 
 
 @pytest.fixture

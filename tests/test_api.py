@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
 
@@ -17,11 +16,11 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import make_server
 
 from accounts import api_tokens as tokens
 from audit import verifier
 from cli import scenarios
+from live_server import served
 from models import ApiToken, AuditEvent, Dossier, OutboxMessage, TaskRow, User, db
 from test_visibility_matrix import _drive  # the same dossiers as the pages' matrix
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
@@ -489,12 +488,8 @@ def api_server(backend, request):
     if backend != "sqlite":
         pytest.skip("schemathesis exécuté sur la moitié SQLite seulement")
     app = request.getfixturevalue("app")  # only once the PostgreSQL half is skipped: no database to fill for it
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with served(app):
+        yield app.config["PUBLIC_URL"]
 
 
 def test_schemathesis_finds_no_server_error_nor_undocumented_response(api_server, clock, tmp_path):

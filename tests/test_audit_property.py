@@ -118,6 +118,8 @@ def _task_data(draw, spec: str, loops: dict) -> dict:
         return scenarios.BILAN
     if spec == "p6_retex":
         return scenarios.RETEX
+    if spec == "p1_fssi_traiter":  # the FSSI's off-hours handling of an urgent declaration
+        return draw(st.sampled_from([scenarios.FSSI, scenarios.FSSI_COSSI]))
     raise AssertionError(f"tâche inattendue : {spec}")
 
 

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
-from cli import scenarios
+import live_server
 from app import create_app
+from cli import scenarios
 from models import Draft, LoginSession, LoginThrottle, ProcessDefinition, db
 from web.auth import login as auth
 from web.auth import login_sessions
@@ -38,14 +38,10 @@ def proxied_app(app, **extra):
 def server(app):
     """The application behind a trusted proxy, served over real HTTP from a thread: (host, port)."""
     app.config.update(FAST)
-    served = proxied_app(app)
-    httpd = make_server("127.0.0.1", 0, served, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield ("127.0.0.1", httpd.server_port)
-    httpd.shutdown()
-    thread.join(timeout=5)
-    with served.app_context():
+    proxied = proxied_app(app)
+    with live_server.served(proxied) as where:
+        yield where
+    with proxied.app_context():
         db.engine.dispose()
 
 
@@ -244,7 +240,7 @@ def test_idle_and_old_sessions_end(client, app, clock):
 def test_a_200_mb_request_is_refused_before_its_body_is_read(server):
     for accept, marker in (("text/html", "trop volumineuses"), ("application/json", '"statut":413')):
         sock = socket.create_connection(server, timeout=10)
-        sock.sendall(b"POST /connexion HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        sock.sendall(b"POST /connexion HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                      b"Accept: " + accept.encode() + b"\r\nContent-Length: 209715200\r\n\r\nemail=a")
         answer = b""
         while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < 20:

@@ -14,9 +14,12 @@ from pathlib import Path
 from lxml import etree
 from sqlalchemy import select
 
+from audit import verifier
 from cli import scenarios
-from models import AuditEvent, Dossier, OutboxMessage, TaskRow, Timer, db
+from engine import compaction
+from models import AuditEvent, Dossier, OutboxMessage, ProcessInstance, TaskRow, Timer, db
 from referentiel import PRIORITY_WEIGHTS, TASK_PRIORITY_WEIGHTS
+from workflow import commands
 from tests.test_web_support import ACSS, DECLARANT, HFDS, form_data, login, open_task, post
 
 FSSI_MAILBOX = "ssi@sg.social.gouv.fr"
@@ -116,6 +119,12 @@ def test_reminder_then_escalation_when_nobody_hands_over(app, clock):
     assert "toujours ouverte" in body(escalation)[0]
     assert open_task(night.id, "p1_fssi_traiter").id == task.id
     assert scenarios.advance(clock, timedelta(days=1)) == 0  # each fires once
+    # Handed over late, after both timers: the completion goes through (the boundary events' split is kept
+    # while the task is open, engine revision 3), the COSSI is alerted and the dossier's history verifies.
+    commands.complete_task(task.id, scenarios.FSSI_COSSI, scenarios.actor_for(task))
+    assert len(messages(night, "alerte_cossi")) == 1
+    assert db.session.get(ProcessInstance, night.instance_id).engine_revision == compaction.ENGINE_REVISION == 3
+    assert verifier.verify_dossier(db.session.get(Dossier, night.id)).ok
 
 
 def test_handed_over_in_time_nothing_is_reminded_and_no_cossi_unless_chosen(app, clock):

@@ -219,7 +219,7 @@ def lines(diff: dict, types: dict | None = None) -> list[str]:
                              f"ajoutés {', '.join(change['ajoutes']) or '-'}")
             else:
                 found.append(f"  {change['attribut']} : {_value(change['avant'])} → {_value(change['apres'])}")
-    found += [f"Rôle changé : {who(e)} {e['avant']} → {e['apres']}" for e in diff.get("roles", [])]
+    found += [f"Rôle changé : {who(role)} {role['avant']} → {role['apres']}" for role in diff.get("roles", [])]
     forms = diff.get("formulaires", {})
     found += [f"Formulaire ajouté : {n}" for n in forms.get("ajoutes", [])]
     found += [f"Formulaire supprimé : {n}" for n in forms.get("supprimes", [])]

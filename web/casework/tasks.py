@@ -17,7 +17,7 @@ from web.casework import knowledge_choices
 from web.casework import linked_dossiers
 from web.casework import task_memory
 from web.auth.login import current_user, login_required
-from web.auth.security import french_abort
+from web.auth.security import french_abort, wants_json
 from workflow import claims, commands, context, form_schemas
 
 bp = Blueprint("tasks", __name__, url_prefix="/taches")
@@ -225,6 +225,8 @@ def task(task_id):
         action = request.form.get("action", "valider")
         values = forms.raw_values(schema, request.form)
         too_long = size_errors(schema, values)  # a draft, a completion or an added row: the same limits
+        if too_long and wants_json():  # a program gets its precise 422 problem, as before
+            french_abort(422, next(iter(too_long.values())))
         if too_long:  # refused on the page, the text kept as typed (never cut) for the person to shorten
             errors, status = too_long, 422
         elif action.startswith("ajouter:"):
