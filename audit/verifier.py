@@ -11,8 +11,10 @@ from sqlalchemy import select
 
 from audit.hash_chain import _traces, check_stored_state, events_of, verify_chain
 from audit.replayer import ReplayMismatch, replay
-from models import AuditEvent, Dossier, ProcessInstance, db
+from audit import parallel
+from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, db
 from referentiel import plural
+from workflow import deployment
 
 
 @dataclass
@@ -61,34 +63,53 @@ def verify_dossier(dossier: Dossier, full: bool = True) -> VerifyResult:
 
 
 def verify_all(progress=None, full: bool = True, stop_at_first: bool = False,
-               batch: int = 500) -> list[VerifyResult]:
+               batch: int = 250, processes: int = 1) -> list[VerifyResult]:
     """Verify every dossier in number order; `progress(result)` is called after each one.
 
-    Rows are loaded `batch` dossiers at a time (one query per table), not one dossier at a time.
+    Rows are loaded `batch` dossiers at a time (one query per table), not one dossier at a time. With
+    `processes` > 1 the batches are shared among that many forked processes, each with its own database
+    connections (audit/parallel.py); results still come back in number order.
     """
-    results = []
     rows = db.session.execute(select(Dossier.number, Dossier.instance_id).order_by(Dossier.number)).all()
-    for start in range(0, len(rows), batch):
-        part = rows[start:start + batch]
-        ids = [instance_id for _, instance_id in part]
-        known = set(db.session.identity_map.keys())
-        instances = {i.id: i for i in db.session.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(ids)))}
-        chains = {i: [] for i in ids}
-        for event in db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id.in_(ids))
-                                        .order_by(AuditEvent.instance_id, AuditEvent.seq, AuditEvent.id)):
-            chains[event.instance_id].append(event)
-        traces = _traces(ids)
-        for number, instance_id in part:
-            result = verify_instance(instances[instance_id], number, full=full, events=chains[instance_id],
-                                     traces=traces[instance_id])
+    parts = [rows[start:start + batch] for start in range(0, len(rows), batch)]
+    if processes > 1 and len(parts) > 1 and parallel.can_fork():
+        outcomes = parallel.map_ordered(verify_part, parts, processes, full=full, warm=_warm_specs)
+    else:
+        outcomes = (verify_part(part, full=full) for part in parts)
+    results = []
+    for part_results in outcomes:
+        for result in part_results:
             results.append(result)
             if progress:
                 progress(result)
             if stop_at_first and not result.ok:
+                if hasattr(outcomes, "close"):
+                    outcomes.close()
                 return results
-        # Keep memory flat over thousands of dossiers, without detaching what the caller holds.
-        for key in set(db.session.identity_map.keys()) - known:
-            obj = db.session.identity_map.get(key)
-            if obj is not None:
-                db.session.expunge(obj)
+    return results
+
+
+def _warm_specs() -> None:
+    """Parse every pinned definition once, before forking, so the processes share the parsed specs."""
+    for definition in db.session.scalars(select(ProcessDefinition)):
+        deployment.spec_of(definition)
+
+
+def verify_part(part: list, full: bool = True) -> list[VerifyResult]:
+    """Verify a batch of (number, instance id) rows with one query per table."""
+    ids = [instance_id for _, instance_id in part]
+    known = set(db.session.identity_map.keys())
+    instances = {i.id: i for i in db.session.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(ids)))}
+    chains = {i: [] for i in ids}
+    for event in db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id.in_(ids))
+                                    .order_by(AuditEvent.instance_id, AuditEvent.seq, AuditEvent.id)):
+        chains[event.instance_id].append(event)
+    traces = _traces(ids)
+    results = [verify_instance(instances[instance_id], number, full=full, events=chains[instance_id],
+                               traces=traces[instance_id]) for number, instance_id in part]
+    # Keep memory flat over thousands of dossiers, without detaching what the caller holds.
+    for key in set(db.session.identity_map.keys()) - known:
+        obj = db.session.identity_map.get(key)
+        if obj is not None:
+            db.session.expunge(obj)
     return results
