@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from audit.hash_chain import _traces, check_stored_state, events_of, verify_chain
+from audit.hash_chain import _traces, check_stored_state, events_of, journal_of, verify_chain
 from audit.replayer import ReplayMismatch, replay
 from audit import parallel
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, db
@@ -37,7 +37,8 @@ class VerifyResult:
 
 
 def verify_instance(instance: ProcessInstance, dossier_number: str = "", full: bool = True,
-                    events: list | None = None, traces: tuple | None = None) -> VerifyResult:
+                    events: list | None = None, traces: tuple | None = None,
+                    journal: tuple | None = None) -> VerifyResult:
     """Verify one instance: chain, replay of every step (if `full`), then the stored state."""
     events = events_of(instance.id) if events is None else events
     result = VerifyResult(dossier=dossier_number or f"instance {instance.id}", instance_id=instance.id,
@@ -46,9 +47,9 @@ def verify_instance(instance: ProcessInstance, dossier_number: str = "", full: b
         if full:
             for _ in replay(instance, events, summarize=False):
                 pass
-            found = check_stored_state(instance, events, traces)
+            found = check_stored_state(instance, events, traces, journal)
         else:
-            found = verify_chain(instance, events, traces)
+            found = verify_chain(instance, events, traces, journal)
     except ReplayMismatch as exc:
         found = (exc.step, exc.reason)
     if found:
@@ -101,12 +102,16 @@ def verify_part(part: list, full: bool = True) -> list[VerifyResult]:
     known = set(db.session.identity_map.keys())
     instances = {i.id: i for i in db.session.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(ids)))}
     chains = {i: [] for i in ids}
-    for event in db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id.in_(ids))
-                                    .order_by(AuditEvent.instance_id, AuditEvent.seq, AuditEvent.id)):
+    # Plain rows, not mapped objects: the checks only read the columns, and thousands of events a batch
+    # would otherwise each cost an identity-map entry.
+    table = AuditEvent.__table__
+    for event in db.session.execute(select(table).where(table.c.instance_id.in_(ids))
+                                    .order_by(table.c.instance_id, table.c.seq, table.c.id)):
         chains[event.instance_id].append(event)
-    traces = _traces(ids)
+    traces, journals = _traces(ids), journal_of(ids)
     results = [verify_instance(instances[instance_id], number, full=full, events=chains[instance_id],
-                               traces=traces[instance_id]) for number, instance_id in part]
+                               traces=traces[instance_id], journal=journals[instance_id])
+               for number, instance_id in part]
     # Keep memory flat over thousands of dossiers, without detaching what the caller holds.
     for key in set(db.session.identity_map.keys()) - known:
         obj = db.session.identity_map.get(key)
