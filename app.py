@@ -1,10 +1,12 @@
 """Application factory: configuration, extensions, blueprints. Nothing runs at import."""
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from pathlib import Path
 
+import click
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -16,6 +18,7 @@ import scheduler
 import web
 from engine import clockhooks
 from handlers import similarity
+from mail import links
 from mail.notifications import DEFAULT_MAILBOXES
 from models import db
 from timekeeping import clock as clock_mod
@@ -45,7 +48,15 @@ ENVIRONMENT = {
     "SCHEDULER_ENABLED": ("SCHEDULER_ENABLED", lambda v: v.strip().lower() in ("1", "true", "yes", "oui")),
     "SCHEDULER_MAX_SLEEP": ("SCHEDULER_MAX_SLEEP", float),
     "SCHEDULER_HEARTBEAT_MAX_AGE": ("SCHEDULER_HEARTBEAT_MAX_AGE", float),
+    "PUBLIC_URL": ("PUBLIC_URL", str), "METRICS_TOKEN": ("METRICS_TOKEN", str),
+    "METRICS_ALLOWED_IPS": ("METRICS_ALLOWED_IPS", lambda v: [part.strip() for part in v.split(",") if part.strip()]),
+    # Hosts accepted besides PUBLIC_URL's (a probe or a scraper calling the server by its own address).
+    "INTERNAL_HOSTS": ("INTERNAL_HOSTS", lambda v: [part.strip() for part in v.split(",") if part.strip()]),
+    "DB_STATEMENT_TIMEOUT_MS": ("DB_STATEMENT_TIMEOUT_MS", int), "DB_LOCK_TIMEOUT_MS": ("DB_LOCK_TIMEOUT_MS", int),
+    "DB_CONNECT_TIMEOUT_S": ("DB_CONNECT_TIMEOUT_S", int), "DB_READY_TIMEOUT_MS": ("DB_READY_TIMEOUT_MS", int),
 }
+# Limits of the web's PostgreSQL connections outside tests (tests set them when they test them).
+DATABASE_LIMITS = {"DB_STATEMENT_TIMEOUT_MS": 5000, "DB_LOCK_TIMEOUT_MS": 3000, "DB_CONNECT_TIMEOUT_S": 5}
 MISSING_SECRET = ("SECRET_KEY manquante : en production (SIGNALEMENT_ENV=production), la clé de session doit venir "
                   "de l'environnement. / SECRET_KEY is missing: in production (SIGNALEMENT_ENV=production) the "
                   "session key must come from the environment.")
@@ -110,8 +121,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=1024 * 1024, MAX_FORM_MEMORY_SIZE=256 * 1024, MAX_FORM_PARTS=1000,
         # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
         TRUSTED_PROXIES=0,
-        # Bound of a dry run (the named scenarios on a candidate version and on the active one).
-        DRY_RUN_SECONDS=60,
+        # Bound of a dry run (the named scenarios on a candidate version and on the active one), and of each
+        # scenario in it: engine steps and seconds (its process is killed when it runs over).
+        DRY_RUN_SECONDS=60, DRY_RUN_STEPS=500, DRY_RUN_SCENARIO_SECONDS=20,
         # Workflows kept in memory between two commands on a dossier (workflow/live_cache.py); 0 turns it off.
         LIVE_WORKFLOWS=128,
     )
@@ -122,6 +134,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                               SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True})
         else:
             app.config.from_pyfile("config.py", silent=True)
+        app.config.update(DATABASE_LIMITS)
         app.config.update(environment_config())
         app.config.from_prefixed_env("SIGNALEMENT")
     else:
@@ -132,6 +145,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         if test_config is None and production():
             raise ConfigurationError(MISSING_SECRET)
         app.config["SECRET_KEY"] = _instance_secret(app)
+    _public_address(app, test_config is None and production())
     app.extensions["clock"] = app.config.get("CLOCK") or clock_mod.SystemClock()
     similarity.settings(app.config)  # a wrong weight or threshold stops the start, not a dossier in phase 4
     hops = int(app.config.get("TRUSTED_PROXIES") or 0)
@@ -142,6 +156,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not getattr(_sqlite_pragmas, "_installed", False):
         event.listen(Engine, "connect", _sqlite_pragmas)
         _sqlite_pragmas._installed = True
+    _database_limits(app)
     db.init_app(app)
 
     app.extensions["dry_run"] = _dry_runner(app)
@@ -151,17 +166,68 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-def _dry_runner(app: Flask):
-    """The dry run the upload page calls: scenarios in throwaway applications built like this one."""
-    def make_app(url: str, clock) -> Flask:
-        keep = {k: app.config[k] for k in ("PROCESS_ID", "FORMS_DIR", "MAILBOXES", "MAIL_DOMAIN")}
-        return create_app({**keep, "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
-                           "SECRET_KEY": "essai", "SCHEDULER_ENABLED": False, "BPMN_LINT": False,
-                           "MAIL_BACKEND": "log"})
+def _public_address(app: Flask, in_production: bool) -> None:
+    """PUBLIC_URL: required in production; in development the address the dev server serves (HOST/PORT)."""
+    explicit = bool(app.config.get("PUBLIC_URL"))
+    if not explicit:
+        if in_production:
+            raise ConfigurationError(links.MISSING)
+        app.config["PUBLIC_URL"] = links.development_url(_served_address())
+    try:
+        links.configure(app.config, explicit)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
 
+
+def _database_limits(app: Flask) -> None:
+    """Statement, lock and connection timeouts on the web's PostgreSQL connections (DB_STATEMENT_TIMEOUT_MS,
+    DB_LOCK_TIMEOUT_MS, DB_CONNECT_TIMEOUT_S; 0 or unset: none), so that a slow query, a held lock or an
+    unreachable server gives a quick 503 rather than a hung worker. Flask commands other than `flask run`
+    (init-db, the scheduler, audits, backups) keep no limit, as scheduler.should_start tells them apart."""
+    if not str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        return
+    command = click.get_current_context(silent=True)
+    if command is not None and command.info_name != "run":
+        return
+    settings = {name: int(app.config.get(key) or 0) for name, key in (
+        ("statement_timeout", "DB_STATEMENT_TIMEOUT_MS"), ("lock_timeout", "DB_LOCK_TIMEOUT_MS"))}
+    options = " ".join(f"-c {name}={value}" for name, value in settings.items() if value > 0)
+    engine = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect = dict(engine.get("connect_args") or {})
+    if options:
+        connect["options"] = f"{connect.get('options', '')} {options}".strip()
+    if int(app.config.get("DB_CONNECT_TIMEOUT_S") or 0) > 0:
+        connect.setdefault("connect_timeout", int(app.config["DB_CONNECT_TIMEOUT_S"]))
+    engine["connect_args"] = connect
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine
+
+
+def _served_address() -> dict:
+    """HOST/PORT, overridden by `flask run --host/--port` when that is what builds the app."""
+    served = dict(os.environ)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.info_name == "run":
+        for name, param in (("HOST", "host"), ("PORT", "port")):
+            if ctx.params.get(param) is not None:
+                served[name] = str(ctx.params[param])
+    return served
+
+
+def throwaway_app(keep: dict, url: str, clock) -> Flask:
+    """An application for one dry run (in its own process): the kept settings, a throwaway database."""
+    return create_app({**keep, "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
+                       "SECRET_KEY": "essai", "SCHEDULER_ENABLED": False, "BPMN_LINT": False, "MAIL_BACKEND": "log"})
+
+
+def _dry_runner(app: Flask):
+    """The dry run the deployment gate calls: scenarios in throwaway applications built like this one."""
     def run(xml: str, forms: dict, active) -> list[dict]:
-        return cli.dryrun.dry_run(make_app, xml, forms, active.bpmn_xml, active.forms, active.content_hash,
-                                  app.config["DRY_RUN_SECONDS"])
+        keep = {k: app.config[k] for k in ("PROCESS_ID", "FORMS_DIR", "MAILBOXES", "MAIL_DOMAIN", "PUBLIC_URL")}
+        budgets = cli.dryrun.Budgets(app.config["DRY_RUN_STEPS"], app.config["DRY_RUN_SCENARIO_SECONDS"],
+                                     app.config["DRY_RUN_SECONDS"])
+        return cli.dryrun.dry_run(functools.partial(throwaway_app, keep), xml, forms,
+                                  active.bpmn_xml if active else None, active.forms if active else None,
+                                  active.content_hash if active else None, app.config["DRY_RUN_SECONDS"], budgets)
     return run
 
 

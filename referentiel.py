@@ -171,3 +171,18 @@ def finess_with_key(first_eight: str) -> str:
         if finess_valid(candidate):
             return candidate
     raise ValueError(first_eight)
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (or splits it): every CSV the platform writes
+# (statistics, process-mining events) passes its text cells through spreadsheet_cell().
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value):
+    """A CSV cell safe to open in a spreadsheet: text starting like a formula gets a leading apostrophe.
+
+    Numbers are left as they are (a negative figure is a figure); only text can carry a formula.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -25,7 +25,7 @@ from sqlalchemy import event, update
 from knowledge import signals
 from mail import mailer
 from models import WAKE_KEY, OutboxMessage, SchedulerHeartbeat, TaskRow, Timer, db, note_due
-from workflow import timers
+from workflow import operations, timers
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,15 @@ def run_sweeps(fire=None) -> dict:
     reminders = timers.sweep_reminders()
     # Before the mail sweep, so that an alert raised now leaves in the same pass.
     weak_signals = signals.sweep(current_app.extensions["clock"].now())
+    try:  # failed work mails the administrators once per item; its own failure never stops the mail sweep
+        alerts = operations.alert_administrators()
+    except Exception:
+        log.exception("could not queue the failed-work alerts")
+        db.session.rollback()
+        alerts = 0
     delivered = mailer.deliver_due()
-    return {"timers": fired, "reminders": reminders, "weak_signals": weak_signals, "mail": delivered}
+    return {"timers": fired, "reminders": reminders, "weak_signals": weak_signals, "alerts": alerts,
+            "mail": delivered}
 
 
 def beat(name: str, now: datetime, sweeps: int) -> None:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from accounts import journal, users
+from mail import links
 from models import OutboxMessage, PasswordLink, User, db
 from timekeeping.clock import app_now
 
@@ -25,7 +26,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue(user: User, purpose: str, actor: str, base_url: str, mail_domain: str,
+def issue(user: User, purpose: str, actor: str, mail_domain: str,
           validity: timedelta | None = None) -> str:
     """Create a link (earlier unused links of the account stop working), queue its mail; returns the token."""
     now = app_now()
@@ -35,7 +36,7 @@ def issue(user: User, purpose: str, actor: str, base_url: str, mail_domain: str,
     expires = now + (validity or DEFAULT_VALIDITY[purpose])
     db.session.add(PasswordLink(user_id=user.id, token_hash=_digest(token), purpose=purpose, created_at=now,
                                 expires_at=expires))
-    link = f"{base_url.rstrip('/')}/mot-de-passe/{token}"
+    link = links.absolute(f"/mot-de-passe/{token}")
     local = expires.astimezone().strftime("%d/%m/%Y à %H:%M")
     subject = ("Votre compte sur la plateforme de signalement des incidents SSI" if purpose == "invitation"
                else "Réinitialisation de votre mot de passe")

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from audit.bpmn_paths import activity_names
 from audit.hash_chain import events_of
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, TaskRow, User, db
-from referentiel import ROLES
+from referentiel import ROLES, spreadsheet_cell
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,8 +213,9 @@ def to_csv(dossiers: list[Dossier], personal_data: bool = False) -> str:
                               ("oui" if v is True else "non" if v is False else ("" if v is None else v)))
                 for k, v in case_attributes(dossier, personal_data).items()}
         for row in activity_events(dossier, personal_data):
-            writer.writerow({"case:concept:name": row["case"], "concept:name": row["activity"],
-                             "time:timestamp": _iso(row["timestamp"]), "lifecycle:transition": row["lifecycle"],
-                             "org:resource": row["resource"], "org:role": row["role"], "element": row["element"],
-                             "etape": row["step"], "commande": row["command"], **case})
+            line = {"case:concept:name": row["case"], "concept:name": row["activity"],
+                    "time:timestamp": _iso(row["timestamp"]), "lifecycle:transition": row["lifecycle"],
+                    "org:resource": row["resource"], "org:role": row["role"], "element": row["element"],
+                    "etape": row["step"], "commande": row["command"], **case}
+            writer.writerow({column: spreadsheet_cell(value) for column, value in line.items()})
     return out.getvalue()

@@ -16,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from engine.errors import Conflict, EngineError
 from models import AuditEvent, Dossier, ProcessInstance, User, db
+from referentiel import OBSERVABLE_KINDS
 from timekeeping.clock import app_now
 from workflow.event_chain import AUDIT_COLUMNS, event_hash
 
@@ -97,7 +98,8 @@ def describe(payload: dict) -> str:
     if action == "piece_jointe":
         return f"{label} « {payload.get('name', '')} »"
     if action == "observable":
-        return f"{label} ({payload.get('kind', '')}) : {payload.get('normalized', '')}"
+        kind = payload.get("kind", "")
+        return f"{label} ({OBSERVABLE_KINDS.get(kind, kind)}) : {payload.get('normalized', '')}"
     if action == "retrait":
         return f"{label} {TARGET_LABELS.get(payload.get('target'), '')}".strip()
     return label

@@ -56,8 +56,7 @@ def create(email, name, role, region, finess_et):
                                "structure_id": structure.id if structure else ""}, ACTOR)
     if errors:
         raise click.ClickException(" ".join(errors.values()))
-    passwords.issue(user, "invitation", ACTOR, current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000",
-                    current_app.config["MAIL_DOMAIN"])
+    passwords.issue(user, "invitation", ACTOR, current_app.config["MAIL_DOMAIN"])
     db.session.commit()
     click.echo(f"Compte {user.email} créé ; lien d'invitation placé dans la file des messages sortants.")
 
@@ -79,8 +78,7 @@ def link(email):
     user = _user(email)
     if not user.active:
         raise click.ClickException("Ce compte est désactivé.")
-    passwords.issue(user, "reinitialisation", ACTOR, current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000",
-                    current_app.config["MAIL_DOMAIN"])
+    passwords.issue(user, "reinitialisation", ACTOR, current_app.config["MAIL_DOMAIN"])
     db.session.commit()
     click.echo(f"Lien de réinitialisation placé dans la file des messages sortants pour {user.email}.")
 

@@ -14,13 +14,15 @@ import migrate
 from cli import accounts as cli_accounts
 from cli import api as cli_api
 from cli import audit as cli_audit
+from cli import backup as cli_backup
 from cli import demo, scenarios
 from cli import sweeps as cli_time
 from engine.errors import EngineError
 from models import Dossier, ProcessDefinition, db
 from referentiel import plural
 from timekeeping import clock as clock_mod
-from workflow import commands, context, deployment, versions
+from validation.problems import ValidationFailed
+from workflow import commands, context, deployment, gate, versions
 
 
 def init_app(app):
@@ -31,20 +33,42 @@ def init_app(app):
     cli_audit.init_app(app)
     cli_accounts.init_app(app)
     cli_api.init_app(app)
+    cli_backup.init_app(app)
 
 
-def setup_database() -> None:
-    """Upgrade the schema to the latest migration and deploy the process file."""
+def setup_database() -> str | None:
+    """Upgrade the schema to the latest migration and deploy the configured process file through the gate.
+
+    A file that does not pass keeps the active version: the reason (French) is logged and returned, and the
+    application still starts. With no version deployed yet there is nothing to keep: the refusal stands.
+    """
     migrate.upgrade()
-    deployment.deploy(current_app.config["PROCESS_FILE"], actor="installation")
+    path = Path(current_app.config["PROCESS_FILE"])
+    try:
+        gate.deploy(deployment.read_bpmn(path), deployment.current_forms(), path.name, actor="installation",
+                    comment="Fichier de processus configuré")
+    except (gate.GateRefused, ValidationFailed) as exc:
+        active = gate.current_active()
+        if active is None:
+            raise click.ClickException(exc.message) from None
+        reason = (f"Le fichier de processus configuré ({path.name}) n'est pas déployé : la version {active.id} "
+                  f"reste active.\n{exc.message}")
+        if "acceptez explicitement" in exc.message:
+            reason += ("\nPour le déployer, lisez l'essai puis acceptez chaque écart : flask deploy --commentaire "
+                       "« … » --accepter SCÉNARIO (une fois par scénario).")
+        current_app.logger.warning(reason)
+        click.echo(reason, err=True)
+        return reason
+    return None
 
 
 @click.command("init-db")
 @with_appcontext
 def init_db():
-    """Create or upgrade the database schema and deploy the process."""
-    setup_database()
-    click.echo(f"Base de données à jour (révision {migrate.current_revision()}), processus déployé.")
+    """Create or upgrade the database schema and deploy the process (through the deployment gate)."""
+    kept = setup_database()
+    done = "version active conservée" if kept else "processus déployé"
+    click.echo(f"Base de données à jour (révision {migrate.current_revision()}), {done}.")
 
 
 @click.command("demo")
@@ -89,16 +113,56 @@ def sample_dossiers() -> list[str]:
 @click.command("deploy")
 @click.argument("bpmn_file", required=False)
 @click.option("--commentaire", default="", help="Ce que change la version (inscrit à l'historique).")
+@click.option("--accepter", "accepted", multiple=True, metavar="SCENARIO",
+              help="Scénario dont le changement de parcours est accepté (à répéter pour chacun).")
 @with_appcontext
-def deploy(bpmn_file, commentaire):
-    """Deploy a BPMN file (default: the configured process) as a new, active version if it changed."""
+def deploy(bpmn_file, commentaire, accepted):
+    """Deploy a BPMN file (default: the configured process) through the gate: validator, dry run, then a new
+    active version if every scenario passes and each changed path is accepted with --accepter."""
+    unknown = sorted(set(accepted) - set(scenarios.SCENARIOS))
+    if unknown:
+        raise click.BadParameter(f"scénario inconnu : {', '.join(unknown)} ; choix : {', '.join(scenarios.SCENARIOS)}",
+                                 param_hint="--accepter")
     try:
-        xml_path = bpmn_file or current_app.config["PROCESS_FILE"]
-        definition = deployment.deploy_xml(deployment.read_bpmn(xml_path), actor="ligne de commande",
-                                           filename=Path(xml_path).name, comment=commentaire)
+        xml_path = Path(bpmn_file or current_app.config["PROCESS_FILE"])
+        xml, forms = deployment.read_bpmn(xml_path), deployment.current_forms()
+        known = deployment.known_version(xml, forms)
+        if known is None:
+            verdict = gate.examine(xml, forms, xml_path.name, gate.current_active())
+            for line in report_lines(verdict):
+                click.echo(line)
+            definition = gate.deploy(xml, forms, xml_path.name, "ligne de commande", commentaire, accepted, verdict)
+        else:
+            definition = known
+            click.echo(f"Ce contenu est déjà déployé (version {known.id}) : rien n'a changé.")
     except (EngineError, OSError) as exc:
         raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None
     click.echo(f"Version {definition.id} ({definition.content_hash[:12]}) de « {definition.process_id} ».")
+
+
+def _steps(steps: list) -> str:
+    return " → ".join(s["nom"] + (f" ({s['role_nom']})" if s.get("role") else "") for s in steps[:12]) or "fin"
+
+
+def report_lines(verdict: gate.Verdict) -> list[str]:
+    """The dry-run report as `flask deploy` prints it: the same findings as the web page."""
+    if verdict.problems:
+        return []  # ValidationFailed lists them
+    lines = ["Essai à blanc :"]
+    for row in verdict.scenarios:
+        if row.get("bloquant"):
+            lines.append(f"  ÉCHEC  {row['nom']} : {row['erreur']}")
+        elif verdict.active_id is not None and row.get("different"):
+            waits = ", ".join(f"« {n} »" for n in row.get("attente_noms") or [])
+            lines.append(f"  ÉCART  {row['nom']} ({row['titre']}) : parcours commun sur {row['ecart']['commun']} "
+                         "élément(s), puis")
+            lines.append(f"           version active : {_steps(row['etapes_avant'])}")
+            lines.append(f"           nouvelle version : {_steps(row['etapes_apres'])}"
+                         + (f" ; en attente de {waits}" if waits else ""))
+            lines.append(f"           à accepter avec --accepter {row['nom']}")
+        else:
+            lines.append(f"  OK     {row['nom']} : état final « {row['etat']} »")
+    return lines
 
 
 @click.command("scenarios")

@@ -195,6 +195,15 @@ def actor_for(row: TaskRow) -> context.Actor:
     return context.Actor.of(user)
 
 
+class TaskNotOpen(LookupError):
+    """A scenario's next task is not open on its dossier; `open_tasks` are the element ids that are."""
+
+    def __init__(self, number: str, spec_name: str, open_tasks: list):
+        super().__init__(f"{number} : pas de tâche « {spec_name} » ouverte (ouvertes : {', '.join(open_tasks) or 'aucune'})")
+        self.spec_name = spec_name
+        self.open_tasks = list(open_tasks)
+
+
 def ready_task(dossier: Dossier, spec_name: str) -> TaskRow:
     """The open task of a dossier for a BPMN element."""
     row = db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.spec_name == spec_name,
@@ -202,7 +211,7 @@ def ready_task(dossier: Dossier, spec_name: str) -> TaskRow:
     if row is None:
         open_tasks = db.session.scalars(select(TaskRow.spec_name).where(TaskRow.dossier_id == dossier.id,
                                                                         TaskRow.status == "ready")).all()
-        raise LookupError(f"{dossier.number} : pas de tâche « {spec_name} » ouverte (ouvertes : {open_tasks})")
+        raise TaskNotOpen(dossier.number, spec_name, open_tasks)
     return row
 
 

@@ -3,6 +3,8 @@ waiting timers, running to the next wait state, and reading user tasks and data.
 """
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -13,6 +15,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.util.task import TaskState
 
+from engine import protected
 from engine.errors import EngineError
 from engine.expressions import ExpressionRefused, RestrictedEnvironment, check
 
@@ -38,17 +41,54 @@ class EngineScriptEngine(PythonScriptEngine):
             raise
 
     def execute(self, task, script, external_context=None):
-        """Run a script's assignments with the interpreter; a refusal is a 422 naming the element."""
+        """Run a script's assignments with the interpreter; a refusal is a 422 naming the element, and so is
+        a script (scriptTask, pre- or post-script) that changed data the application sets (engine/protected.py)."""
+        before = protected.snapshot(task.data)
         try:
-            return super().execute(task, script, external_context)
+            result = super().execute(task, script, external_context)
         except WorkflowTaskException as exc:
             _raise_refusal(task, exc.__context__)
             raise
+        _refuse_protected_writes(task, before, _script_kind(task, script))
+        return result
 
     def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
-        """Dispatch to the handler registry; errors become HandlerError, never NameError."""
+        """Dispatch to the handler registry; errors become HandlerError, never NameError. A result stored
+        under a protected name is refused before the service runs, a handler's change of one after it."""
+        result_variable = getattr(task.task_spec, "result_variable", None)
+        if result_variable in protected.PROTECTED:
+            raise EngineError(f"La tâche de service {_where(task)} enregistre son résultat sous "
+                              f"{protected.describe(result_variable)}, une donnée fixée par l'application que le "
+                              "processus ne peut pas modifier : rien n'a été enregistré ni envoyé.", 422)
+        before = protected.snapshot(task.data)
         params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
-        return self.dispatcher(task, operation_name, params)
+        result = self.dispatcher(task, operation_name, params)
+        _refuse_protected_writes(task, before, "La tâche de service")
+        return result
+
+
+def _where(task) -> str:
+    spec = task.task_spec
+    return f"« {spec.name} »" + (f" ({spec.bpmn_name})" if getattr(spec, "bpmn_name", None) else "")
+
+
+def _script_kind(task, script) -> str:
+    spec = task.task_spec
+    if script is getattr(spec, "prescript", None):
+        return "Le pré-script de l'élément"
+    if script is getattr(spec, "postscript", None):
+        return "Le post-script de l'élément"
+    return "Le script de l'élément"
+
+
+def _refuse_protected_writes(task, before: dict, who: str) -> None:
+    """Refuse (422, nothing committed: the command rolls back) a change of data the application sets."""
+    written = protected.changed(before, task.data)
+    if written:
+        names = ", ".join(protected.describe(name) for name in written)
+        raise EngineError(f"{who} {_where(task)} modifie {names} : ces données sont fixées par l'application et "
+                          "le processus ne peut pas les modifier. Rien n'a été enregistré ni envoyé ; la version "
+                          "du processus doit être corrigée.", 422)
 
 
 def _raise_refusal(task, cause) -> None:
@@ -98,10 +138,46 @@ def waiting_timer_ids(workflow: BpmnWorkflow) -> set[str]:
             and isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)}
 
 
+# Engine steps left to the commands running in this context (the dry run's budget), or None: no bound.
+_step_budget: contextvars.ContextVar = contextvars.ContextVar("engine_step_budget", default=None)
+
+
+class StepBudgetExceeded(EngineError):
+    """The engine ran more steps than its budget: `element_id` and `element_name` say where it was looping."""
+
+    status = 422
+
+    def __init__(self, steps: int, task_spec):
+        self.steps = steps
+        self.element_id = getattr(task_spec, "bpmn_id", None) or task_spec.name
+        self.element_name = getattr(task_spec, "bpmn_name", None) or self.element_id
+        super().__init__(f"le processus dépasse son budget ({steps} étapes) : boucle sur « {self.element_name} » "
+                         f"({self.element_id})")
+
+
+@contextmanager
+def step_budget(steps: int, on_step=None, every: int = 25):
+    """Bound the engine steps of every command run inside the block (all together) to `steps`; `on_step(spec)`
+    hears of every `every`-th step (the dry run tells its caller where a scenario is, should it be killed)."""
+    token = _step_budget.set([steps, steps, on_step, every])
+    try:
+        yield
+    finally:
+        _step_budget.reset(token)
+
+
 def run_to_wait_state(workflow: BpmnWorkflow, visited: list) -> None:
     """Run engine tasks and refresh timers until only user tasks and waiting events remain."""
+    budget = _step_budget.get()
+
     def did_complete(task):
         visited.append(task.task_spec.name)
+        if budget is not None:
+            budget[1] -= 1
+            if budget[1] < 0:
+                raise StepBudgetExceeded(budget[0], task.task_spec)
+            if budget[2] is not None and (budget[0] - budget[1]) % budget[3] == 0:
+                budget[2](task.task_spec)
     workflow.do_engine_steps(did_complete_task=did_complete)
     # Timers that came due while engine steps ran are picked up in the same command.
     before = None

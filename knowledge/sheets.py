@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import func, select
 
+from mail import links
 from models import KnowledgeEvent, ReflexSheet, SheetDispatch, db
 from referentiel import INCIDENT_TYPES, STRUCTURE_KINDS, slugify
 
@@ -119,8 +119,7 @@ def suggest_sheets(incident_types: list, structure_kind: str | None) -> list[Ref
 
 def sheet_link(sheet: ReflexSheet) -> str:
     """The absolute address of one sheet version (for mails: `PUBLIC_URL` setting)."""
-    base = current_app.config.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
-    return f"{base}/connaissances/fiches/{sheet.key}/v{sheet.version}"
+    return links.absolute(f"/connaissances/fiches/{sheet.key}/v{sheet.version}")
 
 
 def record_dispatch(dossier_id: int, sheets: list[ReflexSheet], now: datetime) -> None:

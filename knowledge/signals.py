@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from mail import notifications
+from mail import links, notifications
 from models import Counter, Dossier, Observable, OutboxMessage, Structure, WeakSignalAlert, db
 from referentiel import plural
 
@@ -107,11 +107,10 @@ def _queue_mail(alert: WeakSignalAlert, now: datetime, window: timedelta) -> Non
     config = current_app.config
     numbers = list(db.session.scalars(select(Dossier.number).where(Dossier.id.in_(alert.dossier_ids))
                                       .order_by(Dossier.number)))
-    base = config.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
     extra = {"intro": (f"{plural(len(numbers), 'signalement similaire')} en moins de "
                        f"{plural(int(window.total_seconds() // 3600), 'heure')} : "
                        f"{DIMENSIONS[alert.dimension].lower()} « {alert.label} »."),
-             "dossiers": numbers, "lien": f"{base}/connaissances/signaux-faibles/{alert.id}",
+             "dossiers": numbers, "lien": links.absolute(f"/connaissances/signaux-faibles/{alert.id}"),
              "dimension": DIMENSIONS[alert.dimension], "valeur": alert.label}
     ctx = notifications.template_context(KIND, {}, "", extra)
     _, text, html = notifications.render(KIND, ctx)

@@ -9,16 +9,9 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from knowledge.statistics import PARIS, Report, french_number
+from referentiel import spreadsheet_cell
 
 CSV_HEADER = ["indicateur", "code", "libellé", "mesure", "valeur"]
-# A cell starting with one of these is a formula to a spreadsheet: labels come from stored data.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def _csv_value(value) -> str:
     if value is None:
         return ""
@@ -30,11 +23,11 @@ def to_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
-    writer.writerow(["total", "", "Déclarations de la sélection", "Nombre de dossiers", report.total])
+    writer.writerow(["total", "", "Déclarations de la sélection", "Nombre de dossiers", report.total])  # fixed text
     for indicator in report.indicators:
         for code, label, *values in indicator.rows:
             for column, value in zip(indicator.columns, values):
-                writer.writerow([_cell(indicator.title), _cell(code), _cell(label), column, _csv_value(value)])
+                writer.writerow([*(spreadsheet_cell(text) for text in (indicator.title, code, label, column)), _csv_value(value)])
     return "\ufeff" + out.getvalue()
 
 
@@ -63,24 +56,37 @@ def _para(pdf: FPDF, height: float, text: str) -> None:
     pdf.multi_cell(0, height, text, new_x="LMARGIN", new_y="NEXT")
 
 
-def _bars(pdf: FPDF, rows: list, width: float = 110.0) -> None:
-    """Horizontal bars of the first value of each row, scaled on the largest (a simple chart)."""
+# Colours (RGB) of the report: dark text on light backgrounds everywhere (WCAG AA: contrast >= 4.5).
+TEXT = (22, 22, 22)
+WHITE = (255, 255, 255)
+HEADING_FILL = (227, 227, 253)
+ROW_FILL = (246, 246, 246)
+BAR = (0, 0, 145)
+
+
+def _bars(pdf: FPDF, rows: list, width: float = 100.0) -> None:
+    """Horizontal bars of the first value of each row, scaled on the largest (a simple chart); each label is
+    written whole, over as many lines as it needs."""
     largest = max((r[2] or 0 for r in rows), default=0)
     if not largest:
         return
     pdf.set_font("Helvetica", size=7)
+    pdf.set_text_color(*TEXT)
     for _code, label, value, *_rest in rows:
-        if pdf.will_page_break(5):
+        lines = pdf.multi_cell(68, 3.5, _latin1(label), dry_run=True, output="LINES")
+        height = max(4.5, 3.5 * len(lines) + 1)
+        if pdf.will_page_break(height):
             pdf.add_page()
         y = pdf.get_y()
         pdf.set_xy(pdf.l_margin, y)
-        pdf.cell(60, 4, _latin1(label[:45]))
-        pdf.set_fill_color(0, 0, 145)
+        pdf.multi_cell(68, 3.5, _latin1(label), new_x="RIGHT", new_y="TOP")
+        pdf.set_fill_color(*BAR)
         if value:
-            pdf.rect(pdf.l_margin + 62, y + 0.5, width * value / largest, 3, style="F")
-        pdf.set_xy(pdf.l_margin + 64 + width * (value or 0) / largest, y)
+            pdf.rect(pdf.l_margin + 70, y + 0.5, width * value / largest, 3, style="F")
+        pdf.set_fill_color(*WHITE)  # nothing after the chart inherits the bars' navy
+        pdf.set_xy(pdf.l_margin + 72 + width * (value or 0) / largest, y)
         pdf.cell(15, 4, _latin1(french_number(value)))
-        pdf.ln(4.5)
+        pdf.set_xy(pdf.l_margin, y + height)
     pdf.ln(2)
 
 
@@ -99,7 +105,7 @@ def to_pdf(report: Report, reader: str, generated_at: datetime) -> bytes:
     pdf.set_font("Helvetica", style="B", size=11)
     pdf.ln(2)
     _para(pdf, 7, _latin1(f"Déclarations de la sélection : {french_number(report.total)}"))
-    heading = FontFace(emphasis="BOLD", fill_color=(230, 230, 245))
+    heading = FontFace(emphasis="BOLD", color=TEXT, fill_color=HEADING_FILL)
     for indicator in report.indicators:
         if pdf.will_page_break(40):
             pdf.add_page()
@@ -107,8 +113,11 @@ def to_pdf(report: Report, reader: str, generated_at: datetime) -> bytes:
         pdf.set_font("Helvetica", style="B", size=11)
         _para(pdf, 6, _latin1(indicator.title))
         pdf.set_font("Helvetica", size=8)
+        pdf.set_text_color(*TEXT)
+        pdf.set_fill_color(*WHITE)
         widths = (70,) + (110 / len(indicator.columns),) * len(indicator.columns)
-        with pdf.table(col_widths=widths, headings_style=heading, text_align="LEFT", line_height=4.5) as table:
+        with pdf.table(col_widths=widths, headings_style=heading, text_align="LEFT", line_height=4.5,
+                       cell_fill_color=ROW_FILL, cell_fill_mode="ROWS") as table:
             table.row([_latin1(c) for c in ["", *indicator.columns]])
             for _code, label, *values in indicator.rows:
                 table.row([_latin1(label), *(_latin1(french_number(v)) for v in values)])

@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from models import MailTemplateSet, OutboxMessage, database_key, db
+from models import MailTemplateSet, OutboxMessage, Structure, User, database_key, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, ROLES, slugify
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "web" / "templates" / "mail"
@@ -41,7 +41,7 @@ DEFAULT_MAILBOXES = {
 
 ENTITY_LABELS = {
     "acss": "Cellule ACSS (Agence du numérique en santé)",
-    "fssi": "FSSI (BAL ssi@sg.social.gouv.fr)",
+    "fssi": "FSSI (boîte fonctionnelle ssi@sg.social.gouv.fr)",
     "hfds": "HFDS/FSSI",
     "dgs": "DGS",
     "ansm": "ANSM",
@@ -86,6 +86,15 @@ SUBJECTS = {
 }
 
 
+# The roles a message may be addressed to: the functional mailboxes above and the dossier's declarant.
+# A process names roles only; the addresses are found here, never in the process data.
+RECIPIENT_ROLES = frozenset(DEFAULT_MAILBOXES) | {"declarant"}
+
+
+class UnknownRecipient(ValueError):
+    """A recipient that is not a role this layer can resolve (an address, a typo, a computed value)."""
+
+
 def mailbox(role: str, region: str | None, mailboxes: dict) -> str:
     """The functional mailbox of a role (the ARS one depends on the region)."""
     address = mailboxes.get(role) or DEFAULT_MAILBOXES[role]
@@ -101,11 +110,25 @@ def entity_label(role: str, region: str | None) -> str:
     return ENTITY_LABELS.get(role, ROLES.get(role, role))
 
 
-def resolve(role: str, data: dict, region: str | None, mailboxes: dict) -> list[str]:
-    """Addresses for a role in the context of one dossier."""
+def declarant_addresses(dossier) -> list[str]:
+    """The declarant's address from the database: the account that declared the dossier while it is active,
+    else the contact address of the dossier's structure (never what the task data says)."""
+    user = db.session.get(User, dossier.declarant_id) if dossier.declarant_id else None
+    if user is not None and user.active and user.email:
+        return [user.email]
+    structure = db.session.get(Structure, dossier.structure_id)
+    return [structure.email] if structure is not None and structure.email else []
+
+
+def resolve(role, dossier, region: str | None, mailboxes: dict) -> list[str]:
+    """Addresses for a recipient role in the context of one dossier; UnknownRecipient for anything else."""
+    if not isinstance(role, str) or role not in RECIPIENT_ROLES:
+        shown = str(role)[:80]
+        kind = "une adresse" if "@" in shown else "un rôle inconnu"
+        raise UnknownRecipient(f"le destinataire « {shown} » est {kind} : un message n'est adressé qu'à un rôle ("
+                               + ", ".join(sorted(RECIPIENT_ROLES)) + "), dont l'adresse est trouvée par l'application")
     if role == "declarant":
-        email = (data.get("declarant") or {}).get("email")
-        return [email] if email else []
+        return declarant_addresses(dossier)
     return [mailbox(role, region, mailboxes)]
 
 

@@ -11,7 +11,7 @@ from models.accounts import AccountEvent, PasswordLink, UserIdentity  # noqa: F4
 from models.modeller import ModellerDraft  # noqa: F401
 from models.statistics import DossierFacts  # noqa: F401
 from models.api import ApiIdempotency, ApiToken  # noqa: F401
-from models.versions import ActiveVersion, DeploymentEvent, PendingDeployment  # noqa: F401
+from models.versions import ActiveVersion, DeploymentEvent, PendingDeployment, ScenarioAcceptance  # noqa: F401
 from models.journal import DossierLink, JournalEntry  # noqa: F401
 from models.knowledge import (KnowledgeEntry, KnowledgeEvent, Provider, ReflexSheet, Retex,  # noqa: F401
                               SheetDispatch, WeakSignalAlert)

@@ -50,3 +50,19 @@ class PendingDeployment(db.Model):
     forms: Mapped[dict] = mapped_column(JSON, default=dict)
     report: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ScenarioAcceptance(db.Model):
+    """A named scenario whose path changed with a version, accepted explicitly when that version was deployed:
+    which scenario, by whom, when, with the deployment's comment, and the paths compared."""
+
+    __tablename__ = "scenario_acceptances"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("process_definitions.id"))
+    scenario: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(String(255))
+    actor: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)

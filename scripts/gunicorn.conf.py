@@ -29,6 +29,19 @@ secure_scheme_headers = {}
 forwarded_allow_ips = "127.0.0.1"
 
 
+# Prometheus multiprocess mode (web/metrics.py): each process writes its measures in files of this folder, read
+# together by /metrics. Set before the application is imported (preload_app); scripts/serve creates and empties it.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+
+def child_exit(server, worker):
+    """A worker ended (killed, restarted): its live gauges leave the sums; its counters stay counted."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def post_fork(server, worker):
     """Each worker opens its own database connections: none may be shared with the master across fork."""
     app = server.app.wsgi()

@@ -11,6 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from cli import scenarios
+from mail import links
 from test_web_support import DECLARANT, PASSWORD, dossier_by_number, open_task, structure_of
 
 CHROMIUM = "/usr/bin/chromium"
@@ -33,7 +34,10 @@ def live(app, backend):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    app.config["PUBLIC_URL"] = f"http://127.0.0.1:{server.server_port}"  # the one address its links and hosts follow
+    app.config["INTERNAL_HOSTS"] = ["localhost"]  # the test client's host, for tests that use both
+    links.configure(app.config, explicit=True)
+    yield app.config["PUBLIC_URL"]
     server.shutdown()
     thread.join(timeout=5)
 

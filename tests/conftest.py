@@ -94,6 +94,7 @@ def app(database_template, tmp_path, clock):
     url = _fresh_database(database_template, tmp_path)
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
                               "SECRET_KEY": "test", "WTF_CSRF_ENABLED": True, "SCHEDULER_ENABLED": False,
+                              "PUBLIC_URL": "http://localhost",
                               "ATTACHMENTS_DIR": str(tmp_path / "attachments")})
     with application.app_context():
         deployment.deploy(application.config["PROCESS_FILE"])

@@ -5,6 +5,8 @@ Usage (with the checkout on PYTHONPATH): python tests/crash_child.py URL NOW MOD
   start-loop PREFIX      start declarations one after another (keys PREFIX-0000, ...) until killed
   send-stage STAGE PORT  deliver the outbox over SMTP and kill itself when a row reaches STAGE
   claim KIND             claim due rows ("outbox" or "timers"), report, and wait to be killed
+  complete-api TASK TOKEN KEY  complete a task through the API (the opening's data) and kill itself right
+                         after the completion's commit, before any answer leaves
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from cli import scenarios
 from mail import mailer
 from models import Structure, User, db
 from timekeeping import clock as clock_mod
+from web.api import tasks as api_tasks
 from workflow import start_command, timers
 
 DECLARANT = "declarant.rennes@chu-rennes.example.fr"
@@ -63,6 +66,11 @@ def main() -> None:
         elif mode == "send-stage":
             mailer.stage_hook = lambda row_id, stage: die() if stage == args[0] else None
             mailer.deliver_due()
+        elif mode == "complete-api":
+            api_tasks.checkpoint_hook = lambda point: die() if point == "committed" else None
+            response = app.test_client().post(f"/api/v1/tasks/{args[0]}/completion", json=dict(scenarios.OPENING[0][1]),
+                                              headers={"Authorization": f"Bearer {args[1]}", "Idempotency-Key": args[2]})
+            print("ANSWERED", response.status_code, response.get_data(as_text=True), flush=True)
         elif mode == "claim":
             claimed = (mailer.claim_messages(app.extensions["clock"].now())[1] if args[0] == "outbox"
                        else timers.claim_timers(app.extensions["clock"].now())[1])

@@ -31,6 +31,7 @@ class Shape:
         self.port = free_port()
         self.log = log_dir / "serve.err"
         environment = dict(os.environ, SECRET_KEY="cle-de-test-production", DATABASE_URL=url, PORT=str(self.port),
+                           PUBLIC_URL=f"http://127.0.0.1:{self.port}",
                            SERVE_SETUP="0", WEB_CONCURRENCY="2", GUNICORN_THREADS="1", SCHEDULER_MAX_SLEEP="1",
                            SIGNALEMENT_SECURE_COOKIES="false", **env)
         environment.pop("SIGNALEMENT_ENV", None)

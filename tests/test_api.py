@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -260,7 +261,7 @@ def test_problem_details_for_every_refusal(app, client):
     is_problem(deep, 400)
     is_problem(call(client, "POST", "/declarations", declarant, [1, 2], key()), 400)
     nul = dict(declaration(finess), formulaire=scenarios.formulaire(titre="nul\x00ici"))
-    assert "caractère nul" in is_problem(call(client, "POST", "/declarations", declarant, nul, key()), 400)["detail"]
+    assert "caractère nul" in is_problem(call(client, "POST", "/declarations", declarant, nul, key()), 422)["detail"]
     is_problem(call(client, "GET", "/dossiers?page=0", declarant), 400)
     is_problem(call(client, "GET", "/tasks?per_page=%C2%B2", declarant), 400)  # « ² » is a digit to str.isdigit
     is_problem(call(client, "GET", "/dossiers?etat=nimporte", declarant), 400)
@@ -341,6 +342,11 @@ def test_visibility_is_the_pages_for_every_role(app, clock):
     # The matrix is not empty: the ARS sees its region's military dossier as a summary, the ACSS the addressed one.
     ars = call(api, "GET", f"/dossiers/{dossiers[3].id}", token(ARS_IDF)).get_json()
     assert ars["summary"] is True and "title" not in ars and ars["message"]
+    begin = structure_of(DECLARANT_BEGIN)
+    named = {"name": begin.name, "finess_et": begin.finess_et, "department": begin.department}
+    assert ars["structure"] == named  # the three facts the standard message names, nothing more
+    listed = call(api, "GET", "/dossiers?per_page=100", token(ARS_IDF)).get_json()["items"]
+    assert [d["structure"] for d in listed if d["number"] == dossiers[3].number] == [named]
     assert call(api, "GET", f"/dossiers/{dossiers[3].id}", token(ACSS)).get_json()["title"] == "Bégin adressé"
     assert call(api, "GET", f"/dossiers/{dossiers[4].id}", token(ACSS)).status_code == 404
 
@@ -374,6 +380,41 @@ def test_task_completion_through_the_command(app, client, clock):
     assert "prise en charge" in is_problem(call(client, "POST", f"/tasks/{following.id}/completion", other,
                                                 scenarios.qualification("grave"), key()), 409)["detail"]
     assert verifier.verify_dossier(db.session.get(Dossier, dossier.id)).ok
+
+
+def test_the_document_refuses_what_the_server_refuses(app, client, clock):
+    """Unknown members, empty or blank texts, an empty FINESS and NUL characters: the server answers 422 and
+    the OpenAPI document's request schema refuses the same body; a well-formed body passes both."""
+    dossier = _world(clock)[2]
+    document = openapi.document()
+
+    def body_validator(path: str) -> Draft202012Validator:
+        template = re.sub(r"/dossiers/\d+/", "/dossiers/{dossier_id}/", f"/api/v1{path}")
+        schema = document["paths"][template]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        return Draft202012Validator(dict(document, **schema))
+
+    finess = structure_of(DECLARANT_METZ).finess_et
+    notes, indicators = f"/dossiers/{dossier.id}/notes", f"/dossiers/{dossier.id}/indicators"
+    cases = [(ACSS, notes, {"kind": "note", "text": "x", "unexpected": {"a": 1}}),
+             (ACSS, notes, {"kind": "note", "text": ""}), (ACSS, notes, {"kind": "note", "text": " \n\t "}),
+             (ACSS, notes, {"kind": "note", "text": "avant\x00après"}),
+             (ACSS, indicators, {"kind": "ip", "value": "", "comment": "x"}),
+             (ACSS, indicators, {"kind": "ip", "value": "192.0.2.1", "comment": "nul\x00"}),
+             (ACSS, indicators, {"kind": "ip", "value": "192.0.2.1", "autre": 1}),
+             (DECLARANT_METZ, "/declarations", dict(declaration(finess), finess_site="")),
+             (DECLARANT_METZ, "/declarations", dict(declaration(finess), finess_site="   ")),
+             (DECLARANT_METZ, "/declarations", dict(declaration(finess), intrus=True)),
+             (DECLARANT_METZ, "/declarations", dict(declaration(finess),
+                                                    formulaire=scenarios.formulaire(titre="nul\x00ici")))]
+    for email, path, body in cases:
+        answer = is_problem(call(client, "POST", path, token(email), body, key()), 422)
+        assert answer["detail"], (path, body)
+        assert not body_validator(path).is_valid(body), (path, body)
+    assert "unexpected" in str(is_problem(call(client, "POST", notes, token(ACSS), cases[0][2], key()), 422)["errors"])
+    good = {"kind": "note", "text": "Appel du RSSI à 10 h"}
+    assert body_validator(notes).is_valid(good)
+    assert call(client, "POST", notes, token(ACSS), good, key()).status_code == 201
+    assert body_validator("/declarations").is_valid(declaration(finess))
 
 
 def _second_acss():
@@ -437,6 +478,7 @@ def test_token_page_and_cli(app, client, runner):
 # Schemathesis against the live server: no 5xx, nothing outside the document
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+HOOKS = Path(__file__).resolve().parent / "schemathesis_hooks.py"  # a fresh Idempotency-Key per case
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
           "response_schema_conformance")
 
@@ -465,6 +507,33 @@ def test_schemathesis_finds_no_server_error_nor_undocumented_response(api_server
                "--header", f"Authorization: Bearer {token(DECLARANT)}", "--max-examples", "6", "--seed", "2017281",
                "--workers", "1", "--generation-database", "none", "--no-color", "--request-timeout", "20",
                "--max-failures", "5", "--phases", "coverage,fuzzing"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=150, cwd=tmp_path)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=150, cwd=tmp_path,
+                            env=dict(os.environ, SCHEMATHESIS_HOOKS=str(HOOKS)))
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert re.search(r"Tested: [1-9]", result.stdout) and " 0 passed" not in result.stdout, result.stdout[-3000:]
+
+
+NEGATIVE_CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,negative_data_rejection,"
+                   "response_schema_conformance")
+
+
+def test_schemathesis_negative_data_is_refused_on_every_operation(api_server, clock, tmp_path):
+    """Negative data only (what the document refuses: wrong types, missing or extra members, empty texts,
+    NUL characters, out-of-range numbers, bad headers) on every operation, the path pointing at a dossier and
+    a task the token's holder may write (not a 404 that would hide the body's checks): the server refuses
+    each with a documented 4xx, never a 2xx nor a 5xx. As an analyst of the Cellule ACSS (notes, indicators,
+    the ready opening task) and as a declarant (declarations, notes on their own dossier)."""
+    dossiers = _world(clock)
+    opening = scenarios.ready_task(dossiers[2], "p2_ouvrir")
+    for email, dossier in ((ACSS, dossiers[2]), (DECLARANT, dossiers[0])):
+        (tmp_path / "schemathesis.toml").write_text(
+            f'[parameters]\n"path.dossier_id" = {dossier.id}\n"path.task_id" = "{opening.id}"\n')
+        command = [str(SCHEMATHESIS), "run", f"{api_server}/api/v1/openapi.json", "--checks", NEGATIVE_CHECKS,
+                   "--header", f"Authorization: Bearer {token(email)}", "--mode", "negative", "--max-examples", "25",
+                   "--seed", "2017281", "--workers", "1", "--generation-database", "none", "--no-color",
+                   "--request-timeout", "20", "--max-failures", "30", "--phases", "coverage,fuzzing"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                                env=dict(os.environ, SCHEMATHESIS_HOOKS=str(HOOKS)))
+        assert result.returncode == 0, email + "\n" + result.stdout[-12000:] + result.stderr[-2000:]
+        assert re.search(r"Tested: [1-9]", result.stdout) and " 0 passed" not in result.stdout, result.stdout[-3000:]
+    assert scenarios.ready_task(dossiers[2], "p2_ouvrir").status == "ready"  # no negative body completed it

@@ -149,3 +149,99 @@ def test_export_downloads(client, dossier):
     bad = client.get("/audit/export.xes?du=hier")
     assert bad.status_code == 400 and "Date invalide" in bad.text
     assert client.get("/audit/export.pdf").status_code == 404
+
+
+FORMS_DIR = __import__("pathlib").Path(__file__).resolve().parent.parent / "forms"
+
+
+def _shipped_properties() -> list[tuple[str, str, dict]]:
+    """(form, property name, schema) of every field of the shipped forms."""
+    found = []
+    for path in sorted(FORMS_DIR.glob("*.schema.json")):
+        for name, prop in json.loads(path.read_text(encoding="utf-8")).get("properties", {}).items():
+            found.append((path.name, name, prop))
+    return found
+
+
+def _sample(prop: dict):
+    """A value of a field's type, as the form would record it."""
+    options = prop.get("oneOf") or (prop.get("items") or {}).get("oneOf") or []
+    consts = [o["const"] for o in options if "const" in o]
+    kind = prop.get("type")
+    if kind == "array":
+        item = prop.get("items") or {}
+        if item.get("type") == "object":
+            return [{sub: _sample(p) for sub, p in (item.get("properties") or {}).items()}]
+        return consts[:1] or ["valeur saisie"]
+    if consts:
+        return consts[-1]
+    if kind == "boolean":
+        return True
+    if kind in ("integer", "number"):
+        return 3
+    if prop.get("format") == "date-time":
+        return "2026-03-02T07:45:00+01:00"
+    if prop.get("format") == "date":
+        return "2026-03-02"
+    return "valeur saisie"
+
+
+def _readable_part(page: str) -> str:
+    """The page without its « Données brutes » (the raw keys live there, one click away)."""
+    page = re.sub(r'<details id="donnees-brutes">.*?</details>', "", page, flags=re.S)
+    return re.sub(r'\sdata-[a-z-]+="[^"]*"', "", page)  # the diagram's data attributes are for its script
+
+
+def test_replay_rows_label_every_field_of_the_shipped_forms(app):
+    """Generated from forms/*.json: each field under its form label, enumerations by their French label, booleans
+    Oui/Non, instants in Paris time; no raw key, code, JSON array or ISO instant."""
+    from web import forms
+    from web.audit import replay_text
+    from workflow import deployment
+    labels = forms.labels(deployment.active_definition())
+    for form, name, prop in _shipped_properties():
+        value = _sample(prop)
+        rows = replay_text.readable_rows({name: value}, labels, {})
+        text = " | ".join(f"{r['label']} = {r['value']}" for r in rows)
+        assert rows and rows[0]["label"].startswith(prop.get("title", "?")), (form, name, text)
+        assert name not in text or name.lower() in prop.get("title", "").lower(), (form, name, text)
+        assert not re.search(r"\btrue\b|\bfalse\b|\[|\{|\d{4}-\d{2}-\d{2}T", text), (form, name, text)
+        options = {o["const"]: o["title"] for o in (prop.get("oneOf") or (prop.get("items") or {}).get("oneOf") or [])
+                   if "const" in o}
+        for code in value if isinstance(value, list) else [value]:
+            if isinstance(code, str) and code in options and options[code] != code:
+                assert options[code] in text and not re.search(rf"(?<![\w-]){re.escape(code)}(?![\w-])",
+                                                               text.replace(options[code], "")), (form, name, text)
+        if value is True and not options:
+            assert "Oui" in text, (form, name, text)
+        if prop.get("format") == "date-time":
+            assert "02/03/2026 à 07:45" in text, (form, name, text)
+
+
+def test_replay_page_reads_as_french_and_keeps_the_raw_view(client, dossier):
+    login(client, AUDITEUR)
+    events = hash_chain.events_of(db.session.scalar(select(Dossier.instance_id).where(Dossier.number == dossier)))
+    keys = {name for _, name, _ in _shipped_properties() if "_" in name}
+    codes = {o["const"] for _, _, prop in _shipped_properties()
+             for o in (prop.get("oneOf") or (prop.get("items") or {}).get("oneOf") or [])
+             if isinstance(o.get("const"), str) and "_" in o["const"]}
+    from mail.notifications import SUBJECTS
+    internal = keys | codes | {k for k in SUBJECTS if "_" in k} | {"structure.id", "heures_ouvrees.motif"}
+    for event in events:
+        page = client.get(f"/audit/dossiers/{dossier}/etapes/{event.seq}").text
+        assert '<details id="donnees-brutes">' in page, event.seq
+        readable = _readable_part(page)
+        found = [k for k in internal if re.search(rf"(?<![\w.-]){re.escape(k)}(?![\w-])", readable)]
+        assert not found, (event.seq, found)
+        assert not re.search(r">\s*(true|false)\s*<|\[&#34;|\[\"|\d{4}-\d{2}-\d{2}T\d{2}", readable), event.seq
+    form_step = next(e.seq for e in events if e.visited and e.visited[0] == "p1_formulaire")
+    page = client.get(f"/audit/dossiers/{dossier}/etapes/{form_step}").text
+    readable = _readable_part(page)
+    assert "Intitulé de l&#39;incident" in readable and "Rançongiciel" in readable
+    assert "02/03/2026 à 07:45" in readable
+    raw = page.split('<details id="donnees-brutes">')[1]
+    assert "structure.id" in raw and '<td class="numero">titre</td>' in raw
+    last = client.get(f"/audit/dossiers/{dossier}/etapes/{events[-1].seq}").text
+    assert "Claire Le Gall" in _readable_part(last)  # people by name
+    history = client.get(f"/audit/dossiers/{dossier}").text
+    assert "Indicateur technique (Famille de rançongiciel" in history and "(famille_rancongiciel)" not in history

@@ -47,3 +47,27 @@ def test_statistics_page_draws_its_charts_and_passes_axe(page, axe):  # noqa: F8
     assert "Grand Est" not in page.inner_text("main")
     assert page.js_errors == []
     shot(page, "statistiques-ars-sans-graphiques")
+
+
+def test_statistics_page_on_a_phone_has_no_sideways_scroll_and_whole_labels(page):
+    """At 390 px wide (a phone), the page does not scroll sideways and the charts' category labels are whole."""
+    build()
+    db.session.remove()
+    login(page, ACSS)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(page.base + "/statistiques?annee=2025")
+    page.wait_for_function("document.querySelectorAll('figure.stat-graphique canvas').length === 10")
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    shot(page, "statistiques-telephone")
+    assert widths[0] <= widths[1], widths
+    # Each horizontal chart's labels are drawn in lines that hold the whole label (no cut on the left).
+    checked = page.evaluate("""() => Array.from(document.querySelectorAll('figure.stat-graphique canvas'))
+        .map(c => Chart.getChart(c)).filter(chart => chart.options.indexAxis === 'y')
+        .map(chart => { const axis = chart.scales.y; return [axis.left >= 0,
+             chart.data.labels.every((label, i) => [].concat(axis.ticks[i].label).join(' ') === label)]; })""")
+    assert checked and all(left and whole for left, whole in checked), checked
+    assert page.js_errors == []
+    # A bad filter in the address: answered on the page, in French, still without sideways scroll.
+    page.goto(page.base + "/statistiques?annee=abc")
+    assert "L'année doit être" in page.inner_text("#erreur-filtres")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from audit import verifier
 from cli import scenarios
 from mail import mailer
-from models import (AuditEvent, Counter, Dossier, Draft, IdempotencyKey, OutboxMessage, ProcessInstance, TaskRow,
+from models import (ApiIdempotency, AuditEvent, Counter, Dossier, Draft, IdempotencyKey, OutboxMessage, ProcessInstance, TaskRow,
                     Timer, db)
 from test_mail import Recorder, free_port, outbox, smtp  # noqa: F401 - smtp is a fixture
 from test_web_support import DECLARANT, DECLARANT_METZ, form_data, login, post, structure_of, user
@@ -102,6 +102,41 @@ def test_a_start_killed_midway_leaves_nothing_and_the_retry_keeps_one_number(app
     assert first.location.endswith(f"/taches/{next_step.id}")
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 0 and "1 dossier vérifié" in result.output and "aucune différence" in result.output
+
+
+def test_a_completion_killed_after_its_commit_replays_its_answer_to_the_retry(app, client, clock):
+    """A worker killed right after an API completion's commit, before answering: the client's retry with the
+    same Idempotency-Key gets the original answer (200, replayed), not 409; a new key gets 409."""
+    from test_api import _declared, call, is_problem, token
+    from test_visibility_matrix import _drive
+    from test_web_support import ACSS, DECLARANT_METZ
+
+    clock.set(scenarios.MONDAY_MORNING)
+    dossier = _drive(clock, DECLARANT_METZ, _declared("Metz déclaré"))
+    row = scenarios.ready_task(dossier, "p2_ouvrir")
+    secret, task_id, dossier_id = token(ACSS), row.id, dossier.id
+    child = spawn(app, clock, "complete-api", task_id, secret, KEY)
+    output = child.stdout.read() if child.stdout else ""
+    assert killed(child), output
+    assert "ANSWERED" not in output
+    db.session.expire_all()
+    assert db.session.get(TaskRow, task_id).status == "completed"  # the commit happened before the kill
+    pending = db.session.scalar(select(ApiIdempotency).where(ApiIdempotency.key == KEY))
+    assert pending.status == 200 and pending.body["task"]["status"] == "completed"
+
+    retry = call(client, "POST", f"/tasks/{task_id}/completion", secret, dict(scenarios.OPENING[0][1]), KEY)
+    assert retry.status_code == 200, retry.get_data(as_text=True)
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    body = retry.get_json()
+    assert body["task"]["id"] == task_id and body["task"]["status"] == "completed"
+    assert body["dossier"]["id"] == dossier_id
+    assert scenarios.ready_task(db.session.get(Dossier, dossier_id), "p3_qualifier").id in {
+        t["id"] for t in body["next_tasks"]}
+    assert "déjà été traitée" in is_problem(call(client, "POST", f"/tasks/{task_id}/completion", secret,
+                                                 dict(scenarios.OPENING[0][1]), "une-autre-cle-0123456789"), 409)["detail"]
+    completions = db.session.scalars(select(AuditEvent.payload).where(AuditEvent.command == "complete")).all()
+    assert sum(1 for p in completions if p.get("task_id") == task_id) == 1  # completed once
+    assert verifier.verify_dossier(db.session.get(Dossier, dossier_id)).ok
 
 
 def test_random_kills_leave_no_orphan_and_no_hole(app, clock):

@@ -3,6 +3,7 @@ is given at validation; and the military path says what really happens, up to th
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
@@ -90,6 +91,8 @@ def test_a_declaration_in_progress_can_be_abandoned_and_it_is_audited(client, cl
     assert confirm.status_code == 200 and "définitive" in confirm.text and dossier.number in confirm.text
     too_long = post(client, f"/declarer/{dossier.id}/abandonner", {"motif": "x" * 2001})
     assert too_long.status_code == 422
+    assert "x" * 2001 in too_long.text and 'id="erreur-motif"' in too_long.text  # kept whole, never cut
+    assert 'maxlength' not in too_long.text.split('id="motif"')[1].split(">")[0]
     done = post(client, f"/declarer/{dossier.id}/abandonner", {"motif": "Déclaré par erreur"})
     assert done.status_code == 302 and done.location.endswith("/declarer")
     db.session.expire_all()
@@ -177,3 +180,20 @@ def test_a_restricted_military_outcome_is_not_mailed_in_clear(app, clock):
     assert "Rançongiciel contenu" not in outcome.body_text + outcome.body_html
     assert "diffusion restreinte" in outcome.body_text
     assert verifier.verify_dossier(dossier).ok
+
+
+def test_a_declaration_on_new_years_night_in_paris_takes_the_new_years_number(client, clock):
+    """1 January at 00:30 in Paris is 31 December 23:30 UTC: the number is the new year's, on every path."""
+    clock.set(datetime(2026, 12, 31, 22, 50, tzinfo=timezone.utc))
+    dossier = start(client, DECLARANT)
+    clock.set(datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc))  # 00:30 in Paris
+    finish(client, dossier, scenarios.formulaire())
+    db.session.refresh(dossier)
+    assert dossier.number == "SSI-2027-00001"
+    # A dossier numbered at its start (scenarios, other commands) follows the same year.
+    started = commands.start_dossier(structure_of(DECLARANT), user(DECLARANT), context.Actor.of(user(DECLARANT)))
+    assert started.number == "SSI-2027-00002"
+    # One hour earlier in Paris (22:30 UTC), still the old year.
+    clock.set(datetime(2026, 12, 31, 22, 30, tzinfo=timezone.utc))
+    older = commands.start_dossier(structure_of(DECLARANT), user(DECLARANT), context.Actor.of(user(DECLARANT)))
+    assert older.number == "SSI-2026-00001"

@@ -75,6 +75,7 @@ SHOTS = [
     (ACSS, "/dossiers/{suivi}", "acss-fiche"),
     (ACSS, "/statistiques", "acss-statistiques"),
     (HFDS, "/boite", "fssi-boite"),
+    (HFDS, "/taches/{hors_heures}", "fssi-hors-heures"),
     (HFDS, "/taches/{coordonner}", "fssi-coordination"),
     (DGS, "/boite", "dgs-boite"),
     (DGS, "/taches/{dgs}", "dgs-analyse"),
@@ -88,6 +89,7 @@ SHOTS = [
     (PROCESSUS, "/admin/processus/modeleur", "processus-modeleur"),
     (ADMIN, "/admin/comptes", "admin-comptes"),
     (ADMIN, "/admin/outbox/", "admin-messages"),
+    (ADMIN, "/admin/exploitation/", "admin-exploitation"),
 ]
 
 
@@ -100,11 +102,13 @@ def take_screenshots(page, clock) -> None:
     health, _ = scenarios.run("impact_sanitaire", clock, until="p3_dgs_analyse")
     crisis, _ = scenarios.run("significatif_crise", clock, until="p4bis_coordonner")
     military, _ = scenarios.run("militaire_sans_impact", clock, until="mil_traiter")
+    urgent, _ = scenarios.run("hors_heures", clock, until="p1_fssi_traiter")
     events = hash_chain.events_of(support.instance_id)
     values = {"complement": open_task(waiting.id, "p3_complement").id, "grave": waiting.id,
               "choix": open_task(choice.id, "p4_choix").id, "qualifier": open_task(opening.id, "p3_qualifier").id,
               "suivi": support.id, "coordonner": open_task(crisis.id, "p4bis_coordonner").id,
               "dgs": open_task(health.id, "p3_dgs_analyse").id, "militaire": open_task(military.id, "mil_traiter").id,
+              "hors_heures": open_task(urgent.id, "p1_fssi_traiter").id,
               "numero": support.number, "etape": events[len(events) // 2].seq}
     db.session.remove()  # the server thread has its own session
     CAPTURES.mkdir(parents=True, exist_ok=True)

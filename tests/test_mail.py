@@ -115,7 +115,7 @@ def test_every_notification_of_the_process_is_delivered_with_its_content(app, cl
     assert rcpts == ["declarant.metz@chr-metz.example.fr"]
     text = message.get_body(("plain",)).get_content()
     assert "Entités alertées :" in text
-    for entity in ("FSSI (BAL ssi@sg.social.gouv.fr)", "ARS Grand Est", "Cellule ACSS (Agence du numérique en santé)"):
+    for entity in ("FSSI (boîte fonctionnelle ssi@sg.social.gouv.fr)", "ARS Grand Est", "Cellule ACSS (Agence du numérique en santé)"):
         assert f"  - {entity}" in text
         assert f"<li>{entity}</li>" in message.get_body(("html",)).get_content()
     # Off-hours escalation to the FSSI mailbox, saying why.

@@ -25,7 +25,7 @@ from app import create_app
 from cli import demo, scenarios
 from conftest import PG_MISSING, PG_SERVER, REQUIRE_POSTGRES, _postgres_available
 from models import AuditEvent, Dossier, IdempotencyKey, SchedulerHeartbeat, TaskRow, db
-from production_support import ROOT, Browser, Shape
+from production_support import ROOT, Browser, Shape, children, cmdline
 from test_web_support import DECLARANT, PASSWORD, form_data
 from workflow import deployment
 
@@ -292,6 +292,7 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path)
     with pytest.raises(app_module.ConfigurationError, match="SECRET_KEY is missing"):
         create_app()
     monkeypatch.setenv("SECRET_KEY", "k")
+    monkeypatch.setenv("PUBLIC_URL", "https://signalement.example.fr")  # required too (tests/test_public_address.py)
     monkeypatch.setenv("SMTP_PORT", "vingt-cinq")
     with pytest.raises(app_module.ConfigurationError, match="SMTP_PORT"):
         create_app()
@@ -301,3 +302,81 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path)
     assert built.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.example/signalement"
     assert built.config["SMTP_PORT"] == 2525 and built.config["SECRET_KEY"] == "k"
     assert built.config["SCHEDULER_ENABLED"] is False  # the scheduler is its own process in production
+
+
+def _heartbeats(sql) -> dict:
+    sql.rollback()
+    return dict(sql.execute(select(SchedulerHeartbeat.name, SchedulerHeartbeat.beat_at)).all())
+
+
+def test_a_dead_scheduler_or_master_is_restarted_alone(shape, sql):
+    """SIGKILL the scheduler: every request keeps getting 200 meanwhile, and a new scheduler process beats
+    again. SIGKILL the gunicorn master: the scheduler keeps running (same pid) and a new master serves."""
+    browser = Browser(shape.port)
+    browser.login(DECLARANT, PASSWORD)
+    statuses, stop = [], threading.Event()
+
+    def traffic():
+        while not stop.is_set():
+            statuses.append(browser.get("/dossiers").status)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=traffic)
+    thread.start()
+    try:
+        first = shape.child("scheduler")
+        before = _heartbeats(sql)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            assert time.monotonic() < deadline, shape.log.read_text()[-3000:]
+            alive = [pid for pid in children(shape.process.pid) if "flask scheduler" in cmdline(pid)]
+            fresh = [name for name in _heartbeats(sql) if name not in before and alive
+                     and name.endswith(f":{alive[0]}")]
+            if alive and alive[0] != first and fresh:
+                break
+            time.sleep(0.2)
+        time.sleep(1)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert len(statuses) > 20 and set(statuses) == {200}, statuses
+    assert browser.get("/pret").status == 200
+    assert any('"scheduler (pid' in line and "started again" in line for line in shape.log.read_text().splitlines())
+
+    scheduler, master = shape.child("scheduler"), shape.child("gunicorn")
+    os.kill(master, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:
+        assert time.monotonic() < deadline, shape.log.read_text()[-3000:]
+        masters = [pid for pid in children(shape.process.pid) if "gunicorn" in cmdline(pid)]
+        if masters and masters[0] != master:
+            try:
+                if Browser(shape.port, browser.cookies).get("/dossiers").status == 200 and children(masters[0]):
+                    break
+            except BROKEN:
+                pass
+        time.sleep(0.3)
+    assert shape.child("scheduler") == scheduler  # untouched by the web's restart
+    assert browser.get("/pret").status == 200
+
+
+def test_the_upgrade_is_a_step_of_its_own(tmp_path):
+    """`scripts/serve upgrade` brings an empty database to the migrations' head and deploys the process, then
+    exits; a second run changes nothing."""
+    url = f"sqlite:///{tmp_path / 'neuve.db'}"
+    env = dict(os.environ, SIGNALEMENT_ENV="production", DATABASE_URL=url, SECRET_KEY="k", SERVE_SETUP="0",
+               PUBLIC_URL="http://127.0.0.1:8000")
+    for _ in range(2):
+        done = subprocess.run([str(ROOT / "scripts" / "serve"), "upgrade"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Base de données à jour" in done.stdout
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert {conn.execute(text("SELECT version_num FROM alembic_version")).scalar()} == migrate.head_revisions()
+        assert conn.execute(text("SELECT count(*) FROM process_definitions")).scalar() == 1
+    engine.dispose()
+    refused = subprocess.run([str(ROOT / "scripts" / "serve"), "autre"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=30)
+    assert refused.returncode == 2 and "Usage" in refused.stderr

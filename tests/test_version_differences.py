@@ -91,7 +91,7 @@ def _timer(active):
 
 def _condition(active):
     new = 'heures_ouvrees["hors_heures"] or besoin_aide_urgente'
-    return _edited(CONDITION, new), {}, "flow_p1_gw_hno__p1_fssi_hno", "conditionExpression", CONDITION, new, \
+    return _edited(CONDITION, new), {}, "flow_p1_gw_hno__p1_fssi_split", "conditionExpression", CONDITION, new, \
         "Condition"
 
 

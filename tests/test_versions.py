@@ -110,6 +110,8 @@ def test_the_dry_run_shows_paths_that_change_and_a_broken_file_changes_nothing(a
     assert "Éléments ajoutés" in text and "<code>p4_causes</code>" in text and "<code>p4_analyse</code>" in text
     assert "<strong>Échec</strong>" in text and "pas de tâche « p4_analyse » ouverte" in text
     assert "Analyser les causes" in text  # the paths are told with element names
+    # The scenarios now wait on the renamed task: said with its label, not as the end of the path nor a list.
+    assert "en attente de « Analyser les causes de l&#39;incident »" in text and "[&#39;" not in text
     assert _definitions() == 1
     broken = SHIPPED.replace('<spiffworkflow:property name="role" value="ars" />',
                              '<spiffworkflow:property name="role" value="inconnu" />')
@@ -127,8 +129,15 @@ def test_the_dry_run_shows_paths_that_change_and_a_broken_file_changes_nothing(a
     assert response.status_code == 202 and len(response.json["rapport"]["scenarios"]) == len(scenarios.SCENARIOS)
     assert {"id": "p4_causes", "type": "userTask", "nom": "Analyser les causes de l'incident"} in \
         response.json["rapport"]["diff"]["ajoutes"]
-    page = client.post(response.json["confirmer"], data={"csrf_token": csrf(client), "commentaire": "Renommage"},
-                       follow_redirects=True)
+    # The renamed task changes the paths of the scenarios that reach it: each must be accepted explicitly.
+    changed = [s["nom"] for s in response.json["rapport"]["scenarios"] if s["different"]]
+    assert "grave_acss" in changed and not any(s["bloquant"] for s in response.json["rapport"]["scenarios"])
+    refused = client.post(response.json["confirmer"], headers={"Accept": "application/json"},
+                          data={"csrf_token": csrf(client), "commentaire": "Renommage", "accepter": changed[1:]})
+    assert refused.status_code == 422 and f"({changed[0]}) diffère" in " ".join(refused.json["raisons"])
+    assert deployment.active_definition().id == 1
+    page = client.post(response.json["confirmer"], data={"csrf_token": csrf(client), "commentaire": "Renommage",
+                                                         "accepter": changed}, follow_redirects=True)
     assert "Version 2 déployée" in page.get_data(as_text=True) and deployment.active_definition().id == 2
     response = client.post("/admin/processus/deployer", headers={"Accept": "application/json"},
                            data={"csrf_token": csrf(client), "fichiers": [(io.BytesIO(SHIPPED.encode()), "s.bpmn")]},
@@ -176,9 +185,13 @@ def test_versions_page_migration_preview_and_bulk_migration(app, client, clock):
     assert 'P7D → P3D' in text and "Conserver l'échéance" in text and "Recalculer avec la nouvelle durée" in text
     # One dossier moved alone keeps its timer's due date; the bulk move recalculates the others'.
     kept_due = _due(dossiers["suivi_bis"])
+    assert client.post("/admin/processus/migrer", data={"csrf_token": csrf(client), "dossier": dossiers["suivi_bis"].number,
+                                                        "version": "2"}).status_code == 403  # by number: admins only
+    login(client, ADMIN)
     page = client.post("/admin/processus/migrer", data={"csrf_token": csrf(client), "dossier": dossiers["suivi_bis"].number,
                                                         "version": "2"}, follow_redirects=True)
     assert "migré vers la version 2" in page.get_data(as_text=True) and _due(dossiers["suivi_bis"]) == kept_due
+    login(client, OWNER)
     page = client.post("/admin/versions/1/migration", data={"csrf_token": csrf(client), "vers": "2"},
                        follow_redirects=True)
     assert "Choisissez ce que deviennent les minuteurs" in page.get_data(as_text=True)

@@ -67,6 +67,11 @@ def _military(tag: str, addressee: str, level: str) -> list:
 def world(app, clock):
     """Dossiers of every kind with their markers, and who may see each marker."""
     clock.set(scenarios.MONDAY_MORNING)
+    begin = structure_of(DECLARANT_BEGIN)
+    # The ARS's summary names the structure (name, FINESS, département) and nothing more of it.
+    begin.name, begin.city = "MK-BEGIN-NAME Hôpital Bégin", "MK-BEGIN-CITY"
+    begin.email, begin.phone = "mk-begin-mail@sante.defense.example.fr", "MK-BEGIN-SPHONE"
+    db.session.commit()
     note = scenarios.qualification("grave", info=True)
     note.update(analyse_qualification="MK-CIVA-NOTE analyse interne",
                 question_declarant="MK-CIVA-QUESTION version du logiciel ?")
@@ -114,6 +119,10 @@ def world(app, clock):
                mil_acss.number: military_base | {ACSS, ARS_IDF, ADMIN},
                mil_open.number: military_base | {ARS_IDF, ADMIN}}
     allowed.update(numbers)
+    # The name is also a directory fact: the inbox's structure filter and the owner's page list every structure.
+    allowed["MK-BEGIN-NAME"] = military_base | {HFDS, ACSS, ARS_IDF, ADMIN, DGS, PROCESSUS}
+    for marker in ("MK-BEGIN-CITY", "mk-begin-mail", "MK-BEGIN-SPHONE"):  # the ARS_IDF's summary: not these
+        allowed[marker] = military_base | {HFDS, ACSS, ADMIN}
     return {"dossiers": [civil_open, closed, draft, mil_hfds, mil_acss, mil_open], "allowed": allowed,
             "civil_open": civil_open, "closed": closed, "draft": draft, "mil_hfds": mil_hfds,
             "mil_acss": mil_acss, "mil_open": mil_open}
@@ -198,6 +207,12 @@ def test_no_marker_leaks_and_each_role_sees_its_own(client, world):
         (ARS_IDF, "/dossiers", w["mil_hfds"].number),
         (ARS_IDF, f"/dossiers/{w['mil_hfds'].id}", access.STANDARD_MESSAGE),
         (ARS_IDF, f"/dossiers/{w['mil_hfds'].id}", access.CARE_ALERT),
+        (ARS_IDF, f"/dossiers/{w['mil_hfds'].id}", access.CARE_ALERT_ACTION),
+        (ARS_IDF, f"/dossiers/{w['mil_hfds'].id}", "MK-BEGIN-NAME"),
+        (ARS_IDF, f"/dossiers/{w['mil_hfds'].id}", structure_of(DECLARANT_BEGIN).finess_et),
+        (ARS_IDF, "/dossiers", "MK-BEGIN-NAME"),
+        (ARS_IDF, "/dossiers", f"FINESS {structure_of(DECLARANT_BEGIN).finess_et}, "
+                               f"département {structure_of(DECLARANT_BEGIN).department}"),
         (DGS, "/dossiers", w["closed"].number),
         (AUDITEUR, f"/audit/dossiers/{w['closed'].number}/etapes/2", "MK-CIVB-DECL"),
         (AUDITEUR, "/audit/export.csv", w["closed"].number),
@@ -215,6 +230,14 @@ def test_no_marker_leaks_and_each_role_sees_its_own(client, world):
     ]
     missing = [(e, u, m) for e, u, m in must_see if str(escape(m)) not in text(e, u)]
     assert not missing, missing
+    # The process owner's administration page shows versions and counts, no account (issue 20, least privilege);
+    # the administrator's lists them.
+    accounts = [a for a in db.session.scalars(select(User)) if a.email != PROCESSUS]
+    owner_page, admin_page = text(PROCESSUS, "/admin/"), text(ADMIN, "/admin/")
+    assert [a.email for a in accounts if a.email in owner_page or str(escape(a.name)) in owner_page] == []
+    assert all(a.email in admin_page for a in accounts)
+    assert f'<dd id="departement-dossier">{structure_of(DECLARANT_BEGIN).department}</dd>' in \
+        text(ARS_IDF, f"/dossiers/{w['mil_hfds'].id}")
     # The declarant sees the request made to them, not the analyst's note that came with it.
     task = scenarios.ready_task(w["civil_open"], "p3_complement")
     assert "MK-CIVA-QUESTION" in text(DECLARANT, f"/taches/{task.id}")

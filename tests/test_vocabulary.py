@@ -69,3 +69,44 @@ def test_no_parenthesised_plurals_left():
     found = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in sources
              for m in re.finditer(r"(\w+)\((?:s|es|e)\)", p.read_text(encoding="utf-8")) if m.group(1) not in code]
     assert not found, found
+
+
+INTERNAL_WORDS = [r"\btâches? [A-D]\b", r"\bBAL\b", r"\bLuhn\b", r"forme normalisée"]
+
+
+@pytest.mark.parametrize("path", FORMS, ids=lambda p: p.name)
+def test_forms_speak_plain_french(path):
+    """What the forms show people (titles, descriptions, help, context labels) carries no internal word."""
+    def texts(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("title", "description", "ui:help", "ui:placeholder", "help") or \
+                        key == "ui:contextLabels":
+                    yield from (value.values() if isinstance(value, dict) else [value])
+                else:
+                    yield from texts(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from texts(item)
+    found = [(text, word) for text in texts(json.loads(path.read_text(encoding="utf-8"))) if isinstance(text, str)
+             for word in INTERNAL_WORDS if re.search(word, text, re.IGNORECASE)]
+    assert not found, f"{path.name} : {found}"
+
+
+def test_declarant_pages_speak_plain_french(client, clock):
+    """The declarant's wizard, inbox, fiche and FINESS error: no task letters, no « BAL », no « Luhn », and the
+    provisional reference explained."""
+    from cli import scenarios
+    from test_web_support import DECLARANT, dossier_by_number, dossier_number, form_data, login, open_task, post, \
+        structure_of
+    login(client, DECLARANT)
+    started = post(client, "/declarer", form_data(scenarios.PERIMETRE, finess_site=structure_of(DECLARANT).finess_et))
+    dossier = dossier_by_number(dossier_number(client.get(started.location).text))
+    row = open_task(dossier.id, "p1_impact")
+    pages = [client.get(url).text for url in ("/boite", f"/taches/{row.id}", f"/dossiers/{dossier.id}", "/declarer")]
+    pages.append(post(client, "/declarer", {"finess_site": "350000029", "action": "valider"}).text)
+    for page in pages:
+        found = [word for word in INTERNAL_WORDS if re.search(word, page, re.IGNORECASE)]
+        assert not found, found
+    assert dossier.number.startswith("BR-") and "référence provisoire" in pages[1] and "référence provisoire" in pages[2]
+    assert "clé de contrôle" in pages[4]

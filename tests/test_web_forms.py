@@ -155,3 +155,56 @@ def test_claimed_task_is_protected_until_taken_over(client, clock):
     post(client, f"/taches/{row.id}/prendre", {"reprendre": "1"})
     assert open_task(dossier.id, "p2_ouvrir").claimed_by == user(ACSS).id
     assert post(client, f"/taches/{row.id}", form_data(scenarios.OPENING[0][1], action="valider")).status_code == 302
+
+
+def test_added_row_keeps_row_one_choice_and_opens_on_the_new_row_without_javascript(client, clock):
+    """The server's « Ajouter une ligne » keeps each row's select (a row field is one value, not a list) and
+    puts the focus (autofocus) on the new row's first field."""
+    dossier, _ = scenarios.run("grave_acss", clock, until="p1_formulaire")
+    row = open_task(dossier.id, "p1_formulaire")
+    login(client, DECLARANT)
+    page = post(client, f"/taches/{row.id}", {"indicateurs_techniques-0-type": "ip",
+                                              "indicateurs_techniques-0-valeur": "198.51.100.7",
+                                              "action": "ajouter:indicateurs_techniques"})
+    assert page.status_code == 200
+    assert re.search(r'<option value="ip"\s+selected>', page.text)
+    assert re.search(r'id="f-indicateurs_techniques-1-type"[^>]*autofocus', page.text)
+    assert page.text.count('autofocus="autofocus"') == 1
+    assert 'maxlength' not in page.text
+
+
+def test_date_coherence_holds_on_every_path(client, clock):
+    """Nothing in the future, start <= detection: refused by the command (web, API, CLI alike)."""
+    dossier, _ = scenarios.run("grave_acss", clock, until="p1_formulaire")
+    row = open_task(dossier.id, "p1_formulaire")
+    actor = context.Actor.of(user(DECLARANT))
+    for data, field, words in ((scenarios.formulaire() | {"date_detection": "2027-01-01T10:00:00+01:00"},
+                                "date_detection", "futur"),
+                               (scenarios.formulaire() | {"date_debut": "2026-03-02T08:00:00+01:00"},
+                                "date_debut", "constatation"),
+                               (scenarios.formulaire() | {"date_debut": "2026-03-05T11:30"}, "date_debut", "futur")):
+        try:
+            commands.complete_task(row.id, data, actor)
+        except Exception as exc:  # FormErrors: a 422 with field messages
+            assert exc.status == 422 and words in exc.errors[field], exc.errors
+        else:
+            raise AssertionError(f"accepted: {data}")
+    login(client, DECLARANT)
+    page = post(client, f"/taches/{row.id}", form_data(scenarios.formulaire(), action="valider",
+                                                       date_detection="2026-09-01T10:00"))
+    assert page.status_code == 422 and 'id="erreur-date_detection"' in page.text and "futur" in page.text
+    assert 'value="2026-09-01T10:00"' in page.text
+    commands.complete_task(row.id, scenarios.formulaire() | {"date_debut": "2026-03-02T07:00:00+01:00"}, actor)
+    assert open_task(dossier.id, "p1_formulaire") is None  # coherent dates: validated
+
+
+def test_over_long_text_is_a_field_error_with_the_text_kept(client, clock):
+    dossier, _ = scenarios.run("grave_acss", clock, until="p1_formulaire")
+    row = open_task(dossier.id, "p1_formulaire")
+    login(client, DECLARANT)
+    text = "x" * 20412
+    for action in ("valider", "brouillon"):
+        page = post(client, f"/taches/{row.id}", form_data(scenarios.formulaire(), action=action, description=text))
+        assert page.status_code == 422 and 'id="erreur-description"' in page.text
+        assert text in page.text and "20\u00a0412" in page.text and "20\u00a0000" in page.text
+    assert db.session.scalar(db.select(Draft).where(Draft.task_id == row.id)) is None

@@ -1,6 +1,8 @@
 """The inbox: scope, filters, sorting, counts, claim and release, overdue marks, pagination at volume."""
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 from bench.volume import add_open_dossiers
@@ -97,3 +99,23 @@ def test_pagination_links_keep_the_filters(app, client, clock):
     assert 'href="/boite?region=Bretagne&amp;tri=echeance&amp;page=2"' in page
     second = client.get("/boite?region=Bretagne&tri=echeance&page=2").text
     assert "Page 2 sur" in second and 'href="/boite?region=Bretagne&amp;tri=echeance&amp;page=1"' in second
+
+
+def test_taking_a_task_opens_it_and_the_dossier_list_shows_priorities(client, clock):
+    """« Prendre » from the inbox opens the task; the dossier list carries the inbox's priority markers, for the
+    ARS of the region too."""
+    from test_web_support import ARS_BRETAGNE, post
+    dossier, _ = scenarios.run("grave_acss", clock, until="p2_ouvrir")
+    row = open_task(dossier.id, "p2_ouvrir")
+    login(client, ACSS)
+    taken = post(client, f"/taches/{row.id}/prendre", {"retour": "/boite"})
+    assert taken.status_code == 302 and taken.location.endswith(f"/taches/{row.id}")
+    page = client.get(taken.location).text
+    assert "Vous avez pris en charge" in page
+    markers = re.findall(r'<ul class="marqueurs"', client.get("/boite").text)
+    assert markers
+    for email in (ACSS, ARS_BRETAGNE):
+        login(client, email)
+        listing = client.get("/dossiers").text
+        row_html = listing.split(dossier.number)[1].split("</tr>")[0]
+        assert '<ul class="marqueurs"' in row_html and "Impact sur les soins" in row_html, email

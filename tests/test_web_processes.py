@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from cli import scenarios
 from models import ProcessDefinition, ProcessInstance, db
-from tests.test_web_support import confirm_deployment, csrf, login
+from tests.test_web_support import ADMIN, confirm_deployment, csrf, login
 
 OWNER = "processus@hfds.example.fr"
 
@@ -35,6 +35,9 @@ def test_owner_deploys_a_new_version_and_migrates_a_dossier(app, client, clock):
     assert "Version 2 déployée" in page.get_data(as_text=True)
     page = _upload(client, changed)
     assert "déjà déployé (version 2)" in page.get_data(as_text=True)
+    assert client.post("/admin/processus/migrer", data={"csrf_token": csrf(client), "dossier": dossier.number,
+                                                        "version": "2"}).status_code == 403  # by number: admins only
+    login(client, ADMIN)
     page = client.post("/admin/processus/migrer", data={"csrf_token": csrf(client), "dossier": dossier.number,
                                                         "version": "2"}, follow_redirects=True)
     assert f"Dossier {dossier.number} migré vers la version 2" in page.get_data(as_text=True)
@@ -48,6 +51,7 @@ def test_bad_uploads_are_refused_in_french(app, client):
     page = _upload(client, "é".encode("latin-1"))
     assert "UTF-8" in page.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(ProcessDefinition)) == 1
+    login(client, ADMIN)
     page = client.post("/admin/processus/migrer", data={"csrf_token": csrf(client), "dossier": "SSI-0", "version": "9"},
                        follow_redirects=True)
     assert "Dossier ou version inconnu" in page.get_data(as_text=True)

@@ -1,6 +1,7 @@
 """The process as a graph: its id, executability, reachability, gateway defaults, diagram interchange."""
 from __future__ import annotations
 
+from validation import loops
 from validation.problems import BPMN, BPMNDI, Problem, label, problem
 
 FLOW_NODES = {BPMN + tag for tag in (
@@ -72,8 +73,9 @@ def reachability(process) -> list[Problem]:
     return found
 
 
-def gateway_defaults(process) -> list[Problem]:
-    """Exclusive and inclusive gateways that choose between flows must name a default flow."""
+def gateway_defaults(process, forms: dict | None = None) -> list[Problem]:
+    """Exclusive and inclusive gateways that choose between flows must name a default flow, unless their
+    conditions test one form field against every value of its enumeration (they cannot all be false)."""
     _, flows = nodes_and_flows(process)
     outgoing: dict = {}
     for flow in flows:
@@ -84,11 +86,13 @@ def gateway_defaults(process) -> list[Problem]:
         if gateway.tag not in CHOICE_GATEWAYS or len(leaving) < 2:
             continue
         default = gateway.get("default")
-        if default is None:
+        if default is None and not loops.exhaustive(process, forms or {}, leaving):
             found.append(problem("flux-par-defaut", gateway, "la passerelle n'a pas de flux par défaut : si aucune "
                                  "condition n'est vraie, le dossier s'arrête (« No conditions satisfied »)",
-                                 "Marquez l'un de ses flux sortants comme flux par défaut (« Default flow »)."))
-        elif default not in {f.get("id") for f in leaving}:
+                                 "Marquez l'un de ses flux sortants comme flux par défaut (« Default flow »), ou "
+                                 "faites tester à ses conditions toutes les valeurs d'un champ de formulaire à liste "
+                                 "de choix."))
+        elif default is not None and default not in {f.get("id") for f in leaving}:
             found.append(problem("flux-par-defaut", gateway, f"le flux par défaut « {default} » ne sort pas de cette "
                                  "passerelle", "Choisissez comme flux par défaut l'un de ses flux sortants."))
         for flow in leaving:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from engine import parsing
-from validation import deadlines, elements, external, graph, lanes, variables
+from validation import deadlines, elements, external, graph, lanes, loops, protected_data, recipients, variables
 from validation.problems import Problem, ValidationFailed, problem
 
 
@@ -42,10 +42,12 @@ def _read(xml_text: str) -> tuple[object | None, list[Problem]]:
 
 def _model_problems(process, forms: dict) -> list[Problem]:
     defined = variables.defined_names(process, forms)
-    found = graph.reachability(process) + graph.gateway_defaults(process) + lanes.lane_problems(process)
+    found = graph.reachability(process) + graph.gateway_defaults(process, forms) + lanes.lane_problems(process)
+    found += loops.loop_problems(process) + loops.cycle_problems(process)
     found += elements.form_problems(process, forms) + elements.service_problems(process)
     found += elements.timer_problems(process, defined) + variables.variable_problems(process, defined)
     found += deadlines.target_problems(process)
+    found += protected_data.protected_data_problems(process, forms) + recipients.recipient_problems(process)
     found += [problem("expression", el, message, "Réécrivez l'expression avec les constructions permises.")
               for el, message in parsing.expression_refusals(process)]
     return found

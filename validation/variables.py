@@ -5,18 +5,19 @@ from __future__ import annotations
 import ast
 import difflib
 
+from engine import protected
 from engine.expression_library import FUNCTIONS
 from engine.expressions import ExpressionRefused, parse
 from validation.elements import properties
 from validation.problems import BPMN, SPIFF, Problem, problem
 
 # What workflow.commands.start_dossier puts in the start data (a test keeps the two in step).
-START_DATA = frozenset({"structure", "declarant", "dossier", "finess_site"})
+START_DATA = frozenset(protected.START_DATA)
 _COMBINERS = ("allOf", "anyOf", "oneOf", "then", "else")
 _SCRIPTS = (BPMN + "script", SPIFF + "preScript", SPIFF + "postScript")
 
 
-def _form_fields(schema) -> set:
+def form_fields(schema) -> set:
     """Top-level field names of a form, including those of its allOf/anyOf/oneOf/then/else branches."""
     if not isinstance(schema, dict):
         return set()
@@ -24,7 +25,7 @@ def _form_fields(schema) -> set:
     for key in _COMBINERS:
         branches = schema.get(key) or []
         for branch in branches if isinstance(branches, list) else [branches]:
-            names |= _form_fields(branch)
+            names |= form_fields(branch)
     return names
 
 
@@ -52,7 +53,7 @@ def defined_names(process, forms: dict) -> set:
     """Every name the task data can hold: start data, form fields, service results, script assignments."""
     names = set(START_DATA)
     for task in process.iter(BPMN + "userTask"):
-        names |= _form_fields(forms.get(properties(task).get("formJsonSchemaFilename")))
+        names |= form_fields(forms.get(properties(task).get("formJsonSchemaFilename")))
     names |= {op.get("resultVariable") for op in process.iter(SPIFF + "serviceTaskOperator") if op.get("resultVariable")}
     for element in process.iter(*_SCRIPTS):
         tree = _tree(element.text or "", "exec")

@@ -8,7 +8,7 @@ from werkzeug.routing import IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import administration, api, audit, auth, casework, declaration, knowledge, observability, owners
+from web import administration, api, audit, auth, casework, declaration, knowledge, metrics, observability, owners
 from web.auth import security, sso
 from web.auth.login import current_user
 from web.declaration import drafts
@@ -41,7 +41,7 @@ NAVIGATION = {
                               ("modeller.index", "Modeleur")],
     "admin": [("admin.index", "Administration"), ("versions.index", "Versions du processus"),
               ("accounts.user_list", "Comptes"), ("accounts.structure_list", "Structures"),
-              ("outbox.index", "Messages sortants")],
+              ("outbox.index", "Messages sortants"), ("operations.index", "Exploitation")],
 }
 API_TOKENS = ("api_tokens.index", "Jetons d'API")  # every role: a token acts as its owner, within their scope
 
@@ -81,6 +81,7 @@ def init_app(app):
     """Register the blueprints, the security layer and the template helpers."""
     app.url_map.converters["int"] = DatabaseId  # before any route is added
     observability.init_app(app)  # first: its request id must exist before any check can answer early
+    metrics.init_app(app)        # then the request timer and /metrics (its own access check)
     security.init_app(app)
     sso.init_app(app)
     for audience in AUDIENCES:

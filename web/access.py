@@ -7,7 +7,9 @@ enforced in the queries themselves and never only by hiding links.
 | ------------------------ | ------------------------------ | ---------------------------------------------- |
 | declarant                | its structure's, in full*      | its structure's, in full*                      |
 | ars                      | its region's, in full          | its region's: summary only (number, state,     |
-|                          |                                | the standard message and the care alert)       |
+|                          |                                | the structure's name, FINESS and département - |
+|                          |                                | as the standard message names it -, the        |
+|                          |                                | standard message and the care alert)           |
 | acss, hfds               | all, in full                   | only if the armées addressed that body         |
 | dgs, auditeur            | all, in full                   | never (the armées address hfds or acss only)   |
 | armees                   | none                           | all, in full                                   |
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 from sqlalchemy import String, and_, cast, false, func, or_, select, true, union_all
 
-from models import Dossier, JournalEntry, Observable, OutboxMessage, TaskRow, User, db
+from models import Dossier, JournalEntry, Observable, OutboxMessage, Structure, TaskRow, User, db
 from web.auth.security import french_abort
 
 NATIONAL = {"acss", "hfds", "dgs"}  # national bodies: all civil dossiers; military ones only if addressed
@@ -43,6 +45,10 @@ STANDARD_MESSAGE = ("Un établissement de santé du ministère des armées de vo
                     "des armées. Aucune action n'est attendue de l'ARS à ce stade.")
 CARE_ALERT = "Le ministère des armées signale des conséquences de l'incident sur l'offre de soins de votre territoire."
 CARE_ALERT_KIND = "armees_offre_soins"
+# The process gives the ARS no task on the care alert: what it can do is contact the armées' chain.
+CARE_ALERT_ACTION = ("Aucune tâche ne vous est confiée dans l'application : pour organiser la réponse sur l'offre de "
+                     "soins de votre territoire, prenez contact avec le ministère des armées (chaîne « CYBER ») et "
+                     "avec l'établissement concerné.")
 NOT_FOUND = "Cet élément est introuvable ou hors de votre périmètre."
 
 
@@ -69,6 +75,12 @@ def summary_filter(user: User):
     if user.role == "ars" and user.region:
         return and_(Dossier.region == user.region, Dossier.military == true(), Dossier.state.not_in(UNDECLARED))
     return false()
+
+
+def summary_structure(dossier: Dossier) -> dict:
+    """The three facts of the structure the standard message names (name, FINESS ET, département), no more."""
+    structure = db.session.get(Structure, dossier.structure_id)
+    return {"name": structure.name, "finess_et": structure.finess_et, "department": structure.department}
 
 
 def listed_filter(user: User):

@@ -19,11 +19,13 @@ _NAIVE_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
 
 # Labels of keys inside context objects (structure, declarant) that no schema describes.
 KEY_LABELS = {
-    "nom": "Nom", "finess_et": "FINESS établissement (ET)", "finess_ej": "FINESS entité juridique (EJ)",
-    "type": "Type de structure", "region": "Région", "departement": "Département", "ville": "Ville",
-    "oiv": "Opérateur d'importance vitale (OIV)", "email": "Adresse électronique", "telephone": "Téléphone",
-    "fonction": "Fonction", "numero": "Numéro", "id": "Identifiant",
+    "nom": "Nom", "fonction": "Fonction", "finess_et": "FINESS établissement (ET)",
+    "finess_ej": "FINESS entité juridique (EJ)", "type": "Type de structure", "region": "Région",
+    "departement": "Département", "ville": "Ville", "oiv": "Opérateur d'importance vitale (OIV)",
+    "telephone": "Téléphone", "email": "Adresse électronique", "numero": "Numéro",
 }
+# Internal keys of those objects that no person needs to read (a structure's row id).
+HIDDEN_KEYS = {"id"}
 
 
 @dataclass
@@ -125,8 +127,16 @@ def build_fields(schema: dict, ui: dict | None, values: dict | None = None, erro
         if input_type == "number":
             f.attrs = {k: prop[k] for k in ("minimum", "maximum") if k in prop}
             f.attrs["step"] = "1" if _type(prop) == "integer" else "any"
-        if widget in ("input", "textarea") and "maxLength" in prop:
-            f.attrs["maxlength"] = prop["maxLength"]
+        if widget in ("input", "textarea") and isinstance(prop.get("maxLength"), int) and \
+                input_type in ("", "text", "email"):
+            # No maxlength attribute: it cuts pasted text silently. A counter shows the limit; the server refuses.
+            f.attrs["data-limite"] = prop["maxLength"]
+        if input_type in ("date", "datetime-local"):  # mirrored in app.js from form_schemas.date_errors
+            if prop.get("x-notInFuture") is True:
+                f.attrs["data-pas-futur"] = "1"
+            if isinstance(prop.get("x-notAfter"), str) and isinstance(properties.get(prop["x-notAfter"]), dict):
+                f.attrs["data-pas-apres"] = prefix + prop["x-notAfter"]
+                f.attrs["data-pas-apres-titre"] = properties[prop["x-notAfter"]].get("title", prop["x-notAfter"])
         if widget == "objects":
             f.subfields = build_fields(prop["items"], prop_ui.get("items", {}), prefix=f"{prefix}{name}-__i__-")
             f.rows = _object_rows(prop["items"], prop_ui.get("items", {}), prefix + name, values)
@@ -156,7 +166,9 @@ def raw_values(schema: dict, form) -> dict:
         if base not in properties:
             continue
         values = form.getlist(key)
-        kept[key] = values if len(values) > 1 or _type(properties[base]) == "array" else values[0]
+        # A row's sub-field ("indicateurs-0-type") is one value, not the array its base names.
+        whole_array = _type(properties[base]) == "array" and key == base
+        kept[key] = values if len(values) > 1 or whole_array else values[0]
     return kept
 
 
@@ -244,7 +256,19 @@ def _labels(definition: ProcessDefinition) -> dict:
             opts = dict(_options(prop.get("items", {}) if _type(prop) == "array" else prop))
             title, known = found.get(prop_name, (prop.get("title", prop_name), {}))
             found[prop_name] = (title, {**opts, **known})
+            items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+            for sub_name, sub in (items.get("properties") or {}).items():  # a row's fields: "name.sub"
+                if isinstance(sub, dict):
+                    found[f"{prop_name}.{sub_name}"] = (sub.get("title", sub_name), dict(_options(sub)))
     return found
+
+
+def _scoped(label_map: dict, name: str) -> dict:
+    """The labels inside the rows of the array `name`: its items' own fields first (« Type d'indicateur »
+    for an indicator's `type`, not the structure's « Type de structure »)."""
+    prefix = f"{name}."
+    scoped = {key[len(prefix):]: value for key, value in label_map.items() if key.startswith(prefix)}
+    return {**label_map, **scoped} if scoped else label_map
 
 
 def readable(value, codes: dict | None = None, label_map: dict | None = None):
@@ -254,8 +278,9 @@ def readable(value, codes: dict | None = None, label_map: dict | None = None):
         return None
     if isinstance(value, bool):
         return "Oui" if value else "Non"
-    if isinstance(value, dict):
-        return {"pairs": describe(value, None, label_map or {})}
+    if isinstance(value, dict):  # known keys in their reading order (name first), then the others as stored
+        keys = [k for k in KEY_LABELS if k in value] + [k for k in value if k not in KEY_LABELS]
+        return {"pairs": describe(value, [k for k in keys if k not in HIDDEN_KEYS], label_map or {})}
     if isinstance(value, list):
         return [readable(v, codes, label_map) for v in value]
     if isinstance(value, str):
@@ -286,7 +311,7 @@ def describe(data: dict, names: list | None, label_map: dict, custom: dict | Non
         value = data[name]
         title, codes = label_map.get(name, (KEY_LABELS.get(name, name.replace("_", " ").capitalize()), {}))
         title = custom.get(name, title)
-        shown = readable(value, codes, label_map)
+        shown = readable(value, codes, _scoped(label_map, name))
         if shown not in (None, [], {"pairs": []}):
             items.append((title, shown))
     return items

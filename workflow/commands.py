@@ -18,15 +18,16 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import clockhooks, compaction, runtime, serialization
+from engine import clockhooks, compaction, protected, runtime, serialization
 from engine.errors import Conflict, EngineError
 from models import (AuditEvent, Counter, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure,
                     TaskRow, Timer, User, db, note_due)
 from timekeeping import clock as clock_mod
+from timekeeping.business_calendar import PARIS
 from workflow.context import SYSTEM, Actor, CommandContext, current_command, script_engine
 from workflow.deployment import active_definition, spec_of
 from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, event_hash
-from workflow import live_cache
+from workflow import live_cache, measures
 from workflow.form_schemas import validate_form
 from workflow.row_writes import write_changes
 from workflow.sync import _retitle_open_tasks, _sync_dossier, _sync_tasks, _sync_timers
@@ -46,13 +47,15 @@ def provisional(number: str) -> bool:
 
 
 def _next_number(now: datetime) -> str:
-    name = f"dossier-{now.year}"
+    """The next SSI number of the year as it is in Paris (a declaration at 00:30 on 1 January is the new year's)."""
+    year = now.astimezone(PARIS).year
+    name = f"dossier-{year}"
     counter = db.session.execute(select(Counter).where(Counter.name == name).with_for_update()).scalar_one_or_none()
     if counter is None:
         counter = Counter(name=name, value=0)
         db.session.add(counter)
     counter.value += 1
-    return f"SSI-{now.year}-{counter.value:05d}"
+    return f"SSI-{year}-{counter.value:05d}"
 
 
 def structure_data(structure: Structure) -> dict:
@@ -113,7 +116,11 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
             raise Conflict("Cette tâche a déjà été traitée entre-temps.")
     if expected_version is not None and instance.version != expected_version:
         raise Conflict("Le dossier a été modifié entre-temps ; rechargez la page.")
-    clean = validate_form(definition, row.form, data, not_asked)
+    written = sorted(set(data) & set(protected.START_DATA)) if isinstance(data, dict) else []
+    if written:  # a form cannot write what the application set at the start (engine/protected.py)
+        raise EngineError("Données refusées : " + ", ".join(protected.describe(name) for name in written)
+                          + " ne peuvent pas être modifiées par un formulaire.", 422)
+    clean = validate_form(definition, row.form, data, not_asked, now=clock_mod.app_now())
     payload = {"task_id": task_id, "spec": row.spec_name, "data": clean}
     if row.spec_name == VALIDATION_STEP and provisional(dossier.number):
         # The number is taken in the validating command's transaction: a failure leaves no hole, and the
@@ -256,6 +263,7 @@ def apply_command(workflow, command: str, payload: dict, visited: list) -> None:
     runtime.run_to_wait_state(workflow, visited)
 
 
+@measures.timed
 def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinition, actor: Actor, command: str,
          payload: dict, commit: bool = True) -> None:
     now = clock_mod.app_now()

@@ -70,12 +70,17 @@ class CommandContext:
         self.dossier.qualified_at = self.now  # a requalification is a decision too: « Qualifié le » follows it
 
     def notify(self, kind: str, roles: list, extra: dict | None = None, addresses: list | None = None) -> dict:
-        """Queue a message to roles (or explicit addresses) and return who it goes to."""
+        """Queue a message to roles, whose addresses the mail layer resolves (or to addresses our own handlers
+        read from the database, never from the task data), and return who it goes to."""
         recipients, entities, role_names = [], [], []
         region = self.dossier.region
         for role in roles:
             role, role_region = role if isinstance(role, tuple) else (role, region)
-            recipients += notifications.resolve(role, self.data, role_region, self.mailboxes)
+            try:
+                recipients += notifications.resolve(role, self.dossier, role_region, self.mailboxes)
+            except notifications.UnknownRecipient as exc:
+                raise EngineError(f"Message « {kind} » refusé : {exc}. Rien n'a été enregistré ni envoyé ; la "
+                                  "version du processus doit être corrigée.", 422) from None
             entities.append(notifications.entity_label(role, role_region))
             role_names.append(role)
         recipients += list(addresses or [])

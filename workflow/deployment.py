@@ -49,21 +49,37 @@ def process_id() -> str:
 _validated: set = set()  # content hashes found valid in this process (validation depends on content only)
 
 
+def content_hash_of(xml: str, forms: dict) -> str:
+    """The identity of a version: its BPMN text and its forms."""
+    return serialization.sha256(serialization.canonical_json({"bpmn": xml, "forms": forms}))
+
+
+def known_version(xml: str, forms: dict) -> ProcessDefinition | None:
+    """The deployed version with this content, or with the same meaning (layout aside), if any."""
+    found = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.content_hash
+                                                              == content_hash_of(xml, forms)))
+    return found or same_meaning(xml, forms)
+
+
 def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None = None,
-               filename: str = "processus.bpmn", forms: dict | None = None, comment: str = "") -> ProcessDefinition:
+               filename: str = "processus.bpmn", forms: dict | None = None, comment: str = "",
+               checked: validator.Report | None = None, on_stored=None) -> ProcessDefinition:
     """Validate BPMN text with its forms (given, or the forms folder's) and store it as a definition version.
 
     The same content deploys once; a new version becomes the active one (an audited deployment event),
     while a content equal to an existing version changes nothing (a restart never undoes a rollback).
+    This stores and activates: the deploy paths (web, modeller, `flask deploy`, start) go through the gate
+    (workflow/gate.py), which runs the dry run first; `checked` is the gate's clean validator report, and
+    `on_stored(definition)` adds rows in the same transaction.
     """
     forms = current_forms(forms_path) if forms is None else forms
-    content_hash = serialization.sha256(serialization.canonical_json({"bpmn": xml, "forms": forms}))
-    existing = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.content_hash == content_hash))
-    if existing is None:
-        existing = same_meaning(xml, forms)
+    content_hash = content_hash_of(xml, forms)
+    existing = known_version(xml, forms)
     if existing is not None:
         return existing
-    if (content_hash, process_id()) in _validated:
+    if checked is not None and checked.ok and checked.spec is not None:
+        spec, subs = checked.spec, checked.subprocess_specs
+    elif (content_hash, process_id()) in _validated:
         spec, subs = parsing.parse_bpmn(xml, process_id())
     else:
         report = validator.ensure_valid(xml, forms, filename, process_id(), lint=current_app.config["BPMN_LINT"])
@@ -80,6 +96,8 @@ def deploy_xml(xml: str, actor: str = "système", forms_path: str | Path | None 
     previous = _active_row(definition.process_id)
     record_event(definition, "deploiement", actor, comment, previous.definition_id if previous else None)
     set_active(definition, previous)
+    if on_stored is not None:
+        on_stored(definition)
     db.session.commit()
     return definition
 

@@ -5,7 +5,8 @@ import json
 import math
 import os
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -14,6 +15,7 @@ from models import ProcessDefinition
 from referentiel import plural
 
 _CACHE: dict[str, tuple[int, dict]] = {}
+PARIS = ZoneInfo("Europe/Paris")
 FORMAT_CHECKER = FormatChecker(formats=())
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 # What a datetime-local input sends ("2024-03-01T14:30"), plus optional seconds and offset.
@@ -231,7 +233,7 @@ def forms_of(definition: ProcessDefinition) -> dict:
 
 
 def validate_form(definition: ProcessDefinition, form_name: str | None, data: dict,
-                  not_asked: frozenset = frozenset()) -> dict:
+                  not_asked: frozenset = frozenset(), now: datetime | None = None) -> dict:
     """Validate submitted data against the task's JSON Schema (the definition's own copy), without the
     questions `not_asked` (see `not_asked`): those are neither required nor kept."""
     if not form_name:
@@ -248,9 +250,45 @@ def validate_form(definition: ProcessDefinition, form_name: str | None, data: di
         if validator is None:  # built once per deployed form: a definition's content never changes
             validator = _validators[key] = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
         errors = validate(schema, data, validator)
+    errors = {**date_errors(schema, data, now), **errors}
     if errors:
         raise FormErrors(errors)
     return dict(data)
+
+
+def _instant(value, paris):
+    """A date or date-time value as an aware instant (naive ones are Paris time), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        if _DATE_RE.fullmatch(value):
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), paris)
+        if _DATETIME_RE.fullmatch(value):
+            moment = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=paris)
+    except ValueError:
+        return None
+    return None
+
+
+def date_errors(schema: dict, data: dict, now: datetime | None) -> dict[str, str]:
+    """Date coherence from the schema's annotations: `x-notInFuture` (not after the submission) and
+    `x-notAfter` (not after the date of the field it names). A bad annotation checks nothing."""
+    paris, errors = PARIS, {}
+    properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    for name, prop in properties.items():
+        moment = _instant(data.get(name), paris) if isinstance(prop, dict) else None
+        if moment is None:
+            continue
+        if prop.get("x-notInFuture") is True and now is not None and moment > now + timedelta(minutes=1):
+            errors[name] = "Cette date est dans le futur : saisissez une date passée (ou l'heure actuelle)."
+            continue
+        other = prop.get("x-notAfter")
+        limit = _instant(data.get(other), paris) if isinstance(other, str) and other in properties else None
+        if limit is not None and moment > limit:
+            title = properties[other].get("title", other) if isinstance(properties[other], dict) else other
+            errors[name] = f"Cette date ne peut pas être postérieure à « {title} »."
+    return errors
 
 
 def _path_value(data: dict, path: str):

@@ -139,6 +139,11 @@ def _fire_one(timer_id: int, instance_id: int, token: str, fire) -> tuple[str, f
     return ("skipped", None) if lateness is None else ("fired", lateness)
 
 
+def fire_one(timer_id: int, instance_id: int, token: str, fire=None) -> tuple[str, float | None]:
+    """Fire one claimed timer and record what happened (the sweep's path; « Relancer » uses it for one row)."""
+    return _fire_one(timer_id, instance_id, token, fire)
+
+
 def sweep_timers(fire=None, max_rows: int = 100_000, batch: int = BATCH, threads: int | None = None) -> SweepResult:
     """Fire every due timer, each in its own transaction, until none is due (or max_rows)."""
     if threads is None:

@@ -163,8 +163,10 @@ def _shown(expression: str) -> str:
     return text[1:-1] if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"" else text
 
 
-def migrate_all(source_def: ProcessDefinition, target_def: ProcessDefinition, actor: Actor, timers: str) -> list[dict]:
-    """Move every running dossier of a version that can move; one audited command each, a report line each."""
+def migrate_all(source_def: ProcessDefinition, target_def: ProcessDefinition, actor: Actor, timers: str,
+                element: str | None = None) -> list[dict]:
+    """Move every running dossier of a version that can move (only those waiting on `element` when given);
+    one audited command each, a report line each, and one deployment event for the whole migration."""
     report = []
     ids = db.session.scalars(select(Dossier.id).join(ProcessInstance, Dossier.instance_id == ProcessInstance.id)
                              .where(ProcessInstance.definition_id == source_def.id,
@@ -174,6 +176,8 @@ def migrate_all(source_def: ProcessDefinition, target_def: ProcessDefinition, ac
         dossier = db.session.get(Dossier, dossier_id)
         instance = db.session.get(ProcessInstance, dossier.instance_id)
         check = preview_one(instance.state_json, source, target, source_def, target_def)
+        if element and element not in check["attente"]:
+            continue
         line = {"dossier": dossier, "attente": check["attente"], "migre": False, "raisons": check["raisons"]}
         if check["possible"]:
             try:
@@ -184,6 +188,7 @@ def migrate_all(source_def: ProcessDefinition, target_def: ProcessDefinition, ac
         report.append(line)
     moved = sum(line["migre"] for line in report)
     deployment.record_event(target_def, "migration", actor.name, plural(moved, "dossier migré"), source_def.id,
-                            {"migres": moved, "refuses": len(report) - moved, "minuteurs": timers})
+                            {"migres": moved, "refuses": len(report) - moved, "minuteurs": timers,
+                             **({"element": element} if element else {})})
     db.session.commit()
     return report

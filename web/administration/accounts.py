@@ -27,10 +27,6 @@ def _actor() -> str:
     return current_user().email
 
 
-def _base_url() -> str:
-    return current_app.config.get("PUBLIC_URL") or request.host_url
-
-
 def _get(model, ident: int):
     row = db.session.get(model, ident)
     if row is None:
@@ -140,7 +136,7 @@ def user_edit(user_id: int | None = None):
         saved, errors = users.save(request.form, _actor(), user)
         if not errors:
             if user is None:
-                passwords.issue(saved, "invitation", _actor(), _base_url(), current_app.config["MAIL_DOMAIN"])
+                passwords.issue(saved, "invitation", _actor(), current_app.config["MAIL_DOMAIN"])
             if _commit_or_conflict():
                 flash("Compte créé : un lien pour choisir son mot de passe lui a été envoyé." if user is None
                       else "Compte enregistré.", "succes")
@@ -177,7 +173,7 @@ def user_link(user_id: int):
     if not user.active:
         flash("Réactivez d'abord ce compte.", "erreur")
     else:
-        passwords.issue(user, "reinitialisation", _actor(), _base_url(), current_app.config["MAIL_DOMAIN"])
+        passwords.issue(user, "reinitialisation", _actor(), current_app.config["MAIL_DOMAIN"])
         if _commit_or_conflict():
             flash(f"Lien de réinitialisation envoyé à {user.email}.", "succes")
     return redirect(url_for("accounts.user_edit", user_id=user.id)), 303
@@ -218,7 +214,7 @@ def forgotten():
         email = (request.form.get("email") or "").strip().lower()[:255]
         user = db.session.scalar(select(User).where(func.lower(User.email) == email, User.active))
         if user is not None and _recent_link(user) is None:
-            passwords.issue(user, "reinitialisation", user.email, _base_url(), current_app.config["MAIL_DOMAIN"])
+            passwords.issue(user, "reinitialisation", user.email, current_app.config["MAIL_DOMAIN"])
             _commit_or_conflict()
         return render_template("administration/accounts/forgotten.html", sent=True)
     return render_template("administration/accounts/forgotten.html", sent=False)

@@ -8,7 +8,7 @@ import copy
 
 from engine import runtime
 from models import Structure, db
-from web.api.schemas import ref
+from web.api.schemas import ref, request_text
 from web.api.spec import operation
 from web.declaration.declare import FIRST_STEP, alerted_entities, check_finess
 from web.auth.security import french_abort, problem
@@ -38,7 +38,7 @@ def block_schemas(definition=None) -> dict:
 def request_schema() -> dict:
     """The body of a declaration, for the OpenAPI document: each block is its form's schema."""
     return {"type": "object", "additionalProperties": False, "required": ["finess_site"] + [m for m, _ in BLOCKS],
-            "properties": {"finess_site": {"type": "string", "description": "FINESS (ET or EJ) of the site concerned"},
+            "properties": {"finess_site": request_text(20, description="FINESS (ET or EJ) of the site concerned"),
                            **{member: ref(f"form_{member}") for member, _ in BLOCKS}}}
 
 

@@ -62,7 +62,9 @@ def _summary(dossier: Dossier) -> dict:
     alert = db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.dossier_id == dossier.id, OutboxMessage.kind == access.CARE_ALERT_KIND)) > 0
     return {"id": dossier.id, "number": dossier.number, "state": dossier.state, "summary": True,
-            "message": access.STANDARD_MESSAGE, "care_alert": access.CARE_ALERT if alert else None}
+            "structure": access.summary_structure(dossier), "message": access.STANDARD_MESSAGE,
+            "care_alert": access.CARE_ALERT if alert else None,
+            "care_alert_action": access.CARE_ALERT_ACTION if alert else None}
 
 
 def _timeline(dossier: Dossier, user) -> list[dict]:

@@ -7,7 +7,9 @@ response is then stored in that row; a retry with the same key gets it again, ma
 not kept, so a client may correct its request and retry with its key; a pending row older than
 LEASE (its request crashed) is taken over by the next retry. Declarations also pass the key to
 workflow/start_command.py, whose own key row is written in the dossier's commit: a retry after a crash
-between that commit and the stored response still leads to the same dossier.
+between that commit and the stored response still leads to the same dossier. Task completions write
+their answer with `record` in the command's own transaction: a worker killed right after that commit
+leaves the key answered, and the retry gets the original answer, not 409.
 """
 from __future__ import annotations
 
@@ -103,8 +105,22 @@ def begin(user_id: int, key: str, print_: str):
     return problem(409, IN_FLIGHT)
 
 
+def record(user_id: int, key: str, print_: str, status: int, body: dict, location: str | None = None) -> None:
+    """Write the answer a command is about to give into the command's own transaction (the caller
+    commits): the key, its fingerprint and the answer are kept together with the command's rows, or not
+    at all. The pending row is filled in, or made when there is none."""
+    values = dict(status=status, body=body, location=location)
+    filled = db.session.execute(update(ApiIdempotency).where(
+        ApiIdempotency.user_id == user_id, ApiIdempotency.key == key, ApiIdempotency.fingerprint == print_,
+        ApiIdempotency.status.is_(None)).values(**values)).rowcount
+    if not filled:
+        db.session.execute(insert(ApiIdempotency), [dict(user_id=user_id, key=key, fingerprint=print_,
+                                                         created_at=app_now(), **values)])
+
+
 def finish(user_id: int, key: str, response) -> None:
-    """Store a successful response in the claimed row, or free the key after a failure."""
+    """Store a successful response in the claimed row, or free the key after a failure (a row the
+    view already answered with `record` is left as it is)."""
     db.session.rollback()  # whatever the view left uncommitted is not the answer's to keep
     where = (ApiIdempotency.user_id == user_id, ApiIdempotency.key == key, ApiIdempotency.status.is_(None))
     if response is not None and 200 <= response.status_code < 300:

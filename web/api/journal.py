@@ -7,6 +7,7 @@ from cases import journal, observables
 from models import JournalEntry, Observable
 from referentiel import OBSERVABLE_KINDS
 from web import access
+from web.api.schemas import request_text
 from web.api.spec import operation
 from web.casework.dossiers import READERS
 from web.casework.journal import writable_dossier
@@ -28,11 +29,10 @@ JOURNAL = {"type": "object", "required": ["entries", "indicators", "can_write"],
                           "indicators": {"type": "array", "items": INDICATOR}, "can_write": {"type": "boolean"}}}
 NOTE_BODY = {"type": "object", "required": ["kind", "text"], "additionalProperties": False,
              "properties": {"kind": {"type": "string", "enum": sorted(journal.NOTE_KINDS)},
-                            "text": {"type": "string", "maxLength": 20000}}}
+                            "text": request_text(20000)}}
 INDICATOR_BODY = {"type": "object", "required": ["kind", "value"], "additionalProperties": False,
                   "properties": {"kind": {"type": "string", "enum": sorted(OBSERVABLE_KINDS)},
-                                 "value": {"type": "string", "maxLength": 2000},
-                                 "comment": {"type": "string", "maxLength": 2000}}}
+                                 "value": request_text(2000), "comment": request_text(2000, required=False)}}
 
 
 def _entry(entry: JournalEntry) -> dict:

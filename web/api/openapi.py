@@ -7,7 +7,7 @@ import re
 
 from engine.errors import EngineError
 from web.api import declarations
-from web.api.schemas import COMPONENTS
+from web.api.schemas import COMPONENTS, without_nul
 from web.api.spec import OPERATIONS, bp, operation
 from workflow import start_command
 
@@ -24,7 +24,9 @@ PROBLEMS = {
          "Idempotency-Key encore en cours",
     413: "Corps de requête trop volumineux",
     415: "Corps de requête qui n'est pas du JSON",
-    422: "Données invalides (`errors`: erreurs par champ, mêmes messages que les formulaires web)",
+    422: "Données invalides (`errors`: erreurs par champ, mêmes messages que les formulaires web ; un caractère "
+         "nul dans un texte, un membre inconnu, un texte vide)",
+    503: "Base de données injoignable ou trop lente : rien n'a été fait, réessayer après `Retry-After` secondes",
 }
 
 
@@ -43,7 +45,7 @@ def _path_parameters(rule: str) -> list[dict]:
 
 
 def _statuses(op) -> list[int]:
-    codes = {400, *op.errors}
+    codes = {400, 503, *op.errors}
     if not op.public:
         codes.add(401)
     if op.roles or op.method == "POST":
@@ -80,8 +82,8 @@ def _form_components() -> dict:
         schemas = declarations.block_schemas()
     except EngineError:  # no process deployed yet: the document still serves, with open blocks
         schemas = {}
-    return {f"form_{member}": {k: v for k, v in (schemas.get(member) or {"type": "object"}).items()
-                               if k not in ("$id", "$schema")}
+    return {f"form_{member}": without_nul({k: v for k, v in (schemas.get(member) or {"type": "object"}).items()
+                                           if k not in ("$id", "$schema")})
             for member, _ in declarations.BLOCKS}
 
 
@@ -94,6 +96,8 @@ def document() -> dict:
     responses = {f"P{code}": {"description": text, **problem} for code, text in PROBLEMS.items()}
     responses["P401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"},
                                                          "description": "Bearer realm=\"api\""}}
+    responses["P503"]["headers"] = {"Retry-After": {"schema": {"type": "string"},
+                                                    "description": "Secondes à attendre avant un nouvel essai"}}
     return {"openapi": "3.1.0",
             "info": {"title": TITLE, "version": VERSION,
                      "description": "Déclaration et suivi des incidents graves de sécurité des SI de santé "

@@ -3,6 +3,7 @@ build those bodies from rows: the document and the answers come from the same pl
 from __future__ import annotations
 
 from models import Dossier, OutboxMessage, TaskRow, User
+from web import access
 
 
 def ref(name: str) -> dict:
@@ -16,6 +17,35 @@ def _nullable(kind: str, **extra) -> dict:
 
 STAMP = _nullable("string", format="date-time")
 TEXT = {"type": "string"}
+# What a request's texts may hold, as the server checks it (web/api/spec.py): no NUL character (no text
+# column can hold one), and for a required text at least one character that is not a space. The lazy first
+# star keeps the match linear on long texts without a NUL (a text with one is refused before).
+NO_NUL = "^[^\\u0000]*$"
+NOT_BLANK = "^[^\\u0000]*?[^\\s\\u0000][^\\u0000]*$"
+
+
+def request_text(max_length: int, required: bool = True, **extra) -> dict:
+    """A text member of a request body: bounded, without NUL, and not blank when required."""
+    if required:
+        return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK, **extra}
+    return {"type": "string", "maxLength": max_length, "pattern": NO_NUL, **extra}
+
+
+def without_nul(schema):
+    """A copy of a form's JSON Schema whose free texts (strings without enum, const, format or pattern)
+    refuse the NUL character, as the server does: the document says what the server refuses."""
+    if isinstance(schema, list):
+        return [without_nul(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    copy = {key: value if key in ("const", "enum", "default", "examples") else without_nul(value)
+            for key, value in schema.items()}
+    kinds = schema.get("type")
+    is_text = kinds == "string" or (isinstance(kinds, list) and "string" in kinds)
+    if is_text and not any(key in schema for key in ("enum", "const", "format", "pattern")):
+        copy["pattern"] = NO_NUL
+    return copy
+
 
 COMPONENTS = {
     "Problem": {
@@ -33,12 +63,18 @@ COMPONENTS = {
                                  "properties": {"name": TEXT, "read_only": {"type": "boolean"}}}}},
     "DossierItem": {
         "type": "object", "description": "A dossier in a list; `summary` ones (a military hospital's, for its "
-                                         "region's ARS) carry only their number and state.",
+                                         "region's ARS) carry only their number, state and the structure's name, "
+                                         "FINESS and département (as the standard message names it).",
         "required": ["id", "number", "state", "summary"],
         "properties": {"id": {"type": "integer"}, "number": TEXT, "state": TEXT, "summary": {"type": "boolean"},
+                       "structure": ref("SummaryStructure"),
                        "title": TEXT, "region": TEXT, "qualification": _nullable("string"),
                        "military": {"type": "boolean"}, "priority": {"type": "integer"}, "created_at": STAMP,
                        "declared_at": STAMP, "href": TEXT}},
+    "SummaryStructure": {
+        "type": "object", "description": "The structure as the ARS's standard message names it.",
+        "required": ["name", "finess_et", "department"], "additionalProperties": False,
+        "properties": {"name": TEXT, "finess_et": TEXT, "department": TEXT}},
     "DossierList": {
         "type": "object", "required": ["items", "total", "page", "pages"],
         "properties": {"items": {"type": "array", "items": ref("DossierItem")}, "total": {"type": "integer"},
@@ -70,7 +106,8 @@ COMPONENTS = {
                                          "summary a military hospital's region's ARS sees (`summary` true).",
         "required": ["id", "number", "state", "summary"],
         "properties": {"id": {"type": "integer"}, "number": TEXT, "state": TEXT, "summary": {"type": "boolean"},
-                       "message": TEXT, "care_alert": _nullable("string"), "title": TEXT, "phase": TEXT,
+                       "message": TEXT, "care_alert": _nullable("string"),
+                       "care_alert_action": _nullable("string"), "title": TEXT, "phase": TEXT,
                        "region": TEXT, "structure": {"type": "object"}, "military": {"type": "boolean"},
                        "qualification": _nullable("string"), "incident_types": {"type": "array", "items": TEXT},
                        "urgent_help": {"type": "boolean"}, "care_impact": _nullable("string"),
@@ -105,9 +142,11 @@ def stamp(value) -> str | None:
 
 
 def dossier_item(dossier: Dossier, full: bool) -> dict:
-    """A dossier in a list: in full, or number and state only for a summary."""
+    """A dossier in a list: in full, or number, state and the structure's name, FINESS, département for a summary."""
     item = {"id": dossier.id, "number": dossier.number, "state": dossier.state, "summary": not full,
             "href": f"/api/v1/dossiers/{dossier.id}"}
+    if not full:
+        item["structure"] = access.summary_structure(dossier)
     if full:
         item.update(title=dossier.title or "", region=dossier.region, qualification=dossier.qualification,
                     military=bool(dossier.military), priority=dossier.priority or 0,

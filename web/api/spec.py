@@ -13,7 +13,8 @@ from functools import wraps
 from flask import Blueprint, Response, g, jsonify, request
 
 from web.api import idempotency, tokens
-from web.auth.security import french_abort
+from web.auth.security import french_abort, problem
+from workflow import form_schemas
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPERATIONS: list["Operation"] = []
@@ -23,6 +24,7 @@ READ_ONLY = "Ce jeton d'API est en lecture seule : il ne peut rien modifier."
 NOT_JSON = "Le corps de la requête doit être du JSON (Content-Type: application/json)."
 BAD_JSON = "Le corps de la requête n'est pas un objet JSON valide."
 NUL = "La requête contient un caractère nul (\\0), qui n'est admis dans aucun champ."
+INVALID_BODY = "La requête contient des erreurs : rien n'a été enregistré."
 
 
 @dataclass
@@ -79,6 +81,8 @@ def json_body() -> dict:
     if not isinstance(data, dict):
         french_abort(400, BAD_JSON)
     refused = _hostile(data)
+    if refused == NUL:  # well-formed JSON holding a value no field accepts: the document's patterns refuse it too
+        french_abort(422, refused)
     if refused:
         french_abort(400, refused)
     return data
@@ -120,6 +124,10 @@ def operation(rule: str, method: str = "GET", *, summary: str, response: dict, s
                 french_abort(403, READ_ONLY)
             data = json_body()
             key = idempotency.request_key()
+            if isinstance(spec.body, dict):  # a fixed body schema is enforced as documented (unknown members too)
+                errors = form_schemas.validate(spec.body, data)
+                if errors:
+                    return problem(422, INVALID_BODY, errors=errors)
             print_ = idempotency.fingerprint(data)
             answer = idempotency.begin(user.id, key, print_)
             if answer is not None:

@@ -11,6 +11,7 @@ from models import Dossier, Draft, TaskRow, User, db
 from timekeeping.clock import app_now
 from web import access
 from web.casework import task_memory
+from web.api import idempotency
 from web.api.declarations import too_long
 from web.api.dossiers import PAGING, paging
 from web.api.schemas import dossier_item, ref, task_item
@@ -21,6 +22,10 @@ from web.casework.tasks import form_of
 from workflow import commands, context, form_schemas
 
 INVALID = "Le formulaire contient des erreurs : la tâche n'a pas été validée."
+
+# Test hook, called with "committed" right after a completion's commit; the crash tests make the process
+# kill itself there (tests/crash_child.py).
+checkpoint_hook = None
 
 
 @operation("/tasks", roles=sorted(access.WORKERS), summary="Tâches à traiter (comme « Mes tâches »)",
@@ -63,7 +68,7 @@ def complete(user, data, key, task_id):
         extra = {**too_long(schema, data), **task_memory.people_errors(schema, ui, data)}
         if extra:
             raise form_schemas.FormErrors({**form_schemas.validate(schema, data), **extra})
-        commands.complete_task(row.id, data, context.Actor.of(user))
+        commands.complete_task(row.id, data, context.Actor.of(user), commit=False)
     except form_schemas.FormErrors as exc:
         db.session.rollback()
         return problem(422, INVALID, errors=exc.errors)
@@ -71,11 +76,16 @@ def complete(user, data, key, task_id):
         db.session.rollback()
         return problem(409, exc.message)
     db.session.execute(delete(Draft).where(Draft.task_id == row.id))
-    db.session.commit()
-    db.session.expire_all()
+    db.session.expire_all()  # the command wrote through statements: read its rows back, still uncommitted
     row, dossier = db.session.get(TaskRow, task_id), db.session.get(Dossier, dossier.id)
     following = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready",
                                                          access.task_filter(user))
                                    .order_by(TaskRow.created_at, TaskRow.id)).all()
-    return {"task": task_item(row, dossier.number), "dossier": dossier_item(dossier, access.can_read(user, dossier)),
-            "next_tasks": [task_item(t, dossier.number) for t in following]}
+    answer = {"task": task_item(row, dossier.number), "dossier": dossier_item(dossier, access.can_read(user, dossier)),
+              "next_tasks": [task_item(t, dossier.number) for t in following]}
+    # The key and its answer in the completion's own commit: a retry after a crash here replays it.
+    idempotency.record(user.id, key, idempotency.fingerprint(data), 200, answer)
+    db.session.commit()
+    if checkpoint_hook is not None:
+        checkpoint_hook("committed")
+    return answer

@@ -6,7 +6,7 @@ only reads (it replays the history and compares hashes) and shows the result.
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from sqlalchemy import func, select
@@ -15,8 +15,10 @@ from audit import bpmn_paths, hash_chain, mining, replayer, verifier
 from cases import chain as journal_chain
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure, User, db
 from referentiel import ROLES
+from timekeeping.business_calendar import PARIS
 from timekeeping.clock import app_now
 from web import access, forms
+from web.audit import replay_text
 from web.auth.login import current_user, roles_required
 from web.auth.security import french_abort
 
@@ -130,6 +132,14 @@ def _rows(data: dict, names: dict) -> list[dict]:
     return rows
 
 
+def _parsed(text):
+    """A service's recorded result (a JSON string) as data; the text itself when it is not JSON."""
+    try:
+        return json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        return text
+
+
 def _show(value) -> str:
     if value is None:
         return "—"
@@ -167,9 +177,16 @@ def step(number, step):
         user = current_user()
         before = access.redact(previous.data, dossier, user) if previous else {}
         after = access.redact(current.data, dossier, user)
+        changes = replayer.data_diff(before, after)
+        people = replay_text.people_names({"avant": before, "apres": after})
+        event["services"] = [dict(s, nom=names.get(s.get("task")) or s.get("task"),
+                                  texte=replay_text.value_text(_parsed(s.get("result")), field_names, people))
+                             for s in event["services"] if isinstance(s, dict)]
         context.update(
-            snapshot=current, data_rows=_rows(after, field_names),
-            diff=[dict(c, avant=_show(c["avant"]), apres=_show(c["apres"])) for c in replayer.data_diff(before, after)],
+            snapshot=current, data_rows=replay_text.readable_rows(after, field_names, people),
+            diff=replay_text.readable_diff(changes, field_names, people),
+            raw_rows=_rows(after, field_names),
+            raw_diff=[dict(c, avant=_show(c["avant"]), apres=_show(c["apres"])) for c in changes],
             open_tasks=[dict(t, role=_role(t["role"])) for t in current.open_tasks],
             timers=[dict(t, nom=names.get(t["element"]) or t["element"],
                          echeance=datetime.fromisoformat(t["echeance"])) for t in current.timers],
@@ -195,7 +212,7 @@ def _period_arg(name: str, end: bool = False) -> datetime | None:
         return None
     try:
         day = datetime.strptime(text, "%Y-%m-%d").date()
-        moment = datetime.combine(day, time(0), tzinfo=timezone.utc)
+        moment = datetime.combine(day, time(0), tzinfo=PARIS)  # the auditor's days are Paris days
         moment = moment + timedelta(days=1) if end else moment
     except (ValueError, OverflowError):
         day = moment = None
@@ -217,7 +234,7 @@ def export(fmt):
         dossiers = mining.dossiers_between(_period_arg("du"), _period_arg("au", end=True),
                                            access.dossier_filter(current_user()))
     personal = request.args.get("donnees_personnelles") == "1"
-    stamp = app_now().strftime("%Y%m%d")
+    stamp = app_now().astimezone(PARIS).strftime("%Y%m%d")
     name = f"historique-{number or 'dossiers'}-{stamp}.{fmt}"
     if fmt == "xes":
         body, mimetype = mining.to_xes(dossiers, personal), "application/xml"

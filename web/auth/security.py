@@ -7,9 +7,12 @@ from datetime import timedelta
 import flask_login
 from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException, default_exceptions
+from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, SecurityError, default_exceptions
 
 from engine.errors import EngineError
+from models import db
 from web.auth.login_sessions import login_manager
 
 csrf = CSRFProtect()
@@ -21,6 +24,12 @@ CSRF_MESSAGE = ("Le formulaire a expiré ou ne provient pas de ce site (jeton de
                 "Rechargez la page et recommencez.")
 # Assets may be cached; every other response may carry personal data and is never stored.
 CACHEABLE_ENDPOINTS = {"static", "vendor"}
+# The database is unreachable, restarting, or did not answer in time (statement or lock timeout, no free
+# connection): the request may succeed in a moment, so 503 with Retry-After, never a 500.
+UNAVAILABLE = (OperationalError, InterfaceError, PendingRollbackError, PoolTimeout)
+UNAVAILABLE_MESSAGE = ("La base de données ne répond pas pour le moment : rien n'a été enregistré par cette "
+                       "requête. Réessayez dans quelques instants.")
+RETRY_AFTER_S = 5
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 API_PREFIX = "/api/"
@@ -77,6 +86,16 @@ def _headers(response):
     return response
 
 
+UNKNOWN_HOST = "Adresse inconnue : cette plateforme ne répond que sur son adresse publique.\n"
+
+
+def _refuse_unknown_host():
+    """A Host outside TRUSTED_HOSTS (PUBLIC_URL's host): 400 at once, before any session, form or link work."""
+    if isinstance(request.routing_exception, SecurityError):
+        return current_app.response_class(UNKNOWN_HOST, status=400, mimetype="text/plain")
+    return None
+
+
 def wants_json() -> bool:
     """True for API callers (JSON accepted and preferred over HTML)."""
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
@@ -126,6 +145,7 @@ def init_app(app):
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config.get("SESSION_HOURS", 8))
     app.config.setdefault("WTF_CSRF_ENABLED", app.config.get("CSRF_ENABLED", True))
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
+    app.before_request(_refuse_unknown_host)
     app.before_request(_fresh_request_state)
     app.before_request(_refuse_nul)
     csrf.init_app(app)  # its check runs after the NUL check; templates keep calling csrf_token()
@@ -144,6 +164,8 @@ def init_app(app):
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
+        if isinstance(getattr(exc, "original_exception", None), UNAVAILABLE):
+            return unavailable()  # raised outside the view (a response hook): still the database's 503
         if exc.code == 413:
             return too_large()
         if exc.code == 401 and is_api():
@@ -164,10 +186,33 @@ def init_app(app):
     def engine_error(exc):
         return error_response(exc.status, exc.message)
 
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PendingRollbackError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(exc):
+        app.logger.warning("database unavailable on %s %s: %s", request.method, request.path,
+                           str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return unavailable()
+
     @app.errorhandler(Exception)
     def unexpected(exc):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500)
+
+
+def unavailable():
+    """The 503 answer when the database failed: the session's transaction is dropped and the page is drawn
+    as for an anonymous visitor (the header would otherwise load the user again, from the database that
+    just failed); Retry-After on every kind of answer."""
+    try:
+        db.session.rollback()
+    except Exception:  # a dead connection may fail even to roll back: the pool replaces it next time
+        db.session.remove()
+    g._login_user = login_manager.anonymous_user()
+    response = current_app.make_response(error_response(503, UNAVAILABLE_MESSAGE))
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 def _rescue(csrf_failed: bool = False) -> str | None:

@@ -16,6 +16,7 @@ from joserfc.errors import JoseError
 from requests.exceptions import RequestException
 
 from accounts import identities
+from mail import links
 from models import db
 from web.auth.login import home_for, start_session
 
@@ -63,7 +64,7 @@ def start(provider: str):
     """Send the browser to the provider's authorization endpoint (state, nonce and PKCE kept in the session)."""
     client = _client(provider)
     try:
-        return client.authorize_redirect(url_for("sso.callback", provider=provider, _external=True))
+        return client.authorize_redirect(links.absolute(url_for("sso.callback", provider=provider)))
     except (RequestException, ValueError):
         return _refuse(UNAVAILABLE, 503)
 

@@ -8,10 +8,10 @@ from audit.hash_chain import events_of
 from cases.chain import is_journal_event
 from models import (Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer,
                     User, db)
-from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
+from referentiel import CARE_IMPACTS, INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
 from timekeeping.clock import app_now
 from web import access, forms
-from web.casework import journal
+from web.casework import journal_panel as journal
 from web.auth.login import current_user, login_required, roles_required
 from web.casework.inbox import incident_type_condition
 
@@ -57,7 +57,7 @@ def index():
     dossiers = db.session.scalars(select(Dossier).where(*conditions)
                                   .order_by(Dossier.created_at.desc(), Dossier.id.desc())
                                   .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
-    structures = {s.id: s.name for s in db.session.scalars(
+    structures = {s.id: s for s in db.session.scalars(
         select(Structure).where(Structure.id.in_({d.structure_id for d in dossiers} or {0})))}
     summaries = set(db.session.scalars(select(Dossier.id).where(Dossier.id.in_([d.id for d in dossiers] or [0]),
                                                                 access.summary_filter(user), ~full)))
@@ -121,6 +121,12 @@ def show(dossier_id):
     dossier, full = access.dossier_view(user, dossier_id)
     if not full:
         return _summary(dossier)
+    return render_fiche(dossier, user)
+
+
+def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None, status: int = 200):
+    """The fiche de suivi of a dossier the user reads in full; `journal_form` is a refused journal form
+    ({"form", "error", "values"}) shown again next to its form, under `status`."""
     definition = db.session.get(ProcessDefinition, _instance_definition_id(dossier))
     structure = db.session.get(Structure, dossier.structure_id)
     # The open tasks, each with whether this user may work it (the visibility model's rule, in the same query).
@@ -139,11 +145,14 @@ def show(dossier_id):
                                                     Timer.status == "pending")).all()
     active = sorted({t.spec_name for t in open_tasks} | {t.spec_name for t in timers})
     notifications = [m for e in events for m in e["messages"]]
+    care_label = forms.labels(definition).get("impact_soins", ("", {}))[1].get(dossier.care_impact) \
+        if dossier.care_impact else None
     return render_template("casework/dossiers/show.html", dossier=dossier, structure=structure, open_tasks=open_tasks,
                            workable=workable, claimers=claimers, events=events, visited=visited, active=active,
                            timers=timers, notifications=notifications, roles=ROLES, qualifications=QUALIFICATIONS,
                            incident_types=INCIDENT_TYPES, now=app_now(),
-                           definition=definition, journal=panel)
+                           definition=definition, journal=panel, journal_form=journal_form or {},
+                           care_label=care_label or CARE_IMPACTS.get(dossier.care_impact)), status
 
 
 def _summary(dossier: Dossier):
@@ -151,7 +160,9 @@ def _summary(dossier: Dossier):
     care_alert = db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.dossier_id == dossier.id, OutboxMessage.kind == access.CARE_ALERT_KIND)) > 0
     return render_template("casework/dossiers/summary.html", dossier=dossier, standard_message=access.STANDARD_MESSAGE,
-                           care_alert=access.CARE_ALERT if care_alert else None)
+                           structure=access.summary_structure(dossier),
+                           care_alert=access.CARE_ALERT if care_alert else None,
+                           care_action=access.CARE_ALERT_ACTION)
 
 
 def _instance_definition_id(dossier: Dossier) -> int:

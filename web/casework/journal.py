@@ -7,16 +7,19 @@ ever served as downloads with a safe type, `nosniff` and a sandboxing CSP: never
 """
 from __future__ import annotations
 
+import functools
+
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 
 from cases import attachments, journal, links, observables
 from engine.errors import EngineError
 from models import Dossier, JournalEntry, Observable, User, db
-from referentiel import OBSERVABLE_KINDS, ROLES
+from referentiel import OBSERVABLE_KINDS
 from web import access
 from web.auth.login import current_user, login_required
 from web.auth.security import french_abort
+from web.casework.dossiers import render_fiche
 
 bp = Blueprint("journal", __name__)
 UPLOAD_ENDPOINT = "journal.add_attachment"
@@ -55,8 +58,34 @@ def _back(dossier: Dossier, message: str):
     return redirect(url_for("dossiers.show", dossier_id=dossier.id, _anchor="journal"), 303)
 
 
+# The text fields each journal form sends back: what was typed is shown again beside the error.
+KEPT_FIELDS = {"note": ("type", "texte"), "piece": ("commentaire",), "indicateur": ("type", "valeur", "commentaire"),
+               "lien": ("numero", "motif")}
+
+
+def answered_on_the_fiche(form: str):
+    """A journal form's refusal (EngineError 4xx) is the fiche again, with the error next to that form and what
+    was typed kept, under the refusal's status; never a bare error page."""
+    def wrap(view):
+        @functools.wraps(view)
+        def answer(dossier_id):
+            try:
+                return view(dossier_id)
+            except EngineError as exc:
+                if exc.status >= 500:
+                    raise
+                db.session.rollback()
+                user, dossier = _writable(dossier_id)
+                kept = {name: request.form.get(name, "") for name in KEPT_FIELDS[form]}
+                return render_fiche(dossier, user, {"form": form, "error": exc.message, "values": kept},
+                                    exc.status)
+        return answer
+    return wrap
+
+
 @bp.route("/dossiers/<int:dossier_id>/journal/notes", methods=["POST"])
 @login_required
+@answered_on_the_fiche("note")
 def add_note(dossier_id):
     """Add a note (note, appel, courriel, décision)."""
     user, dossier = _writable(dossier_id)
@@ -66,6 +95,7 @@ def add_note(dossier_id):
 
 @bp.route("/dossiers/<int:dossier_id>/journal/pieces", methods=["POST"])
 @login_required
+@answered_on_the_fiche("piece")
 def add_attachment(dossier_id):
     """Attach a file (size limit, type from content)."""
     user, dossier = _writable(dossier_id)
@@ -79,6 +109,7 @@ def add_attachment(dossier_id):
 
 @bp.route("/dossiers/<int:dossier_id>/journal/indicateurs", methods=["POST"])
 @login_required
+@answered_on_the_fiche("indicateur")
 def add_observable(dossier_id):
     """Add an indicator (validated and normalized for its kind)."""
     user, dossier = _writable(dossier_id)
@@ -95,6 +126,7 @@ def add_observable(dossier_id):
 
 @bp.route("/dossiers/<int:dossier_id>/journal/liens", methods=["POST"])
 @login_required
+@answered_on_the_fiche("lien")
 def add_link(dossier_id):
     """Link this dossier to another one the user also reads."""
     user, dossier = _writable(dossier_id)
@@ -181,50 +213,3 @@ def search():
     status = 422 if value and not understood else 200
     return render_template("casework/journal/search.html", value=value, kind=kind, kinds=OBSERVABLE_KINDS,
                            understood=understood, results=results, limit=SEARCH_LIMIT), status
-
-
-def panel(dossier: Dossier, user: User) -> dict:
-    """What the fiche de suivi shows of the journal to this user, and whether they may write in it."""
-    entries = journal.entries(dossier, access.journal_entry_filter(user))
-    found = observables.of_dossier(dossier, access.observable_filter(user))
-    linked = links.links_of(dossier, access.dossier_filter(user)) if access.sees_links(user) else []
-    return {"entries": entries, "observables": found, "links": linked, "note_kinds": journal.NOTE_KINDS,
-            "kinds": OBSERVABLE_KINDS, "can_write": access.can_write_journal(user, dossier),
-            "analyst": access.sees_internal_work(user), "max_size": attachments.size_label(attachments.max_bytes())}
-
-
-def timeline_items(dossier: Dossier, user: User, events: list, names: dict, shown: dict | None = None) -> dict:
-    """{seq: timeline item} of the journal events this user may see (the others are left out); `shown` is
-    the page's panel(dossier, user) when it has it already (the same rows, not read twice)."""
-    if not events:
-        return {}
-    shown = shown if shown is not None else panel(dossier, user)
-    entries = {e.id: e for e in shown["entries"]}
-    found = {o.id: o for o in shown["observables"]}
-    linked = {link.id: other for link, other in shown["links"]}
-    items = {}
-    for event in events:
-        payload = event.payload or {}
-        action, title, text, entry = payload.get("action"), None, "", None
-        if action in ("note", "piece_jointe") and payload.get("entry_id") in entries:
-            entry = entries[payload["entry_id"]]
-            title = journal.ENTRY_KINDS.get(entry.kind, entry.kind)
-            text = entry.body
-        elif action == "observable" and payload.get("observable_id") in found:
-            row = found[payload["observable_id"]]
-            title, text = f"Indicateur ({OBSERVABLE_KINDS.get(row.kind, row.kind)})", row.value
-        elif action == "lien" and payload.get("link_id") in linked:
-            title, text = f"Lien avec le dossier {linked[payload['link_id']].number}", payload.get("reason", "")
-        elif action == "retrait" and _removal_visible(payload, entries, found, linked):
-            title, text = "Retrait d'un élément du journal", payload.get("reason", "")
-        if title is None:
-            continue
-        items[event.seq] = {"seq": event.seq, "at": event.at, "actor": names.get(event.actor, event.actor),
-                            "role": ROLES.get(event.actor_role, event.actor_role), "title": title,
-                            "entered": [], "states": [], "messages": [], "journal_text": text, "entry": entry}
-    return items
-
-
-def _removal_visible(payload: dict, entries: dict, found: dict, linked: dict) -> bool:
-    target = {"entree": entries, "observable": found, "lien": linked}.get(payload.get("target"), {})
-    return payload.get("id") in target

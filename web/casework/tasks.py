@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import delete, select
@@ -78,6 +79,24 @@ def add_object_row(values: dict, action: str) -> dict:
     return values
 
 
+TASK_LETTER = re.compile(r"\s*\(tâche [A-Z]\)")
+
+
+@bp.app_template_filter("titre_tache")
+def task_title(title: str) -> str:
+    """A task's title as a declarant reads it: without the instruction's task letter (« (tâche A) »), which
+    only the analysts use to find the step in the instruction."""
+    user = current_user()
+    return TASK_LETTER.sub("", title or "") if user is not None and user.role == "declarant" else title
+
+
+def _focus_new_row(fields: list, name: str) -> None:
+    """Without JavaScript, the page after « Ajouter une ligne » opens on the new row's first field."""
+    for f in fields:
+        if f.name == name and f.rows and f.rows[-1]:
+            f.rows[-1][0].attrs["autofocus"] = "autofocus"
+
+
 def _draft(row: TaskRow, user: User) -> Draft | None:
     return draft_store.own_draft(row.id, user.id)
 
@@ -93,23 +112,38 @@ def _field_schema(properties: dict, key: str) -> dict:
     return items if prop.get("type") == "array" else prop
 
 
-def check_sizes(schema: dict, values: dict) -> None:
-    """Refuse (422, French message) a value longer than its field's maxLength (FIELD_MAX_CHARS when the
-    schema sets none) or a form whose values add up to more than DRAFT_MAX_CHARS."""
+def size_errors(schema: dict, values: dict) -> dict[str, str]:
+    """{field: French message} for each value longer than its field's maxLength (FIELD_MAX_CHARS when the
+    schema sets none), "" for a form whose values add up to more than DRAFT_MAX_CHARS. Nothing is ever cut."""
     properties = schema.get("properties", {})
-    total = 0
+    total, errors = 0, {}
     for key, value in values.items():
         field = _field_schema(properties, key)
-        limit = field.get("maxLength") if isinstance(field.get("maxLength"), int) else FIELD_MAX_CHARS
+        limit = min(field.get("maxLength") if isinstance(field.get("maxLength"), int) else FIELD_MAX_CHARS,
+                    FIELD_MAX_CHARS)
         for text in value if isinstance(value, list) else [value]:
             total += len(text)
-            if len(text) > min(limit, FIELD_MAX_CHARS):
+            if len(text) > limit:
                 label = field.get("title") or (properties.get(key.partition("-")[0]) or {}).get("title") or key
-                french_abort(422, f"Le champ « {label} » dépasse la longueur autorisée "
-                                  f"({min(limit, FIELD_MAX_CHARS)} caractères au plus) : rien n'a été enregistré.")
+                errors.setdefault(key.partition("-")[0], (
+                    f"« {label} » : {thousands(len(text))} caractères pour {thousands(limit)} caractères au plus ; "
+                    f"raccourcissez le texte de {thousands(len(text) - limit)}. Rien n'a été coupé ni enregistré."))
     if total > DRAFT_MAX_CHARS:
-        french_abort(422, f"Le formulaire dépasse la taille autorisée ({DRAFT_MAX_CHARS} caractères au plus) : "
-                          "rien n'a été enregistré.")
+        errors[""] = (f"Le formulaire dépasse la taille autorisée ({thousands(DRAFT_MAX_CHARS)} caractères au plus) : "
+                      "rien n'a été enregistré.")
+    return errors
+
+
+def thousands(number: int) -> str:
+    """12345 as « 12 345 » (a no-break space between thousands)."""
+    return f"{number:,}".replace(",", "\u00a0")
+
+
+def check_sizes(schema: dict, values: dict) -> None:
+    """Refuse (422, French message) a form with a value over its limit (see size_errors)."""
+    errors = size_errors(schema, values)
+    if errors:
+        french_abort(422, next(iter(errors.values())))
 
 
 def save_draft(row: TaskRow, user: User, values: dict) -> None:
@@ -127,15 +161,16 @@ def next_step_redirect(row: TaskRow, dossier: Dossier, user: User):
                                                          access.task_filter(user))
                                    .order_by(TaskRow.created_at, TaskRow.id)).first()
     if following is not None:
-        flash(f"« {row.title} » est enregistrée. Étape suivante : « {following.title} ».", "succes")
+        flash(f"« {task_title(row.title)} » est enregistrée. Étape suivante : « {task_title(following.title)} ».",
+              "succes")
         return redirect(url_for("tasks.task", task_id=following.id))
     others = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
                                 .order_by(TaskRow.created_at)).all()
     if others:
-        steps = " ; ".join(f"« {o.title} » ({ROLES.get(o.role, o.role)})" for o in others)
-        flash(f"« {row.title} » est enregistrée. Étape suivante : {steps}.", "succes")
+        steps = " ; ".join(f"« {task_title(o.title)} » ({ROLES.get(o.role, o.role)})" for o in others)
+        flash(f"« {task_title(row.title)} » est enregistrée. Étape suivante : {steps}.", "succes")
     else:
-        flash(f"« {row.title} » est enregistrée. Le dossier n'a plus de tâche ouverte (état : {dossier.state}).",
+        flash(f"« {task_title(row.title)} » est enregistrée. Le dossier n'a plus de tâche ouverte (état : {dossier.state}).",
               "succes")
     return redirect(url_for("dossiers.show", dossier_id=dossier.id))
 
@@ -194,8 +229,10 @@ def task(task_id):
     if request.method == "POST":
         action = request.form.get("action", "valider")
         values = forms.raw_values(schema, request.form)
-        check_sizes(schema, values)  # a draft, a completion or an added row: the same limits
-        if action.startswith("ajouter:"):
+        too_long = size_errors(schema, values)  # a draft, a completion or an added row: the same limits
+        if too_long:  # refused on the page, the text kept as typed (never cut) for the person to shorten
+            errors, status = too_long, 422
+        elif action.startswith("ajouter:"):
             values = add_object_row(values, action)
         elif action == "brouillon":
             save_draft(row, user, values)
@@ -234,6 +271,8 @@ def task(task_id):
         if draft is None and previous is None:
             values = knowledge_choices.defaults(schema, ui, values)
     fields = forms.build_fields(schema, ui, values, errors)
+    if request.method == "POST" and not errors and request.form.get("action", "").startswith("ajouter:"):
+        _focus_new_row(fields, request.form["action"].split(":", 1)[1])
     facts, contact, linked = task_context(row, ui, definition, dossier, user)
     return render_template("casework/tasks/task.html", row=row, dossier=dossier, schema=schema, fields=fields, errors=errors,
                            context=facts, contact=contact, linked=linked, previous=previous, draft=draft, claimer=claimer,
@@ -262,8 +301,9 @@ def claim(task_id):
         return render_done(row, db.session.get(Dossier, row.dossier_id), 409)
     done = claims.claim(row.id, user.id, take_over=request.form.get("reprendre") == "1")
     db.session.commit()
-    if done:
+    if done:  # taken: straight to the task, whichever page the button was on
         flash(f"Vous avez pris en charge « {row.title} ».", "succes")
+        return redirect(url_for("tasks.task", task_id=row.id))
     else:
         db.session.refresh(row)
         holder = db.session.get(User, row.claimed_by) if row.claimed_by else None

@@ -15,7 +15,7 @@ from timekeeping import business_calendar, clock
 from web import access, forms
 from web.auth.login import current_user, roles_required
 from web.auth.security import french_abort
-from web.casework.tasks import WIZARD, next_step_redirect
+from web.casework.tasks import WIZARD, next_step_redirect, size_errors
 from workflow import commands, context, deployment, form_schemas, start_command
 
 bp = Blueprint("declare", __name__, url_prefix="/declarer")
@@ -38,8 +38,8 @@ def check_finess(structure: Structure, value: str) -> str | None:
     if not value:
         return "Ce champ est obligatoire."
     if not finess_valid(value):
-        return ("Numéro FINESS invalide : il compte 9 caractères et se termine par une clé de contrôle "
-                "(algorithme de Luhn). Vérifiez votre saisie.")
+        return ("Numéro FINESS invalide : il compte 9 caractères, dont le dernier est une clé de contrôle "
+                "calculée à partir des 8 premiers. Vérifiez votre saisie (il figure sur vos documents FINESS).")
     if value not in (structure.finess_et, structure.finess_ej):
         return (f"Ce numéro FINESS ne correspond pas à votre structure (FINESS ET {structure.finess_et}, "
                 f"EJ {structure.finess_ej}).")
@@ -109,6 +109,7 @@ def _start(structure: Structure, user, schema: dict, values: dict, key: str | No
     data = forms.coerce(schema, request.form)
     draft = request.form.get("action", "valider") == "brouillon"
     errors = {} if draft else form_schemas.validate(schema, data)
+    errors.update(size_errors(schema, {k: v for k, v in values.items() if k != "finess_site"}))  # never cut
     finess_error = check_finess(structure, values["finess_site"])
     if finess_error:
         errors["finess_site"] = finess_error
@@ -205,8 +206,10 @@ def abandon(dossier_id):
         french_abort(409, "Cette déclaration est déjà validée ou abandonnée : elle ne peut plus être abandonnée.")
     if request.method == "POST":
         reason = (request.form.get("motif") or "").strip()
-        if len(reason) > ABANDON_REASON_MAX:
-            french_abort(422, f"Le motif dépasse {ABANDON_REASON_MAX} caractères : rien n'a été abandonné.")
+        if len(reason) > ABANDON_REASON_MAX:  # the page again, the reason kept whole to be shortened
+            return render_template("declaration/declare/abandon.html", dossier=dossier, max_reason=ABANDON_REASON_MAX,
+                                   reason=reason, error=f"Le motif compte {len(reason)} caractères pour "
+                                   f"{ABANDON_REASON_MAX} au plus : raccourcissez-le. Rien n'a été abandonné."), 422
         steps = [row.id for row in db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id))]
         commands.abandon_declaration(dossier, context.Actor.of(user), reason)
         db.session.execute(delete(Draft).where(Draft.task_id.in_(steps or [""]), Draft.user_id == user.id))
@@ -214,4 +217,5 @@ def abandon(dossier_id):
         flash(f"La déclaration en cours {dossier.number} est abandonnée : elle ne sera transmise à personne. "
               "Elle reste visible de votre structure seulement, avec cet état.", "succes")
         return redirect(url_for("declare.start"))
-    return render_template("declaration/declare/abandon.html", dossier=dossier, max_reason=ABANDON_REASON_MAX)
+    return render_template("declaration/declare/abandon.html", dossier=dossier, max_reason=ABANDON_REASON_MAX,
+                           reason="", error="")

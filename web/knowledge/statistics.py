@@ -20,6 +20,14 @@ FILTER_KEYS = ("annee", "du", "au", "region", "type_structure")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+class BadFilter(Exception):
+    """A filter of the address that cannot be applied: its status and French message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
 def _date(name: str) -> date | None:
     raw = request.args.get(name, "").strip()
     if not raw:
@@ -29,7 +37,7 @@ def _date(name: str) -> date | None:
             raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
-        french_abort(400, f"La date « {raw[:20]} » n'est pas valide : utilisez le format AAAA-MM-JJ.")
+        raise BadFilter(400, f"La date « {raw[:20]} » n'est pas valide : utilisez le format AAAA-MM-JJ.") from None
 
 
 def _period(today: date) -> tuple[date, date]:
@@ -39,12 +47,12 @@ def _period(today: date) -> tuple[date, date]:
     else:
         raw = request.args.get("annee", "").strip() or str(today.year)
         if not (raw.isdigit() and len(raw) == 4 and 2000 <= int(raw) <= 2100):
-            french_abort(400, "L'année doit être un nombre entre 2000 et 2100.")
+            raise BadFilter(400, "L'année doit être un nombre entre 2000 et 2100.")
         start, end = date(int(raw), 1, 1), date(int(raw), 12, 31)
     if end < start:
-        french_abort(400, "La date de fin précède la date de début de la période.")
+        raise BadFilter(400, "La date de fin précède la date de début de la période.")
     if (end - start).days > MAX_YEARS * 366:
-        french_abort(400, f"La période ne peut dépasser {MAX_YEARS} ans.")
+        raise BadFilter(400, f"La période ne peut dépasser {MAX_YEARS} ans.")
     return start, end
 
 
@@ -54,19 +62,23 @@ def filters_from_request(user) -> statistics.Filters:
     region = request.args.get("region", "").strip() or None
     if user.role == "ars":
         if region is not None and region != user.region:
-            french_abort(403, f"Vos statistiques sont limitées à votre région ({user.region}).")
+            raise BadFilter(403, f"Vos statistiques sont limitées à votre région ({user.region}).")
         region = user.region
     elif region is not None and region not in REGIONS:
-        french_abort(400, "Cette région n'existe pas.")
+        raise BadFilter(400, "Cette région n'existe pas.")
     kind = request.args.get("type_structure", "").strip() or None
     if kind is not None and kind not in STRUCTURE_KINDS:
-        french_abort(400, "Ce type de structure n'existe pas.")
+        raise BadFilter(400, "Ce type de structure n'existe pas.")
     return statistics.Filters(start, end, region, kind)
 
 
 def _report():
+    """The report of the address's filters; a bad filter is a French 4xx (for the exports)."""
     user = current_user()
-    return user, statistics.compute(access.dossier_filter(user), filters_from_request(user))
+    try:
+        return user, statistics.compute(access.dossier_filter(user), filters_from_request(user))
+    except BadFilter as exc:
+        french_abort(exc.status, exc.message)
 
 
 def _filename(report: statistics.Report, extension: str) -> str:
@@ -80,7 +92,14 @@ def _filename(report: statistics.Report, extension: str) -> str:
 @roles_required(*READERS)
 def index():
     """The observatory page: filters, figures and charts, each with its table."""
-    user, report = _report()
+    user = current_user()
+    try:
+        report = statistics.compute(access.dossier_filter(user), filters_from_request(user))
+    except BadFilter as exc:  # answered on the page, in French, with the filters as typed to correct them
+        typed = {key: request.args.get(key, "")[:40] for key in FILTER_KEYS if request.args.get(key)}
+        return render_template("knowledge/statistics/index.html", report=None, user=user, regions=REGIONS,
+                               kinds=STRUCTURE_KINDS, number=statistics.french_number, query=typed,
+                               error=exc.message), exc.status
     return render_template("knowledge/statistics/index.html", report=report, user=user, regions=REGIONS,
                            kinds=STRUCTURE_KINDS, number=statistics.french_number, query=_query())
 

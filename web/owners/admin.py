@@ -18,18 +18,32 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @bp.route("/")
 @roles_required(*access.ADMINS)
 def index():
-    """Deployed process versions, structures and accounts."""
+    """Deployed process versions and counts; accounts and the single-dossier migration for administrators only
+    (the process owner sees no account and no dossier: least privilege, issue 20)."""
     definitions = db.session.execute(
         select(ProcessDefinition.id, ProcessDefinition.process_id, ProcessDefinition.name,
                ProcessDefinition.content_hash, ProcessDefinition.deployed_at, ProcessDefinition.deployed_by,
                func.count(ProcessInstance.id))
         .outerjoin(ProcessInstance, ProcessInstance.definition_id == ProcessDefinition.id)
         .group_by(ProcessDefinition.id).order_by(ProcessDefinition.id.desc())).all()
-    users = db.session.scalars(select(User).order_by(User.role, User.name)).all()
-    structures = {s.id: s for s in db.session.scalars(select(Structure).order_by(Structure.name))}
     dossiers = db.session.scalar(select(func.count()).select_from(Dossier))
+    administrator = current_user().role == "admin"
+    users = db.session.scalars(select(User).order_by(User.role, User.name)).all() if administrator else []
+    structures = {s.id: s for s in db.session.scalars(select(Structure).order_by(Structure.name))} if administrator else {}
     return render_template("owners/admin/index.html", definitions=definitions, users=users, structures=structures,
-                           roles=ROLES, dossiers=dossiers)
+                           roles=ROLES, dossiers=dossiers, administrator=administrator,
+                           authors={d[0]: author_label(d[5]) for d in definitions})
+
+
+def author_label(deployed_by: str | None) -> str:
+    """Who deployed a version or ran a migration: the account's address for administrators, its role for the
+    process owner (who sees no account)."""
+    if not deployed_by or current_user().role == "admin":
+        return deployed_by or "-"
+    if "@" not in deployed_by:
+        return deployed_by  # « ligne de commande », « système »
+    role = db.session.scalar(select(User.role).where(User.email == deployed_by))
+    return ROLES.get(role, "un compte") if role else "un compte"
 
 
 @bp.route("/processus/<int:definition_id>.bpmn")
@@ -49,9 +63,10 @@ def deploy():
 
 
 @bp.route("/processus/migrer", methods=["POST"])
-@roles_required(*access.ADMINS)
+@roles_required("admin")
 def migrate():
-    """Move one running dossier to another version (explicit and audited)."""
+    """Move one running dossier, named by its number, to another version (explicit and audited); for
+    administrators only: the process owner migrates by version and element (web/owners/versions.py)."""
     number = (request.form.get("dossier") or "").strip()
     dossier = db.session.scalar(select(Dossier).where(Dossier.number == number))
     target = db.session.get(ProcessDefinition, request.form.get("version", type=int) or 0)

@@ -1,6 +1,8 @@
-"""Deploying a version from the web: upload (a BPMN with its forms, or one zip) -> validation -> dry run
-report (validator, semantic difference, named scenarios) kept as a pending deployment -> « Déployer » with
-a comment. Nothing is deployed before that confirmation; a pending deployment belongs to its uploader.
+"""Deploying a version from the web (an upload, or the modeller's draft sent to the same address): upload (a
+BPMN with its forms, or one zip) -> the gate's validator and dry run (workflow/gate.py) -> report (validator,
+semantic difference, named scenarios side by side) kept as a pending deployment -> « Déployer » with a comment
+and each changed scenario path accepted one by one. Nothing is deployed before that confirmation, never when a
+scenario fails; a pending deployment belongs to its uploader.
 """
 from __future__ import annotations
 
@@ -8,20 +10,18 @@ import secrets
 from datetime import timedelta
 
 from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for)
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from engine import serialization
 from engine.errors import EngineError
 from models import PendingDeployment, ProcessDefinition, db
 from referentiel import plural
 from timekeeping import clock as clock_mod
-from validation import validator
 from validation.problems import ValidationFailed
 from web import access
 from web.auth.login import current_user, roles_required
 from web.auth.security import french_abort
 from web.owners.uploads import UploadRefused, read_upload
-from workflow import deployment, versions
+from workflow import deployment, gate, versions
 
 bp = Blueprint("deploys", __name__, url_prefix="/admin/processus")
 SHOWN = 20  # problems listed on the page; the CLI deploy prints them all
@@ -47,12 +47,6 @@ def _refuse(filename: str, lines: list[str], problems: list | None = None):
     return redirect(url_for("admin.index")), 303
 
 
-def _known(xml: str, forms: dict) -> ProcessDefinition | None:
-    content_hash = serialization.sha256(serialization.canonical_json({"bpmn": xml, "forms": forms}))
-    found = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.content_hash == content_hash))
-    return found or deployment.same_meaning(xml, forms)
-
-
 def receive():
     """Read and validate an upload, run its dry run and keep it pending; the report page follows."""
     files = [f for key in ("bpmn", "fichiers") for f in request.files.getlist(key) if f and f.filename]
@@ -70,7 +64,7 @@ def receive():
         return redirect(url_for("admin.index")), 303
     active = deployment.active_definition()
     forms = {**active.forms, **upload.forms}  # uploaded forms replace those of the active version
-    known = _known(upload.xml, forms)
+    known = deployment.known_version(upload.xml, forms)
     if known is not None:
         later = "" if known.id == active.id else " ; c'est une version antérieure, activable depuis la page des versions"
         if known.bpmn_xml != upload.xml:
@@ -82,30 +76,30 @@ def receive():
             return jsonify(version=known.id, message=message), 200
         flash(message, "info")
         return redirect(url_for("versions.index")), 303
-    report = validator.validate(upload.xml, forms, upload.filename, deployment.process_id(),
-                                lint=current_app.config["BPMN_LINT"])
-    if not report.ok:
-        return _refuse(upload.filename, report.lines(), report.problems)
-    try:
-        scenarios = current_app.extensions["dry_run"](upload.xml, forms, active)
-    except Exception:  # noqa: BLE001 - the dry run must never turn an upload into a 500
-        current_app.logger.exception("dry run failed")
-        scenarios = []
-    diff = versions.semantic_diff(active.bpmn_xml, active.forms, upload.xml, forms)
-    user = current_user()
-    now = clock_mod.app_now()
-    db.session.execute(delete(PendingDeployment).where(
-        (PendingDeployment.user_id == user.id) | (PendingDeployment.created_at < now - timedelta(hours=PENDING_HOURS))))
-    pending = PendingDeployment(token=secrets.token_urlsafe(32), user_id=user.id, filename=upload.filename,
-                                bpmn_xml=upload.xml, forms=forms, created_at=now,
-                                report={"linted": report.linted, "active": active.id, "diff": diff,
-                                        "scenarios": scenarios, "uploaded_forms": sorted(upload.forms)})
-    db.session.add(pending)
+    verdict = gate.examine(upload.xml, forms, upload.filename, active)
+    if verdict.problems:
+        return _refuse(upload.filename, verdict.validation.lines(), verdict.problems)
+    pending = _keep(upload.filename, upload.xml, forms, verdict, active, sorted(upload.forms))
     db.session.commit()
     if _wants_json():
         return jsonify(jeton=pending.token, rapport=pending.report,
                        confirmer=url_for("deploys.confirm", token=pending.token)), 202
     return redirect(url_for("deploys.report", token=pending.token)), 303
+
+
+def _keep(filename: str, xml: str, forms: dict, verdict: gate.Verdict, active: ProcessDefinition,
+          uploaded: list) -> PendingDeployment:
+    """Keep the upload and its report as the user's one pending deployment (the caller commits)."""
+    user = current_user()
+    now = clock_mod.app_now()
+    db.session.execute(delete(PendingDeployment).where(
+        (PendingDeployment.user_id == user.id) | (PendingDeployment.created_at < now - timedelta(hours=PENDING_HOURS))))
+    report = {**verdict.report(), "diff": versions.semantic_diff(active.bpmn_xml, active.forms, xml, forms),
+              "uploaded_forms": uploaded}
+    pending = PendingDeployment(token=secrets.token_urlsafe(32), user_id=user.id, filename=filename, bpmn_xml=xml,
+                                forms=forms, created_at=now, report=report)
+    db.session.add(pending)
+    return pending
 
 
 def _pending(token: str) -> PendingDeployment:
@@ -124,8 +118,10 @@ def report(token):
     """The dry-run report of an upload, with « Déployer » and « Abandonner »."""
     pending = _pending(token)
     active = db.session.get(ProcessDefinition, pending.report.get("active"))
+    verdict = gate.Verdict.from_report(pending.filename, pending.report)
     return render_template("owners/admin/essai.html", pending=pending, report=pending.report, active=active,
-                           names=versions.element_names(active) if active else {}, types=versions.ELEMENT_TYPES)
+                           names=versions.element_names(active) if active else {}, types=versions.ELEMENT_TYPES,
+                           blocking=verdict.blocking_lines(), differing=[s["nom"] for s in verdict.differing])
 
 
 @bp.route("/essai/<token>/deployer", methods=["POST"])
@@ -137,11 +133,30 @@ def confirm(token):
     if not comment:
         flash("Indiquez en commentaire ce que change cette version.", "erreur")
         return redirect(url_for("deploys.report", token=pending.token)), 303
+    verdict = gate.Verdict.from_report(pending.filename, pending.report)
+    active = gate.current_active()
+    if active is not None and verdict.active_id != active.id:
+        # Another version became active since the dry run: compare again, and let the owner read it again.
+        pending.report = {**pending.report, **gate.examine(pending.bpmn_xml, pending.forms, pending.filename,
+                                                           active).report(),
+                          "diff": versions.semantic_diff(active.bpmn_xml, active.forms, pending.bpmn_xml,
+                                                         pending.forms)}
+        db.session.commit()
+        flash(f"La version active a changé depuis l'essai (c'est maintenant la version {active.id}) : l'essai a "
+              "été refait, relisez-le avant de déployer.", "erreur")
+        return redirect(url_for("deploys.report", token=pending.token)), 303
     try:
-        definition = deployment.deploy_xml(pending.bpmn_xml, actor=current_user().email, forms=pending.forms,
-                                           filename=pending.filename, comment=comment)
+        definition = gate.deploy(pending.bpmn_xml, pending.forms, pending.filename, current_user().email, comment,
+                                 request.form.getlist("accepter"), verdict)
     except ValidationFailed as exc:
         return _refuse(exc.filename, exc.lines, exc.problems)
+    except gate.GateRefused as exc:
+        if _wants_json():
+            return jsonify(erreur="Version non déployée.", raisons=exc.lines), 422
+        flash("Rien n'a été déployé :", "erreur")
+        for line in exc.lines:
+            flash(line[:1].upper() + line[1:] + ".", "erreur")
+        return redirect(url_for("deploys.report", token=pending.token)), 303
     except EngineError as exc:
         flash(exc.message, "erreur")
         return redirect(url_for("admin.index")), 303

@@ -11,7 +11,8 @@ from engine.errors import EngineError
 from models import DeploymentEvent, ProcessDefinition, db
 from web import access
 from web.auth.login import current_user, roles_required
-from workflow import commands, context, deployment, versions
+from web.owners.admin import author_label
+from workflow import commands, context, deployment, gate, versions
 
 bp = Blueprint("versions", __name__, url_prefix="/admin/versions")
 ACTIONS = {"deploiement": "Déploiement", "activation": "Activation", "migration": "Migration de dossiers"}
@@ -40,7 +41,7 @@ def index():
     active = deployment.active_definition() if definitions else None
     uses = {d.id: versions.use_of(d, access.number_hidden_from_owners, per_element=False) for d in definitions}
     return render_template("owners/admin/versions.html", definitions=definitions, events=events, comments=comments,
-                           active=active, uses=uses, actions=ACTIONS)
+                           active=active, uses=uses, actions=ACTIONS, author=author_label)
 
 
 @bp.route("/<int:definition_id>")
@@ -57,7 +58,8 @@ def show(definition_id):
                                                                           definition.bpmn_xml, definition.forms)
     return render_template("owners/admin/version.html", definition=definition, use=use, others=others,
                            names=versions.element_names(definition), active=active, diff=diff,
-                           types=versions.ELEMENT_TYPES)
+                           types=versions.ELEMENT_TYPES, acceptances=gate.acceptances(definition),
+                           author=author_label)
 
 
 @bp.route("/<int:definition_id>/activer", methods=["POST"])
@@ -103,7 +105,8 @@ def preview(definition_id):
 @bp.route("/<int:definition_id>/migration", methods=["POST"])
 @roles_required(*access.ADMINS)
 def migrate(definition_id):
-    """Move every running dossier of this version that can move; a report line per dossier."""
+    """Move the running dossiers of this version that can move, all of them or those waiting on one element;
+    a report line per dossier."""
     definition = _definition(definition_id)
     target = _target(definition)
     timers = request.form.get("minuteurs") or ""
@@ -114,7 +117,11 @@ def migrate(definition_id):
     if target.id == definition.id:
         flash("Choisissez une autre version que celle des dossiers.", "erreur")
         return redirect(url_for("versions.show", definition_id=definition.id)), 303
-    report = versions.migrate_all(definition, target, context.Actor.of(current_user()), timers)
+    element = request.form.get("element") or None
+    if element is not None and element not in versions.element_names(definition):
+        flash("Choisissez un élément de la version des dossiers, ou tous les éléments.", "erreur")
+        return redirect(url_for("versions.preview", definition_id=definition.id, vers=target.id)), 303
+    report = versions.migrate_all(definition, target, context.Actor.of(current_user()), timers, element)
     hidden = access.number_hidden_from_owners
     lines = [{"numero": None if hidden(line["dossier"].military, line["dossier"].state) else line["dossier"].number,
               "migre": line["migre"], "raisons": line["raisons"], "attente": line["attente"]} for line in report]

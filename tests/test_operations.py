@@ -1,0 +1,148 @@
+"""« Exploitation »: a timer that fails its attempts is shown with its dossier, element, French error and attempts;
+« Relancer » fires it once (in the dossier's audit chain, and in the account journal), the dossier goes on; the
+administrators are mailed once; /pret counts failed work; tasks nobody can take and dead letters are listed."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import select
+
+import scheduler
+from accounts import journal
+from mail import mailer
+from models import AccountEvent, AuditEvent, OutboxMessage, ProcessInstance, Timer, User, db
+from test_timers import at_support, weekly
+from test_web_support import ACSS, ADMIN, login, post
+from workflow import operations
+
+ALERTS = select(OutboxMessage).where(OutboxMessage.kind == operations.ALERT_KIND)
+
+
+def _fail_until_given_up(app, clock, dossier, repair: bool = True) -> Timer:
+    """Corrupt the dossier's stored state so its weekly timer fails, and sweep through every backoff."""
+    timer = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id,
+                                                   Timer.status.in_(("pending", "failed")))).one()
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    kept = instance.state_json
+    instance.state_json = '{"not": "a workflow"}'
+    db.session.commit()
+    clock.set(max(clock.now(), timer.due_at + timedelta(seconds=1)))
+    for _ in range(app.config.get("TIMER_MAX_ATTEMPTS", 5) + 1):
+        scheduler.run_sweeps()
+        db.session.refresh(timer)
+        if timer.status == "failed":
+            break
+        clock.set(timer.next_attempt_at)
+    assert timer.status == "failed" and timer.attempts == 5, (timer.status, timer.attempts)
+    # The cause goes away (here: the state is put back), the timer stays given up until someone retries it.
+    if repair:
+        instance.state_json = kept
+        db.session.commit()
+    return timer
+
+
+def test_a_failed_timer_is_shown_retried_once_audited_and_the_dossier_goes_on(app, clock, client):
+    dossier = at_support(clock)
+    timer = _fail_until_given_up(app, clock, dossier)
+    assert weekly(dossier) == []
+
+    # One mail to the administrators, however many sweeps see the failure.
+    for _ in range(3):
+        clock.advance(minutes=5)
+        scheduler.run_sweeps()
+    [alert] = db.session.scalars(ALERTS).all()
+    admins = set(db.session.scalars(select(User.email).where(User.role == "admin", User.active)))
+    assert set(alert.recipients) == admins and ADMIN in admins
+    assert dossier.number in alert.subject and timer.spec_name in alert.body_text
+    assert alert.status == "sent"  # the mail sweep of the same pass delivered it (log backend)
+
+    ready = client.get("/pret").get_json()
+    assert ready["verifications"]["travail_en_echec"]["minuteurs_abandonnes"] == 1
+    assert ready["verifications"]["travail_en_echec"]["total"] >= 1
+
+    login(client, ACSS)
+    assert client.get("/admin/exploitation/").status_code == 403
+    post(client, "/deconnexion")
+    login(client, ADMIN)
+    page = client.get("/admin/exploitation/").get_data(as_text=True)
+    section = page.split('id="minuteurs_abandonnes"')[1].split("</section>")[0]
+    assert dossier.number in section and timer.spec_name in section
+    assert "Le processus n&#39;a pas pu avancer" in section or "Le processus n'a pas pu avancer" in section
+    assert re.search(r'data-label="Tentatives">5<', section)
+    assert "Exploitation" in client.get("/admin/").get_data(as_text=True)  # in the administrator's menu
+
+    answer = post(client, f"/admin/exploitation/minuteurs/{timer.id}/relancer")
+    assert answer.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Timer, timer.id).status == "fired"
+    assert len(weekly(dossier)) == 1                              # fired once: the weekly point is out
+    fired = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id,
+                                                        AuditEvent.command == "timer")).all()
+    assert [event.actor for event in fired] == [ADMIN]             # in the dossier's chain, by the administrator
+    [decision] = db.session.scalars(select(AccountEvent).where(AccountEvent.action == operations.RETRY_ACTION)).all()
+    assert (decision.actor, decision.target_id) == (ADMIN, timer.id) and journal.verify() == []
+    assert "s&#39;est déclenché" in client.get("/admin/exploitation/").get_data(as_text=True)
+    # A second click finds nothing to retry: 409, nothing fired twice.
+    assert post(client, f"/admin/exploitation/minuteurs/{timer.id}/relancer").status_code == 409
+    assert len(weekly(dossier)) == 1
+
+    # The dossier goes on: the next weekly timer waits and fires on time through the sweep.
+    following = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id,
+                                                       Timer.status == "pending")).one()
+    clock.set(following.due_at + timedelta(seconds=1))
+    scheduler.run_sweeps()
+    assert len(weekly(dossier)) == 2
+    assert len(db.session.scalars(ALERTS).all()) == 1              # still the one alert
+    assert client.get("/pret").get_json()["verifications"]["travail_en_echec"]["minuteurs_abandonnes"] == 0
+    assert subprocess_verify(app) == 0
+
+
+def subprocess_verify(app) -> int:
+    """`flask audit verify` through the CLI runner: every dossier's chain still verifies after the retry."""
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert "aucune différence" in result.output, result.output
+    return result.exit_code
+
+
+def test_tasks_nobody_can_take_and_dead_letters_are_listed_and_retried(app, clock, client):
+    dossier = at_support(clock)
+    for analyst in db.session.scalars(select(User).where(User.role == "acss")):
+        analyst.active = False
+    dead = OutboxMessage(kind="notification", recipients=["x@example.fr"], recipient_roles=[], subject="Essai perdu",
+                         body_text="corps", body_html="", status="dead", attempts=8, dossier_id=dossier.id,
+                         last_error="SMTPRecipientsRefused: destinataire refusé", created_at=clock.now(),
+                         message_id="<perdu@signalement.example.fr>")
+    db.session.add(dead)
+    db.session.commit()
+    login(client, ADMIN)
+    page = client.get("/admin/exploitation/").get_data(as_text=True)
+    orphans = page.split('id="taches_sans_titulaire"')[1].split("</section>")[0]
+    assert dossier.number in orphans and "Aucun compte actif n&#39;a le rôle" in orphans
+    letters = page.split('id="messages_abandonnes"')[1].split("</section>")[0]
+    assert "Essai perdu" in letters and "Abandonné" in letters and "destinataire refusé" in letters
+    assert client.get("/pret").get_json()["verifications"]["travail_en_echec"]["taches_sans_titulaire"] >= 1
+    assert post(client, f"/admin/exploitation/messages/{dead.id}/relancer").status_code == 303
+    db.session.expire_all()
+    assert db.session.get(OutboxMessage, dead.id).status == "pending"
+    assert ADMIN in db.session.get(OutboxMessage, dead.id).last_error
+    assert mailer.deliver_due().sent >= 1
+
+
+def test_a_retry_that_fails_again_is_shown_and_alerted_once_more(app, clock, client):
+    dossier = at_support(clock)
+    timer = _fail_until_given_up(app, clock, dossier, repair=False)
+    assert len(db.session.scalars(ALERTS).all()) == 1
+    login(client, ADMIN)
+    assert post(client, f"/admin/exploitation/minuteurs/{timer.id}/relancer").status_code == 303
+    db.session.expire_all()
+    again = db.session.get(Timer, timer.id)
+    assert (again.status, again.attempts) == ("pending", 1)       # failed once more, back to the sweep's backoff
+    page = client.get("/admin/exploitation/").get_data(as_text=True)
+    assert "a de nouveau échoué" in page
+    assert dossier.number in page.split('id="minuteurs_en_echec"')[1].split("</section>")[0]
+    assert weekly(dossier) == []
+    _fail_until_given_up(app, clock, dossier, repair=False)       # given up again after its attempts
+    assert len(db.session.scalars(ALERTS).all()) == 2              # a new failure, a new mail; then no more
+    scheduler.run_sweeps()
+    assert len(db.session.scalars(ALERTS).all()) == 2
