@@ -44,9 +44,10 @@ def check_event(event: AuditEvent, expected_seq: int, prev_hash: str) -> str | N
     return None
 
 
-def check_stored_state(instance: ProcessInstance, events: list,
-                       traces: tuple | None = None) -> tuple[int, str] | None:
-    """Why the stored instance does not match the end of its chain, as (step, reason), or None."""
+def check_stored_state(instance: ProcessInstance, events: list, traces: tuple | None = None,
+                       journal: tuple | None = None) -> tuple[int, str] | None:
+    """Why the stored instance does not match the end of its chain, as (step, reason), or None. `traces` and
+    `journal` are what `_traces` and `journal_of` load for many instances at once (else read here)."""
     last = events[-1] if events else None
     step = max(instance.last_seq or 0, len(events), 1)
     if last is None:
@@ -57,13 +58,26 @@ def check_stored_state(instance: ProcessInstance, events: list,
         return last.seq, "l'empreinte de l'état stocké diffère de celle du dernier événement"
     if serialization.sha256(instance.state_json) != instance.state_hash:
         return last.seq, "l'état stocké a été modifié (son empreinte ne correspond plus)"
-    return check_traces(instance, events, traces) or check_journal_rows(instance, events)
+    return check_traces(instance, events, traces) or check_journal_rows(instance, events, journal)
 
 
-def check_journal_rows(instance: ProcessInstance, events: list) -> tuple[int, str] | None:
+def check_journal_rows(instance: ProcessInstance, events: list,
+                       journal: tuple | None = None) -> tuple[int, str] | None:
     """The dossier's journal rows (notes, attachments, indicators, links) against its chain (cases/integrity.py)."""
-    dossier_id = db.session.scalar(select(Dossier.id).where(Dossier.instance_id == instance.id))
-    return integrity.check_journal(dossier_id, events) if dossier_id is not None else None
+    if journal is None:
+        dossier_id = db.session.scalar(select(Dossier.id).where(Dossier.instance_id == instance.id))
+        rows = None
+    else:
+        dossier_id, rows = journal
+    return integrity.check_journal(dossier_id, events, rows) if dossier_id is not None else None
+
+
+def journal_of(instance_ids: list) -> dict:
+    """{instance id: (dossier id or None, its journal rows)} for a batch of instances (five queries)."""
+    dossiers = dict(db.session.execute(select(Dossier.instance_id, Dossier.id).where(
+        Dossier.instance_id.in_(instance_ids))).all())
+    rows = integrity.journal_rows(list(dossiers.values()))
+    return {i: (dossiers.get(i), rows.get(dossiers.get(i))) for i in instance_ids}
 
 
 def _traces(instance_ids: list) -> dict:
@@ -95,8 +109,8 @@ def check_traces(instance: ProcessInstance, events: list, traces: tuple | None =
     return None
 
 
-def verify_chain(instance: ProcessInstance, events: list | None = None,
-                 traces: tuple | None = None) -> tuple[int, str] | None:
+def verify_chain(instance: ProcessInstance, events: list | None = None, traces: tuple | None = None,
+                 journal: tuple | None = None) -> tuple[int, str] | None:
     """Chain and stored-state check only; (step, reason) of the first difference, or None."""
     events = events_of(instance.id) if events is None else events
     prev = event_chain.GENESIS_HASH
@@ -105,4 +119,4 @@ def verify_chain(instance: ProcessInstance, events: list | None = None,
         if reason:
             return index, reason
         prev = event.hash
-    return check_stored_state(instance, events, traces)
+    return check_stored_state(instance, events, traces, journal)

@@ -9,7 +9,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from audit import hash_chain, mining, replayer, verifier
+from audit import hash_chain, mining, parallel, replayer, verifier
 from engine.errors import EngineError
 from models import Dossier, db
 from referentiel import plural
@@ -33,7 +33,10 @@ def _dossier_or_fail(key: str) -> Dossier:
 @click.argument("dossier", required=False)
 @click.option("--chaine-seule", "chain_only", is_flag=True,
               help="Vérifier le chaînage et l'état stocké sans rejouer le processus (plus rapide).")
-def verify(dossier, chain_only):
+@click.option("--processus", "processes", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Nombre de processus qui se partagent la vérification de tous les dossiers "
+                   "(0 : un par cœur, un seul pour peu de dossiers).")
+def verify(dossier, chain_only, processes):
     """Verify one dossier (or all) by chain check and full replay; exit 1 at the first difference."""
     full = not chain_only
     if dossier:
@@ -47,7 +50,8 @@ def verify(dossier, chain_only):
             bar.update(1)
             if not result.ok:
                 failures.append(result)
-        verifier.verify_all(progress=progress, full=full)
+        verifier.verify_all(progress=progress, full=full,
+                            processes=processes or parallel.default_processes(total))
     for result in failures:
         click.echo(result.message)
     if failures:

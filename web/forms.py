@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from engine import runtime, serialization
 from models import ProcessDefinition, ProcessInstance, db
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS, STRUCTURE_KINDS
@@ -322,6 +324,15 @@ def definition_of(instance_id: int) -> tuple[ProcessInstance, ProcessDefinition]
     """An instance and its pinned definition."""
     instance = db.session.get(ProcessInstance, instance_id)
     return instance, db.session.get(ProcessDefinition, instance.definition_id)
+
+
+def definition_id_of(instance_id: int) -> int:
+    """The id of an instance's pinned definition: from the session when the instance is loaded, else one
+    narrow query (not the instance's whole state)."""
+    instance = db.session.identity_map.get(db.session.identity_key(ProcessInstance, instance_id))
+    if instance is not None and "definition_id" in instance.__dict__:
+        return instance.definition_id
+    return db.session.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.id == instance_id))
 
 
 def task_data(instance_id: int, task_id: str | None = None) -> dict:

@@ -4,6 +4,8 @@ forms, and started by the same idempotent command: a web and an API declaration 
 dossier and the same audit events (one start, then one completion per step, in one commit)."""
 from __future__ import annotations
 
+import copy
+
 from engine import runtime
 from models import Structure, db
 from web.api.schemas import ref, request_text
@@ -28,7 +30,8 @@ def block_schemas(definition=None) -> dict:
     for member, step in BLOCKS:
         task = spec.task_specs.get(step)
         form = runtime.task_form(task)[0] if task is not None else None
-        schemas[member] = definition.forms.get(form) if form else None
+        schema = form_schemas.forms_of(definition).get(form) if form else None  # parsed once per content
+        schemas[member] = copy.deepcopy(schema)
     return schemas
 
 

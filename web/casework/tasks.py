@@ -1,6 +1,7 @@
 """The generic user-task page: a form built from the task's JSON Schema, drafts, claim and release."""
 from __future__ import annotations
 
+import copy
 import re
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -8,7 +9,7 @@ from sqlalchemy import delete, select
 
 from cases import observables
 from engine.errors import Conflict
-from models import Dossier, Draft, TaskRow, User, db
+from models import Dossier, Draft, ProcessDefinition, TaskRow, User, db
 from referentiel import ROLES
 from web import access, form_conditions, forms
 from web.casework import branch_facts
@@ -34,11 +35,15 @@ DRAFT_MAX_CHARS = 200_000
 
 
 def form_of(row: TaskRow) -> tuple[dict, dict, object]:
-    """(JSON Schema, UI schema, definition) of a task, from its instance's pinned definition."""
-    _, definition = forms.definition_of(row.instance_id)
-    schema = definition.forms.get(row.form) if row.form else None
-    ui = definition.forms.get(row.ui_form) if row.ui_form else None
-    return schema or {"type": "object", "properties": {}}, ui or {}, definition
+    """(JSON Schema, UI schema, definition) of a task, from its instance's pinned definition.
+
+    Per request this reads the definition's id and its row without its texts: the forms come from the cache of
+    parsed forms by content hash (definitions never change), copied so a caller may change its own."""
+    definition = db.session.get(ProcessDefinition, forms.definition_id_of(row.instance_id))
+    deployed = form_schemas.forms_of(definition)
+    schema = deployed.get(row.form) if row.form else None
+    ui = deployed.get(row.ui_form) if row.ui_form else None
+    return copy.deepcopy(schema) or {"type": "object", "properties": {}}, copy.deepcopy(ui) or {}, definition
 
 
 def task_context(row: TaskRow, ui: dict, definition, dossier: Dossier, user: User) -> tuple[list, list, tuple | None]:
