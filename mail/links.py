@@ -16,14 +16,14 @@ MISSING = ("PUBLIC_URL manquante : en production (SIGNALEMENT_ENV=production), l
            "sont construits sur elle. / PUBLIC_URL is missing: in production (SIGNALEMENT_ENV=production) the "
            "platform's public address (for example https://signalement.sante.gouv.fr) must come from the "
            "environment; links in mails are built on it.")
-INVALID = ("PUBLIC_URL invalide : une adresse http(s)://hôte[:port][/chemin] sans requête ni fragment est attendue. "
-           "/ PUBLIC_URL is invalid: an http(s)://host[:port][/path] address without query or fragment is expected.")
+INVALID = ("PUBLIC_URL invalide : une adresse http://hôte[:port][/chemin] ou https://… sans requête ni fragment est attendue. "
+           "/ PUBLIC_URL is invalid: an http:// or https://host[:port][/path] address without query or fragment is expected.")
 # Hosts always accepted in development (no PUBLIC_URL set): the dev server's loopback names.
 DEVELOPMENT_HOSTS = ("127.0.0.1", "localhost")
 
 
 def normalise(url: str) -> str | None:
-    """The address without its trailing slash, or None when it is not an absolute http(s) address."""
+    """The address without its trailing slash, or None when it is not an absolute http or https address."""
     url = (url or "").strip()
     try:
         parts = urlsplit(url)
