@@ -1,0 +1,202 @@
+"""The application's own cost of each kind of request of bench/web.py's mix, in-process, on a bench database.
+
+No server and no HTTP client: the Flask test client drives the application built as in production (no test
+checks), on a PostgreSQL database loaded by bench/web.py (`--keep`, then pass its URL here). For each kind
+(the inbox in its variants, a dossier page, the completion of an open p2_ouvrir task, a declaration through
+the JSON API) it prints the median and p90 time, the SQL statements per request and, with `--profile`, the
+top entries by cumulative time (cProfile over every request of that kind, our code and the libraries).
+
+Last line: `cost_inbox_ms=… cost_dossier_ms=… cost_complete_ms=… cost_api_submit_ms=… queries_inbox=…
+queries_dossier=… queries_complete=… queries_api_submit=…` (medians).
+
+Run: python bench/request_cost.py --database URL [--rounds 60] [--profile] [--smoke]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import pstats  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from urllib.parse import urlencode  # noqa: E402
+
+from sqlalchemy import create_engine, event, select, text  # noqa: E402
+
+from app import create_app  # noqa: E402
+from bench import web  # noqa: E402
+from bench.web_client import ACSS, ARS  # noqa: E402
+from cli import scenarios  # noqa: E402
+from models import User, db  # noqa: E402
+from referentiel import REGIONS  # noqa: E402
+from web.auth import login_sessions  # noqa: E402
+from web.forms import typed_to_raw  # noqa: E402
+
+KINDS = ["inbox", "dossier", "complete", "api_submit"]
+SORT = os.environ.get("COST_SORT", "cumulative")
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class Counter:
+    """SQL statements sent on the application's engine."""
+
+    def __init__(self, engine):
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._one)
+
+    def _one(self, *args):
+        self.count += 1
+
+
+def production_app(url: str):
+    """The application as scripts/serve builds it (no test-only checks), with no scheduler."""
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-cost", "SCHEDULER_ENABLED": False,
+                       "LIVE_WORKFLOW_CHECK": False, "PUBLIC_URL": "http://localhost",
+                       "SESSION_COOKIE_SECURE": False})
+
+
+def logged_in(app, email: str):
+    """A test client carrying a login session of `email` and its CSRF token."""
+    client = app.test_client()
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == email))
+        session_id = login_sessions.open_session(user)
+        db.session.commit()
+        db.session.remove()
+    with client.session_transaction() as session:
+        session["_user_id"] = session_id
+        session["_fresh"] = True
+    page = client.get("/boite").get_data(as_text=True)
+    return client, CSRF.search(page).group(1)
+
+
+def requests_of(app, loaded: dict, rng: random.Random):
+    """{kind: a function sending one request of that kind, returning the status}."""
+    acss, token = logged_in(app, ACSS)
+    ars, _ = logged_in(app, ARS)
+    hot = list(loaded["hot_tasks"])
+    rng.shuffle(hot)
+    opening = typed_to_raw({}, scenarios.OPENING[0][1])
+    api_client = app.test_client()
+    body = {"finess_site": loaded["api"]["finess"], "perimetre": scenarios.PERIMETRE, "impact": scenarios.IMPACT,
+            "origine": scenarios.ORIGINE, "formulaire": scenarios.formulaire()}
+
+    def inbox():
+        client = acss if rng.random() < 0.75 else ars
+        query = rng.choice(["", "?tri=echeance", "?page=2", "?" + urlencode({"region": rng.choice(REGIONS)}),
+                            "?tri=recent"])
+        return client.get("/boite" + query).status_code, 200
+
+    def dossier():
+        if rng.random() < 0.75:
+            return acss.get(f"/dossiers/{rng.choice(loaded['civil'])}").status_code, 200
+        return ars.get(f"/dossiers/{rng.choice(loaded['bretagne'])}").status_code, 200
+
+    def complete():
+        response = acss.post(f"/taches/{hot.pop()}", data=dict(opening, csrf_token=token))
+        return response.status_code, 303 if response.status_code == 303 else 302
+
+    def api_submit():
+        response = api_client.post("/api/v1/declarations", data=json.dumps(body), headers={
+            "Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex,
+            "Authorization": f"Bearer {loaded['api']['secret']}"})
+        return response.status_code, 201
+
+    return {"inbox": inbox, "dossier": dossier, "complete": complete, "api_submit": api_submit}, hot
+
+
+def measure(send, rounds: int, counter: Counter, profile: bool) -> tuple[list, list, pstats.Stats | None]:
+    """Times (ms) and statement counts of `rounds` requests (after a warm-up of a fifth), and their profile."""
+    for _ in range(max(2, rounds // 5)):
+        send()
+    times, queries = [], []
+    profiler = cProfile.Profile() if profile else None
+    for _ in range(rounds):
+        before = counter.count
+        if profiler:
+            profiler.enable()
+        started = time.perf_counter()
+        status, expected = send()
+        elapsed = time.perf_counter() - started
+        if profiler:
+            profiler.disable()
+        if status != expected:
+            raise SystemExit(f"unexpected answer {status} (expected {expected})")
+        times.append(elapsed * 1000)
+        queries.append(counter.count - before)
+    return times, queries, pstats.Stats(profiler) if profiler else None
+
+
+def top(stats: pstats.Stats, lines: int) -> str:
+    """The top entries by cumulative time, paths shortened."""
+    out = io.StringIO()
+    stats.stream = out
+    stats.sort_stats(SORT).print_stats(lines)
+    text_ = out.getvalue().replace(str(ROOT) + "/", "")
+    return re.sub(r"\S*/site-packages/", "", text_)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", help="URL of a database kept by `python bench/web.py --keep`")
+    parser.add_argument("--rounds", type=int, default=60, help="measured requests of each kind")
+    parser.add_argument("--profile", action="store_true", help="print the top entries by cumulative time")
+    parser.add_argument("--lines", type=int, default=30)
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--server", default=os.environ.get("TEST_POSTGRES_SERVER",
+                                                           "postgresql+psycopg://postgres@127.0.0.1:5432"))
+    parser.add_argument("--smoke", action="store_true", help="a throwaway database of 200 dossiers, few rounds")
+    args = parser.parse_args()
+    throwaway = None
+    if args.smoke:
+        args.rounds = 5
+        throwaway = f"signalement_cost_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(f"{args.server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{throwaway}"'))
+        args.database = f"{args.server}/{throwaway}"
+        web.load(args.database, 200)
+    elif not args.database:
+        parser.error("--database (or --smoke) is required")
+    try:
+        app = production_app(args.database)
+        loaded = web.found(production_app(args.database), {})
+        sends, hot = requests_of(app, loaded, random.Random(21))
+        kinds = [k for k in args.kinds.split(",") if k in KINDS]
+        if "complete" in kinds and len(hot) < args.rounds * 1.3:
+            raise SystemExit(f"only {len(hot)} open p2_ouvrir tasks left for {args.rounds} completions")
+        with app.app_context():
+            counter = Counter(db.engine)
+        results = {}
+        for kind in kinds:
+            times, queries, stats = measure(sends[kind], args.rounds, counter, args.profile)
+            results[kind] = (statistics.median(times), statistics.median(queries))
+            times.sort()
+            print(f"{kind:<11} n={len(times):<4} median={results[kind][0]:6.1f} ms "
+                  f"p90={times[int(0.9 * len(times))]:6.1f} ms  statements={results[kind][1]:g}")
+            if stats:
+                print(top(stats, args.lines))
+        with app.app_context():
+            db.engine.dispose()
+    finally:
+        if throwaway:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{throwaway}" WITH (FORCE)'))
+            admin.dispose()
+    print(" ".join(f"cost_{k}_ms={results[k][0]:.1f}" for k in kinds) + " "
+          + " ".join(f"queries_{k}={results[k][1]:g}" for k in kinds))
+
+
+if __name__ == "__main__":
+    main()
