@@ -51,7 +51,7 @@ def add_open_dossiers(count: int, now: datetime, completed_per_dossier: int = 2,
         rows = []
         for i, s, (spec, role, qualification) in placed:
             base = {"instance_id": i, "dossier_id": i, "role": role, "region": s.region, "structure_id": s.id,
-                    "created_at": now - timedelta(minutes=i)}
+                    "created_at": now - timedelta(minutes=i), "civil": True}  # no military dossier here
             rows.append({**base, "id": f"vol-{i}-ouverte", "spec_name": spec, "title": spec, "status": "ready",
                          "due_at": now + timedelta(minutes=(i * 37) % 20_000 - 5_000),
                          "priority": _markers(i, qualification)["priority"]})

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -227,22 +227,33 @@ class TaskRow(db.Model):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the assignment of the mining export
     # The dossier's priority, copied on its open tasks so that the inbox orders on the task table alone.
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set by the engine when it opens the task on a dossier that is not a military hospital's (a dossier never
+    # changes kind): the national worklists then need not check the task against the military dossiers hidden
+    # from them (web/access.inbox_scope). False, the default, only means "check it against the dossier".
+    civil: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (
-        # Regional inboxes (an ARS, a national body filtering on a region): counted and ordered on the index alone.
-        Index("ix_tasks_inbox", "status", "role", "region", "due_at", "created_at", "id", "claimed_by", "priority",
-              "dossier_id"),
         # Inboxes of the national roles (no region): counted and ordered by due date on the index alone;
         # dossier_id last so that the few hidden dossiers (web/access.inbox_scope) are excluded there too.
-        Index("ix_tasks_worklist", "status", "role", "due_at", "created_at", "id", "claimed_by", "dossier_id"),
-        # The inbox's default order: priority (highest first), then due date.
-        Index("ix_tasks_priority", "status", "role", "priority", "due_at", "created_at", "id", "claimed_by",
-              "dossier_id"),
+        # Every worklist index ends with dossier_id and civil: what the visibility check reads (inbox_scope).
+        Index("ix_tasks_worklist", "status", "role", "due_at", "created_at", "id", "claimed_by", "dossier_id",
+              "civil"),
         # The inbox's « plus récentes » / « plus anciennes » orders, read in order from the index.
-        Index("ix_tasks_recent", "status", "role", "created_at", "id", "dossier_id"),
+        Index("ix_tasks_recent", "status", "role", "created_at", "id", "dossier_id", "civil"),
+        # « Prises par moi »: a user's claimed tasks, counted on the index alone without reading the worklist.
+        Index("ix_tasks_claimed", "status", "claimed_by", "role", "dossier_id", "civil"),
     )
+
+
+# The inbox's default order, priority (highest first) then due date (none last), read in order from the index so
+# that the first page stops after 25 entries (PostgreSQL: an ascending due_at is NULLS LAST): for the national
+# roles, and per region (an ARS, a national body filtering on a region), where it is also what is counted.
+Index("ix_tasks_priority", TaskRow.status, TaskRow.role, TaskRow.priority.desc(), TaskRow.due_at, TaskRow.created_at,
+      TaskRow.id, TaskRow.claimed_by, TaskRow.dossier_id, TaskRow.civil)
+Index("ix_tasks_inbox", TaskRow.status, TaskRow.role, TaskRow.region, TaskRow.priority.desc(), TaskRow.due_at,
+      TaskRow.created_at, TaskRow.id, TaskRow.claimed_by, TaskRow.dossier_id, TaskRow.civil)
 
 
 class Draft(db.Model):

@@ -10,7 +10,8 @@ from bench.volume import add_open_dossiers
 from cli import scenarios
 from models import Dossier, Structure, TaskRow, db
 from test_web_support import ACSS, ARS_BRETAGNE, ARS_GRANDEST, login, open_task, post, user
-from web.casework.inbox import inbox_page
+from web.casework import inbox
+from web.casework.inbox import COUNT_CAP, inbox_page
 
 
 def test_filters_counts_claim_and_release(client, clock):
@@ -66,13 +67,28 @@ def test_pages_counts_and_scope_at_volume(app, clock):
     ready = db.session.scalars(select(TaskRow).where(TaskRow.status == "ready", TaskRow.role == "acss")).all()
     ready[7].claimed_by = acss.id
     db.session.commit()
+    overdue = sum(1 for t in ready if t.due_at is not None and t.due_at < now)
+    # Exact counts (what the API returns, and what a page past the cap needs).
+    exact = inbox_page(acss, MultiDict(), now, exact=True)
+    assert (exact["total"], exact["total_more"]) == (len(ready), False) and len(ready) == 2_000
+    assert exact["overdue"] == overdue > 0 and exact["mine"] == 1
+    # The page's counts stop at COUNT_CAP (1,000) and say so; « prises par moi » stays exact.
     result = inbox_page(acss, MultiDict(), now)
-    assert result["total"] == len(ready) == 2_000
-    assert result["overdue"] == sum(1 for t in ready if t.due_at is not None and t.due_at < now) > 0
+    assert (result["total"], result["total_more"], result["pages"]) == (COUNT_CAP, True, COUNT_CAP // 25)
+    assert (result["overdue"], result["overdue_more"]) == (min(overdue, COUNT_CAP), overdue > COUNT_CAP)
     assert result["mine"] == 1
     expected = _ordered(ready)
     assert [t.id for t, _ in result["rows"]] == [t.id for t in expected[:25]]
     assert all(d.id == t.dossier_id for t, d in result["rows"])
+    assert result["structures"] == {d.structure_id: db.session.get(Structure, d.structure_id).name
+                                    for _, d in result["rows"]}
+    # A page within the cap keeps its number and offers the next one; past the cap the count is exact again.
+    fortieth = inbox_page(acss, MultiDict({"page": "40"}), now)
+    assert (fortieth["page"], fortieth["total_more"]) == (40, True)
+    assert [t.id for t, _ in fortieth["rows"]] == [t.id for t in expected[39 * 25:40 * 25]]
+    forty_first = inbox_page(acss, MultiDict({"page": "41"}), now)
+    assert (forty_first["total"], forty_first["total_more"], forty_first["pages"]) == (2_000, False, 80)
+    assert [t.id for t, _ in forty_first["rows"]] == [t.id for t in expected[40 * 25:41 * 25]]
     last = inbox_page(acss, MultiDict({"page": "9999"}), now)
     assert last["page"] == last["pages"] == 80
     assert [t.id for t, _ in last["rows"]] == [t.id for t in expected[79 * 25:]]
@@ -88,6 +104,27 @@ def test_pages_counts_and_scope_at_volume(app, clock):
     assert ars["total"] == db.session.scalar(select(func.count()).select_from(TaskRow).where(
         TaskRow.status == "ready", TaskRow.role == "ars", TaskRow.region == "Bretagne")) > 0
     assert {d.region for _, d in ars["rows"]} == {"Bretagne"}
+
+
+def test_counts_past_the_cap_are_written_as_such(client, clock, monkeypatch):
+    """Past the cap the inbox writes « plus de … » for the total and the pages and still offers the next page;
+    the page after the cap counts exactly again and knows its last page."""
+    monkeypatch.setattr(inbox, "COUNT_CAP", 50)
+    add_open_dossiers(90, clock.now())  # 60 open tasks for the Cellule ACSS
+    login(client, ACSS)
+    first = client.get("/boite").text
+    assert 'id="compteur-total">plus de 50<' in first
+    assert "Page 1 sur plus de 2" in first and 'href="/boite?page=2"' in first
+    second = client.get("/boite?page=2").text
+    assert "Page 2 sur plus de 2" in second and 'href="/boite?page=3"' in second
+    third = client.get("/boite?page=3").text
+    assert 'id="compteur-total">60<' in third and "Page 3 sur 3" in third and "Page suivante" not in third
+    assert third.count('class="numero"') == 10
+
+
+def test_french_numbers():
+    from web import french_number
+    assert french_number(32111) == "32\u202f111" and french_number(999) == "999" and french_number("x") == "x"
 
 
 def test_pagination_links_keep_the_filters(app, client, clock):
@@ -119,3 +156,13 @@ def test_taking_a_task_opens_it_and_the_dossier_list_shows_priorities(client, cl
         listing = client.get("/dossiers").text
         row_html = listing.split(dossier.number)[1].split("</tr>")[0]
         assert '<ul class="marqueurs"' in row_html and "Impact sur les soins" in row_html, email
+
+
+def test_the_engine_flags_the_tasks_of_civil_dossiers_only(app, clock):
+    """TaskRow.civil lets the national worklists skip the military check: the engine sets it on the tasks of
+    civil dossiers and never on a military hospital's (an unflagged row is still checked: test_visibility_matrix)."""
+    civil, _ = scenarios.run("grave_acss", clock, until="p3_qualifier")
+    military, _ = scenarios.run("militaire_impact_soins", clock, until="mil_traiter")
+    flags = {dossier.id: {t.civil for t in db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id))}
+             for dossier in (civil, military)}
+    assert flags == {civil.id: {True}, military.id: {False}}

@@ -60,6 +60,11 @@ def format_datetime(value, with_time: bool = True) -> str:
     return local.strftime("%d/%m/%Y à %H:%M") if with_time else local.strftime("%d/%m/%Y")
 
 
+def french_number(value) -> str:
+    """An integer written the French way, thousands apart by a narrow no-break space: « 32 111 »."""
+    return f"{value:,}".replace(",", "\u202f") if isinstance(value, int) else str(value)
+
+
 def dossier_markers(dossier) -> list:
     """A dossier's priority markers (referentiel.priority_markers) from its synced columns; the B3 decision
     is the analysts' work, not shown to declarants."""
@@ -95,6 +100,7 @@ def init_app(app):
         now=lambda: app.extensions["clock"].now(), priority_markers=dossier_markers,
         qualification_label=lambda code: QUALIFICATIONS.get(code, "Non qualifié"))
     app.jinja_env.filters["dt"] = format_datetime
+    app.jinja_env.filters["nombre"] = french_number  # {{ 32111|nombre }}: « 32 111 »
     app.jinja_env.filters["pluriel"] = plural  # {{ n|pluriel('dossier') }}: « 7 dossiers »
     app.jinja_env.globals.pop("config", None)  # Flask's default; secrets never enter a template context
 

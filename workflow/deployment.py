@@ -109,6 +109,8 @@ def _active_row(bound_to: str) -> ActiveVersion | None:
 def set_active(definition: ProcessDefinition, row: ActiveVersion | None = None) -> None:
     """Point new dossiers of the definition's process id at it (the caller commits)."""
     row = row or _active_row(definition.process_id)
+    # What this process keeps of the active version (the inbox's task filter, web/casework/inbox.py) is read again.
+    current_app.extensions.get("task_choices", {}).clear()
     if row is None:
         db.session.add(ActiveVersion(process_id=definition.process_id, definition_id=definition.id,
                                      changed_at=clock_mod.app_now()))
@@ -128,10 +130,11 @@ def record_event(definition: ProcessDefinition, action: str, actor: str, comment
 
 def active_definition(bound_to: str | None = None) -> ProcessDefinition:
     """The version new dossiers start on: the activated one, else the latest of the process id."""
-    row = _active_row(bound_to or process_id())
-    if row is not None:
-        return db.session.get(ProcessDefinition, row.definition_id)
-    return latest_definition(bound_to)
+    # One round trip (it runs on every inbox page and twice per declaration): the definition through its pointer.
+    found = db.session.scalar(select(ProcessDefinition).join(
+        ActiveVersion, ActiveVersion.definition_id == ProcessDefinition.id).where(
+        ActiveVersion.process_id == (bound_to or process_id())))
+    return found if found is not None else latest_definition(bound_to)
 
 
 _meaning_cache: dict = {}
@@ -196,8 +199,18 @@ def role_of(definition: ProcessDefinition, spec_name: str) -> str:
     return role
 
 
+_user_tasks_cache: dict = {}
+
+
 def user_tasks(definition: ProcessDefinition) -> list[tuple[str, str, str]]:
-    """(id, name, role) of every user task of a definition, by id (the inbox's task filter)."""
+    """(id, name, role) of every user task of a definition, by id (the inbox's task filter), cached by content
+    hash like the spec it is read from."""
+    if definition.content_hash not in _user_tasks_cache:
+        _user_tasks_cache[definition.content_hash] = _user_tasks(definition)
+    return list(_user_tasks_cache[definition.content_hash])
+
+
+def _user_tasks(definition: ProcessDefinition) -> list[tuple[str, str, str]]:
     spec, subs = spec_of(definition)
     found = {}
     for task_spec in [t for s in [spec, *subs.values()] for t in s.task_specs.values()]:

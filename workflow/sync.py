@@ -125,6 +125,7 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
         rows.append(dict(id=task_id, instance_id=instance.id, dossier_id=dossier.id, spec_name=spec.name,
                          title=spec.bpmn_name or spec.name, role=role_of(definition, spec.name), form=form,
                          ui_form=ui_form, status="ready", region=dossier.region, structure_id=dossier.structure_id,
+                         civil=not dossier.military,
                          created_at=now, due_at=due_date(definition, spec.name, now, ctx),
                          claimed_by=claims.get(spec.name), claimed_at=now if claims.get(spec.name) else None,
                          priority=(dossier.priority or 0) + targets.priority_boost(definition, spec.name)))

@@ -15,6 +15,7 @@ from accounts import finess, journal, passwords, structures, users
 from models import AccountEvent, PasswordLink, Structure, User, db
 from referentiel import REGIONS, ROLES, STRUCTURE_KINDS, plural
 from timekeeping.clock import app_now
+from web.casework.inbox import forget_structure_choices
 from web.auth.login import current_user, roles_required
 from web.auth.security import french_abort
 
@@ -38,6 +39,7 @@ def _commit_or_conflict() -> bool:
     """Commit; a concurrent change of the same rows (or of the journal's tip) is refused, never a 500."""
     try:
         db.session.commit()
+        forget_structure_choices()  # a new or renamed structure is offered at once in this process's inboxes
         return True
     except IntegrityError:
         db.session.rollback()

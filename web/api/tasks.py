@@ -34,7 +34,7 @@ def list_tasks(user):
     """The user's inbox, in the page's order (priority, then due date)."""
     page, per_page = paging()
     args = {"page": str(page)}
-    result = inbox_page(user, args, app_now(), page_size=per_page)
+    result = inbox_page(user, args, app_now(), page_size=per_page, exact=True)  # programs get exact totals
     return {"items": [task_item(row, dossier.number) for row, dossier in result["rows"]], "total": result["total"],
             "page": result["page"], "pages": result["pages"]}
 

@@ -9,7 +9,7 @@ import flask_login
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
-from flask import Blueprint, abort, flash, has_request_context, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, has_request_context, redirect, render_template, request, session, url_for
 
 from models import User, db
 from referentiel import plural
@@ -40,7 +40,10 @@ def current_user() -> User | None:
     """The logged-in user, or None."""
     if not has_request_context():
         return None
-    user = flask_login.current_user._get_current_object()
+    # Flask-Login keeps the request's user in g once loaded: read it there (pages ask dozens of times).
+    user = g.get("_login_user")
+    if user is None:
+        user = flask_login.current_user._get_current_object()
     return user if user is not None and user.is_authenticated else None
 
 

@@ -127,8 +127,11 @@ def show(dossier_id):
 def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None, status: int = 200):
     """The fiche de suivi of a dossier the user reads in full; `journal_form` is a refused journal form
     ({"form", "error", "values"}) shown again next to its form, under `status`."""
-    definition = db.session.get(ProcessDefinition, _instance_definition_id(dossier))
-    structure = db.session.get(Structure, dossier.structure_id)
+    # The version the dossier runs on and its structure, in one round trip.
+    definition, structure = db.session.execute(
+        select(ProcessDefinition, Structure).join(Structure, Structure.id == dossier.structure_id)
+        .where(ProcessDefinition.id == select(ProcessInstance.definition_id)
+               .where(ProcessInstance.id == dossier.instance_id).scalar_subquery())).one()
     # The open tasks, each with whether this user may work it (the visibility model's rule, in the same query).
     rows = db.session.execute(select(TaskRow, access.task_filter(user).label("workable"))
                               .where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
@@ -137,7 +140,7 @@ def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None,
     workable = {task.id for task, can in rows if can}
     claimed = {t.claimed_by for t in open_tasks if t.claimed_by}
     claimers = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(claimed))).all()) if claimed else {}
-    panel = journal.panel(dossier, user)
+    panel = journal.panel(dossier, user, readable=True)  # read through dossier_filter by the caller
     history = events_of(dossier.instance_id)
     events = timeline(dossier, definition, user, panel, history)
     visited = sorted({name for e in history for name in (e.visited or [])})

@@ -4,7 +4,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 
-from flask import Blueprint, render_template, request
+from time import monotonic
+
+from flask import Blueprint, current_app, render_template, request
+from markupsafe import Markup, escape
 from sqlalchemy import String, and_, case, cast, func, select
 
 from models import Dossier, Structure, TaskRow, User, db
@@ -19,8 +22,9 @@ bp = Blueprint("inbox", __name__, url_prefix="/boite")
 PAGE_SIZE = 25
 SORTS = {
     # The default: priority (urgent help, impact on care, qualification, off hours) then due date.
-    "priorite": lambda: (TaskRow.priority.desc(), TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.created_at,
-                         TaskRow.id),
+    # Due dates NULLS LAST (the same order as `due_at IS NULL, due_at`) so that PostgreSQL reads the first page
+    # in order from ix_tasks_priority (priority DESC, due_at, ...) and stops after it.
+    "priorite": lambda: (TaskRow.priority.desc(), TaskRow.due_at.asc().nulls_last(), TaskRow.created_at, TaskRow.id),
     # NULLS LAST rather than `due_at IS NULL` first: the same order, and PostgreSQL reads it from the
     # worklist index in order (the first page stops after 25 entries instead of sorting every open task).
     "echeance": lambda: (TaskRow.due_at.asc().nulls_last(), TaskRow.created_at, TaskRow.id),
@@ -83,9 +87,18 @@ def filters_from(args, user: User, now: datetime) -> tuple[list, list, dict]:
     return conditions, on_dossier, chosen
 
 
-def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE) -> dict:
-    """One page of the inbox with its counts: one counting query, one query for the page's task ids,
-    one for their rows; the dossiers are joined only when a filter or the sort needs them."""
+# Counts are exact up to this many tasks; past it the page says « plus de 1 000 » (a worklist that long is read
+# page by page, not counted, and counting tens of thousands of index entries costs more than the whole page).
+COUNT_CAP = 1000
+
+
+def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE, exact: bool = False) -> dict:
+    """One page of the inbox with its counts.
+
+    One counting query (over at most COUNT_CAP + 1 tasks unless `exact`, or unless the page asked for lies past
+    them) and one query for the page's rows with their dossiers and structure names. The overdue
+    count is capped too; "mine" is always exact (ix_tasks_claimed). `total_more` / `overdue_more` say that the
+    count stopped at the cap."""
     conditions, on_dossier, chosen = filters_from(args, user, now)
     sort = args.get("tri") if args.get("tri") in SORTS else "priorite"
     try:
@@ -93,40 +106,92 @@ def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE) -> d
     except ValueError:
         page = 1
 
-    def scoped(query):
-        if on_dossier or sort == "dossier":
+    def scoped(query, join_dossier: bool = sort == "dossier"):
+        if on_dossier or join_dossier:
             query = query.join(Dossier, Dossier.id == TaskRow.dossier_id).where(*on_dossier)
         return query.where(*conditions)
 
-    total, overdue, mine = db.session.execute(scoped(select(
-        func.count(),
-        func.count(case((and_(TaskRow.due_at.is_not(None), TaskRow.due_at < now), 1))),
-        func.count(case((TaskRow.claimed_by == user.id, 1))),
-    ).select_from(TaskRow))).one()
+    late = and_(TaskRow.due_at.is_not(None), TaskRow.due_at < now)
+    mine_condition = TaskRow.claimed_by == user.id
+    # Pages past the cap need the exact count (to know the last page); so does a program (the API).
+    if exact or page * page_size > COUNT_CAP:
+        total, overdue, mine = db.session.execute(scoped(select(
+            func.count(), func.count(case((late, 1))), func.count(case((mine_condition, 1))),
+        ).select_from(TaskRow))).one()
+        total_more = overdue_more = False
+    else:
+        def capped(query):
+            return select(func.count()).select_from(query.limit(COUNT_CAP + 1).subquery()).scalar_subquery()
+
+        # The three counts in one statement: the first COUNT_CAP + 1 tasks, the first COUNT_CAP + 1 overdue ones
+        # (read in due-date order from ix_tasks_worklist), and the user's own (ix_tasks_claimed).
+        total, overdue, mine = db.session.execute(select(
+            capped(scoped(select(TaskRow.id))), capped(scoped(select(TaskRow.id)).where(late)),
+            scoped(select(func.count()).select_from(TaskRow)).where(mine_condition).scalar_subquery())).one()
+        total_more, overdue_more = total > COUNT_CAP, overdue > COUNT_CAP
+        total, overdue = min(total, COUNT_CAP), min(overdue, COUNT_CAP)
     pages = max(1, -(-total // page_size))
-    page = min(page, pages)
-    ids = db.session.scalars(scoped(select(TaskRow.id)).order_by(*SORTS[sort]())
-                             .limit(page_size).offset((page - 1) * page_size)).all()
-    found = {task.id: (task, dossier) for task, dossier in db.session.execute(
-        select(TaskRow, Dossier).join(Dossier, Dossier.id == TaskRow.dossier_id).where(TaskRow.id.in_(ids)))}
-    rows = [found[task_id] for task_id in ids if task_id in found]
-    return {"rows": rows, "total": total, "page": page, "pages": pages, "sort": sort, "chosen": chosen,
-            "overdue": overdue, "mine": mine}
+    page = min(page, pages) if not total_more else page
+    rows = db.session.execute(
+        scoped(select(TaskRow, Dossier, Structure.name).select_from(TaskRow), join_dossier=True)
+        .outerjoin(Structure, Structure.id == Dossier.structure_id)
+        .order_by(*SORTS[sort]()).limit(page_size).offset((page - 1) * page_size)).all()
+    structures = {dossier.structure_id: name for _, dossier, name in rows}
+    return {"rows": [(task, dossier) for task, dossier, _ in rows], "structures": structures, "total": total,
+            "total_more": total_more, "page": page, "pages": pages, "sort": sort, "chosen": chosen,
+            "overdue": overdue, "overdue_more": overdue_more, "mine": mine}
 
 
-def _options(user: User) -> dict:
+# The structures of the filter change rarely (an administrator adds one): each process keeps the list of a scope
+# this many seconds, as ready-made <option> elements, instead of reading and rendering hundreds on every page.
+STRUCTURE_CHOICES_SECONDS = 60
+
+
+def structure_options(user: User, chosen: str | None) -> Markup:
+    """The <option> elements of the structure filter for the user's scope, `chosen` selected."""
+    scope = (user.role, user.region if user.role == "ars" else None,
+             user.structure_id if user.role == "declarant" else None)
+    kept = current_app.extensions.setdefault("structure_choices", {})
+    cached = kept.get(scope)
+    if cached is None or cached[0] < monotonic():
+        structures = select(Structure.id, Structure.name).order_by(Structure.name)  # the form needs no more
+        if user.role == "ars":
+            structures = structures.where(Structure.region == user.region)
+        elif user.role == "declarant":
+            structures = structures.where(Structure.id == user.structure_id)
+        elif user.role == "armees":
+            structures = structures.where(Structure.kind == "hopital_armees")
+        html = "".join(f'<option value="{id_}">{escape(name)}</option>'
+                       for id_, name in db.session.execute(structures.limit(500)))
+        cached = kept[scope] = (monotonic() + STRUCTURE_CHOICES_SECONDS, html)
+    html = cached[1]
+    if chosen:
+        html = html.replace(f'<option value="{chosen}">', f'<option value="{chosen}" selected>', 1)
+    return Markup(html)
+
+
+def task_options(role: str) -> list[tuple[str, str]]:
+    """(id, name) of the role's user tasks in the active version, for the task filter. Kept by the process like
+    the structures (a new version's tasks are offered within STRUCTURE_CHOICES_SECONDS; the filter matches task
+    ids, which a version keeps)."""
+    kept = current_app.extensions.setdefault("task_choices", {})
+    cached = kept.get(role)
+    if cached is None or cached[0] < monotonic():
+        tasks = [(name, title) for name, title, of in deployment.user_tasks(deployment.active_definition())
+                 if of == role]
+        cached = kept[role] = (monotonic() + STRUCTURE_CHOICES_SECONDS, tasks)
+    return cached[1]
+
+
+def forget_structure_choices() -> None:
+    """Called when a structure is created, renamed or imported: this process lists it at once."""
+    current_app.extensions.get("structure_choices", {}).clear()
+
+
+def _options(user: User, chosen: dict) -> dict:
     """Choices for the filter form, limited to the user's scope."""
     # The role's tasks in the deployed process, not a scan of the open rows (stable, and cheap at volume).
-    tasks = [(name, title) for name, title, role in deployment.user_tasks(deployment.active_definition())
-             if role == user.role]
-    structures = select(Structure.id, Structure.name).order_by(Structure.name)  # the form needs no more
-    if user.role == "ars":
-        structures = structures.where(Structure.region == user.region)
-    elif user.role == "declarant":
-        structures = structures.where(Structure.id == user.structure_id)
-    elif user.role == "armees":
-        structures = structures.where(Structure.kind == "hopital_armees")
-    return {"tasks": tasks, "structures": db.session.execute(structures.limit(500)).all(),
+    return {"tasks": task_options(user.role), "structures": structure_options(user, chosen.get("structure")),
             "regions": [user.region] if user.role == "ars" else REGIONS}
 
 
@@ -139,9 +204,6 @@ def index():
     result = inbox_page(user, request.args, now)
     claimed = {t.claimed_by for t, _ in result["rows"] if t.claimed_by}
     claimers = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(claimed))).all()) if claimed else {}
-    shown = {d.structure_id for _, d in result["rows"]}
-    structures = dict(db.session.execute(select(Structure.id, Structure.name)
-                                         .where(Structure.id.in_(shown))).all()) if shown else {}
-    return render_template("casework/inbox/index.html", **result, options=_options(user), now=now, claimers=claimers,
-                           structures=structures, due_filters=DUE_FILTERS, claim_filters=CLAIM_FILTERS,
+    return render_template("casework/inbox/index.html", **result, options=_options(user, result["chosen"]), now=now, claimers=claimers,
+                           due_filters=DUE_FILTERS, claim_filters=CLAIM_FILTERS,
                            incident_types=INCIDENT_TYPES, qualifications=QUALIFICATIONS, user=user)

@@ -8,13 +8,14 @@ from referentiel import OBSERVABLE_KINDS, ROLES
 from web import access
 
 
-def panel(dossier: Dossier, user: User) -> dict:
-    """What the fiche de suivi shows of the journal to this user, and whether they may write in it."""
+def panel(dossier: Dossier, user: User, readable: bool = False) -> dict:
+    """What the fiche de suivi shows of the journal to this user, and whether they may write in it; `readable`:
+    the caller has just read the dossier through the visibility model (no need to check it again)."""
     entries = journal.entries(dossier, access.journal_entry_filter(user))
     found = observables.of_dossier(dossier, access.observable_filter(user))
     linked = links.links_of(dossier, access.dossier_filter(user)) if access.sees_links(user) else []
     return {"entries": entries, "observables": found, "links": linked, "note_kinds": journal.NOTE_KINDS,
-            "kinds": OBSERVABLE_KINDS, "can_write": access.can_write_journal(user, dossier),
+            "kinds": OBSERVABLE_KINDS, "can_write": access.can_write_journal(user, dossier, readable),
             "analyst": access.sees_internal_work(user), "max_size": attachments.size_label(attachments.max_bytes())}
 
 
