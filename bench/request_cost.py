@@ -4,7 +4,8 @@ No server and no HTTP client: the Flask test client drives the application built
 checks), on a PostgreSQL database loaded by bench/web.py (`--keep`, then pass its URL here). For each kind
 (the inbox in its variants, a dossier page, the completion of an open p2_ouvrir task, a declaration through
 the JSON API) it prints the application's own time (median and p90, what bench/web.py reads from the server's
-request log), the time through the test client, the SQL statements per request and, with `--profile`, the top
+request log), the time through the test client, the CPU time of this process (the Python side alone: what a
+busy machine changes least), the SQL statements per request and, with `--profile`, the top
 entries by cumulative time (cProfile over every request of that kind, our code and the libraries).
 
 Last line: `cost_inbox_ms=… cost_dossier_ms=… cost_complete_ms=… cost_api_submit_ms=… queries_inbox=…
@@ -139,23 +140,24 @@ def measure(send, rounds: int, counter: Counter, spent: AppTimes,
     (after a warm-up of a fifth), and their profile."""
     for _ in range(max(2, rounds // 5)):
         send()
-    times, own, queries = [], [], []
+    times, own, cpu, queries = [], [], [], []
     profiler = cProfile.Profile() if profile else None
     for _ in range(rounds):
         before = counter.count
         if profiler:
             profiler.enable()
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         status, expected = send()
-        elapsed = time.perf_counter() - started
+        elapsed, used = time.perf_counter() - started, time.thread_time() - started_cpu
         if profiler:
             profiler.disable()
         if status != expected:
             raise SystemExit(f"unexpected answer {status} (expected {expected})")
         times.append(elapsed * 1000)
         own.append(spent.last)
+        cpu.append(used * 1000)
         queries.append(counter.count - before)
-    return times, own, queries, pstats.Stats(profiler) if profiler else None
+    return times, own, cpu, queries, pstats.Stats(profiler) if profiler else None
 
 
 def top(stats: pstats.Stats, lines: int) -> str:
@@ -201,12 +203,13 @@ def main() -> None:
         spent = AppTimes()
         results = {}
         for kind in kinds:
-            times, own, queries, stats = measure(sends[kind], args.rounds, counter, spent, args.profile)
+            times, own, cpu, queries, stats = measure(sends[kind], args.rounds, counter, spent, args.profile)
             results[kind] = (statistics.median(own), statistics.median(queries))
             times.sort()
             print(f"{kind:<11} n={len(times):<4} application median={results[kind][0]:6.1f} ms "
                   f"p90={sorted(own)[int(0.9 * len(own))]:6.1f} ms | through the test client median="
-                  f"{statistics.median(times):6.1f} ms | statements={results[kind][1]:g}")
+                  f"{statistics.median(times):6.1f} ms | Python CPU median={statistics.median(cpu):5.1f} ms | "
+                  f"statements={results[kind][1]:g}")
             if stats:
                 print(top(stats, args.lines))
         with app.app_context():

@@ -166,3 +166,13 @@ def test_the_engine_flags_the_tasks_of_civil_dossiers_only(app, clock):
     flags = {dossier.id: {t.civil for t in db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id))}
              for dossier in (civil, military)}
     assert flags == {civil.id: {True}, military.id: {False}}
+
+
+def test_row_links_are_the_addresses_url_for_builds(app):
+    """link_to (one url_for per list, web/__init__.py) gives the same addresses as url_for for every row."""
+    from flask import url_for
+    from web import link_to
+    with app.test_request_context("/boite"):
+        for endpoint, argument, value in (("dossiers.show", "dossier_id", 42), ("tasks.task", "task_id",
+                                          "0f8e2a3c-1d2b-4c5d-8e9f-a0b1c2d3e4f5"), ("tasks.claim", "task_id", "a b/c")):
+            assert link_to(endpoint, argument)(value) == url_for(endpoint, **{argument: value})

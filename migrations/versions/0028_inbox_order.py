@@ -27,12 +27,13 @@ TAIL = ["due_at", "created_at", "id", "claimed_by", "dossier_id"]
 def upgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
         batch.add_column(sa.Column("civil", sa.Boolean(), nullable=False, server_default=sa.false()))
-    op.execute("UPDATE tasks SET civil = (SELECT NOT dossiers.military FROM dossiers WHERE dossiers.id = tasks.dossier_id)"
-               " WHERE dossier_id IS NOT NULL")
+    op.execute("UPDATE tasks SET civil = (SELECT NOT dossiers.military FROM dossiers"
+               " WHERE dossiers.id = tasks.dossier_id) WHERE dossier_id IS NOT NULL")
     op.drop_index("ix_tasks_priority", table_name="tasks")
     op.create_index("ix_tasks_priority", "tasks", ["status", "role", sa.text("priority DESC")] + TAIL + ["civil"])
     op.drop_index("ix_tasks_inbox", table_name="tasks")
-    op.create_index("ix_tasks_inbox", "tasks", ["status", "role", "region", sa.text("priority DESC")] + TAIL + ["civil"])
+    op.create_index("ix_tasks_inbox", "tasks",
+                    ["status", "role", "region", sa.text("priority DESC")] + TAIL + ["civil"])
     op.drop_index("ix_tasks_worklist", table_name="tasks")
     op.create_index("ix_tasks_worklist", "tasks", ["status", "role"] + TAIL + ["civil"])
     op.drop_index("ix_tasks_recent", table_name="tasks")

@@ -67,8 +67,8 @@ def index():
                            qualifications=QUALIFICATIONS, incident_types=INCIDENT_TYPES, user=user)
 
 
-def timeline(dossier: Dossier, definition: ProcessDefinition, user: User,
-             journal_panel: dict | None = None, events: list | None = None) -> list[dict]:
+def timeline(dossier: Dossier, definition: ProcessDefinition, user: User, journal_panel: dict | None = None,
+             events: list | None = None, titles: dict | None = None) -> list[dict]:
     """Every command on the dossier: who, when, what was entered, states reached, messages queued.
 
     What was entered and the messages follow the visibility model: a declarant sees their own
@@ -78,8 +78,10 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User,
         events = events_of(dossier.instance_id)
     names = {u.email: u.name for u in db.session.scalars(select(User).where(User.email.in_({e.actor for e in events}
                                                                                          or {""})))}
-    task_ids = [e.payload.get("task_id") for e in events if e.command == "complete"]
-    titles = {t.id: t.title for t in db.session.scalars(select(TaskRow).where(TaskRow.id.in_(task_ids or [""])))}
+    if titles is None:  # {task id: title}, unless the caller read the dossier's tasks already
+        task_ids = [e.payload.get("task_id") for e in events if e.command == "complete"]
+        titles = dict(db.session.execute(select(TaskRow.id, TaskRow.title)
+                                         .where(TaskRow.id.in_(task_ids or [""]))).all())
     messages = {}
     for message in db.session.scalars(select(OutboxMessage).where(OutboxMessage.dossier_id == dossier.id,
                                                                   access.message_filter(user))
@@ -132,17 +134,17 @@ def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None,
         select(ProcessDefinition, Structure).join(Structure, Structure.id == dossier.structure_id)
         .where(ProcessDefinition.id == select(ProcessInstance.definition_id)
                .where(ProcessInstance.id == dossier.instance_id).scalar_subquery())).one()
-    # The open tasks, each with whether this user may work it (the visibility model's rule, in the same query).
+    # The dossier's tasks, each with whether this user may work it (the visibility model's rule, in the same
+    # query): the open ones are listed, and all of them title the timeline's completions.
     rows = db.session.execute(select(TaskRow, access.task_filter(user).label("workable"))
-                              .where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
-                              .order_by(TaskRow.created_at)).all()
-    open_tasks = [task for task, _ in rows]
-    workable = {task.id for task, can in rows if can}
+                              .where(TaskRow.dossier_id == dossier.id).order_by(TaskRow.created_at)).all()
+    open_tasks = [task for task, _ in rows if task.status == "ready"]
+    workable = {task.id for task, can in rows if can and task.status == "ready"}
     claimed = {t.claimed_by for t in open_tasks if t.claimed_by}
     claimers = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(claimed))).all()) if claimed else {}
-    panel = journal.panel(dossier, user, readable=True)  # read through dossier_filter by the caller
     history = events_of(dossier.instance_id)
-    events = timeline(dossier, definition, user, panel, history)
+    panel = journal.panel(dossier, user, readable=True, history=history)  # read through dossier_filter already
+    events = timeline(dossier, definition, user, panel, history, titles={task.id: task.title for task, _ in rows})
     visited = sorted({name for e in history for name in (e.visited or [])})
     timers = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id,
                                                     Timer.status == "pending")).all()

@@ -204,6 +204,7 @@ def index():
     result = inbox_page(user, request.args, now)
     claimed = {t.claimed_by for t, _ in result["rows"] if t.claimed_by}
     claimers = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(claimed))).all()) if claimed else {}
-    return render_template("casework/inbox/index.html", **result, options=_options(user, result["chosen"]), now=now, claimers=claimers,
+    return render_template("casework/inbox/index.html", **result, options=_options(user, result["chosen"]), now=now,
+                           claimers=claimers,
                            due_filters=DUE_FILTERS, claim_filters=CLAIM_FILTERS,
                            incident_types=INCIDENT_TYPES, qualifications=QUALIFICATIONS, user=user)

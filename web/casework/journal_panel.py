@@ -3,16 +3,23 @@ and the journal's events as timeline items; the routes that write in it are in w
 from __future__ import annotations
 
 from cases import attachments, journal, links, observables
+from cases.chain import is_journal_event
 from models import Dossier, User
 from referentiel import OBSERVABLE_KINDS, ROLES
 from web import access
 
 
-def panel(dossier: Dossier, user: User, readable: bool = False) -> dict:
+def panel(dossier: Dossier, user: User, readable: bool = False, history: list | None = None) -> dict:
     """What the fiche de suivi shows of the journal to this user, and whether they may write in it; `readable`:
-    the caller has just read the dossier through the visibility model (no need to check it again)."""
-    entries = journal.entries(dossier, access.journal_entry_filter(user))
-    found = observables.of_dossier(dossier, access.observable_filter(user))
+    the caller has just read the dossier through the visibility model (no need to check it again); `history`:
+    the dossier's audit events when the caller has them. Every note, attachment and indicator is written with
+    its event in the dossier's chain (cases/chain.py), so a history without such events has none to read.
+    Links are always read: a link made from another dossier is an event of that dossier's chain only."""
+    actions = None if history is None else {(e.payload or {}).get("action") for e in history if is_journal_event(e)}
+    entries = (journal.entries(dossier, access.journal_entry_filter(user))
+               if actions is None or actions & {"note", "piece_jointe"} else [])
+    found = (observables.of_dossier(dossier, access.observable_filter(user))
+             if actions is None or "observable" in actions else [])
     linked = links.links_of(dossier, access.dossier_filter(user)) if access.sees_links(user) else []
     return {"entries": entries, "observables": found, "links": linked, "note_kinds": journal.NOTE_KINDS,
             "kinds": OBSERVABLE_KINDS, "can_write": access.can_write_journal(user, dossier, readable),
