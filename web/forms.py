@@ -311,7 +311,8 @@ def describe(data: dict, names: list | None, label_map: dict, custom: dict | Non
         value = data[name]
         title, codes = label_map.get(name, (KEY_LABELS.get(name, name.replace("_", " ").capitalize()), {}))
         title = custom.get(name, title)
-        shown = readable(value, codes, _scoped(label_map, name))
+        # Only rows (objects, lists of them) read the labels inside them: plain values skip the scan.
+        shown = readable(value, codes, _scoped(label_map, name) if isinstance(value, (dict, list)) else label_map)
         if shown not in (None, [], {"pairs": []}):
             items.append((title, shown))
     return items

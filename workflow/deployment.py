@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy import select
 
 from engine import parsing, serialization
@@ -109,8 +109,11 @@ def _active_row(bound_to: str) -> ActiveVersion | None:
 def set_active(definition: ProcessDefinition, row: ActiveVersion | None = None) -> None:
     """Point new dossiers of the definition's process id at it (the caller commits)."""
     row = row or _active_row(definition.process_id)
-    # What this process keeps of the active version (the inbox's task filter, web/casework/inbox.py) is read again.
+    # What this process keeps of the active version (the inbox's task filter, web/casework/inbox.py, and the
+    # request's own answer) is read again.
     current_app.extensions.get("task_choices", {}).clear()
+    if has_request_context():
+        request.environ.pop("signalement.active_definitions", None)
     if row is None:
         db.session.add(ActiveVersion(process_id=definition.process_id, definition_id=definition.id,
                                      changed_at=clock_mod.app_now()))
@@ -130,11 +133,21 @@ def record_event(definition: ProcessDefinition, action: str, actor: str, comment
 
 def active_definition(bound_to: str | None = None) -> ProcessDefinition:
     """The version new dossiers start on: the activated one, else the latest of the process id."""
-    # One round trip (it runs on every inbox page and twice per declaration): the definition through its pointer.
+    key = bound_to or process_id()
+    # Within a web request the answer is kept (a declaration asks for it to check its blocks, then to start);
+    # set_active forgets it. Outside requests (the scheduler, the command line) it is read each time.
+    # (Kept in the request's environ, not in g: g belongs to the application context, which may outlive it.)
+    kept = request.environ.setdefault("signalement.active_definitions", {}) if has_request_context() else {}
+    found = kept.get(key)
+    if found is not None and found in db.session:
+        return found
+    # One round trip: the definition through its pointer.
     found = db.session.scalar(select(ProcessDefinition).join(
-        ActiveVersion, ActiveVersion.definition_id == ProcessDefinition.id).where(
-        ActiveVersion.process_id == (bound_to or process_id())))
-    return found if found is not None else latest_definition(bound_to)
+        ActiveVersion, ActiveVersion.definition_id == ProcessDefinition.id).where(ActiveVersion.process_id == key))
+    if found is None:  # nothing activated yet: the latest deployed, not kept (a deployment may follow)
+        return latest_definition(bound_to)
+    kept[key] = found
+    return found
 
 
 _meaning_cache: dict = {}

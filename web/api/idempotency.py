@@ -82,7 +82,7 @@ def begin(user_id: int, key: str, print_: str):
                 db.session.execute(insert(ApiIdempotency), [dict(user_id=user_id, key=key, fingerprint=print_,
                                                                  status=None, body=None, location=None,
                                                                  created_at=now)])
-                db.session.commit()
+                _commit_keeping_loaded()
                 return None
             except IntegrityError:
                 db.session.rollback()
@@ -103,6 +103,17 @@ def begin(user_id: int, key: str, print_: str):
             return None
         db.session.expire_all()
     return problem(409, IN_FLIGHT)
+
+
+def _commit_keeping_loaded() -> None:
+    """Commit the pending key alone, leaving what the request loaded before (the token's user) as it was read
+    instead of reading it again for the view: this transaction changed nothing of it."""
+    session = db.session()
+    kept, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = kept
 
 
 def record(user_id: int, key: str, print_: str, status: int, body: dict, location: str | None = None) -> None:

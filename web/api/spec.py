@@ -129,14 +129,15 @@ def operation(rule: str, method: str = "GET", *, summary: str, response: dict, s
                 if errors:
                     return problem(422, INVALID_BODY, errors=errors)
             print_ = idempotency.fingerprint(data)
-            answer = idempotency.begin(user.id, key, print_)
+            user_id = user.id  # the view's commit expires `user`: not read back just for its id
+            answer = idempotency.begin(user_id, key, print_)
             if answer is not None:
                 return answer
             result = None
             try:
                 result = _respond(view(user, data, key, **kwargs))
             finally:  # also when the view raised: the key is freed for a corrected retry
-                idempotency.finish(user.id, key, result)
+                idempotency.finish(user_id, key, result)
             return result
 
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapped, methods=[method])
