@@ -336,6 +336,15 @@ def definition_id_of(instance_id: int) -> int:
     return db.session.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.id == instance_id))
 
 
+def pinned_definition(instance_id: int) -> ProcessDefinition:
+    """An instance's pinned definition (without its texts) in one round trip, or none when the session holds it."""
+    instance = db.session.identity_map.get(db.session.identity_key(ProcessInstance, instance_id))
+    if instance is not None and "definition_id" in instance.__dict__:
+        return db.session.get(ProcessDefinition, instance.definition_id)
+    return db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.id == select(
+        ProcessInstance.definition_id).where(ProcessInstance.id == instance_id).scalar_subquery()))
+
+
 def task_data(instance_id: int, task_id: str | None = None) -> dict:
     """Data of an open task (what it will see), or the instance's current data."""
     instance, definition = definition_of(instance_id)

@@ -16,6 +16,7 @@ import uuid
 from datetime import datetime, timezone
 
 from flask import g, has_request_context, request
+from sqlalchemy import inspect
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 log = logging.getLogger("signalement.requests")
@@ -62,8 +63,9 @@ def _finish(response):
     response.headers["X-Request-Id"] = g.get("request_id", "")
     started = g.get("request_started")
     duration = round((time.perf_counter() - started) * 1000, 1) if started else None
-    user = g.get("_login_user")  # only if this request loaded it: logging never costs a query
-    user_id = getattr(user, "id", None) if getattr(user, "is_authenticated", False) else None
+    user = g.get("_login_user")  # only if this request loaded it: logging never costs a query,
+    state = inspect(user, raiseerr=False) if user is not None else None  # even after a commit expired it
+    user_id = state.identity[0] if state is not None and state.identity else None
     log.info("%s %s %s", request.method, request.path, response.status_code,
              extra={"method": request.method, "path": request.path, "status": response.status_code,
                     "duration_ms": duration, "user_id": user_id})

@@ -44,6 +44,10 @@ def current_user() -> User | None:
     user = g.get("_login_user")
     if user is None:
         user = flask_login.current_user._get_current_object()
+    # An account loaded by the login session (load_user checked it is active) is the logged-in user; asking it
+    # is_authenticated would read it again from the database after each commit of the request.
+    if isinstance(user, User):
+        return user
     return user if user is not None and user.is_authenticated else None
 
 

@@ -37,9 +37,9 @@ DRAFT_MAX_CHARS = 200_000
 def form_of(row: TaskRow) -> tuple[dict, dict, object]:
     """(JSON Schema, UI schema, definition) of a task, from its instance's pinned definition.
 
-    Per request this reads the definition's id and its row without its texts: the forms come from the cache of
-    parsed forms by content hash (definitions never change), copied so a caller may change its own."""
-    definition = db.session.get(ProcessDefinition, forms.definition_id_of(row.instance_id))
+    Per request this reads the definition's row without its texts (one statement): the forms come from the cache
+    of parsed forms by content hash (definitions never change), copied so a caller may change its own."""
+    definition = forms.pinned_definition(row.instance_id)
     deployed = form_schemas.forms_of(definition)
     schema = deployed.get(row.form) if row.form else None
     ui = deployed.get(row.ui_form) if row.ui_form else None
@@ -83,11 +83,14 @@ TASK_LETTER = re.compile(r"\s*\(tâche [A-Z]\)")
 
 
 @bp.app_template_filter("titre_tache")
-def task_title(title: str) -> str:
+def task_title(title: str, declarant: bool | None = None) -> str:
     """A task's title as a declarant reads it: without the instruction's task letter (« (tâche A) »), which
-    only the analysts use to find the step in the instruction."""
-    user = current_user()
-    return TASK_LETTER.sub("", title or "") if user is not None and user.role == "declarant" else title
+    only the analysts use to find the step in the instruction (`declarant`: whether the reader is one, when the
+    caller knows it)."""
+    if declarant is None:
+        user = current_user()
+        declarant = user is not None and user.role == "declarant"
+    return TASK_LETTER.sub("", title or "") if declarant else title
 
 
 def _focus_new_row(fields: list, name: str) -> None:
@@ -152,27 +155,40 @@ def save_draft(row: TaskRow, user: User, values: dict) -> None:
     draft_store.store(row.id, user.id, values)
 
 
-def next_step_redirect(row: TaskRow, dossier: Dossier, user: User):
-    """After a task: the user's next task on the dossier, the confirmation page, or the dossier."""
-    db.session.expire_all()
-    if row.spec_name == "p1_formulaire":
-        return redirect(url_for("declare.confirmation", dossier_id=dossier.id))
-    following = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready",
-                                                         access.task_filter(user))
-                                   .order_by(TaskRow.created_at, TaskRow.id)).first()
+def completed_step(row: TaskRow, dossier: Dossier, user: User) -> dict:
+    """What next_step_redirect needs, read before the command's commit expires the objects (reading them again
+    after it would cost three statements): the step, its dossier, and which tasks this user may work."""
+    return {"spec_name": row.spec_name, "title": row.title, "dossier_id": dossier.id,
+            "workable": access.task_filter(user), "declarant": user.role == "declarant"}
+
+
+def next_step_redirect(row: TaskRow, dossier: Dossier, user: User, step: dict | None = None):
+    """After a task: the user's next task on the dossier, the confirmation page, or the dossier (`step`: the
+    task's completed_step, when the caller read it before committing). The open tasks are read fresh."""
+    step = step or completed_step(row, dossier, user)
+    title, dossier_id = step["title"], step["dossier_id"]
+
+    def named(text: str) -> str:
+        return task_title(text, step["declarant"])
+
+    if step["spec_name"] == "p1_formulaire":
+        return redirect(url_for("declare.confirmation", dossier_id=dossier_id))
+    open_rows = select(TaskRow.id, TaskRow.title, TaskRow.role).where(TaskRow.dossier_id == dossier_id,
+                                                                      TaskRow.status == "ready")
+    following = db.session.execute(open_rows.where(step["workable"]).order_by(TaskRow.created_at, TaskRow.id)).first()
     if following is not None:
-        flash(f"« {task_title(row.title)} » est enregistrée. Étape suivante : « {task_title(following.title)} ».",
+        flash(f"« {named(title)} » est enregistrée. Étape suivante : « {named(following.title)} ».",
               "succes")
         return redirect(url_for("tasks.task", task_id=following.id))
-    others = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.status == "ready")
-                                .order_by(TaskRow.created_at)).all()
+    others = db.session.execute(open_rows.order_by(TaskRow.created_at)).all()
     if others:
-        steps = " ; ".join(f"« {task_title(o.title)} » ({ROLES.get(o.role, o.role)})" for o in others)
-        flash(f"« {task_title(row.title)} » est enregistrée. Étape suivante : {steps}.", "succes")
+        steps = " ; ".join(f"« {named(o.title)} » ({ROLES.get(o.role, o.role)})" for o in others)
+        flash(f"« {named(title)} » est enregistrée. Étape suivante : {steps}.", "succes")
     else:
-        flash(f"« {task_title(row.title)} » est enregistrée. Le dossier n'a plus de tâche ouverte (état : {dossier.state}).",
+        state = db.session.scalar(select(Dossier.state).where(Dossier.id == dossier_id))
+        flash(f"« {named(title)} » est enregistrée. Le dossier n'a plus de tâche ouverte (état : {state}).",
               "succes")
-    return redirect(url_for("dossiers.show", dossier_id=dossier.id))
+    return redirect(url_for("dossiers.show", dossier_id=dossier_id))
 
 
 def render_done(row: TaskRow, dossier: Dossier, status: int = 200, message: str | None = None):
@@ -266,8 +282,9 @@ def task(task_id):
             else:
                 # Only the completer's draft goes: a colleague's text on the same task stays theirs to read.
                 db.session.execute(delete(Draft).where(Draft.task_id == row.id, Draft.user_id == user.id))
+                step = completed_step(row, dossier, user)
                 db.session.commit()
-                return next_step_redirect(row, dossier, user)
+                return next_step_redirect(row, dossier, user, step)
     else:
         values, previous = task_memory.opening_values(row, schema, ui, user, draft)
         if draft is None and previous is None:
