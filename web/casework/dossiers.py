@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import func, select
+from sqlalchemy.orm import load_only
 
 from audit.hash_chain import events_of
 from cases.chain import is_journal_event
-from models import (Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer,
+from models import (AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer,
                     User, db)
 from referentiel import CARE_IMPACTS, INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
 from timekeeping.clock import app_now
@@ -142,7 +143,12 @@ def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None,
     workable = {task.id for task, can in rows if can and task.status == "ready"}
     claimed = {t.claimed_by for t in open_tasks if t.claimed_by}
     claimers = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(claimed))).all()) if claimed else {}
-    history = events_of(dossier.instance_id)
+    # The history as the fiche reads it: not the service results nor the hashes (the audit pages read those).
+    history = list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id).order_by(AuditEvent.seq, AuditEvent.id)
+        .options(load_only(AuditEvent.id, AuditEvent.seq, AuditEvent.at, AuditEvent.actor, AuditEvent.actor_role,
+                           AuditEvent.command, AuditEvent.payload, AuditEvent.visited, AuditEvent.states,
+                           raiseload=True))))
     panel = journal.panel(dossier, user, readable=True, history=history)  # read through dossier_filter already
     events = timeline(dossier, definition, user, panel, history, titles={task.id: task.title for task, _ in rows})
     visited = sorted({name for e in history for name in (e.visited or [])})
