@@ -68,6 +68,15 @@ def index():
                            qualifications=QUALIFICATIONS, incident_types=INCIDENT_TYPES, user=user)
 
 
+# What the timeline and the notifications show of a message (and the API's message_item): never its bodies,
+# which are the largest columns of the outbox.
+MESSAGE_COLUMNS = load_only(
+    OutboxMessage.id, OutboxMessage.dossier_id, OutboxMessage.event_seq, OutboxMessage.kind, OutboxMessage.subject,
+    OutboxMessage.status, OutboxMessage.created_at, OutboxMessage.sent_at, OutboxMessage.attempts,
+    OutboxMessage.recipients, OutboxMessage.recipient_roles, OutboxMessage.last_error, OutboxMessage.smtp_stage,
+    raiseload=True)
+
+
 def timeline(dossier: Dossier, definition: ProcessDefinition, user: User, journal_panel: dict | None = None,
              events: list | None = None, titles: dict | None = None) -> list[dict]:
     """Every command on the dossier: who, when, what was entered, states reached, messages queued.
@@ -86,7 +95,7 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User, journa
     messages = {}
     for message in db.session.scalars(select(OutboxMessage).where(OutboxMessage.dossier_id == dossier.id,
                                                                   access.message_filter(user))
-                                      .order_by(OutboxMessage.id)):
+                                      .order_by(OutboxMessage.id).options(MESSAGE_COLUMNS)):
         messages.setdefault(message.event_seq, []).append(message)
     label_map = forms.labels(definition)
     internal = access.sees_internal_work(user)
