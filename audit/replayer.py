@@ -85,7 +85,7 @@ def replay_step(spec, subs, instance: ProcessInstance, event: AuditEvent, prev_s
     clockhooks.install_spiff_hooks()
     ctx = context.CommandContext(instance=None, dossier=None, actor=None, now=event.at, seq=event.seq,
                                   mailboxes={}, mail_domain="",
-                                  replay=copy.deepcopy(list(event.service_results or [])))
+                                  replay=list(event.service_results or []))  # dispatch pops, never changes, them
     token = context.current_command.set(ctx)
     clock_token = clock_mod.current_clock.set(clock_mod.FrozenClock(event.at))
     ids = clockhooks._ids.set(clockhooks.id_source(str(instance.id), event.seq))

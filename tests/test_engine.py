@@ -53,6 +53,28 @@ def test_stored_state_reloads_to_the_same_bytes(app, clock):
     assert serialization.sha256(instance.state_json) == instance.state_hash
 
 
+@pytest.mark.parametrize("name", list(scenarios.SCENARIOS))
+def test_task_dump_matches_spiffworkflow_converter(app, clock, monkeypatch, name):
+    """engine/serialization.py converts the tasks itself (_task_dict); SpiffWorkflow's own converters give the
+    same bytes for the workflow of every step of every scenario."""
+    assert serialization._FAST_TASKS
+    dumped = []
+    real = serialization.dump_state
+
+    def both(workflow):
+        monkeypatch.setattr(serialization, "_FAST_TASKS", False)
+        generic = real(workflow)
+        monkeypatch.setattr(serialization, "_FAST_TASKS", True)
+        fast = real(workflow)
+        assert fast == generic
+        dumped.append(fast)
+        return fast
+    monkeypatch.setattr(serialization, "dump_state", both)
+    dossier, _ = scenarios.run(name, clock)
+    assert len(dumped) >= len(events(dossier))  # (and the checks of the workflows kept in memory)
+    assert dumped[-1] == db.session.get(ProcessInstance, dossier.instance_id).state_json
+
+
 def _dossier_in_support(clock):
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_accompagner")
     return dossier
