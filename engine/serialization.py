@@ -115,7 +115,11 @@ _FAST_TASKS = (STATE_SERIALIZER.registry.typenames.get(Task) == "Task"
 
 def canonical_json(value) -> str:
     """The one encoding used for hashing: sorted keys, no spaces, UTF-8 text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL(value)
+
+
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str), its encoder made once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
 def sha256(text: str) -> str:
