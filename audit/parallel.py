@@ -7,6 +7,7 @@ memory (SQLite `:memory:`) cannot be shared: the caller then verifies in its own
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 
@@ -56,5 +57,11 @@ def map_ordered(function, parts: list, processes: int, warm=None, **kwargs):
     db.session.commit()  # no transaction open across the fork
     _parent["app"] = current_app._get_current_object()
     context = multiprocessing.get_context("fork")
-    with context.Pool(processes, initializer=_child_start) as pool:
-        yield from pool.imap(_child_run, [(function, part, kwargs) for part in parts])
+    # What the children inherit (the application, its imports, the parsed specs) lives as long as they do:
+    # frozen, the collector of each child never scans it again, and leaves its pages shared.
+    gc.freeze()
+    try:
+        with context.Pool(processes, initializer=_child_start) as pool:
+            yield from pool.imap(_child_run, [(function, part, kwargs) for part in parts])
+    finally:
+        gc.unfreeze()

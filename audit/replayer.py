@@ -71,17 +71,21 @@ def _summarize(snapshot: Snapshot, workflow, roles: dict) -> None:
     snapshot.completed = workflow.is_completed()
 
 
-def replay_step(spec, subs, instance: ProcessInstance, event: AuditEvent, prev_state: str | None):
+def replay_step(spec, subs, instance: ProcessInstance, event: AuditEvent, prev_state: str | None,
+                prev_workflow=None):
     """Re-run one recorded command on the previous state; return (workflow, state_json, visited).
 
     Mirrors workflow.commands._run without the database: same ids, the clock frozen at the event's time,
     service results read back from the event (dispatch runs no handler in replay mode), the
-    compaction rules of the instance's engine revision.
+    compaction rules of the instance's engine revision. `prev_workflow`, the workflow the previous step
+    left (whose dump is `prev_state`), is taken up instead of rebuilding it from `prev_state`, as the live
+    commands take up the workflow they kept (workflow/live_cache.py): it is that very state, and the
+    suite checks the equivalence (LIVE_WORKFLOW_CHECK). A migration always reloads, with the target's spec.
     """
     clockhooks.install_spiff_hooks()
     ctx = context.CommandContext(instance=None, dossier=None, actor=None, now=event.at, seq=event.seq,
                                   mailboxes={}, mail_domain="",
-                                  replay=copy.deepcopy(list(event.service_results or [])))
+                                  replay=list(event.service_results or []))  # dispatch pops, never changes, them
     token = context.current_command.set(ctx)
     clock_token = clock_mod.current_clock.set(clock_mod.FrozenClock(event.at))
     ids = clockhooks._ids.set(clockhooks.id_source(str(instance.id), event.seq))
@@ -92,7 +96,11 @@ def replay_step(spec, subs, instance: ProcessInstance, event: AuditEvent, prev_s
         else:
             if prev_state is None:
                 raise ReplayMismatch(event.seq, "pas d'état précédent à partir duquel rejouer")
-            workflow = serialization.load_state(prev_state, spec, subs, context.script_engine())
+            if prev_workflow is not None and event.command != "migration":
+                workflow = prev_workflow
+                workflow.script_engine = context.script_engine()
+            else:
+                workflow = serialization.load_state(prev_state, spec, subs, context.script_engine())
         commands.apply_command(workflow, event.command, copy.deepcopy(event.payload), visited)
         compaction.compact(workflow, instance.engine_revision)
         state_json = serialization.dump_state(workflow)
@@ -149,7 +157,8 @@ def replay(instance: ProcessInstance, events: list | None = None, upto: int | No
             if target is None:
                 raise ReplayMismatch(index, "migration vers une version de processus inconnue")
             spec, subs, definition = *deployment.spec_of(target), target
-        workflow, state_json, visited = replay_step(spec, subs, instance, event, prev_state)
+        # The previous step's workflow goes on: a step that fails raises, so it is never taken up half-run.
+        workflow, state_json, visited = replay_step(spec, subs, instance, event, prev_state, workflow)
         state_hash = serialization.sha256(state_json)
         if check and state_hash != event.state_hash:
             raise ReplayMismatch(index, "l'état rejoué diffère de l'état enregistré (empreinte d'état)")

@@ -109,6 +109,9 @@ def verify_part(part: list, full: bool = True) -> list[VerifyResult]:
                                     .order_by(table.c.instance_id, table.c.seq, table.c.id)):
         chains[event.instance_id].append(event)
     traces, journals = _traces(ids), journal_of(ids)
+    # Held for the batch: the session maps objects weakly, so each dossier's replay would otherwise load its
+    # definition again (a query per dossier) once the previous dossier dropped it. There are few versions.
+    definitions = db.session.scalars(select(ProcessDefinition)).all()  # noqa: F841 (kept alive)
     results = [verify_instance(instances[instance_id], number, full=full, events=chains[instance_id],
                                traces=traces[instance_id], journal=journals[instance_id])
                for number, instance_id in part]

@@ -4,6 +4,7 @@ and task uuids read ours, so a replay of the audit log rebuilds byte-identical s
 from __future__ import annotations
 
 import contextvars
+import logging
 import uuid
 from datetime import datetime, timezone
 
@@ -38,11 +39,29 @@ def _task_uuid():
     return source() if source is not None else uuid.uuid4()
 
 
+_logged_set_state = spiff_task.Task._set_state
+
+
+def _set_state(self, value: int) -> None:
+    """SpiffWorkflow's Task._set_state (3.2.0, pinned), without building the log record's extras (the task's
+    spec, parent, state names) when its logger would drop it: a task changes state about fifteen times a
+    command. The same state and `last_state_change` (its `time.time()`, ours once the hooks are installed)."""
+    if _task_logger.isEnabledFor(logging.INFO):
+        _logged_set_state(self, value)
+    elif value != self._state:
+        self.last_state_change = spiff_task.time.time()
+        self._state = value
+
+
+_task_logger = spiff_task.logger
+
+
 def install_spiff_hooks() -> None:
     """Route SpiffWorkflow's clock and task ids through ours; idempotent."""
     spiff_timer.datetime = _ClockDatetime
     spiff_task.time = _ClockTime
     spiff_task.uuid4 = _task_uuid
+    spiff_task.Task._set_state = _set_state
 
 
 def id_source(instance_key: str, seq: int):

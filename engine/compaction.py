@@ -43,22 +43,22 @@ def _cut_above_live(workflow: BpmnWorkflow, live: list) -> int:
     already finished are not counted as unfinished: they hold no work, and keeping them would pin
     the whole history of the other branches.
     """
-    common = None
-    for task in live:
-        path = []
+    # The path from the root to the first unfinished task; every other one keeps of it the part down to the
+    # first ancestor of its own found on it (walking up only that far, not to the root each time).
+    path = []
+    node = live[0]
+    while node is not None:
+        path.append(node)
+        node = node.parent
+    path.reverse()
+    depth_of = {id(node): depth for depth, node in enumerate(path)}
+    common = len(path)
+    for task in live[1:]:
         node = task
-        while node is not None:
-            path.append(node)
+        while node is not None and id(node) not in depth_of:
             node = node.parent
-        path.reverse()
-        if common is None:
-            common = path
-        else:
-            i = 0
-            while i < len(common) and i < len(path) and common[i] is path[i]:
-                i += 1
-            common = common[:i]
-    new_root = common[-1] if common else None
+        common = min(common, depth_of[id(node)] + 1 if node is not None else 0)
+    new_root = path[common - 1] if common else None
     if new_root is None or new_root is workflow.task_tree:
         return 0
     keep = set()

@@ -190,11 +190,20 @@ def _uses_data(node) -> bool:
 # --------------------------------------------------------------------------------------------
 # The interpreter.
 
+# What SimpleEval.__init__ would refuse for every interpreter, checked once (the functions never change).
+if any(function in simpleeval.DISALLOW_FUNCTIONS for function in FUNCTIONS.values()):
+    raise simpleeval.FeatureNotAvailable("a function of the expression library is forbidden by simpleeval")
+
+
 class Interpreter(simpleeval.SimpleEval):
     """simpleeval restricted to our grammar, with bounded plain values; one per evaluation."""
 
     def __init__(self, scopes):
-        super().__init__(operators=OPERATORS, functions=FUNCTIONS, names={})
+        # SimpleEval.__init__ sets these attributes, builds a node table replaced just below and checks the
+        # functions against its forbidden list under a warnings filter: one interpreter is made per gateway
+        # condition and per script, so its own set-up is done here, and the check once, at import.
+        self.operators, self.functions, self.names, self.allowed_attrs = OPERATORS, FUNCTIONS, {}, None
+        self.ATTR_INDEX_FALLBACK = simpleeval.ATTR_INDEX_FALLBACK
         self.scopes = scopes  # mappings of names looked up in order (none at deployment)
         self.sizes: dict = {}  # id -> (value, weight, height) of the containers measured
         self.nodes = {

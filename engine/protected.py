@@ -31,6 +31,9 @@ DESCRIPTIONS = {**START_DATA, **VISIBILITY_DATA}
 PROTECTED = frozenset(DESCRIPTIONS)
 
 _ABSENT = "\x00absent"
+# json.dumps(value, sort_keys=True, default=repr), with its encoder made once: snapshots are taken around every
+# script and service call.
+_ENCODE = json.JSONEncoder(sort_keys=True, default=repr).encode
 
 
 def describe(name: str) -> str:
@@ -42,8 +45,7 @@ def snapshot(data) -> dict:
     """The protected values of task data, as canonical text (absent ones marked), to compare later."""
     if not isinstance(data, dict):
         return {}
-    return {name: _ABSENT if name not in data else json.dumps(data[name], sort_keys=True, default=repr)
-            for name in PROTECTED}
+    return {name: _ABSENT if name not in data else _ENCODE(data[name]) for name in PROTECTED}
 
 
 def changed(before: dict, data) -> list[str]:

@@ -9,9 +9,10 @@ import json
 import uuid
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
 
 
 STATE_FORMAT = 1
@@ -24,15 +25,29 @@ class PinnedWorkflowConverter(BpmnWorkflowConverter):
     """Stores a workflow without its spec; restores it with the spec of its pinned definition."""
 
     def to_dict(self, workflow):
+        if not _FAST_TASKS:
+            return self._to_dict_generic(workflow)
+        # WorkflowConverter.to_dict with the tasks converted in the order they are stored (see below) by
+        # _task_dict, without a mapping of them all first: the state is dumped after every command and
+        # every replayed step. tests/test_engine.py checks that both give the same bytes.
+        registry, tasks = self.registry, workflow.tasks
+        dct = {
+            "data": registry.convert(registry.clean(workflow.data)),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "tasks": [_task_dict(task, tasks, registry.convert) for task in _breadth_first(workflow)],
+            "root": str(workflow.task_tree.id),
+        }
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def _to_dict_generic(self, workflow):
+        """The same dictionary through SpiffWorkflow's own converters."""
         dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
-        # Tasks as a list in breadth-first order: parents are restored before their children
-        # (a child's data is stored as a delta from its parent's), whatever the key order.
-        order, queue = [], [workflow.task_tree]
-        while queue:
-            task = queue.pop(0)
-            order.append(str(task.id))
-            queue.extend(task.children)
-        dct["tasks"] = [dct["tasks"][tid] for tid in order]
+        dct["tasks"] = [dct["tasks"][str(task.id)] for task in _breadth_first(workflow)]
         for task in dct["tasks"]:
             # Deleted keys are a set; their list order follows dict insertion order, which a
             # reload (sorted JSON) changes. Sorting keeps the bytes independent of save/reload.
@@ -54,6 +69,35 @@ class PinnedWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
+def _breadth_first(workflow) -> list:
+    """Tasks as a list in breadth-first order: parents are restored before their children
+    (a child's data is stored as a delta from its parent's), whatever the key order."""
+    tasks = workflow.tasks
+    order = [workflow.task_tree]
+    for task in order:  # grows while it is read
+        order.extend(tasks.get(child) for child in task._children)
+    return order
+
+
+def _task_dict(task, tasks: dict, convert) -> dict:
+    """What SpiffWorkflow's TaskConverter.to_dict (registered as "Task") gives, deleted keys sorted."""
+    parent = tasks.get(task._parent)
+    if parent is None:
+        data, delta = task.data, {}
+    else:
+        before, after = parent.data, task.data
+        deletions = [key for key in before if key not in after]
+        data = {}
+        delta = {"updates": {key: value for key, value in after.items() if key not in before or value != before[key]},
+                 # Deleted keys are a set; their list order follows dict insertion order, which a
+                 # reload (sorted JSON) changes. Sorting keeps the bytes independent of save/reload.
+                 "deletions": sorted(deletions)}
+    return {"id": str(task.id), "parent": str(task._parent) if parent is not None else None,
+            "children": [str(child) for child in task._children], "last_state_change": task.last_state_change,
+            "state": task._state, "task_spec": task.task_spec.name, "triggered": task.triggered,
+            "internal_data": convert(task.internal_data), "data": data, "delta": delta, "typename": "Task"}
+
+
 def _make_serializers():
     spec_config = dict(SPIFF_CONFIG)
     spec_serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(spec_config))
@@ -64,11 +108,18 @@ def _make_serializers():
 
 
 SPEC_SERIALIZER, STATE_SERIALIZER = _make_serializers()
+# _task_dict mirrors SpiffWorkflow's default task converter: used only while that is the one registered.
+_FAST_TASKS = (STATE_SERIALIZER.registry.typenames.get(Task) == "Task"
+               and STATE_SERIALIZER.registry.convert_to_dict["Task"].args[1].__func__ is TaskConverter.to_dict)
 
 
 def canonical_json(value) -> str:
     """The one encoding used for hashing: sorted keys, no spaces, UTF-8 text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL(value)
+
+
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str), its encoder made once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
 def sha256(text: str) -> str:

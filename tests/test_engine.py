@@ -2,6 +2,7 @@
 handler failures, concurrent commands, versioned definitions."""
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -51,6 +52,46 @@ def test_stored_state_reloads_to_the_same_bytes(app, clock):
     workflow = serialization.load_state(instance.state_json, spec, subs, context.script_engine())
     assert serialization.dump_state(workflow) == instance.state_json
     assert serialization.sha256(instance.state_json) == instance.state_hash
+
+
+@pytest.mark.parametrize("name", list(scenarios.SCENARIOS))
+def test_task_dump_matches_spiffworkflow_converter(app, clock, monkeypatch, name):
+    """engine/serialization.py converts the tasks itself (_task_dict); SpiffWorkflow's own converters give the
+    same bytes for the workflow of every step of every scenario."""
+    assert serialization._FAST_TASKS
+    dumped = []
+    real = serialization.dump_state
+
+    def both(workflow):
+        monkeypatch.setattr(serialization, "_FAST_TASKS", False)
+        generic = real(workflow)
+        monkeypatch.setattr(serialization, "_FAST_TASKS", True)
+        fast = real(workflow)
+        assert fast == generic
+        dumped.append(fast)
+        return fast
+    monkeypatch.setattr(serialization, "dump_state", both)
+    dossier, _ = scenarios.run(name, clock)
+    assert len(dumped) >= len(events(dossier))  # (and the checks of the workflows kept in memory)
+    assert dumped[-1] == db.session.get(ProcessInstance, dossier.instance_id).state_json
+
+
+def test_task_state_changes_logged_or_not_give_the_same_state(app, clock):
+    """engine/clockhooks.py skips building SpiffWorkflow's log record of a task state change when its logger drops
+    it; with the logger on, SpiffWorkflow's own method runs: both rebuild the stored bytes."""
+    dossier, _ = scenarios.run("grave_acss", clock)
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    spec, subs = deployment.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
+    inputs = bare_run.events_of(events(dossier))
+    quiet, _ = bare_run.run_commands(spec, subs, inputs, instance_key=str(instance.id), compact=True)
+    logger = logging.getLogger("spiff.task")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        logged, _ = bare_run.run_commands(spec, subs, inputs, instance_key=str(instance.id), compact=True)
+    finally:
+        logger.setLevel(level)
+    assert serialization.dump_state(quiet) == serialization.dump_state(logged) == instance.state_json
 
 
 def _dossier_in_support(clock):

@@ -33,9 +33,9 @@ class FrozenClock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        """Return the frozen instant."""
-        with self._lock:
-            return self._now
+        """Return the frozen instant (reading one attribute needs no lock: `set` and `advance` replace it whole;
+        SpiffWorkflow reads the clock at every task state change)."""
+        return self._now
 
     def set(self, instant: datetime) -> None:
         """Jump to an instant (aware)."""

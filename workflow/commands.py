@@ -354,7 +354,8 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
     instance.last_seq = seq
     instance.updated_at = now
     instance.status = "abandoned" if command == "abandon" else ("completed" if workflow.is_completed() else "running")
-    _sync_dossier(dossier, workflow, ctx, now, (payload.get("data") or {}) if command == "complete" else {})
+    ready = runtime.ready_user_tasks(workflow)  # the tasks the command leaves open, for the dossier and the rows
+    _sync_dossier(dossier, workflow, ctx, now, (payload.get("data") or {}) if command == "complete" else {}, ready)
     # The event first: a concurrent command that committed this seq already fails here, at once.
     event = AuditEvent(instance_id=instance.id, seq=seq, at=now, actor=ctx.actor.name, actor_role=ctx.actor.role,
                        command=command, payload=payload, service_results=ctx.service_calls, visited=visited,
@@ -363,7 +364,7 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
     instance.last_hash = event.hash
     db.session.execute(INSERT_AUDIT, [{column: getattr(event, column) for column in AUDIT_COLUMNS}])
     _sync_tasks(instance, dossier, workflow, before[0], payload.get("task_id") if command == "complete" else None,
-                ctx, now)
+                ctx, now, ready)
     _sync_timers(instance, workflow, before[1], now)
     if ctx.outbox:
         note_due(db.session, now)

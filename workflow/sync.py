@@ -33,7 +33,9 @@ FIRE_TIMERS = update(TIMERS).where(*_PENDING, TIMERS.c.due_at <= bindparam("_at"
 CANCEL_TIMERS = update(TIMERS).where(*_PENDING).values(status="cancelled")
 
 
-def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime, submitted: dict) -> None:
+def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime, submitted: dict,
+                  ready: list | None = None) -> None:
+    """`ready`: the workflow's READY user tasks, when the caller has them (runtime.ready_user_tasks)."""
     data = runtime.current_data(workflow)
     dossier.title = (data.get("titre") or dossier.title or "")[:255]
     dossier.incident_types = list(data.get("types_incident") or dossier.incident_types or [])
@@ -61,7 +63,7 @@ def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime
             dossier.closed_at = now
     _sync_priority(dossier)
     record_facts(dossier.id, data, submitted)  # origin and data impact, for the statistics
-    ready = runtime.ready_user_tasks(workflow)
+    ready = runtime.ready_user_tasks(workflow) if ready is None else ready
     dossier.phase = _phase(ready[0].task_spec.name if ready else (workflow.last_task.task_spec.name
                                                                  if workflow.last_task else ""))
     dossier.updated_at = now
@@ -99,13 +101,16 @@ def _retitle_open_tasks(instance, workflow) -> None:
             row.role = role_of(definition, spec.name)  # by lane identity, whatever the lane's label
 
 
-def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: CommandContext, now: datetime) -> None:
-    """Task rows follow the READY user tasks; `before` holds the ids that were READY before the command.
+def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: CommandContext, now: datetime,
+                ready_tasks: list | None = None) -> None:
+    """Task rows follow the READY user tasks; `before` holds the ids that were READY before the command
+    (`ready_tasks`: those READY now, when the caller has them).
 
     Rows mirror the stored state, so what changed is known without reading them back: only the
     rows that changed are written, with plain statements instead of loaded objects.
     """
-    ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
+    ready_tasks = runtime.ready_user_tasks(workflow) if ready_tasks is None else ready_tasks
+    ready = {str(t.id): t for t in ready_tasks}
     gone = before - ready.keys()
     if completed_id in gone:
         db.session.execute(COMPLETE_TASK, {"_id": completed_id, "_at": now, "_by": ctx.actor.user_id})
