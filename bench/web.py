@@ -10,6 +10,9 @@ open dossiers at every phase, in every region, a few from military hospitals), s
   measured at a load, not at saturation (client time counts from the arrival, queueing included); a short
   ramp of rising rates finds the saturation rate (the highest rate served at >= 95 % of the offered one).
 
+Before each phase PostgreSQL is left to settle (a CHECKPOINT, then the autovacuum workers the previous phase
+started): each phase is measured under its own load, not under the bulk load's or the 32 clients' aftermath.
+
 The mix: the inbox (Cellule ACSS and an ARS), a dossier page, the completion of an open task (p2_ouvrir), a
 declaration through the API. Per kind it prints the client's time and the application's own time (median,
 p99; read back from the server's JSON request log by request id). The last line is
@@ -77,6 +80,22 @@ def vacuum(url: str) -> None:
     with engine.connect() as conn:
         conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
+    settle(url)
+
+
+def settle(url: str, most: float = 120) -> float:
+    """Let PostgreSQL finish the work the previous phase left (a CHECKPOINT of the pages it dirtied, the
+    autovacuum workers it started) before the next phase is measured: a phase is measured on its own load, not
+    on the bulk load's or the 32 clients' aftermath. Returns the seconds waited."""
+    started = time.monotonic()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("CHECKPOINT"))
+        while time.monotonic() - started < most and conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")).scalar():
+            time.sleep(0.5)
+    engine.dispose()
+    return time.monotonic() - started
 
 
 def found(app, loaded: dict) -> dict:
@@ -136,9 +155,10 @@ def closed_loop(mix: Mix, clients: int, seconds: float, warmup: float, tag: str)
     return latencies, {k: v for k, v in errors.items() if v}, seconds
 
 
-def open_loop(mix: Mix, rate: float, seconds: float, tag: str, seed: int = 40) -> tuple[dict, dict, float]:
+def open_loop(mix: Mix, rate: float, seconds: float, tag: str, seed: int = 40) -> tuple[dict, dict, float, float]:
     """Requests arriving at `rate` per second (exponential gaps) for `seconds`, whatever the answers; the client
-    time of each counts from its arrival. Returns latencies per kind, unexpected answers, the achieved rate."""
+    time of each counts from its arrival. Returns latencies per kind, unexpected answers, the achieved rate (answers
+    per second until the last one) and the rate that actually arrived (Poisson arrivals vary around `rate`)."""
     rng = random.Random(seed)
     kinds = mix.kinds()
     latencies, errors = defaultdict(list), defaultdict(int)
@@ -178,18 +198,19 @@ def open_loop(mix: Mix, rate: float, seconds: float, tag: str, seed: int = 40) -
                 time.sleep(delay)
             pool.submit(one, n, arrival, kind, email)
     done = sum(len(v) for v in latencies.values())
-    return latencies, {k: v for k, v in errors.items() if v}, done / (time.perf_counter() - started)
+    return latencies, {k: v for k, v in errors.items() if v}, done / (time.perf_counter() - started), n / seconds
 
 
 def saturation(mix: Mix, start: float, step_seconds: float) -> float:
-    """The highest offered rate served at >= 95 % of itself, over a ramp of rising rates (x1.5 per step)."""
+    """The highest rate served at >= 95 % of the rate that arrived, over a ramp of rising rates (x1.5 per step);
+    the last step's achieved rate when it falls short (the throughput at saturation)."""
     best, rate = 0.0, start
     for step in range(12):
-        _, _, achieved = open_loop(mix, rate, step_seconds, f"ramp{step}", seed=step)
-        print(f"  ramp: offered {rate:6.1f}/s achieved {achieved:6.1f}/s")
-        if achieved < 0.95 * rate:
+        _, _, achieved, arrived = open_loop(mix, rate, step_seconds, f"ramp{step}", seed=step)
+        print(f"  ramp: offered {rate:6.1f}/s arrived {arrived:6.1f}/s achieved {achieved:6.1f}/s")
+        if achieved < 0.95 * arrived:
             return max(best, achieved)
-        best, rate = rate, rate * 1.5
+        best, rate = arrived, rate * 1.5
     return best
 
 
@@ -235,13 +256,16 @@ def main() -> None:
             process, port = serve(url, Path(folder), args.workers, args.threads)
             mix = Mix(port, loaded, threading.Lock())
             for count in [int(c) for c in args.clients.split(",") if c]:
+                print(f"  (PostgreSQL settled in {settle(url):.1f} s)")
                 latencies, errors, seconds = closed_loop(mix, count, args.seconds, args.warmup, f"closed{count}")
                 total = sum(len(v) for v in latencies.values())
                 report(f"closed loop, {count} clients: {total / seconds:.0f} requests/s", latencies,
                        app_times(log, f"closed{count}"), errors)
-            latencies, errors, achieved = open_loop(mix, args.rate, args.seconds, "open")
+            print(f"  (PostgreSQL settled in {settle(url):.1f} s)")
+            latencies, errors, achieved, _ = open_loop(mix, args.rate, args.seconds, "open")
             spent = app_times(log, "open")
             report(f"open loop at {args.rate:g}/s: achieved {achieved:.1f}/s", latencies, spent, errors)
+            print(f"  (PostgreSQL settled in {settle(url):.1f} s)")
             saturation_rps = saturation(mix, max(args.rate / 2, 4), max(args.seconds / 3, 1))
             results = {"latencies": latencies, "spent": spent, "saturation": saturation_rps}
             os.killpg(process.pid, signal.SIGTERM)

@@ -57,7 +57,10 @@ def claim(model, due: tuple, order_by: tuple, now: datetime, limit: int, columns
                        .values(claimed_by=token, claimed_until=now + LEASE)
                        .execution_options(synchronize_session=False))
     db.session.commit()
-    claimed = db.session.execute(select(*columns).where(model.claimed_by == token).order_by(*order_by)).all()
+    # Read back among the ids just claimed (their primary key): claimed_by has no index, and scanning the whole
+    # outbox for the token (780,000 rows at 100,000 dossiers) took 0.4 s of both cores on every batch.
+    claimed = db.session.execute(select(*columns).where(model.id.in_(ids), model.claimed_by == token)
+                                 .order_by(*order_by)).all()
     db.session.rollback()
     return token, [tuple(row) for row in claimed]
 
