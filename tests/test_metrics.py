@@ -4,6 +4,7 @@ depths, scheduler lag and failed work, summed over the workers; refused (403) to
 wrong token."""
 from __future__ import annotations
 
+import socket
 import uuid
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -39,9 +40,16 @@ def test_metrics_sum_the_workers_and_refuse_strangers(database, tmp_path):  # no
             refused = anonymous.get("/metrics", headers=headers)
             assert refused.status == 403 and "signalement_" not in refused.text, headers
         before = _samples(anonymous.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text)
+        # One worker is kept waiting for the end of a request's headers, so the others must serve the next ones:
+        # the measures are then spread over several workers whatever the kernel's choice of who accepts.
+        held = socket.create_connection(("127.0.0.1", shape.port), timeout=30)
+        held.sendall(f"GET /sante HTTP/1.1\r\nHost: 127.0.0.1:{shape.port}\r\n".encode())
         liveness = 30
-        for _ in range(liveness):  # one connection each: the sync workers share them
+        for _ in range(liveness - 1):  # one connection each: the sync workers share them
             assert anonymous.get("/sante").status == 200
+        held.sendall(b"Connection: close\r\n\r\n")
+        assert held.recv(4096).startswith(b"HTTP/1.1 200")
+        held.close()
         assert anonymous.get("/adresse-qui-n-existe-pas").status == 404
         browser = Browser(shape.port)
         browser.login(DECLARANT, PASSWORD)

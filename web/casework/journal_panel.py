@@ -15,7 +15,8 @@ def panel(dossier: Dossier, user: User, readable: bool = False, history: list | 
     the dossier's audit events when the caller has them. Every note, attachment and indicator is written with
     its event in the dossier's chain (cases/chain.py), so a history without such events has none to read.
     Links are always read: a link made from another dossier is an event of that dossier's chain only."""
-    actions = None if history is None else {(e.payload or {}).get("action") for e in history if is_journal_event(e)}
+    actions = None if history is None else {(event.payload or {}).get("action") for event in history
+                                            if is_journal_event(event)}
     entries = (journal.entries(dossier, access.journal_entry_filter(user))
                if actions is None or actions & {"note", "piece_jointe"} else [])
     found = (observables.of_dossier(dossier, access.observable_filter(user))
