@@ -337,7 +337,8 @@ def definition_id_of(instance_id: int) -> int:
 
 
 def pinned_definition(instance_id: int) -> ProcessDefinition:
-    """An instance's pinned definition (without its texts) in one round trip, or none when the session holds it."""
+    """An instance's pinned definition (without its texts): from the session when it holds the instance (and the
+    definition), else in one statement."""
     instance = db.session.identity_map.get(db.session.identity_key(ProcessInstance, instance_id))
     if instance is not None and "definition_id" in instance.__dict__:
         return db.session.get(ProcessDefinition, instance.definition_id)
