@@ -327,15 +327,6 @@ def definition_of(instance_id: int) -> tuple[ProcessInstance, ProcessDefinition]
     return instance, db.session.get(ProcessDefinition, instance.definition_id)
 
 
-def definition_id_of(instance_id: int) -> int:
-    """The id of an instance's pinned definition: from the session when the instance is loaded, else one
-    narrow query (not the instance's whole state)."""
-    instance = db.session.identity_map.get(db.session.identity_key(ProcessInstance, instance_id))
-    if instance is not None and "definition_id" in instance.__dict__:
-        return instance.definition_id
-    return db.session.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.id == instance_id))
-
-
 def pinned_definition(instance_id: int) -> ProcessDefinition:
     """An instance's pinned definition (without its texts): from the session when it holds the instance (and the
     definition), else in one statement."""

@@ -7,9 +7,9 @@ import re
 from flask import request
 from sqlalchemy import func, select
 
-from models import Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, db
+from models import Dossier, OutboxMessage, Structure, TaskRow, db
 from referentiel import STATES
-from web import access
+from web import access, forms
 from web.api.schemas import dossier_item, message_item, ref, stamp, task_item
 from web.api.spec import operation
 from web.casework.dossiers import READERS, timeline
@@ -68,8 +68,7 @@ def _summary(dossier: Dossier) -> dict:
 
 
 def _timeline(dossier: Dossier, user) -> list[dict]:
-    definition = db.session.get(ProcessDefinition, db.session.scalar(
-        select(ProcessInstance.definition_id).where(ProcessInstance.id == dossier.instance_id)))
+    definition = forms.pinned_definition(dossier.instance_id)
     return [{"seq": e["seq"], "at": stamp(e["at"]), "actor": e["actor"], "role": e["role"] or "", "title": e["title"],
              "entered": [{"label": label, "value": value} for label, value in e["entered"]],
              "states": list(e["states"]), "messages": [message_item(m) for m in e["messages"]]}

@@ -185,14 +185,10 @@ def _summary(dossier: Dossier):
                            care_action=access.CARE_ALERT_ACTION)
 
 
-def _instance_definition_id(dossier: Dossier) -> int:
-    return db.session.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.id == dossier.instance_id))
-
-
 @bp.route("/<int:dossier_id>/diagram.bpmn")
 @login_required
 def diagram(dossier_id):
     """The BPMN XML of the process version the dossier is pinned to."""
     dossier = access.readable_dossier(current_user(), dossier_id)
-    definition = db.session.get(ProcessDefinition, _instance_definition_id(dossier))
+    definition = forms.pinned_definition(dossier.instance_id)
     return Response(definition.bpmn_xml, mimetype="application/xml")
