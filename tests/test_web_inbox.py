@@ -176,3 +176,15 @@ def test_row_links_are_the_addresses_url_for_builds(app):
         for endpoint, argument, value in (("dossiers.show", "dossier_id", 42), ("tasks.task", "task_id",
                                           "0f8e2a3c-1d2b-4c5d-8e9f-a0b1c2d3e4f5"), ("tasks.claim", "task_id", "a b/c")):
             assert link_to(endpoint, argument)(value) == url_for(endpoint, **{argument: value})
+
+
+def test_the_task_filter_follows_a_version_activated_in_this_process(app, client):
+    """The task filter's choices are kept per process, but a version activated here is offered at once."""
+    from test_validation import SHIPPED
+    from workflow import deployment
+    login(client, ACSS)
+    assert "ouvrir le dossier de traitement (tâches B et C)" in client.get("/boite").text
+    deployment.deploy_xml(SHIPPED.replace("ouvrir le dossier de traitement (tâches B et C)",
+                                          "ouvrir le dossier (tâches B et C)"), actor="essai", filename="autre.bpmn")
+    page = client.get("/boite").text
+    assert "ouvrir le dossier (tâches B et C)" in page and "ouvrir le dossier de traitement" not in page

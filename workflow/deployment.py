@@ -109,9 +109,8 @@ def _active_row(bound_to: str) -> ActiveVersion | None:
 def set_active(definition: ProcessDefinition, row: ActiveVersion | None = None) -> None:
     """Point new dossiers of the definition's process id at it (the caller commits)."""
     row = row or _active_row(definition.process_id)
-    # What this process keeps of the active version (the inbox's task filter, web/casework/inbox.py, and the
-    # request's own answer) is read again.
-    current_app.extensions.get("task_choices", {}).clear()
+    # What is kept of the active version is read again: the request's own answer, and what follows activations().
+    current_app.extensions["activations"] = activations() + 1
     if has_request_context():
         request.environ.pop("signalement.active_definitions", None)
     if row is None:
@@ -119,6 +118,12 @@ def set_active(definition: ProcessDefinition, row: ActiveVersion | None = None) 
                                      changed_at=clock_mod.app_now()))
     else:
         row.definition_id, row.changed_at = definition.id, clock_mod.app_now()
+
+
+def activations() -> int:
+    """How many times this application has activated a version (in this process): what is kept per process of
+    the active version (the inbox's task filter) is read again when it changes."""
+    return current_app.extensions.get("activations", 0)
 
 
 def record_event(definition: ProcessDefinition, action: str, actor: str, comment: str = "",

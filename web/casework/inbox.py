@@ -153,18 +153,24 @@ def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE, exac
             "overdue": overdue, "overdue_more": overdue_more, "mine": mine}
 
 
-# The structures of the filter change rarely (an administrator adds one): each process keeps the list of a scope
-# this many seconds, as ready-made <option> elements, instead of reading and rendering hundreds on every page.
-STRUCTURE_CHOICES_SECONDS = 60
+# The choices of the filters change rarely (an administrator adds a structure, an owner activates a version): each
+# process keeps them this many seconds instead of reading and rendering hundreds on every page.
+CHOICES_SECONDS = 60
+
+
+def _kept(kind: str, key, build, version=None):
+    """build(), kept by this application for CHOICES_SECONDS under (kind, key), and built again sooner when
+    `version` (something cheap that changes with what build() reads) differs."""
+    kept = current_app.extensions.setdefault("inbox_choices", {})
+    entry = kept.get((kind, key))
+    if entry is None or entry[0] < monotonic() or entry[1] != version:
+        entry = kept[(kind, key)] = (monotonic() + CHOICES_SECONDS, version, build())
+    return entry[2]
 
 
 def structure_options(user: User, chosen: str | None) -> Markup:
     """The <option> elements of the structure filter for the user's scope, `chosen` selected."""
-    scope = (user.role, user.region if user.role == "ars" else None,
-             user.structure_id if user.role == "declarant" else None)
-    kept = current_app.extensions.setdefault("structure_choices", {})
-    cached = kept.get(scope)
-    if cached is None or cached[0] < monotonic():
+    def build() -> str:
         structures = select(Structure.id, Structure.name).order_by(Structure.name)  # the form needs no more
         if user.role == "ars":
             structures = structures.where(Structure.region == user.region)
@@ -172,31 +178,31 @@ def structure_options(user: User, chosen: str | None) -> Markup:
             structures = structures.where(Structure.id == user.structure_id)
         elif user.role == "armees":
             structures = structures.where(Structure.kind == "hopital_armees")
-        html = "".join(f'<option value="{id_}">{escape(name)}</option>'
+        return "".join(f'<option value="{id_}">{escape(name)}</option>'
                        for id_, name in db.session.execute(structures.limit(500)))
-        cached = kept[scope] = (monotonic() + STRUCTURE_CHOICES_SECONDS, html)
-    html = cached[1]
+
+    scope = (user.role, user.region if user.role == "ars" else None,
+             user.structure_id if user.role == "declarant" else None)
+    html = _kept("structures", scope, build)
     if chosen:
         html = html.replace(f'<option value="{chosen}">', f'<option value="{chosen}" selected>', 1)
     return Markup(html)
 
 
 def task_options(role: str) -> list[tuple[str, str]]:
-    """(id, name) of the role's user tasks in the active version, for the task filter. Kept by the process like
-    the structures (a new version's tasks are offered within STRUCTURE_CHOICES_SECONDS; the filter matches task
-    ids, which a version keeps)."""
-    kept = current_app.extensions.setdefault("task_choices", {})
-    cached = kept.get(role)
-    if cached is None or cached[0] < monotonic():
-        tasks = [(name, title) for name, title, of in deployment.user_tasks(deployment.active_definition())
-                 if of == role]
-        cached = kept[role] = (monotonic() + STRUCTURE_CHOICES_SECONDS, tasks)
-    return cached[1]
+    """(id, name) of the role's user tasks in the active version, for the task filter; read again at once when this
+    process activates a version, within CHOICES_SECONDS when another one does (the filter matches task ids, which
+    a version keeps)."""
+    return _kept("tasks", role, lambda: [(name, title) for name, title, of
+                                         in deployment.user_tasks(deployment.active_definition()) if of == role],
+                 version=deployment.activations())
 
 
 def forget_structure_choices() -> None:
     """Called when a structure is created, renamed or imported: this process lists it at once."""
-    current_app.extensions.get("structure_choices", {}).clear()
+    kept = current_app.extensions.get("inbox_choices", {})
+    for key in [key for key in kept if key[0] == "structures"]:
+        del kept[key]
 
 
 def _options(user: User, chosen: dict) -> dict:
