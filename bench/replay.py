@@ -84,6 +84,17 @@ def main() -> None:
           f"verify_{args.dossiers}_s={verify_s:.2f}")
 
 
+def timed_verification(total: int, processes: int, full: bool) -> tuple[float, int]:
+    """Seconds to verify every dossier (the chain and the stored state; with `full`, the step-by-step replay too),
+    shared among `processes`, and the steps replayed; every dossier must verify."""
+    db.session.expunge_all()
+    start = time.perf_counter()
+    results = verifier.verify_all(full=full, processes=processes)
+    elapsed = time.perf_counter() - start
+    assert len(results) == total and all(r.ok for r in results), [r.message for r in results if not r.ok][:3]
+    return elapsed, sum(r.steps for r in results)
+
+
 def measure(folder: Path, target: int, processes: int) -> tuple[float, float, float]:
     """Build the dossiers, time live versus replay, then the verification of `target` dossiers."""
     clock = clock_mod.FrozenClock()
@@ -112,7 +123,6 @@ def measure(folder: Path, target: int, processes: int) -> tuple[float, float, fl
             steps_total += result.steps
             print(f"{name:24} {result.steps:6d} {live * 1000:10.1f} {elapsed * 1000:15.1f} {elapsed / live:6.2f}")
         ratio = replay_total / live_total
-        per_dossier = replay_total / len(dossiers)
         print(f"Total : {len(dossiers)} dossiers, {steps_total} étapes ; direct {live_total:.2f} s, "
               f"rejeu + vérification {replay_total:.2f} s, ratio {ratio:.2f} (cible <= 1,5).")
 
@@ -120,21 +130,12 @@ def measure(folder: Path, target: int, processes: int) -> tuple[float, float, fl
         total = db.session.scalar(select(db.func.count(Dossier.id)))
         print(f"{copied} dossiers créés par copie rejouable des dossiers réels ({events} événements, identifiants "
               f"de tâches de la nouvelle instance, empreintes recalculées) : {total} dossiers au total.")
-        db.session.expunge_all()
-        start = time.perf_counter()
-        results = verifier.verify_all(full=False, processes=processes)
-        verify_s = time.perf_counter() - start
-        assert len(results) == total and all(r.ok for r in results), [r.message for r in results if not r.ok][:3]
+        verify_s, _ = timed_verification(total, processes, full=False)
         print(f"Vérification du chaînage et de l'état stocké de {total} dossiers ({processes} processus) : "
               f"{verify_s:.2f} s ({verify_s / total * 1000:.2f} ms par dossier).")
-        db.session.expunge_all()
-        start = time.perf_counter()
-        results = verifier.verify_all(full=True, processes=processes)
-        replay_s = time.perf_counter() - start
-        assert len(results) == total and all(r.ok for r in results), [r.message for r in results if not r.ok][:3]
-        print(f"Rejeu complet pas à pas et vérification de {total} dossiers ({processes} processus, "
-              f"{sum(r.steps for r in results)} étapes) : {replay_s:.2f} s ({replay_s / total * 1000:.2f} ms par "
-              "dossier).")
+        replay_s, steps = timed_verification(total, processes, full=True)
+        print(f"Rejeu complet pas à pas et vérification de {total} dossiers ({processes} processus, {steps} étapes) : "
+              f"{replay_s:.2f} s ({replay_s / total * 1000:.2f} ms par dossier).")
     return ratio, verify_s, replay_s
 
 

@@ -120,6 +120,14 @@ def test_text_over_its_limit_shows_the_counter_and_is_refused_never_cut(page, cl
     page.wait_for_selector("#numero-dossier")
 
 
+def _refused(page, form: str, path: str, status: int) -> None:
+    """Submit a journal form of the fiche: answered with `status`, the fiche back with the error beside it."""
+    with page.expect_response(re.compile(rf"/journal/{path}")) as answer:
+        page.click(f"#form-{form} button[type=submit]")
+    assert answer.value.status == status
+    page.wait_for_selector(f"#erreur-form-{form}")
+
+
 def test_refused_journal_forms_come_back_on_the_fiche_with_the_text_kept(page, clock, axe):  # noqa: F811
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
     login(page, ACSS)
@@ -128,10 +136,7 @@ def test_refused_journal_forms_come_back_on_the_fiche_with_the_text_kept(page, c
     page.select_option("#indicateur-type", "ip")
     page.fill("#indicateur-valeur", "999.1.1.1")
     page.fill("#indicateur-commentaire", "vu dans les journaux du pare-feu")
-    with page.expect_response(re.compile(r"/journal/indicateurs")) as answer:
-        page.click("#form-indicateur button[type=submit]")
-    assert answer.value.status == 422
-    page.wait_for_selector("#erreur-form-indicateur")
+    _refused(page, "indicateur", "indicateurs", 422)
     assert "Adresse IP invalide" in page.inner_text("#erreur-form-indicateur")
     assert page.input_value("#indicateur-type") == "ip"
     assert page.input_value("#indicateur-valeur") == "999.1.1.1"
@@ -142,20 +147,14 @@ def test_refused_journal_forms_come_back_on_the_fiche_with_the_text_kept(page, c
     page.set_input_files("#piece-fichier", files=[{"name": "page.html", "mimeType": "text/html",
                                                   "buffer": b"<html><script>alert(1)</script></html>"}])
     page.fill("#piece-commentaire", "capture de la page de rançon")
-    with page.expect_response(re.compile(r"/journal/pieces")) as answer:
-        page.click("#form-piece button[type=submit]")
-    assert answer.value.status == 415
-    page.wait_for_selector("#erreur-form-piece")
+    _refused(page, "piece", "pieces", 415)
     assert "pas accepté" in page.inner_text("#erreur-form-piece")
     assert page.input_value("#piece-commentaire") == "capture de la page de rançon"
     # A note too long: counted, refused, kept whole.
     note = "n" * 20005
     page.fill("#note-texte", note)
     assert page.inner_text("#compteur-note-texte").replace(NBSP, " ").startswith("20 005 / 20 000")
-    with page.expect_response(re.compile(r"/journal/notes")) as answer:
-        page.click("#form-note button[type=submit]")
-    assert answer.value.status == 422
-    page.wait_for_selector("#erreur-form-note")
+    _refused(page, "note", "notes", 422)
     assert len(page.input_value("#note-texte")) == 20005
     shot(page, "formulaires-05-journal-refus")
     page.wait_for_selector("#diagramme[data-ready='1']")

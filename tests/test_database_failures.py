@@ -161,6 +161,15 @@ def test_connections_carry_the_timeouts(limited):
     db.session.rollback()
 
 
+def _timeouts(application) -> tuple[str, str]:
+    """(statement_timeout, lock_timeout) as PostgreSQL reports them on one of the application's connections."""
+    with application.app_context():
+        found = (db.session.scalar(text("SHOW statement_timeout")), db.session.scalar(text("SHOW lock_timeout")))
+        db.session.remove()
+        db.engine.dispose()
+    return found
+
+
 def test_production_defaults_limit_web_connections_and_not_commands(app, backend, monkeypatch):
     """Outside tests the web's connections get 5 s and 3 s by default; a Flask command (the scheduler,
     init-db, backups) gets none."""
@@ -173,27 +182,14 @@ def test_production_defaults_limit_web_connections_and_not_commands(app, backend
     monkeypatch.setenv("LOG_FORMAT", "text")  # JSON logging would take over this test process's root logger
     for name in ("DB_STATEMENT_TIMEOUT_MS", "DB_LOCK_TIMEOUT_MS"):
         monkeypatch.delenv(name, raising=False)
-    web = create_app()
-    with web.app_context():
-        assert (db.session.scalar(text("SHOW statement_timeout")), db.session.scalar(text("SHOW lock_timeout"))) == (
-            "5s", "3s")
-        db.session.remove()
-        db.engine.dispose()
+    assert _timeouts(create_app()) == ("5s", "3s")
     monkeypatch.setenv("DB_LOCK_TIMEOUT_MS", "0")
     monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", "1500")
-    tuned = create_app()
-    with tuned.app_context():
-        assert (db.session.scalar(text("SHOW statement_timeout")), db.session.scalar(text("SHOW lock_timeout"))) == (
-            "1500ms", "0")
-        db.session.remove()
-        db.engine.dispose()
+    assert _timeouts(create_app()) == ("1500ms", "0")
     import click
     with click.Context(click.Command("scheduler"), info_name="scheduler"):
         command = create_app()
-    with command.app_context():
-        assert db.session.scalar(text("SHOW statement_timeout")) == "0"
-        db.session.remove()
-        db.engine.dispose()
+    assert _timeouts(command)[0] == "0"
 
 
 def test_a_lock_held_past_the_lock_timeout_gives_503_quickly(app, limited):
