@@ -11,7 +11,7 @@ entries by cumulative time (cProfile over every request of that kind, our code a
 Last line: `cost_inbox_ms=… cost_dossier_ms=… cost_complete_ms=… cost_api_submit_ms=… queries_inbox=…
 queries_dossier=… queries_complete=… queries_api_submit=…` (medians of the application's own time).
 
-Run: python bench/request_cost.py --database URL [--rounds 60] [--profile] [--smoke]
+Run: python bench/request_cost.py --database URL [--rounds 60] [--profile [--order tottime]] [--smoke]
 """
 from __future__ import annotations
 
@@ -47,7 +47,6 @@ from web.auth import login_sessions  # noqa: E402
 from web.forms import typed_to_raw  # noqa: E402
 
 KINDS = ["inbox", "dossier", "complete", "api_submit"]
-SORT = os.environ.get("COST_SORT", "cumulative")
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -160,11 +159,11 @@ def measure(send, rounds: int, counter: Counter, spent: AppTimes,
     return times, own, cpu, queries, pstats.Stats(profiler) if profiler else None
 
 
-def top(stats: pstats.Stats, lines: int) -> str:
-    """The top entries by cumulative time, paths shortened."""
+def top(stats: pstats.Stats, lines: int, order: str) -> str:
+    """The top entries in `order` (cumulative or tottime), paths shortened."""
     out = io.StringIO()
     stats.stream = out
-    stats.sort_stats(SORT).print_stats(lines)
+    stats.sort_stats(order).print_stats(lines)
     text_ = out.getvalue().replace(str(ROOT) + "/", "")
     return re.sub(r"\S*/site-packages/", "", text_)
 
@@ -175,6 +174,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=60, help="measured requests of each kind")
     parser.add_argument("--profile", action="store_true", help="print the top entries by cumulative time")
     parser.add_argument("--lines", type=int, default=30)
+    parser.add_argument("--order", choices=["cumulative", "tottime"], default="cumulative",
+                        help="how --profile sorts its entries")
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--server", default=os.environ.get("TEST_POSTGRES_SERVER",
                                                            "postgresql+psycopg://postgres@127.0.0.1:5432"))
@@ -193,7 +194,7 @@ def main() -> None:
         parser.error("--database (or --smoke) is required")
     try:
         app = production_app(args.database)
-        loaded = web.found(production_app(args.database), {})
+        loaded = web.found(app, {})
         sends, hot = requests_of(app, loaded, random.Random(21))
         kinds = [k for k in args.kinds.split(",") if k in KINDS]
         if "complete" in kinds and len(hot) < args.rounds * 1.3:
@@ -211,7 +212,7 @@ def main() -> None:
                   f"{statistics.median(times):6.1f} ms | Python CPU median={statistics.median(cpu):5.1f} ms | "
                   f"statements={results[kind][1]:g}")
             if stats:
-                print(top(stats, args.lines))
+                print(top(stats, args.lines, args.order))
         with app.app_context():
             db.engine.dispose()
     finally:
