@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 
 from cases import observables
 from engine.errors import Conflict
-from models import Dossier, Draft, ProcessDefinition, TaskRow, User, db
+from models import Dossier, Draft, TaskRow, User, db
 from referentiel import ROLES
 from web import access, form_conditions, forms
 from web.casework import branch_facts
