@@ -20,7 +20,7 @@ from engine import clockhooks
 from handlers import similarity
 from mail import links
 from mail.notifications import DEFAULT_MAILBOXES
-from models import db
+from models import db, prepared
 from timekeeping import clock as clock_mod
 
 ROOT = Path(__file__).parent
@@ -158,6 +158,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         _sqlite_pragmas._installed = True
     _database_limits(app)
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            prepared.install(engine)  # statements stay prepared across read-only requests (models/prepared.py)
 
     app.extensions["dry_run"] = _dry_runner(app)
     cli.process.init_app(app)

@@ -1,0 +1,81 @@
+"""Read-only transactions end with COMMIT on PostgreSQL so that psycopg's prepared statements survive them
+(models/prepared.py); anything that wrote, or failed, still ends with a real ROLLBACK."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DataError
+
+from app import create_app
+from models import Structure, db
+from test_web_support import ACSS, login
+
+
+@pytest.fixture
+def postgres(backend):
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server-side prepared statements")
+
+
+def _prepared(conn) -> int:
+    return conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
+
+
+def test_statements_stay_prepared_across_read_only_transactions(app, postgres):
+    with db.engine.connect() as conn:
+        for _ in range(8):
+            conn.execute(select(Structure.name).where(Structure.id == 1)).all()
+            conn.rollback()  # what closing a request's session does
+        assert _prepared(conn) >= 1
+
+
+def test_a_transaction_that_wrote_is_rolled_back(app, postgres):
+    before = db.session.scalar(select(Structure.name).where(Structure.id == 1))
+    db.session.remove()
+    with db.engine.connect() as conn:
+        for _ in range(8):
+            conn.execute(select(Structure.name).where(Structure.id == 1)).all()
+        conn.execute(text("UPDATE structures SET name = 'Écrit puis annulé' WHERE id = 1"))
+        conn.rollback()
+        assert conn.execute(select(Structure.name).where(Structure.id == 1)).scalar() == before
+        conn.rollback()
+    with db.engine.connect() as other:
+        assert other.execute(select(Structure.name).where(Structure.id == 1)).scalar() == before
+
+
+def test_a_write_hidden_in_a_cte_is_a_write(app, postgres):
+    """Only statements that begin with SELECT count as reads: a WITH ... UPDATE is rolled back."""
+    before = db.session.scalar(select(Structure.name).where(Structure.id == 1))
+    db.session.remove()
+    with db.engine.connect() as conn:
+        conn.execute(text("WITH changed AS (UPDATE structures SET name = 'Par CTE' WHERE id = 1 RETURNING id) "
+                          "SELECT count(*) FROM changed")).scalar()
+        conn.rollback()
+    with db.engine.connect() as other:
+        assert other.execute(select(Structure.name).where(Structure.id == 1)).scalar() == before
+
+
+def test_a_failed_transaction_is_rolled_back_and_the_connection_reused(app, postgres):
+    with db.engine.connect() as conn:
+        with pytest.raises(DataError):
+            conn.execute(text("SELECT 1 / 0")).scalar()
+        conn.rollback()
+        assert conn.execute(text("SELECT 2")).scalar() == 2
+
+
+def test_pages_keep_their_statements_prepared(app, postgres):
+    """Through the application as served: each request closes its session, and the inbox's statements are
+    still prepared on the pool's connection afterwards."""
+    served = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test",
+                         "SCHEDULER_ENABLED": False, "PUBLIC_URL": "http://localhost",
+                         "WTF_CSRF_ENABLED": False, "LIVE_WORKFLOW_CHECK": False})
+    client = served.test_client()
+    login(client, ACSS)
+    for _ in range(8):
+        assert client.get("/boite").status_code == 200
+    with served.app_context():
+        statements = db.session.connection().exec_driver_sql(
+            "SELECT statement FROM pg_prepared_statements").scalars().all()
+        db.session.remove()
+        db.engine.dispose()
+    assert any("FROM tasks" in statement for statement in statements), statements
