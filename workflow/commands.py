@@ -99,16 +99,24 @@ def start_dossier(structure: Structure, declarant: User | None, actor: Actor, ex
 
 
 def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int | None = None,
-                  commit: bool = True, not_asked: frozenset = frozenset()) -> Dossier:
-    """Complete a user task with the submitted data, after checking rights and the form (`commit` as in start_dossier)."""
+                  commit: bool = True, not_asked: frozenset = frozenset(), opened_here: bool = False) -> Dossier:
+    """Complete a user task with the submitted data, after checking rights and the form (`commit` as in start_dossier).
+
+    `opened_here`: the dossier was opened in this very transaction (the declaration's steps, workflow/start_command.py),
+    so no other transaction can see it: no row lock to take and nothing to read again; its rows are the session's."""
     row = db.session.get(TaskRow, task_id)
     if row is None:
         raise EngineError("Cette tâche n'existe pas.", 404)
     if row.status != "ready":
         raise Conflict("Cette tâche a déjà été traitée entre-temps.")
     check_can_work(row, actor)
-    instance, dossier, definition = _lock_instance(row.instance_id, with_context=True)
-    if db.engine.dialect.name != "sqlite":
+    if opened_here:
+        instance = db.session.get(ProcessInstance, row.instance_id)
+        dossier = db.session.get(Dossier, row.dossier_id)
+        definition = db.session.get(ProcessDefinition, instance.definition_id)
+    else:
+        instance, dossier, definition = _lock_instance(row.instance_id, with_context=True)
+    if db.engine.dialect.name != "sqlite" and not opened_here:
         # The row lock may have waited for a command that completed this task meanwhile. (SQLite
         # takes no row lock: there the version check at commit catches the race.)
         db.session.refresh(row)
