@@ -93,35 +93,33 @@ def start_dossier(structure: Structure, declarant: User | None, actor: Actor, ex
                       created_at=now, updated_at=now, incident_types=[])
     db.session.add(dossier)
     db.session.flush()
+    opened_in_this_transaction()[instance.id] = (instance, dossier)
     data["dossier"] = {"numero": dossier.number} if numbered else {"reference": dossier.number}
     _run(instance, dossier, definition, actor, "start", {"data": data}, commit=commit)
     return dossier
 
 
 def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int | None = None,
-                  commit: bool = True, not_asked: frozenset = frozenset(), opened_here: bool = False) -> Dossier:
-    """Complete a user task with the submitted data, after checking rights and the form (`commit` as in start_dossier).
-
-    `opened_here`: the dossier was opened in this very transaction (the declaration's steps, workflow/start_command.py),
-    so no other transaction can see it: no row lock to take and nothing to read again; its rows are the session's."""
+                  commit: bool = True, not_asked: frozenset = frozenset()) -> Dossier:
+    """Complete a user task with the submitted data, after checking rights and the form (`commit` as in start_dossier)."""
     row = db.session.get(TaskRow, task_id)
     if row is None:
         raise EngineError("Cette tâche n'existe pas.", 404)
     if row.status != "ready":
         raise Conflict("Cette tâche a déjà été traitée entre-temps.")
     check_can_work(row, actor)
-    if opened_here:
-        instance = db.session.get(ProcessInstance, row.instance_id)
-        dossier = db.session.get(Dossier, row.dossier_id)
+    opened = opened_in_this_transaction().get(row.instance_id)
+    if opened is not None:  # no other transaction can see it yet: no row lock to wait for, nothing to read again
+        instance, dossier = opened
         definition = db.session.get(ProcessDefinition, instance.definition_id)
     else:
         instance, dossier, definition = _lock_instance(row.instance_id, with_context=True)
-    if db.engine.dialect.name != "sqlite" and not opened_here:
-        # The row lock may have waited for a command that completed this task meanwhile. (SQLite
-        # takes no row lock: there the version check at commit catches the race.)
-        db.session.refresh(row)
-        if row.status != "ready":
-            raise Conflict("Cette tâche a déjà été traitée entre-temps.")
+        if db.engine.dialect.name != "sqlite":
+            # The row lock may have waited for a command that completed this task meanwhile. (SQLite
+            # takes no row lock: there the version check at commit catches the race.)
+            db.session.refresh(row)
+            if row.status != "ready":
+                raise Conflict("Cette tâche a déjà été traitée entre-temps.")
     if expected_version is not None and instance.version != expected_version:
         raise Conflict("Le dossier a été modifié entre-temps ; rechargez la page.")
     written = sorted(set(data) & set(protected.START_DATA)) if isinstance(data, dict) else []
@@ -223,6 +221,20 @@ LOCK_WITH_CONTEXT = (select(ProcessInstance, Dossier, ProcessDefinition)  # buil
                      .join(Dossier, Dossier.instance_id == ProcessInstance.id)
                      .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
                      .where(ProcessInstance.id == bindparam("_instance")).with_for_update(of=ProcessInstance))
+
+
+def opened_in_this_transaction() -> dict:
+    """{instance id: (instance, dossier)} of the dossiers the session's current transaction opened (start_dossier
+    without its commit: a declaration's steps follow in the same transaction). No other transaction sees them
+    before the commit, so a command on one takes no row lock and reads nothing again. Tied to the transaction
+    object, the map is forgotten by a commit or a rollback; it holds the objects, which keeps them in the
+    session's identity map (it holds only what is referenced) between the steps."""
+    session = db.session()
+    transaction = session.get_transaction()
+    kept = session.info.get("opened_instances")
+    if kept is None or kept[0] is not transaction:
+        kept = session.info["opened_instances"] = (transaction, {})
+    return kept[1]
 
 
 def _lock_instance(instance_id: int, with_context: bool = False):

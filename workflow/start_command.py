@@ -18,7 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import EngineError
-from models import Dossier, Draft, IdempotencyKey, ProcessInstance, Structure, TaskRow, User, db
+from models import Dossier, Draft, IdempotencyKey, Structure, TaskRow, User, db
 from timekeeping.clock import app_now
 from workflow import commands, context
 
@@ -57,7 +57,7 @@ def complete_step(dossier: Dossier, step: str, data: dict, actor: context.Actor)
                                                   TaskRow.status == "ready"))
     if row is None:
         raise EngineError(f"Le processus en service ne propose pas l'étape « {step} » de la déclaration.", 409)
-    commands.complete_task(row.id, data, actor, commit=False, opened_here=True)
+    commands.complete_task(row.id, data, actor, commit=False)
 
 
 def start_declaration(structure: Structure, declarant: User, step: str, extra: dict | None = None,
@@ -75,16 +75,13 @@ def start_declaration(structure: Structure, declarant: User, step: str, extra: d
     actor = context.Actor.of(declarant)
     try:
         dossier = commands.start_dossier(structure, declarant, actor, extra, commit=False, numbered=False)
-        # Held for the steps that follow: the session's identity map keeps only what is referenced, and each
-        # step would otherwise read the instance again.
-        instance = db.session.get(ProcessInstance, dossier.instance_id)  # noqa: F841
         _checkpoint("started")
         row = db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.spec_name == step,
                                                       TaskRow.status == "ready"))
         if row is None:
             raise EngineError("Le processus ne commence pas par l'étape attendue.", 500)
         if data is not None:
-            commands.complete_task(row.id, data, actor, commit=False, opened_here=True)
+            commands.complete_task(row.id, data, actor, commit=False)
             for name, step_data in following or []:
                 complete_step(dossier, name, step_data, actor)
         else:
