@@ -8,8 +8,14 @@ request log), the time through the test client, the CPU time of this process (th
 busy machine changes least), the SQL statements per request and, with `--profile`, the top
 entries by cumulative time (cProfile over every request of that kind, our code and the libraries).
 
+The same run also times the reference issue 21 set its targets against (bench/bare_page.py: a bare Flask page,
+Flask-SQLAlchemy on the same database, 25 task rows read by key in a Jinja table), half before the requests and half
+after, and divides each kind's median through the test client by the page's: the machine's drift, which moves every
+absolute figure by tens of percent from one hour or day to the next, largely cancels out of the ratio.
+
 Last line: `cost_inbox_ms=… cost_dossier_ms=… cost_complete_ms=… cost_api_submit_ms=… queries_inbox=…
-queries_dossier=… queries_complete=… queries_api_submit=…` (medians of the application's own time).
+queries_dossier=… queries_complete=… queries_api_submit=… bare_page_ms=… inbox_vs_bare=… dossier_vs_bare=…
+complete_vs_bare=… api_submit_vs_bare=…` (medians of the application's own time; the ratios as said above).
 
 Run: python bench/request_cost.py --database URL [--rounds 60] [--profile [--order tottime]] [--smoke]
 """
@@ -39,6 +45,7 @@ from sqlalchemy import create_engine, event, select, text  # noqa: E402
 
 from app import create_app  # noqa: E402
 from bench import web  # noqa: E402
+from bench.bare_page import BarePage  # noqa: E402
 from bench.web_client import ACSS, ARS  # noqa: E402
 from cli import scenarios  # noqa: E402
 from models import User, db  # noqa: E402
@@ -202,10 +209,14 @@ def main() -> None:
         with app.app_context():
             counter = Counter(db.engine)
         spent = AppTimes()
-        results = {}
+        bare = BarePage(args.database)
+        bare_rounds = max(10, args.rounds)
+        bare.sample(bare_rounds)
+        results, through = {}, {}
         for kind in kinds:
             times, own, cpu, queries, stats = measure(sends[kind], args.rounds, counter, spent, args.profile)
             results[kind] = (statistics.median(own), statistics.median(queries))
+            through[kind] = statistics.median(times)
             times.sort()
             print(f"{kind:<11} n={len(times):<4} application median={results[kind][0]:6.1f} ms "
                   f"p90={sorted(own)[int(0.9 * len(own))]:6.1f} ms | through the test client median="
@@ -213,6 +224,12 @@ def main() -> None:
                   f"statements={results[kind][1]:g}")
             if stats:
                 print(top(stats, args.lines, args.order))
+        bare.sample(bare_rounds)
+        bare_ms = bare.median()
+        bare.close()
+        print(f"bare page  n={len(bare.times):<4} through the test client median={bare_ms:6.2f} ms (half before the "
+              f"requests, half after); through the test client, each kind costs "
+              + ", ".join(f"{kind} {through[kind] / bare_ms:.1f}x" for kind in kinds) + " the bare page")
         with app.app_context():
             db.engine.dispose()
     finally:
@@ -221,7 +238,8 @@ def main() -> None:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{throwaway}" WITH (FORCE)'))
             admin.dispose()
     print(" ".join(f"cost_{k}_ms={results[k][0]:.1f}" for k in kinds) + " "
-          + " ".join(f"queries_{k}={results[k][1]:g}" for k in kinds))
+          + " ".join(f"queries_{k}={results[k][1]:g}" for k in kinds) + f" bare_page_ms={bare_ms:.2f} "
+          + " ".join(f"{k}_vs_bare={through[k] / bare_ms:.1f}" for k in kinds))
 
 
 if __name__ == "__main__":

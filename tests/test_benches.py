@@ -19,14 +19,15 @@ FIGURES = {
     "login.py": ["locked_vs_wrong", "unknown_vs_wrong"],
     "replay.py": ["replay_vs_live", "replay_full_100_s", "verify_100_s"],
     "request_cost.py": ["cost_inbox_ms", "cost_dossier_ms", "cost_complete_ms", "cost_api_submit_ms", "queries_inbox",
-                        "queries_dossier", "queries_complete", "queries_api_submit"],
+                        "queries_dossier", "queries_complete", "queries_api_submit", "bare_page_ms", "inbox_vs_bare",
+                        "dossier_vs_bare", "complete_vs_bare", "api_submit_vs_bare"],
     "timers.py": ["timer_lateness_p50_s", "timer_lateness_p99_s"],
     "web.py": ["open_rate", "inbox_p99_ms", "dossier_p99_ms", "complete_p99_ms", "api_submit_p99_ms",
                "app_inbox_ms", "app_dossier_ms", "app_complete_ms", "saturation_rps"],
 }
 NEEDS_POSTGRES = {"web.py", "request_cost.py"}
 # Library modules of the benches (data loaders, the HTTP client), not scripts.
-LIBRARIES = {"volume.py", "web_load.py", "web_client.py", "replay_copies.py"}
+LIBRARIES = {"volume.py", "web_load.py", "web_client.py", "replay_copies.py", "bare_page.py"}
 
 
 def test_every_bench_script_is_listed():
