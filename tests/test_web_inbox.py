@@ -52,6 +52,37 @@ def test_ars_inbox_is_limited_to_its_region(client, clock):
     assert dossier.number not in client.get("/boite").text
 
 
+def test_kept_statements_bind_the_instant_and_read_no_data(app, client, clock):
+    """An inbox page keeps its statements for the next page of the same shape (inbox._statements): the instant is
+    bound at each execution, the rows are read each time, and another user, or the same one moved to another
+    region, never gets a statement built for someone else."""
+    kept = app.extensions.setdefault("inbox_statements", {})
+    kept.clear()
+    rennes, _ = scenarios.run("grave_acss", clock, until="p2_ouvrir")
+    login(client, ACSS)
+    page = client.get("/boite").text
+    assert rennes.number in page and 'id="compteur-total">1<' in page and 'id="compteur-retard">0<' in page
+    shapes = len(kept)
+    assert shapes == 2  # the counts and the first page's rows
+    clock.advance(days=3)  # the opening target (4 working hours) passes: same statements, a later instant
+    page = client.get("/boite").text
+    assert 'id="compteur-retard">1<' in page and len(kept) == shapes
+    metz, _ = scenarios.run("grave_ars", clock, until="p2_ouvrir")  # new rows, read by the kept statements
+    page = client.get("/boite").text
+    assert metz.number in page and 'id="compteur-total">2<' in page and len(kept) == shapes
+    # The ARS of Brittany, then of Grand Est, then the Breton agent moved to Grand Est: each their own statements.
+    choice, _ = scenarios.run("grave_acss", clock, until="p4_choix")
+    login(client, ARS_BRETAGNE)
+    assert choice.number in client.get("/boite").text
+    login(client, ARS_GRANDEST)
+    assert choice.number not in client.get("/boite").text
+    login(client, ARS_BRETAGNE)
+    breton = user(ARS_BRETAGNE)
+    breton.region = "Grand Est"
+    db.session.commit()
+    assert choice.number not in client.get("/boite").text
+
+
 def _ordered(rows) -> list:
     """Task rows in the inbox's default order: by priority (highest first), due date (none last), creation, id."""
     return sorted(rows, key=lambda t: (-t.priority, t.due_at is None, t.due_at or t.created_at, t.created_at, t.id))

@@ -8,7 +8,7 @@ from time import monotonic
 
 from flask import Blueprint, current_app, render_template, request
 from markupsafe import Markup, escape
-from sqlalchemy import String, and_, case, cast, func, select
+from sqlalchemy import String, and_, bindparam, case, cast, func, select
 from sqlalchemy.orm import load_only
 
 from models import Dossier, Structure, TaskRow, User, db
@@ -103,53 +103,97 @@ ROW_COLUMNS = (
 COUNT_CAP = 1000
 
 
+# The query-string keys that shape the statements (filters_from and the sort); « echeance » is left out on purpose:
+# its bounds are computed from the current day, so a page filtered by due date builds its statements each time.
+SHAPING_KEYS = ("tache", "region", "structure", "type", "qualification", "prise", "tri")
+# Statements kept per process, by what shaped them (at most this many: past it the memo starts again empty).
+STATEMENTS_KEPT = 512
+# The instant `late` compares due dates with, bound at each execution: a kept statement is valid at any time.
+NOW = bindparam("_now", type_=TaskRow.due_at.type)
+
+
+def _statements(user: User, args, now: datetime, exact: bool, page: int, page_size: int, build):
+    """The (count, rows) statements of an inbox page, built once for what shapes them and kept.
+
+    Building a statement and walking it for SQLAlchemy's cache key cost more than running it on PostgreSQL. Every
+    value a statement embeds comes from the key: the user (id, role, region, structure: the visibility model and
+    « mine »), the filters and the sort as the query string gives them, the page, the page size and the choice of
+    counts; the instant is a parameter (NOW). Nothing else is read to build them (web/access.py reads only the
+    user), so a kept statement is the one `build` would give again."""
+    if args.get("echeance") in DUE_FILTERS:
+        return build()
+    key = (user.id, user.role, user.region, user.structure_id, tuple(args.get(k) for k in SHAPING_KEYS),
+           exact, page, page_size)
+    kept = current_app.extensions.setdefault("inbox_statements", {})
+    found = kept.get(key)
+    if found is None:
+        if len(kept) >= STATEMENTS_KEPT:
+            kept.clear()
+        found = kept[key] = build()
+    return found
+
+
 def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE, exact: bool = False) -> dict:
     """One page of the inbox with its counts.
 
     One counting query (over at most COUNT_CAP + 1 tasks unless `exact`, or unless the page asked for lies past
     them) and one query for the page's rows with their dossiers and structure names. The overdue
     count is capped too; "mine" is always exact (ix_tasks_claimed). `total_more` / `overdue_more` say that the
-    count stopped at the cap."""
-    conditions, on_dossier, chosen = filters_from(args, user, now)
+    count stopped at the cap. Both statements are kept for the next page of the same shape (_statements)."""
     sort = args.get("tri") if args.get("tri") in SORTS else "priorite"
     try:
         page = max(1, int(args.get("page", 1)))
     except ValueError:
         page = 1
+    # Pages past the cap need the exact count (to know the last page); so does a program (the API).
+    exact = exact or page * page_size > COUNT_CAP
 
-    def scoped(query, join_dossier: bool = sort == "dossier"):
+    def shaped(query, on_dossier: list, conditions: list, join_dossier: bool = sort == "dossier"):
         if on_dossier or join_dossier:
             query = query.join(Dossier, Dossier.id == TaskRow.dossier_id).where(*on_dossier)
         return query.where(*conditions)
 
-    late = and_(TaskRow.due_at.is_not(None), TaskRow.due_at < now)
-    mine_condition = TaskRow.claimed_by == user.id
-    # Pages past the cap need the exact count (to know the last page); so does a program (the API).
-    if exact or page * page_size > COUNT_CAP:
-        total, overdue, mine = db.session.execute(scoped(select(
-            func.count(), func.count(case((late, 1))), func.count(case((mine_condition, 1))),
-        ).select_from(TaskRow))).one()
-        total_more = overdue_more = False
-    else:
+    def build_count():
+        conditions, on_dossier, chosen = filters_from(args, user, now)
+
+        def scoped(query):
+            return shaped(query, on_dossier, conditions)
+
+        late = and_(TaskRow.due_at.is_not(None), TaskRow.due_at < NOW)
+        mine_condition = TaskRow.claimed_by == user.id
+        if exact:
+            return scoped(select(func.count(), func.count(case((late, 1))), func.count(case((mine_condition, 1))))
+                          .select_from(TaskRow)), chosen
+
         def capped(query):
             return select(func.count()).select_from(query.limit(COUNT_CAP + 1).subquery()).scalar_subquery()
 
         # The three counts in one statement: the first COUNT_CAP + 1 tasks, the first COUNT_CAP + 1 overdue ones
         # (read in due-date order from ix_tasks_worklist), and the user's own (ix_tasks_claimed).
-        total, overdue, mine = db.session.execute(select(
-            capped(scoped(select(TaskRow.id))), capped(scoped(select(TaskRow.id)).where(late)),
-            scoped(select(func.count()).select_from(TaskRow)).where(mine_condition).scalar_subquery())).one()
+        return select(capped(scoped(select(TaskRow.id))), capped(scoped(select(TaskRow.id)).where(late)),
+                      scoped(select(func.count()).select_from(TaskRow)).where(mine_condition).scalar_subquery()), chosen
+
+    count_statement, chosen = _statements(user, args, now, exact, 0, 0, build_count)
+    total, overdue, mine = db.session.execute(count_statement, {"_now": now}).one()
+    if exact:
+        total_more = overdue_more = False
+    else:
         total_more, overdue_more = total > COUNT_CAP, overdue > COUNT_CAP
         total, overdue = min(total, COUNT_CAP), min(overdue, COUNT_CAP)
     pages = max(1, -(-total // page_size))
     page = min(page, pages) if not total_more else page
-    rows = db.session.execute(
-        scoped(select(TaskRow, Dossier, Structure.name).select_from(TaskRow), join_dossier=True)
-        .outerjoin(Structure, Structure.id == Dossier.structure_id).options(*ROW_COLUMNS)
-        .order_by(*SORTS[sort]()).limit(page_size).offset((page - 1) * page_size)).all()
+
+    def build_rows():
+        conditions, on_dossier, _ = filters_from(args, user, now)
+        return (shaped(select(TaskRow, Dossier, Structure.name).select_from(TaskRow), on_dossier, conditions,
+                       join_dossier=True)
+                .outerjoin(Structure, Structure.id == Dossier.structure_id).options(*ROW_COLUMNS)
+                .order_by(*SORTS[sort]()).limit(page_size).offset((page - 1) * page_size))
+
+    rows = db.session.execute(_statements(user, args, now, exact, page, page_size, build_rows)).all()
     structures = {dossier.structure_id: name for _, dossier, name in rows}
     return {"rows": [(task, dossier) for task, dossier, _ in rows], "structures": structures, "total": total,
-            "total_more": total_more, "page": page, "pages": pages, "sort": sort, "chosen": chosen,
+            "total_more": total_more, "page": page, "pages": pages, "sort": sort, "chosen": dict(chosen),
             "overdue": overdue, "overdue_more": overdue_more, "mine": mine}
 
 
