@@ -2,11 +2,12 @@
 dossier's chain, both instances locked in id order so that two links never deadlock."""
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from cases import chain
 from engine.errors import EngineError
 from models import Dossier, DossierLink, User, db
+from models.kept import kept
 from timekeeping.clock import app_now
 
 MAX_REASON = 2000
@@ -55,11 +56,13 @@ def remove_link(link: DossierLink, *, user: User, commit: bool = True) -> None:
         link.removed_at, link.removed_by = app_now(), user.id
 
 
-def links_of(dossier: Dossier, visible) -> list[tuple[DossierLink, Dossier]]:
-    """Active links of a dossier with the other dossier, only where `visible` (SQL on Dossier) holds for it."""
-    rows = db.session.execute(
-        select(DossierLink, Dossier).join(Dossier, or_(
-            (DossierLink.source_id == dossier.id) & (Dossier.id == DossierLink.target_id),
-            (DossierLink.target_id == dossier.id) & (Dossier.id == DossierLink.source_id)))
-        .where(DossierLink.removed_at.is_(None), visible).order_by(DossierLink.created_at))
-    return [tuple(row) for row in rows]
+def links_of(dossier: Dossier, visible, key: tuple | None = None) -> list[tuple[DossierLink, Dossier]]:
+    """Active links of a dossier with the other dossier, only where `visible` (SQL on Dossier) holds for it; with
+    `key` (what `visible` was built from, e.g. access.scope_key), the statement is kept (models/kept.py)."""
+    def build():
+        return (select(DossierLink, Dossier).join(Dossier, or_(
+            (DossierLink.source_id == bindparam("_dossier")) & (Dossier.id == DossierLink.target_id),
+            (DossierLink.target_id == bindparam("_dossier")) & (Dossier.id == DossierLink.source_id)))
+            .where(DossierLink.removed_at.is_(None), visible).order_by(DossierLink.created_at))
+    statement = build() if key is None else kept(("links_of", key), build)
+    return [tuple(row) for row in db.session.execute(statement, {"_dossier": dossier.id})]

@@ -9,6 +9,7 @@ from bench.volume import add_open_dossiers
 
 from cli import scenarios
 from models import Dossier, Structure, TaskRow, db
+from models import kept as memo
 from test_web_support import ACSS, ARS_BRETAGNE, ARS_GRANDEST, login, open_task, post, user
 from web.casework import inbox
 from web.casework.inbox import COUNT_CAP, inbox_page
@@ -56,20 +57,19 @@ def test_kept_statements_bind_the_instant_and_read_no_data(app, client, clock):
     """An inbox page keeps its statements for the next page of the same shape (inbox._statements): the instant is
     bound at each execution, the rows are read each time, and another user, or the same one moved to another
     region, never gets a statement built for someone else."""
-    kept = app.extensions.setdefault("inbox_statements", {})
-    kept.clear()
+    memo.forget()
     rennes, _ = scenarios.run("grave_acss", clock, until="p2_ouvrir")
     login(client, ACSS)
     page = client.get("/boite").text
     assert rennes.number in page and 'id="compteur-total">1<' in page and 'id="compteur-retard">0<' in page
-    shapes = len(kept)
+    shapes = memo.size("inbox")
     assert shapes == 2  # the counts and the first page's rows
     clock.advance(days=3)  # the opening target (4 working hours) passes: same statements, a later instant
     page = client.get("/boite").text
-    assert 'id="compteur-retard">1<' in page and len(kept) == shapes
+    assert 'id="compteur-retard">1<' in page and memo.size("inbox") == shapes
     metz, _ = scenarios.run("grave_ars", clock, until="p2_ouvrir")  # new rows, read by the kept statements
     page = client.get("/boite").text
-    assert metz.number in page and 'id="compteur-total">2<' in page and len(kept) == shapes
+    assert metz.number in page and 'id="compteur-total">2<' in page and memo.size("inbox") == shapes
     # The ARS of Brittany, then of Grand Est, then the Breton agent moved to Grand Est: each their own statements.
     choice, _ = scenarios.run("grave_acss", clock, until="p4_choix")
     login(client, ARS_BRETAGNE)

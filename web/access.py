@@ -26,9 +26,10 @@ Restricted content (« Diffusion restreinte ») is shown to the armées and the 
 """
 from __future__ import annotations
 
-from sqlalchemy import String, and_, cast, false, func, or_, select, true
+from sqlalchemy import String, and_, bindparam, cast, false, func, or_, select, true
 
 from models import Dossier, JournalEntry, Observable, OutboxMessage, Structure, TaskRow, User, db
+from models.kept import kept
 from web.auth.security import french_abort
 
 NATIONAL = {"acss", "hfds", "dgs"}  # national bodies: all civil dossiers; military ones only if addressed
@@ -50,6 +51,14 @@ CARE_ALERT_ACTION = ("Aucune tâche ne vous est confiée dans l'application : po
                      "soins de votre territoire, prenez contact avec le ministère des armées (chaîne « CYBER ») et "
                      "avec l'établissement concerné.")
 NOT_FOUND = "Cet élément est introuvable ou hors de votre périmètre."
+
+
+def scope_key(user: User) -> tuple:
+    """Everything the filters of this module read of a user. A statement built with them for one user is the same
+    for every user with the same key, which is what lets a page keep it (models/kept.py): a filter that comes to
+    read anything else of the user must add it here (tests/test_visibility_matrix.py runs every role through the
+    kept statements)."""
+    return (user.role, user.region, user.structure_id)
 
 
 def dossier_filter(user: User):
@@ -146,10 +155,13 @@ def readable_dossier(user: User, dossier_id: int) -> Dossier:
 
 def dossier_view(user: User, dossier_id: int) -> tuple[Dossier, bool]:
     """The dossier and whether the user reads it in full (else a summary); the same 404 otherwise."""
-    full = db.session.scalar(select(Dossier).where(Dossier.id == dossier_id, dossier_filter(user)))
+    params = {"_dossier": dossier_id}
+    full = db.session.scalar(kept(("dossier_view", "full", scope_key(user)), lambda: select(Dossier).where(
+        Dossier.id == bindparam("_dossier"), dossier_filter(user))), params)
     if full is not None:
         return full, True
-    summary = db.session.scalar(select(Dossier).where(Dossier.id == dossier_id, summary_filter(user)))
+    summary = db.session.scalar(kept(("dossier_view", "summary", scope_key(user)), lambda: select(Dossier).where(
+        Dossier.id == bindparam("_dossier"), summary_filter(user))), params)
     if summary is None:
         french_abort(404, NOT_FOUND)
     return summary, False

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from flask_login import LoginManager
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from models import LoginSession, User, db
 
@@ -46,13 +46,17 @@ def open_session(user: User) -> str:
     return record.id
 
 
+# Built once (models/kept.py says why): it runs before every page.
+SESSION_AND_USER = (select(LoginSession, User).join(User, User.id == LoginSession.user_id)
+                    .where(LoginSession.id == bindparam("_session")))
+
+
 @login_manager.user_loader
 def load_user(session_id: str) -> User | None:
     """The user of a live login session, or None (unknown, revoked, too old, idle, password changed,
     account deactivated)."""
     # The session and its account in one round trip: this runs before every page.
-    found = db.session.execute(select(LoginSession, User).join(User, User.id == LoginSession.user_id)
-                               .where(LoginSession.id == session_id)).first()
+    found = db.session.execute(SESSION_AND_USER, {"_session": session_id}).first()
     if found is None or found[0].revoked_at is not None:
         return None
     record, user = found

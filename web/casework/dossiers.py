@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import load_only
 
 from audit.hash_chain import events_of
 from cases.chain import is_journal_event
 from models import (AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure, TaskRow, Timer,
                     User, db)
+from models.kept import kept
 from referentiel import CARE_IMPACTS, INCIDENT_TYPES, QUALIFICATIONS, REGIONS, ROLES, STATES
 from timekeeping.clock import app_now
 from web import access, forms
@@ -77,6 +78,16 @@ MESSAGE_COLUMNS = load_only(
     raiseload=True)
 
 
+# Statements of the fiche that embed nothing of the user, built once (models/kept.py says why).
+ACTORS = select(User).where(User.email.in_(bindparam("_emails", expanding=True)))
+HISTORY = (select(AuditEvent).where(AuditEvent.instance_id == bindparam("_instance"))
+           .order_by(AuditEvent.seq, AuditEvent.id)
+           .options(load_only(AuditEvent.id, AuditEvent.seq, AuditEvent.at, AuditEvent.actor, AuditEvent.actor_role,
+                              AuditEvent.command, AuditEvent.payload, AuditEvent.visited, AuditEvent.states,
+                              raiseload=True)))
+PENDING_TIMERS = select(Timer).where(Timer.instance_id == bindparam("_instance"), Timer.status == "pending")
+
+
 def timeline(dossier: Dossier, definition: ProcessDefinition, user: User, journal_panel: dict | None = None,
              events: list | None = None, titles: dict | None = None) -> list[dict]:
     """Every command on the dossier: who, when, what was entered, states reached, messages queued.
@@ -86,16 +97,15 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User, journa
     """
     if events is None:
         events = events_of(dossier.instance_id)
-    names = {u.email: u.name for u in db.session.scalars(select(User).where(User.email.in_({e.actor for e in events}
-                                                                                         or {""})))}
+    names = {u.email: u.name for u in db.session.scalars(ACTORS, {"_emails": sorted({e.actor for e in events})})}
     if titles is None:  # {task id: title}, unless the caller read the dossier's tasks already
         task_ids = [e.payload.get("task_id") for e in events if e.command == "complete"]
         titles = dict(db.session.execute(select(TaskRow.id, TaskRow.title)
                                          .where(TaskRow.id.in_(task_ids or [""]))).all())
     messages = {}
-    for message in db.session.scalars(select(OutboxMessage).where(OutboxMessage.dossier_id == dossier.id,
-                                                                  access.message_filter(user))
-                                      .order_by(OutboxMessage.id).options(MESSAGE_COLUMNS)):
+    for message in db.session.scalars(kept(("timeline", "messages", access.scope_key(user)), lambda: (
+            select(OutboxMessage).where(OutboxMessage.dossier_id == bindparam("_dossier"), access.message_filter(user))
+            .order_by(OutboxMessage.id).options(MESSAGE_COLUMNS))), {"_dossier": dossier.id}):
         messages.setdefault(message.event_seq, []).append(message)
     label_map = forms.labels(definition)
     internal = access.sees_internal_work(user)
@@ -140,29 +150,28 @@ def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None,
     """The fiche de suivi of a dossier the user reads in full; `journal_form` is a refused journal form
     ({"form", "error", "values"}) shown again next to its form, under `status`."""
     # The version the dossier runs on and its structure, in one round trip.
-    definition, structure = db.session.execute(
-        select(ProcessDefinition, Structure).join(Structure, Structure.id == dossier.structure_id)
+    # Its statements are kept (models/kept.py): the dossier's ids are parameters, the user's scope is in the keys.
+    ids = {"_dossier": dossier.id, "_instance": dossier.instance_id, "_structure": dossier.structure_id}
+    definition, structure = db.session.execute(kept(("fiche", "definition"), lambda: (
+        select(ProcessDefinition, Structure).join(Structure, Structure.id == bindparam("_structure"))
         .where(ProcessDefinition.id == select(ProcessInstance.definition_id)
-               .where(ProcessInstance.id == dossier.instance_id).scalar_subquery())).one()
+               .where(ProcessInstance.id == bindparam("_instance")).scalar_subquery()))), ids).one()
     # The dossier's tasks, each with whether this user may work it (the visibility model's rule, in the same
     # query): the open ones are listed, and all of them title the timeline's completions.
-    rows = db.session.execute(select(TaskRow, access.task_filter(user).label("workable"))
-                              .where(TaskRow.dossier_id == dossier.id).order_by(TaskRow.created_at)).all()
+    rows = db.session.execute(kept(("fiche", "tasks", access.scope_key(user)), lambda: (
+        select(TaskRow, access.task_filter(user).label("workable"))
+        .where(TaskRow.dossier_id == bindparam("_dossier")).order_by(TaskRow.created_at))), ids).all()
     open_tasks = [task for task, _ in rows if task.status == "ready"]
     workable = {task.id for task, can in rows if can and task.status == "ready"}
     claimed = {t.claimed_by for t in open_tasks if t.claimed_by}
-    claimers = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(claimed))).all()) if claimed else {}
+    claimers = dict(db.session.execute(kept(("fiche", "claimers"), lambda: select(User.id, User.name).where(
+        User.id.in_(bindparam("_users", expanding=True)))), {"_users": sorted(claimed)}).all()) if claimed else {}
     # The history as the fiche reads it: not the service results nor the hashes (the audit pages read those).
-    history = list(db.session.scalars(
-        select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id).order_by(AuditEvent.seq, AuditEvent.id)
-        .options(load_only(AuditEvent.id, AuditEvent.seq, AuditEvent.at, AuditEvent.actor, AuditEvent.actor_role,
-                           AuditEvent.command, AuditEvent.payload, AuditEvent.visited, AuditEvent.states,
-                           raiseload=True))))
+    history = list(db.session.scalars(HISTORY, ids))
     panel = journal.panel(dossier, user, readable=True, history=history)  # read through dossier_filter already
     events = timeline(dossier, definition, user, panel, history, titles={task.id: task.title for task, _ in rows})
     visited = sorted({name for e in history for name in (e.visited or [])})
-    timers = db.session.scalars(select(Timer).where(Timer.instance_id == dossier.instance_id,
-                                                    Timer.status == "pending")).all()
+    timers = db.session.scalars(PENDING_TIMERS, ids).all()
     active = sorted({t.spec_name for t in open_tasks} | {t.spec_name for t in timers})
     notifications = [m for e in events for m in e["messages"]]
     care_label = forms.labels(definition).get("impact_soins", ("", {}))[1].get(dossier.care_impact) \

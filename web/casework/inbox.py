@@ -12,6 +12,7 @@ from sqlalchemy import String, and_, bindparam, case, cast, func, select
 from sqlalchemy.orm import load_only
 
 from models import Dossier, Structure, TaskRow, User, db
+from models.kept import kept
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS
 from timekeeping.clock import app_now
 from web import access
@@ -106,31 +107,21 @@ COUNT_CAP = 1000
 # The query-string keys that shape the statements (filters_from and the sort); « echeance » is left out on purpose:
 # its bounds are computed from the current day, so a page filtered by due date builds its statements each time.
 SHAPING_KEYS = ("tache", "region", "structure", "type", "qualification", "prise", "tri")
-# Statements kept per process, by what shaped them (at most this many: past it the memo starts again empty).
-STATEMENTS_KEPT = 512
 # The instant `late` compares due dates with, bound at each execution: a kept statement is valid at any time.
 NOW = bindparam("_now", type_=TaskRow.due_at.type)
 
 
 def _statements(user: User, args, now: datetime, exact: bool, page: int, page_size: int, build):
-    """The (count, rows) statements of an inbox page, built once for what shapes them and kept.
+    """The (count, rows) statements of an inbox page, built once for what shapes them and kept (models/kept.py).
 
-    Building a statement and walking it for SQLAlchemy's cache key cost more than running it on PostgreSQL. Every
-    value a statement embeds comes from the key: the user (id, role, region, structure: the visibility model and
-    « mine »), the filters and the sort as the query string gives them, the page, the page size and the choice of
-    counts; the instant is a parameter (NOW). Nothing else is read to build them (web/access.py reads only the
-    user), so a kept statement is the one `build` would give again."""
+    Every value a statement embeds comes from the key: the user (the visibility model's scope, and the id for
+    « mine » and the claim filter), the filters and the sort as the query string gives them, the page, the page size
+    and the choice of counts; the instant is a parameter (NOW). So a kept statement is the one `build` would give
+    again."""
     if args.get("echeance") in DUE_FILTERS:
         return build()
-    key = (user.id, user.role, user.region, user.structure_id, tuple(args.get(k) for k in SHAPING_KEYS),
-           exact, page, page_size)
-    kept = current_app.extensions.setdefault("inbox_statements", {})
-    found = kept.get(key)
-    if found is None:
-        if len(kept) >= STATEMENTS_KEPT:
-            kept.clear()
-        found = kept[key] = build()
-    return found
+    return kept(("inbox", user.id, access.scope_key(user), tuple(args.get(k) for k in SHAPING_KEYS), exact, page,
+                 page_size), build)
 
 
 def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE, exact: bool = False) -> dict:
@@ -205,10 +196,10 @@ CHOICES_SECONDS = 60
 def _kept(kind: str, key, build, version=None):
     """build(), kept by this application for CHOICES_SECONDS under (kind, key), and built again sooner when
     `version` (something cheap that changes with what build() reads) differs."""
-    kept = current_app.extensions.setdefault("inbox_choices", {})
-    entry = kept.get((kind, key))
+    choices = current_app.extensions.setdefault("inbox_choices", {})
+    entry = choices.get((kind, key))
     if entry is None or entry[0] < monotonic() or entry[1] != version:
-        entry = kept[(kind, key)] = (monotonic() + CHOICES_SECONDS, version, build())
+        entry = choices[(kind, key)] = (monotonic() + CHOICES_SECONDS, version, build())
     return entry[2]
 
 
@@ -244,9 +235,9 @@ def task_options(role: str) -> list[tuple[str, str]]:
 
 def forget_structure_choices() -> None:
     """Called when a structure is created, renamed or imported: this process lists it at once."""
-    kept = current_app.extensions.get("inbox_choices", {})
-    for key in [key for key in kept if key[0] == "structures"]:
-        del kept[key]
+    choices = current_app.extensions.get("inbox_choices", {})
+    for key in [key for key in choices if key[0] == "structures"]:
+        del choices[key]
 
 
 def _options(user: User, chosen: dict) -> dict:

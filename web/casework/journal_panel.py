@@ -21,7 +21,8 @@ def panel(dossier: Dossier, user: User, readable: bool = False, history: list | 
                if actions is None or actions & {"note", "piece_jointe"} else [])
     found = (observables.of_dossier(dossier, access.observable_filter(user))
              if actions is None or "observable" in actions else [])
-    linked = links.links_of(dossier, access.dossier_filter(user)) if access.sees_links(user) else []
+    linked = (links.links_of(dossier, access.dossier_filter(user), key=("dossier_filter", access.scope_key(user)))
+              if access.sees_links(user) else [])
     return {"entries": entries, "observables": found, "links": linked, "note_kinds": journal.NOTE_KINDS,
             "kinds": OBSERVABLE_KINDS, "can_write": access.can_write_journal(user, dossier, readable),
             "analyst": access.sees_internal_work(user), "max_size": attachments.size_label(attachments.max_bytes())}
