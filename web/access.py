@@ -177,8 +177,9 @@ def readable_dossier_by_number(user: User, number: str) -> Dossier:
 
 def workable_task(user: User, task_id: str) -> TaskRow:
     """The task row if the user may work it (any status) on a dossier they read; the same 404 otherwise."""
-    row = db.session.scalar(select(TaskRow).join(Dossier, Dossier.id == TaskRow.dossier_id)
-                            .where(TaskRow.id == task_id, task_filter(user), dossier_filter(user)))
+    row = db.session.scalar(kept(("workable_task", scope_key(user)), lambda: (
+        select(TaskRow).join(Dossier, Dossier.id == TaskRow.dossier_id)
+        .where(TaskRow.id == bindparam("_task"), task_filter(user), dossier_filter(user)))), {"_task": task_id})
     if row is None:
         french_abort(404, NOT_FOUND)
     return row

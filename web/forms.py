@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from engine import runtime, serialization
 from models import ProcessDefinition, ProcessInstance, db
@@ -327,14 +327,18 @@ def definition_of(instance_id: int) -> tuple[ProcessInstance, ProcessDefinition]
     return instance, db.session.get(ProcessDefinition, instance.definition_id)
 
 
+# Built once (models/kept.py says why): every task page and completion reads it.
+PINNED_DEFINITION = select(ProcessDefinition).where(ProcessDefinition.id == select(
+    ProcessInstance.definition_id).where(ProcessInstance.id == bindparam("_instance")).scalar_subquery())
+
+
 def pinned_definition(instance_id: int) -> ProcessDefinition:
     """An instance's pinned definition (without its texts): from the session when it holds the instance (and the
     definition), else in one statement."""
     instance = db.session.identity_map.get(db.session.identity_key(ProcessInstance, instance_id))
     if instance is not None and "definition_id" in instance.__dict__:
         return db.session.get(ProcessDefinition, instance.definition_id)
-    return db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.id == select(
-        ProcessInstance.definition_id).where(ProcessInstance.id == instance_id).scalar_subquery()))
+    return db.session.scalar(PINNED_DEFINITION, {"_instance": instance_id})
 
 
 def task_data(instance_id: int, task_id: str | None = None) -> dict:

@@ -1,16 +1,20 @@
 """Writing a user's draft of a form: shared by the autosave (web/declaration/drafts.py) and the task pages (web/casework/tasks.py)."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from models import Draft, db
 from timekeeping.clock import app_now
 
 
+# Built once (models/kept.py says why): every task page reads it.
+OWN_DRAFT = select(Draft).where(Draft.task_id == bindparam("_key"), Draft.user_id == bindparam("_user"))
+
+
 def own_draft(key: str, user_id: int) -> Draft | None:
     """A user's own draft of one form, if any."""
-    return db.session.scalar(select(Draft).where(Draft.task_id == key, Draft.user_id == user_id))
+    return db.session.scalar(OWN_DRAFT, {"_key": key, "_user": user_id})
 
 
 def store(key: str, user_id: int, values: dict) -> Draft:

@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from models import AuditEvent, TaskRow, User, db
 from web import forms
@@ -67,6 +67,10 @@ def people_fields(ui: dict) -> dict[str, str]:
     return found
 
 
+# Built once (models/kept.py says why).
+PEOPLE = select(User.name).where(User.role == bindparam("_role"), User.active.is_(True)).order_by(User.name)
+
+
 def with_people(schema: dict, ui: dict) -> dict:
     """A copy of the schema whose people fields list the active users of their role as choices."""
     roles = people_fields(ui)
@@ -77,8 +81,7 @@ def with_people(schema: dict, ui: dict) -> dict:
         prop = schema.get("properties", {}).get(name)
         if prop is None:
             continue
-        names = db.session.scalars(select(User.name).where(User.role == role, User.active.is_(True))
-                                   .order_by(User.name)).all()
+        names = db.session.scalars(PEOPLE, {"_role": role}).all()
         prop["oneOf"] = [{"const": person, "title": person} for person in names]
     return schema
 

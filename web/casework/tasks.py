@@ -5,11 +5,12 @@ import copy
 import re
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from cases import observables
 from engine.errors import Conflict
 from models import Dossier, Draft, TaskRow, User, db
+from models.kept import kept
 from referentiel import ROLES
 from web import access, form_conditions, forms
 from web.casework import branch_facts
@@ -159,7 +160,14 @@ def completed_step(row: TaskRow, dossier: Dossier, user: User) -> dict:
     """What next_step_redirect needs, read before the command's commit expires the objects (reading them again
     after it would cost three statements): the step, its dossier, and which tasks this user may work."""
     return {"spec_name": row.spec_name, "title": row.title, "dossier_id": dossier.id,
-            "workable": access.task_filter(user), "declarant": user.role == "declarant"}
+            "workable": access.task_filter(user), "scope": access.scope_key(user),
+            "declarant": user.role == "declarant"}
+
+
+# The dossier's open tasks after a completion (models/kept.py says why it is built once).
+OPEN_ROWS = select(TaskRow.id, TaskRow.title, TaskRow.role).where(TaskRow.dossier_id == bindparam("_dossier"),
+                                                                  TaskRow.status == "ready")
+OPEN_ROWS_IN_ORDER = OPEN_ROWS.order_by(TaskRow.created_at)
 
 
 def next_step_redirect(row: TaskRow, dossier: Dossier, user: User, step: dict | None = None):
@@ -173,14 +181,14 @@ def next_step_redirect(row: TaskRow, dossier: Dossier, user: User, step: dict | 
 
     if step["spec_name"] == "p1_formulaire":
         return redirect(url_for("declare.confirmation", dossier_id=dossier_id))
-    open_rows = select(TaskRow.id, TaskRow.title, TaskRow.role).where(TaskRow.dossier_id == dossier_id,
-                                                                      TaskRow.status == "ready")
-    following = db.session.execute(open_rows.where(step["workable"]).order_by(TaskRow.created_at, TaskRow.id)).first()
+    ids = {"_dossier": dossier_id}
+    following = db.session.execute(kept(("next_step", step["scope"]), lambda: OPEN_ROWS.where(step["workable"])
+                                        .order_by(TaskRow.created_at, TaskRow.id)), ids).first()
     if following is not None:
         flash(f"« {named(title)} » est enregistrée. Étape suivante : « {named(following.title)} ».",
               "succes")
         return redirect(url_for("tasks.task", task_id=following.id))
-    others = db.session.execute(open_rows.order_by(TaskRow.created_at)).all()
+    others = db.session.execute(OPEN_ROWS_IN_ORDER, ids).all()
     if others:
         steps = " ; ".join(f"« {named(o.title)} » ({ROLES.get(o.role, o.role)})" for o in others)
         flash(f"« {named(title)} » est enregistrée. Étape suivante : {steps}.", "succes")
