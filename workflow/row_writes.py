@@ -21,8 +21,9 @@ from models import db
 _statements: dict = {}
 
 
-def write_changes(obj, bump_version: bool = False) -> None:
-    """Write the object's changed columns now (with its version check and bump when `bump_version`)."""
+def write_changes(obj, bump_version: bool = False, deferred: dict | None = None) -> None:
+    """Write the object's changed columns now (with its version check and bump when `bump_version`); with
+    `deferred` (a dict the caller writes out with write_deferred before its commit), gather them there instead."""
     state = inspect(obj)
     mapper = state.mapper
     values, only_columns = {}, True
@@ -43,13 +44,35 @@ def write_changes(obj, bump_version: bool = False) -> None:
     if version_column is not None:
         params["_version"] = getattr(obj, mapper.get_property_by_column(version_column).key)
         values[version_column.key] = params["_version"] + 1
-    params.update(values)
-    result = db.session.execute(_statement(mapper, tuple(sorted(values)), version_column is not None), params)
-    if result.rowcount != 1:
-        raise StaleDataError(f"{mapper.local_table.name} {params['_pk']} was changed by another command")
+    if deferred is not None:
+        # The first deferral keeps the version the row holds; later ones only add and replace values.
+        entry = deferred.setdefault(id(obj), (obj, mapper, {k: v for k, v in params.items() if k != "_version"},
+                                              params.get("_version")))
+        entry[2].update(values)
+    else:
+        params.update(values)
+        _write(mapper, params, version_column is not None)
     for column_key, value in values.items():
         set_committed_value(obj, mapper.get_property_by_column(mapper.local_table.c[column_key]).key, value)
     _clean(state, only_columns)
+
+
+def write_deferred(deferred: dict) -> None:
+    """Write what write_changes gathered in `deferred`: one UPDATE per object, whatever the number of commands."""
+    for obj, mapper, params, version in deferred.values():
+        values = {key: value for key, value in params.items() if key != "_pk"}
+        if version is not None:
+            params = dict(params, _version=version)
+        if values or version is not None:
+            _write(mapper, params, version is not None, columns=tuple(sorted(values)))
+    deferred.clear()
+
+
+def _write(mapper, params: dict, versioned: bool, columns: tuple | None = None) -> None:
+    columns = columns if columns is not None else tuple(sorted(k for k in params if k not in ("_pk", "_version")))
+    result = db.session.execute(_statement(mapper, columns, versioned), params)
+    if result.rowcount != 1:
+        raise StaleDataError(f"{mapper.local_table.name} {params['_pk']} was changed by another command")
 
 
 def _clean(state, only_columns: bool) -> None:
