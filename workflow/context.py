@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from engine import runtime
 from engine.errors import EngineError, HandlerError
@@ -37,6 +37,11 @@ class Actor:
 
 
 SYSTEM = Actor("système", "systeme")
+
+
+# The roles a dossier's earlier messages went to (built once: models/kept.py says why).
+RECIPIENT_ROLES = (select(OutboxMessage.recipient_roles).where(OutboxMessage.dossier_id == bindparam("_dossier"))
+                   .order_by(OutboxMessage.id))
 
 
 @dataclass
@@ -104,9 +109,7 @@ class CommandContext:
     def alerted_entities(self) -> list[str]:
         """Entities alerted so far for this dossier (earlier commands and this one)."""
         labels = []
-        earlier = db.session.scalars(select(OutboxMessage.recipient_roles)
-                                     .where(OutboxMessage.dossier_id == self.dossier.id)
-                                     .order_by(OutboxMessage.id)).all()
+        earlier = db.session.scalars(RECIPIENT_ROLES, {"_dossier": self.dossier.id}).all()
         for roles in list(earlier) + [m["recipient_roles"] for m in self.outbox]:
             for role in roles:
                 if role != "declarant":

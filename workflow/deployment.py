@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from engine import parsing, serialization
 from engine.errors import EngineError
@@ -136,6 +136,11 @@ def record_event(definition: ProcessDefinition, action: str, actor: str, comment
     return event
 
 
+# Built once (models/kept.py says why): every declaration reads it.
+ACTIVE_DEFINITION = select(ProcessDefinition).join(ActiveVersion, ActiveVersion.definition_id == ProcessDefinition.id
+                                                   ).where(ActiveVersion.process_id == bindparam("_process"))
+
+
 def active_definition(bound_to: str | None = None) -> ProcessDefinition:
     """The version new dossiers start on: the activated one, else the latest of the process id."""
     key = bound_to or process_id()
@@ -147,8 +152,7 @@ def active_definition(bound_to: str | None = None) -> ProcessDefinition:
     if found is not None and found in db.session:
         return found
     # One round trip: the definition through its pointer.
-    found = db.session.scalar(select(ProcessDefinition).join(
-        ActiveVersion, ActiveVersion.definition_id == ProcessDefinition.id).where(ActiveVersion.process_id == key))
+    found = db.session.scalar(ACTIVE_DEFINITION, {"_process": key})
     if found is None:  # nothing activated yet: the latest deployed, not kept (a deployment may follow)
         return latest_definition(bound_to)
     kept[key] = found

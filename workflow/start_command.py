@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import EngineError
@@ -34,6 +34,13 @@ def _checkpoint(point: str) -> None:
         checkpoint_hook(point)
 
 
+# Built once (models/kept.py says why): a declaration through the API runs them five times.
+DOSSIER_FOR_KEY = (select(Dossier).join(IdempotencyKey, IdempotencyKey.dossier_id == Dossier.id)
+                   .where(IdempotencyKey.user_id == bindparam("_user"), IdempotencyKey.key == bindparam("_key")))
+READY_STEP = select(TaskRow).where(TaskRow.dossier_id == bindparam("_dossier"), TaskRow.spec_name == bindparam("_step"),
+                                   TaskRow.status == "ready")
+
+
 def valid_key(key: str | None) -> bool:
     """True for an acceptable idempotency key: 16 to 64 letters, digits, dashes or underscores."""
     return bool(key) and KEY_PATTERN.fullmatch(key) is not None
@@ -41,8 +48,7 @@ def valid_key(key: str | None) -> bool:
 
 def dossier_for_key(user_id: int, key: str) -> Dossier | None:
     """The dossier a user's earlier request with this key opened, if any."""
-    return db.session.scalar(select(Dossier).join(IdempotencyKey, IdempotencyKey.dossier_id == Dossier.id)
-                             .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key))
+    return db.session.scalar(DOSSIER_FOR_KEY, {"_user": user_id, "_key": key})
 
 
 def first_step(dossier: Dossier, spec_name: str) -> TaskRow | None:
@@ -53,8 +59,7 @@ def first_step(dossier: Dossier, spec_name: str) -> TaskRow | None:
 
 def complete_step(dossier: Dossier, step: str, data: dict, actor: context.Actor) -> None:
     """Complete the dossier's ready task `step` without committing (a refused step: 409, nothing kept)."""
-    row = db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.spec_name == step,
-                                                  TaskRow.status == "ready"))
+    row = db.session.scalar(READY_STEP, {"_dossier": dossier.id, "_step": step})
     if row is None:
         raise EngineError(f"Le processus en service ne propose pas l'étape « {step} » de la déclaration.", 409)
     commands.complete_task(row.id, data, actor, commit=False)
@@ -76,8 +81,7 @@ def start_declaration(structure: Structure, declarant: User, step: str, extra: d
     try:
         dossier = commands.start_dossier(structure, declarant, actor, extra, commit=False, numbered=False)
         _checkpoint("started")
-        row = db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.spec_name == step,
-                                                      TaskRow.status == "ready"))
+        row = db.session.scalar(READY_STEP, {"_dossier": dossier.id, "_step": step})
         if row is None:
             raise EngineError("Le processus ne commence pas par l'étape attendue.", 500)
         if data is not None:

@@ -18,7 +18,7 @@ import json
 from datetime import timedelta
 
 from flask import jsonify, request
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models import ApiIdempotency, db
@@ -66,9 +66,12 @@ def _replay(record: ApiIdempotency):
     return response
 
 
+FIND = select(ApiIdempotency).where(ApiIdempotency.user_id == bindparam("_user"),  # built once (models/kept.py)
+                                    ApiIdempotency.key == bindparam("_key"))
+
+
 def _find(user_id: int, key: str) -> ApiIdempotency | None:
-    return db.session.scalar(select(ApiIdempotency).where(ApiIdempotency.user_id == user_id,
-                                                          ApiIdempotency.key == key))
+    return db.session.scalar(FIND, {"_user": user_id, "_key": key})
 
 
 def begin(user_id: int, key: str, print_: str):
