@@ -4,6 +4,7 @@ and task uuids read ours, so a replay of the audit log rebuilds byte-identical s
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import logging
 import uuid
 from datetime import datetime, timezone
@@ -65,7 +66,29 @@ def install_spiff_hooks() -> None:
 
 
 def id_source(instance_key: str, seq: int):
-    """Deterministic task ids for one command: the same command replayed creates the same ids."""
+    """Deterministic task ids for one command: the same command replayed creates the same ids.
+
+    The n-th id is uuid.uuid5(namespace, str(n)) for the command's namespace, computed as uuid5 does (SHA-1 of the
+    namespace's bytes and the name, the version and variant bits set) with the namespace hashed once, and the UUID
+    made from its integer without uuid.UUID's argument checks: a replay makes hundreds of thousands of them.
+    tests/test_engine.py compares them with uuid.uuid5."""
     counter = iter(range(1, 1 << 62))
     namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"signalement-ssi:{instance_key}:{seq}")
-    return lambda: uuid.uuid5(namespace, str(next(counter)))
+    prefix = hashlib.sha1(namespace.bytes, usedforsecurity=False)
+
+    def next_id() -> uuid.UUID:
+        digest = prefix.copy()
+        digest.update(str(next(counter)).encode())
+        value = (int.from_bytes(digest.digest()[:16], "big") & _CLEAR_VERSION) | _VERSION_5
+        made = _new_uuid(uuid.UUID)
+        _set(made, "int", value)
+        _set(made, "is_safe", uuid.SafeUUID.unknown)
+        return made
+    return next_id
+
+
+# What uuid.UUID(bytes=..., version=5) does to the 128-bit integer: variant RFC 4122, version 5.
+_CLEAR_VERSION = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
+_VERSION_5 = (0x8000 << 48) | (5 << 76)
+_new_uuid = object.__new__
+_set = object.__setattr__  # uuid.UUID forbids attribute assignment; its own __init__ goes through object too

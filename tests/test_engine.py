@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from audit import verifier
 from cli import scenarios
-from engine import bare_run, expressions, runtime, serialization
+from engine import bare_run, clockhooks, expressions, runtime, serialization
 from engine.errors import Conflict, EngineError, HandlerError
 from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, TaskRow, Timer, db
 from workflow import commands, context, deployment, form_schemas
@@ -415,3 +416,15 @@ def test_deploying_a_bpmn_with_an_unsafe_expression_is_refused(app, tmp_path, ol
         deployment.deploy(path)
     assert excinfo.value.status == 422 and "élément" in excinfo.value.message
     assert db.session.scalar(select(func.count()).select_from(ProcessDefinition)) == 1
+
+
+def test_task_ids_are_uuid5_of_the_command():
+    """The ids a command gives its tasks are uuid.uuid5(namespace of the instance and sequence, str(n)), as they
+    have been since the first stored state: computed faster, they must stay the same ids, equal and hashed alike."""
+    for key, seq in (("1", 1), ("4242", 17), ("abc", 3)):
+        source = clockhooks.id_source(key, seq)
+        namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"signalement-ssi:{key}:{seq}")
+        for n in range(1, 500):
+            made, expected = source(), uuid.uuid5(namespace, str(n))
+            assert (made, str(made), hash(made), made.version, made.variant, made.is_safe) == \
+                (expected, str(expected), hash(expected), 5, uuid.RFC_4122, expected.is_safe)
