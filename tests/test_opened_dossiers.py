@@ -94,3 +94,20 @@ def test_a_failed_step_leaves_neither_events_nor_rows(app):
     assert commands.opened_in_this_transaction() == {}
     dossier, created = _declare()  # the session goes on: the next declaration is whole
     assert created and verifier.verify_dossier(dossier).ok
+
+
+def test_a_command_that_commits_writes_what_the_opening_gathered(app):
+    """The opening leaves its writes to the commit; a first step that commits itself writes both commands' events
+    and rows in that commit, in order (not the opening's values over the step's)."""
+    structure = structure_of(DECLARANT)
+    declarant = user(DECLARANT)
+    actor = context.Actor.of(declarant)
+    dossier = commands.start_dossier(structure, declarant, actor, extra={"finess_site": structure.finess_et},
+                                     commit=False, numbered=False)
+    row = start_command.first_step(dossier, "p1_perimetre")
+    commands.complete_task(row.id, dict(scenarios.PERIMETRE), actor)  # commit=True
+    db.session.expire_all()
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    assert (instance.last_seq, instance.version) == (2, 3)
+    assert start_command.first_step(db.session.get(Dossier, dossier.id), "p1_perimetre").status == "completed"
+    assert verifier.verify_dossier(db.session.get(Dossier, dossier.id)).ok

@@ -365,15 +365,12 @@ def _run(instance: ProcessInstance, dossier: Dossier, definition: ProcessDefinit
 
 def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,
            visited: list, now: datetime, before: tuple, commit: bool = True) -> None:
-    # A command on a dossier this transaction opened, that leaves the commit to its caller (a declaration's steps),
-    # gathers its audit event and its instance and dossier columns until the commit (_write_deferred): no other
-    # transaction can see the dossier before it, and the engine reads neither row back in between (the objects
-    # carry the values). A declaration of five commands writes them in three statements instead of fifteen.
-    deferred = None
-    if not commit:
-        kept = _opened()
-        if instance.id in kept[1]:
-            deferred = kept[2]
+    # A command on a dossier this transaction opened (a declaration's start and steps) gathers its audit event and
+    # its instance and dossier columns until the transaction's commit, its own or its caller's (_write_deferred):
+    # no other transaction can see the dossier before it, and the engine reads neither row back in between (the
+    # objects carry the values). A declaration of five commands writes them in three statements instead of fifteen.
+    opened = _opened()
+    deferred = opened[2] if instance.id in opened[1] else None
     with db.session.no_autoflush:  # one flush at commit instead of one per query
         _write_rows(instance, dossier, workflow, ctx, state_json, command, payload, visited, now, before,
                     deferred_audit=deferred["audit"] if deferred is not None else None)
