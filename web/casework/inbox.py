@@ -120,8 +120,10 @@ def _statements(user: User, args, now: datetime, exact: bool, page: int, page_si
     again."""
     if args.get("echeance") in DUE_FILTERS:
         return build()
-    return kept(("inbox", user.id, access.scope_key(user), tuple(args.get(k) for k in SHAPING_KEYS), exact, page,
-                 page_size), build)
+    # Values are cut where filters_from cuts (« tache ») or refuses longer ones: a query string cannot make keys of
+    # any size.
+    shape = tuple((args.get(k) or "")[:120] for k in SHAPING_KEYS)
+    return kept(("inbox", user.id, access.scope_key(user), shape, exact, page, page_size), build)
 
 
 def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE, exact: bool = False) -> dict:
