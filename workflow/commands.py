@@ -15,9 +15,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import DurationTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy import event as sql_events
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import clockhooks, compaction, protected, runtime, serialization
@@ -31,7 +29,8 @@ from workflow.deployment import active_definition, spec_of
 from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, event_hash
 from workflow import live_cache, measures
 from workflow.form_schemas import validate_form
-from workflow.row_writes import write_changes, write_deferred
+from workflow.row_writes import write_changes
+from workflow.opened import opened as _opened, opened_in_this_transaction
 from workflow.sync import _retitle_open_tasks, _sync_dossier, _sync_tasks, _sync_timers
 
 
@@ -223,41 +222,6 @@ LOCK_WITH_CONTEXT = (select(ProcessInstance, Dossier, ProcessDefinition)  # buil
                      .join(Dossier, Dossier.instance_id == ProcessInstance.id)
                      .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
                      .where(ProcessInstance.id == bindparam("_instance")).with_for_update(of=ProcessInstance))
-
-
-def opened_in_this_transaction() -> dict:
-    """{instance id: (instance, dossier)} of the dossiers the session's current transaction opened (start_dossier
-    without its commit: a declaration's steps follow in the same transaction). No other transaction sees them
-    before the commit, so a command on one takes no row lock and reads nothing again. Tied to the transaction
-    object, the map is forgotten by a commit or a rollback; it holds the objects, which keeps them in the
-    session's identity map (it holds only what is referenced) between the steps."""
-    return _opened()[1]
-
-
-def _opened() -> tuple:
-    """(transaction, {instance id: (instance, dossier)}, writes deferred to its commit: see _write)."""
-    session = db.session()
-    transaction = session.get_transaction()
-    kept = session.info.get("opened_instances")
-    if kept is None or kept[0] is not transaction:
-        kept = session.info["opened_instances"] = (transaction, {}, {"audit": [], "rows": {}})
-    return kept
-
-
-@sql_events.listens_for(Session, "before_commit")
-def _write_deferred(session) -> None:
-    """Before any commit of a session: the audit events and the instance and dossier columns that the commands on
-    dossiers opened in this transaction gathered (_write) are written, in as many statements as tables."""
-    kept = session.info.get("opened_instances")
-    if kept is None or kept[0] is not session.get_transaction():
-        return
-    deferred = kept[2]
-    if deferred["audit"]:
-        session.execute(INSERT_AUDIT, deferred["audit"])
-        deferred["audit"] = []
-    if deferred["rows"]:
-        with session.no_autoflush:
-            write_deferred(deferred["rows"])
 
 
 def _lock_instance(instance_id: int, with_context: bool = False):
