@@ -7,6 +7,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -99,6 +100,9 @@ def serve(url: str, folder: Path, workers: int, threads: int) -> tuple[subproces
         if process.poll() is not None:
             break
         time.sleep(0.3)
+    if process.poll() is None:  # not ready in time: stop it, or its workers and sweeps go on beside what follows
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
     raise SystemExit(f"scripts/serve did not get ready: {(folder / 'serve.log').read_text()[-2000:]}")
 
 
