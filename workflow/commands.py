@@ -26,7 +26,7 @@ from timekeeping import clock as clock_mod
 from timekeeping.business_calendar import PARIS
 from workflow.context import SYSTEM, Actor, CommandContext, current_command, script_engine
 from workflow.deployment import active_definition, spec_of
-from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, event_hash
+from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, INSERT_AUDIT, event_hash
 from workflow import live_cache, measures
 from workflow.form_schemas import validate_form
 from workflow.row_writes import write_changes
@@ -393,5 +393,5 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
 
 
 # Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path.
-AUDIT, OUTBOX, TIMER_TABLE = AuditEvent.__table__, OutboxMessage.__table__, Timer.__table__
-INSERT_AUDIT, INSERT_OUTBOX = insert(AUDIT), insert(OUTBOX)  # built once (row_writes.py says why)
+OUTBOX, TIMER_TABLE = OutboxMessage.__table__, Timer.__table__
+INSERT_OUTBOX = insert(OUTBOX)  # built once (row_writes.py says why)

@@ -4,6 +4,8 @@ The encoding is the audit chain format: changing it would break the verification
 """
 from __future__ import annotations
 
+from sqlalchemy import insert
+
 from engine import serialization
 from models import AuditEvent
 
@@ -13,6 +15,8 @@ GENESIS_HASH = "0" * 64
 
 AUDIT_COLUMNS = ("instance_id", "seq", "at", "actor", "actor_role", "command", "payload", "service_results",
                  "visited", "states", "state_hash", "prev_hash", "hash")
+# The one statement that writes events, built once (models/kept.py says why): live, deferred (workflow/opened.py).
+INSERT_AUDIT = insert(AuditEvent.__table__)
 
 
 def event_hash(event: AuditEvent) -> str:

@@ -8,13 +8,12 @@ bumped once per command as when each wrote its own. A rollback forgets them with
 """
 from __future__ import annotations
 
-from sqlalchemy import event, insert
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from models import AuditEvent, db
+from models import db
+from workflow.event_chain import INSERT_AUDIT
 from workflow.row_writes import write_deferred
-
-INSERT_AUDIT = insert(AuditEvent.__table__)  # built once (models/kept.py says why)
 
 
 def opened_in_this_transaction() -> dict:

@@ -17,9 +17,7 @@ from sqlalchemy.orm.attributes import get_history, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import db
-
-_statements: dict = {}
-
+from models.kept import kept
 
 def write_changes(obj, bump_version: bool = False, deferred: dict | None = None) -> None:
     """Write the object's changed columns now (with its version check and bump when `bump_version`); with
@@ -84,13 +82,11 @@ def _clean(state, only_columns: bool) -> None:
 
 
 def _statement(mapper, columns: tuple, versioned: bool):
-    """UPDATE of these columns by primary key (and version), built once."""
-    key = (mapper.local_table.name, columns, versioned)
-    statement = _statements.get(key)
-    if statement is None:
+    """UPDATE of these columns by primary key (and version), built once (models/kept.py)."""
+    def build():
         table = mapper.local_table
         statement = update(table).where(table.c[mapper.primary_key[0].key] == bindparam("_pk"))
         if versioned:
             statement = statement.where(table.c[mapper.version_id_col.key] == bindparam("_version"))
-        statement = _statements[key] = statement.values({name: bindparam(name) for name in columns})
-    return statement
+        return statement.values({name: bindparam(name) for name in columns})
+    return kept(("row_writes", mapper.local_table.name, columns, versioned), build)
