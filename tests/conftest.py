@@ -5,6 +5,7 @@ import os
 import shutil
 import uuid
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -73,32 +74,106 @@ def clock():
 
 
 def _fresh_database(template, tmp_path) -> str:
+    """An empty migrated database: a copy of the SQLite template, or the PostgreSQL one emptied."""
     backend, where = template
     if backend == "sqlite":
         path = tmp_path / "test.db"
         shutil.copy(where, path)
         return f"sqlite:///{path}"
-    engine = create_engine(where)
-    with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
-        if tables:
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    with psycopg.connect(_dsn(where), autocommit=True) as conn:
+        _truncate(conn)
+    return where
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _truncate(conn) -> list[str]:
+    tables = [r[0] for r in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version' "
+        "ORDER BY tablename")]
+    if tables:
+        conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+    return tables
+
+
+def _app_config(url: str, clock, attachments) -> dict:
+    return {"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
+            "SECRET_KEY": "test", "WTF_CSRF_ENABLED": True, "SCHEDULER_ENABLED": False,
+            "PUBLIC_URL": "http://localhost", "ATTACHMENTS_DIR": str(attachments)}
+
+
+def seed(application) -> None:
+    """What every `app` starts with: the process deployed and the demo data loaded."""
+    with application.app_context():
+        deployment.deploy(application.config["PROCESS_FILE"])
+        demo.load_demo(password="secret-test")
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def seeded_template(database_template, tmp_path_factory):
+    """The migrated database once seeded (see `seed`), per backend and session, with the same clock and
+    configuration as `app`: a file to copy (SQLite), or every table's rows and every sequence's position
+    to put back (PostgreSQL). Deploying and loading the demo took most of a test's set-up; what they
+    write does not change from one test to the next, and tests/test_fixtures.py checks the copy."""
+    backend, where = database_template
+    folder = tmp_path_factory.mktemp("seeded")
+    if backend == "sqlite":
+        path = folder / "seeded.db"
+        shutil.copy(where, path)
+        seed(create_app(_app_config(f"sqlite:///{path}", clock_mod.FrozenClock(), folder / "attachments")))
+        yield ("sqlite", path)
+        return
+    _fresh_database(database_template, folder)
+    seed(create_app(_app_config(where, clock_mod.FrozenClock(), folder / "attachments")))
+    with psycopg.connect(_dsn(where)) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version' "
+            "ORDER BY tablename")]
+        rows = {}
+        for table in tables:
+            with conn.cursor().copy(f'COPY "{table}" TO STDOUT') as copy:
+                rows[table] = b"".join(bytes(block) for block in copy)
+        positions = conn.execute("SELECT schemaname || '.' || sequencename, last_value FROM pg_sequences "
+                                 "WHERE schemaname = 'public'").fetchall()
+    yield ("postgresql", where, rows, positions)
+
+
+def _seeded_database(seeded, tmp_path) -> str:
+    """A database as `seed` leaves it, for one test."""
+    if seeded[0] == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(seeded[1], path)
+        return f"sqlite:///{path}"
+    _, where, rows, positions = seeded
+    with psycopg.connect(_dsn(where)) as conn:
+        # Foreign keys and the audit table's append-only rules are triggers: replica mode skips them while
+        # the tables are emptied and the rows, already consistent, go back in. DELETE, not TRUNCATE: on
+        # tables this small it costs a tenth (TRUNCATE makes new files for every table and index).
+        conn.execute("SET LOCAL session_replication_role = replica")
+        for table in rows:
+            conn.execute(f'DELETE FROM "{table}"')
+        for table, data in rows.items():
+            if data:
+                with conn.cursor().copy(f'COPY "{table}" FROM STDIN') as copy:
+                    copy.write(data)
+        for name, position in positions:
+            if position is None:
+                conn.execute("SELECT setval(%s, 1, false)", (name,))
+            else:
+                conn.execute("SELECT setval(%s, %s, true)", (name, position))
     return where
 
 
 @pytest.fixture
-def app(database_template, tmp_path, clock):
+def app(seeded_template, tmp_path, clock):
     """An application on a fresh database with the process deployed and the demo data loaded."""
-    url = _fresh_database(database_template, tmp_path)
-    application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "CLOCK": clock,
-                              "SECRET_KEY": "test", "WTF_CSRF_ENABLED": True, "SCHEDULER_ENABLED": False,
-                              "PUBLIC_URL": "http://localhost",
-                              "ATTACHMENTS_DIR": str(tmp_path / "attachments")})
+    url = _seeded_database(seeded_template, tmp_path)
+    application = create_app(_app_config(url, clock, tmp_path / "attachments"))
     with application.app_context():
-        deployment.deploy(application.config["PROCESS_FILE"])
-        demo.load_demo(password="secret-test")
         yield application
         db.session.remove()
         db.engine.dispose()

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from app import create_app
 from audit import hash_chain, replayer, verifier
-from cli import demo, scenarios
+from cli import scenarios
 from models import Dossier, ProcessInstance, TaskRow, User, db
 from timekeeping import clock as clock_mod
-from workflow import commands, context, deployment
+from workflow import commands, context
 
 STRUCTURES = ["35000002", "57000102", "94000202", "69000302", "37000402", "75000602", "97100502"]
 TYPES = ["rancongiciel", "hameconnage", "compromission_compte", "bogue_logiciel", "deni_de_service"]
@@ -26,14 +26,14 @@ MAX_COMMANDS = 80
 
 
 @pytest.fixture
-def fresh_app(database_template, tmp_path):
-    """A factory of apps, each on its own copy of the migrated SQLite template.
+def fresh_app(seeded_template, tmp_path):
+    """A factory of apps, each on its own copy of the seeded SQLite template (process deployed, demo loaded).
 
     Every example needs a database of its own: open dossiers left by an earlier example would count
     as "similar incidents" and change the path, which Hypothesis rightly reports as flaky. SQLite only,
     to stay within the time budget.
     """
-    backend, template = database_template
+    backend, template = seeded_template[:2]
     if backend != "sqlite":
         pytest.skip("test de propriété limité à SQLite (durée)")
     counter = itertools.count()
@@ -46,8 +46,6 @@ def fresh_app(database_template, tmp_path):
         application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "CLOCK": clock,
                                   "SECRET_KEY": "test", "SCHEDULER_ENABLED": False})
         with application.app_context():
-            deployment.deploy(application.config["PROCESS_FILE"])
-            demo.load_demo(password="secret-test")
             try:
                 yield clock
             finally:
