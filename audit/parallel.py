@@ -58,10 +58,14 @@ def map_ordered(function, parts: list, processes: int, warm=None, **kwargs):
     _parent["app"] = current_app._get_current_object()
     context = multiprocessing.get_context("fork")
     # What the children inherit (the application, its imports, the parsed specs) lives as long as they do:
-    # frozen, the collector of each child never scans it again, and leaves its pages shared.
+    # frozen, the collector of each child never scans it again, and leaves its pages shared. Unfrozen after,
+    # unless something was frozen before (the anonymization engine): unfreezing is all or nothing, and would
+    # give the collector back the engine's objects for the rest of the process's life.
+    frozen_before = gc.get_freeze_count()
     gc.freeze()
     try:
         with context.Pool(processes, initializer=_child_start) as pool:
             yield from pool.imap(_child_run, [(function, part, kwargs) for part in parts])
     finally:
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()

@@ -159,8 +159,9 @@ def _context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        # The server imports the application once; each dry run's child is then forked from it, clean.
-        context.set_forkserver_preload(["app"])
+        # The server loads the application and the anonymization engine once (knowledge/preload.py); each
+        # dry run's child is then forked from it, clean.
+        context.set_forkserver_preload(["app", "knowledge.preload"])
         return context
     return multiprocessing.get_context("spawn")
 

@@ -80,3 +80,16 @@ def test_cli_verify_with_several_processes(dossiers, runner):
     assert result.exit_code == 1 and "3 dossiers sur 5 présentent une différence" in result.output
     result = runner.invoke(args=["audit", "verify", "--processus", "-1"])
     assert result.exit_code == 2 and "--processus" in result.output
+
+
+def test_a_freeze_made_before_is_kept(app):
+    """The children's freeze is undone after, but not one made before it (the anonymization engine's): undoing
+    it would give the collector back, for the rest of the process's life, what the engine loaded."""
+    import gc
+    if gc.get_freeze_count() == 0:
+        assert list(parallel.map_ordered(len, [[1], [2, 3]], processes=2)) == [1, 2]
+        assert gc.get_freeze_count() == 0
+        gc.freeze()  # as the engine does; left frozen, as the engine leaves it
+    frozen = gc.get_freeze_count()
+    assert list(parallel.map_ordered(len, [[1], [2, 3]], processes=2)) == [1, 2]
+    assert gc.get_freeze_count() >= frozen

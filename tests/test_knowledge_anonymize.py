@@ -197,3 +197,16 @@ def test_the_community_page_shows_none_of_the_planted_identifiers(client, app, c
     assert "[nom]" in published and "[adresse postale]" in published and "[NIR]" in published
     shown = html.unescape(published)
     assert [value for value in planted if leaks(value, shown)] == []
+
+
+def test_the_dry_runs_children_start_with_the_engine_built():
+    """The dry run's fork server builds the engine once (knowledge/preload.py): a scenario that records a RETEX
+    in a child does not load the spaCy pipeline again."""
+    from cli import dryrun
+    with dryrun._context().Pool(1) as pool:
+        assert pool.apply(_engines_built) == 1
+
+
+def _engines_built() -> int:
+    from knowledge import anonymize_engine
+    return anonymize_engine._built.cache_info().currsize
