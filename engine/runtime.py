@@ -15,7 +15,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.util.task import TaskState
 
-from engine import protected
+from engine import protected, steps
 from engine.errors import EngineError
 from engine.expressions import ExpressionRefused, RestrictedEnvironment, check
 
@@ -178,18 +178,18 @@ def run_to_wait_state(workflow: BpmnWorkflow, visited: list) -> None:
                 raise StepBudgetExceeded(budget[0], task.task_spec)
             if budget[2] is not None and (budget[0] - budget[1]) % budget[3] == 0:
                 budget[2](task.task_spec)
-    workflow.do_engine_steps(did_complete_task=did_complete)
+    steps.do_engine_steps(workflow, did_complete)
     # Timers that came due while engine steps ran are picked up in the same command.
     before = None
     while before != len(visited):
         before = len(visited)
         workflow.refresh_timers()
-        workflow.do_engine_steps(did_complete_task=did_complete)
+        steps.do_engine_steps(workflow, did_complete)
 
 
 def ready_user_tasks(workflow: BpmnWorkflow):
     """READY manual tasks (user tasks) of the workflow."""
-    return [t for t in workflow.get_tasks(state=TaskState.READY) if t.task_spec.manual]
+    return [t for t in steps.ready_tasks(workflow) if t.task_spec.manual]
 
 
 def current_data(workflow: BpmnWorkflow) -> dict:
