@@ -62,7 +62,7 @@ def run_commands(spec, subprocess_specs, events, instance_key: str | None = None
                     task.set_data(**payload["data"])
                     task.run()
                     visited.append(task.task_spec.name)
-                runtime.run_to_wait_state(workflow, visited)
+                runtime.run_to_wait_state(workflow, visited, library_engine_steps)
                 if compact:
                     compaction.compact(workflow)
             finally:
@@ -71,6 +71,12 @@ def run_commands(spec, subprocess_specs, events, instance_key: str | None = None
     finally:
         clock_mod.current_clock.reset(clock_token)
     return workflow, visited_per_command
+
+
+def library_engine_steps(workflow, did_complete_task=None) -> None:
+    """SpiffWorkflow's own loop of engine steps: the yardstick stays plain SpiffWorkflow (the live engine and the
+    replay use engine/steps.py, which finds the same READY tasks more cheaply)."""
+    workflow.do_engine_steps(did_complete_task=did_complete_task)
 
 
 def _find_task(workflow, payload):

@@ -166,9 +166,13 @@ def step_budget(steps: int, on_step=None, every: int = 25):
         _step_budget.reset(token)
 
 
-def run_to_wait_state(workflow: BpmnWorkflow, visited: list) -> None:
-    """Run engine tasks and refresh timers until only user tasks and waiting events remain."""
+def run_to_wait_state(workflow: BpmnWorkflow, visited: list, engine_steps=None) -> None:
+    """Run engine tasks and refresh timers until only user tasks and waiting events remain.
+
+    `engine_steps(workflow, did_complete)` runs the engine steps: engine/steps.py by default; the yardstick
+    (engine/bare_run.py) passes SpiffWorkflow's own loop."""
     budget = _step_budget.get()
+    run_steps = engine_steps or steps.do_engine_steps
 
     def did_complete(task):
         visited.append(task.task_spec.name)
@@ -178,13 +182,13 @@ def run_to_wait_state(workflow: BpmnWorkflow, visited: list) -> None:
                 raise StepBudgetExceeded(budget[0], task.task_spec)
             if budget[2] is not None and (budget[0] - budget[1]) % budget[3] == 0:
                 budget[2](task.task_spec)
-    steps.do_engine_steps(workflow, did_complete)
+    run_steps(workflow, did_complete)
     # Timers that came due while engine steps ran are picked up in the same command.
     before = None
     while before != len(visited):
         before = len(visited)
         workflow.refresh_timers()
-        steps.do_engine_steps(workflow, did_complete)
+        run_steps(workflow, did_complete)
 
 
 def ready_user_tasks(workflow: BpmnWorkflow):

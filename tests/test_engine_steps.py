@@ -6,19 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from SpiffWorkflow.util.task import TaskState
 
 from audit import verifier
 from cli import scenarios
-from engine import serialization, steps
-from models import Dossier, ProcessDefinition, ProcessInstance, db
+from engine import bare_run, serialization, steps
+from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, db
 from workflow import commands, context, deployment
 
 library_ready = steps.ready_tasks
-
-
-def _library_steps(workflow, did_complete_task=None):
-    workflow.do_engine_steps(did_complete_task=did_complete_task)
 
 
 def _run_everything(clock) -> list[Dossier]:
@@ -52,7 +49,7 @@ def test_the_ready_tasks_are_the_librarys_at_every_call(app, clock, monkeypatch)
 
 @pytest.mark.parametrize("live, replay", [("ours", "library"), ("library", "ours")])
 def test_one_loop_replays_what_the_other_ran(app, clock, monkeypatch, live, replay):
-    loops = {"ours": steps.do_engine_steps, "library": _library_steps}
+    loops = {"ours": steps.do_engine_steps, "library": bare_run.library_engine_steps}
     monkeypatch.setattr(steps, "do_engine_steps", loops[live])
     made = _run_everything(clock)
     monkeypatch.setattr(steps, "do_engine_steps", loops[replay])
@@ -80,3 +77,21 @@ def test_a_large_tree_is_left_to_the_library(app, clock, monkeypatch):
     found = steps.ready_tasks(workflow)
     assert asked == [TaskState.READY]
     assert [t.task_spec.name for t in found] == ["p4_accompagner"]
+
+
+def test_the_yardstick_stays_plain_spiffworkflow(app, clock, monkeypatch):
+    """bench/engine.py divides by engine/bare_run.py's time: it runs SpiffWorkflow's own loop, not ours."""
+    dossier, _ = scenarios.run("grave_acss", clock)
+    instance = db.session.get(ProcessInstance, dossier.instance_id)
+    spec, subs = deployment.spec_of(db.session.get(ProcessDefinition, instance.definition_id))
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance.id)
+                                .order_by(AuditEvent.seq)).all()
+
+    def ours(*_args):
+        raise AssertionError("engine/steps.py used by the yardstick")
+
+    monkeypatch.setattr(steps, "ready_tasks", ours)
+    monkeypatch.setattr(steps, "do_engine_steps", ours)
+    workflow, visited = bare_run.run_commands(spec, subs, bare_run.events_of(events), instance_key=str(instance.id))
+    assert workflow.is_completed()
+    assert visited == [e.visited for e in events]
