@@ -57,7 +57,13 @@ def shot(page, name: str) -> None:
 
 
 def login(page, email: str) -> None:
-    """Log in through the form (logging out whoever was logged in)."""
+    """Log in through the form (logging out whoever was logged in).
+
+    The previous page's own requests (a dossier page fetches its diagram) are let finish and the page left
+    first: a response arriving after the cookies were cleared would set the previous session's cookie back,
+    whose CSRF token the login form's is not, and the login would be refused (400)."""
+    page.wait_for_load_state("networkidle")
+    page.goto("about:blank")
     page.context.clear_cookies()
     page.goto(page.base + "/connexion")
     page.fill("#email", email)
