@@ -40,8 +40,8 @@ def ready_tasks(workflow) -> list:
         if (task._children or subprocess is not None) and (state >= FUTURE or subprocess is not None):
             get = task.workflow.tasks.get
             stack.extend([get(child) for child in reversed(task._children)])
-            # The library descends into a subprocess unless it is finished and only unfinished tasks are asked for.
-            if subprocess is not None and not (state >= FINISHED_MASK and READY <= FINISHED_MASK):
+            # The library skips a subprocess whose task is finished when unfinished tasks (READY) are asked for.
+            if subprocess is not None and state < FINISHED_MASK:
                 push(subprocess.task_tree)
         if state & READY:
             found.append(task)

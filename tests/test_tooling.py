@@ -15,6 +15,7 @@ from lxml import etree
 from sqlalchemy import create_engine, func, inspect, select
 
 import migrate
+from conftest import _fresh_database
 from models import Dossier, db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,14 +138,7 @@ def test_an_accepted_command_survives_a_kill(tmp_path, database_template):
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'crash.db'}"
     else:
-        url = str(where)
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            from sqlalchemy import text
-            tables = [r[0] for r in conn.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        url = _fresh_database(database_template, tmp_path)  # the session's database, emptied
     process = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT.format(root=str(ROOT), url=url)],
                                stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()

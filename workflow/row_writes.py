@@ -19,6 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from models import db
 from models.kept import kept
 
+
 def write_changes(obj, bump_version: bool = False, deferred: dict | None = None) -> None:
     """Write the object's changed columns now (with its version check and bump when `bump_version`); with
     `deferred` (a dict the caller writes out with write_deferred before its commit), gather them there instead."""
