@@ -42,9 +42,23 @@ def child_exit(server, worker):
         multiprocess.mark_process_dead(worker.pid)
 
 
+def pre_fork(server, worker):
+    """The preloaded application is frozen out of the garbage collector before each fork (web/workers.py)."""
+    from web import workers
+    workers.freeze_preloaded()
+
+
 def post_fork(server, worker):
     """Each worker opens its own database connections: none may be shared with the master across fork."""
+    from web import workers
+    workers.forked()
     app = server.app.wsgi()
     with app.app_context():
         from models import db
         db.engine.dispose(close=False)
+
+
+def post_request(worker, req, environ, resp):
+    """After its first GC_FREEZE_AFTER requests, a worker freezes what it built lazily (web/workers.py)."""
+    from web import workers
+    workers.request_served()

@@ -33,6 +33,7 @@ class Shape:
         environment = dict(os.environ, SECRET_KEY="cle-de-test-production", DATABASE_URL=url, PORT=str(self.port),
                            PUBLIC_URL=f"http://127.0.0.1:{self.port}",
                            SERVE_SETUP="0", WEB_CONCURRENCY="2", GUNICORN_THREADS="1", SCHEDULER_MAX_SLEEP="1",
+                           GC_FREEZE_AFTER="3",  # each worker freezes early: the tests below run on frozen workers
                            SIGNALEMENT_SECURE_COOKIES="false", **env)
         environment.pop("SIGNALEMENT_ENV", None)
         self.stderr = open(self.log, "w")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -177,6 +178,26 @@ def _finess(database) -> str:
         value = structure_of(DECLARANT).finess_et
         db.session.remove()
         return value
+
+
+def test_workers_keep_the_preloaded_application_and_their_warm_caches_out_of_the_collector(shape):
+    """web/workers.py: each worker inherits the master's objects frozen, then freezes its own after its first
+    requests (GC_FREEZE_AFTER=3 here): a full collection no longer walks the application on a request's time."""
+    browser = Browser(shape.port)
+    for _ in range(30):  # the workers take turns: at least one gets past its 3 requests
+        assert browser.get("/sante").status == 200
+    workers = set(shape.workers())
+    messages = [line["message"] for line in shape.log_lines() if line["logger"] == "signalement.serve"]
+    inherited = {int(pid): int(count) for pid, count in
+                 (re.fullmatch(r"worker (\d+): starts with (\d+) objects of the preloaded application frozen",
+                               message).groups() for message in messages if "starts with" in message)}
+    frozen = {int(pid): int(count) for pid, count in
+              (re.fullmatch(r"worker (\d+): (\d+) long-lived objects frozen after 3 requests", message).groups()
+               for message in messages if "long-lived" in message)}
+    # The preloaded application is tens of thousands of objects: without the master's freeze a worker inherits none.
+    assert workers <= inherited.keys() and all(inherited[pid] > 50_000 for pid in workers), (workers, inherited)
+    assert frozen.keys() & workers, (frozen, workers)
+    assert all(frozen[pid] > inherited[pid] for pid in frozen)  # the worker's own caches joined them
 
 
 @pytest.mark.parametrize("racers", [2, 8, 32])
