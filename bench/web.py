@@ -15,7 +15,8 @@ started): each phase is measured under its own load, not under the bulk load's o
 
 The mix: the inbox (Cellule ACSS and an ARS), a dossier page, the completion of an open task (p2_ouvrir), a
 declaration through the API. Per kind it prints the client's time and the application's own time (median,
-p99; read back from the server's JSON request log by request id). The last line is
+p99; read back from the server's JSON request log by request id), and after the run the gunicorn workers' memory
+(private and PSS, medians per worker: web/workers.py keeps them sharing the preloaded application). The last line is
 `open_rate=… inbox_p99_ms=… dossier_p99_ms=… complete_p99_ms=… api_submit_p99_ms=… app_inbox_ms=…
 app_dossier_ms=… app_complete_ms=… saturation_rps=…` (open-loop p99s, application medians).
 
@@ -48,7 +49,7 @@ from accounts import api_tokens  # noqa: E402
 from app import create_app  # noqa: E402
 from bench import web_load  # noqa: E402
 from bench.web_client import (ACSS, ARS, DECLARANT, PASSWORD, Client, Mix, app_times, quantile, report,  # noqa: E402
-                              serve)
+                              serve, worker_memory)
 from cli import demo  # noqa: E402
 from models import Dossier, Structure, TaskRow, User, db  # noqa: E402
 from timekeeping import clock as clock_mod  # noqa: E402
@@ -281,6 +282,9 @@ def main() -> None:
             print(f"  (PostgreSQL settled in {settle(url):.1f} s)")
             saturation_rps = saturation(mix, max(args.rate / 2, 4), max(args.seconds / 3, 1))
             results = {"latencies": latencies, "spent": spent, "saturation": saturation_rps}
+            count, private, pss = worker_memory(process.pid)
+            print(f"  {count} gunicorn workers after the run: private memory {private:.1f} MB, PSS {pss:.1f} MB "
+                  "(medians per worker)")
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(60)
     finally:

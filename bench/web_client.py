@@ -157,6 +157,33 @@ def api_submit(client: Client, api: dict, headers: dict | None = None) -> int:
                            "Authorization": f"Bearer {api['secret']}", **(headers or {})})[0]
 
 
+def worker_memory(serve_pid: int) -> tuple[int, float, float]:
+    """(workers, median private memory, median PSS) in MB of the gunicorn workers under a scripts/serve process,
+    from /proc (Private_Dirty: what a worker does not share with the master; PSS: its fair share of the rest)."""
+    def children(pid: int) -> list[int]:
+        try:
+            return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return []
+
+    def field(text: str, name: str) -> float:
+        found = re.search(rf"^{name}:\s+(\d+) kB", text, re.M)
+        return int(found.group(1)) / 1024 if found else 0.0
+
+    masters = [pid for pid in children(serve_pid) if "gunicorn" in Path(f"/proc/{pid}/cmdline").read_text()]
+    rollups = []
+    for worker in (children(masters[0]) if masters else []):
+        try:
+            rollups.append(Path(f"/proc/{worker}/smaps_rollup").read_text())
+        except OSError:
+            continue
+    if not rollups:
+        return 0, float("nan"), float("nan")
+    private = sorted(field(text, "Private_Dirty") for text in rollups)
+    shared = sorted(field(text, "Pss") for text in rollups)
+    return len(rollups), private[len(private) // 2], shared[len(shared) // 2]
+
+
 def app_times(log: Path, prefix: str) -> dict[str, list]:
     """{kind: the application's own times (ms)} of the requests whose id starts with `prefix` (ids are
     `<prefix>-<kind>-<n>`), from the JSON request log (queueing in the listen backlog excluded)."""
