@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # script -> the names its last line must carry, each with a number (or "na" where a kind had no request).
 FIGURES = {
     "engine.py": ["engine_vs_bare", "step200_vs_step10"],
+    "gc_pause.py": ["gc_walk_unfrozen_ms", "gc_walk_master_frozen_ms", "gc_walk_worker_frozen_ms", "walked_unfrozen",
+                    "walked_worker_frozen"],
     "expressions.py": ["hostile_worst_ms", "bounded_worst_ms", "shipped_vs_hostile"],
     "inbox.py": ["list_page_worst_ms", "list_large_vs_small"],
     "login.py": ["locked_vs_wrong", "unknown_vs_wrong"],
