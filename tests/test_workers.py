@@ -70,3 +70,4 @@ def test_the_setting_turns_the_worker_freeze_off_or_falls_back(counting, monkeyp
     assert workers.freeze_after() == 0
     monkeypatch.setenv("GC_FREEZE_AFTER", "7")
     assert workers.freeze_after() == 7
+

@@ -20,10 +20,12 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import threading
 
 log = logging.getLogger("signalement.serve")
 DEFAULT_FREEZE_AFTER = 200
 _served = 0
+_lock = threading.Lock()  # gthread workers count from several threads
 
 
 def freeze_preloaded() -> int:
@@ -45,9 +47,10 @@ def request_served(after: int | None = None) -> bool:
     True when this call froze."""
     global _served
     after = freeze_after() if after is None else after
-    _served += 1
-    if after == 0 or _served != after:
-        return False
+    with _lock:
+        _served += 1
+        if after == 0 or _served != after:
+            return False
     gc.collect()
     gc.freeze()
     log.info("worker %s: %s long-lived objects frozen after %s requests", os.getpid(), gc.get_freeze_count(), after)
