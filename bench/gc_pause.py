@@ -53,7 +53,7 @@ def full_collection_ms(samples: int = 5) -> float:
     return statistics.median(times)
 
 
-def prepare(url: str) -> None:
+def prepare(url: str, names: list[str]) -> None:
     """The database: schema, process, demo accounts and a few dossiers run through the engine."""
     clock = clock_mod.FrozenClock()
     app = production_app(url)
@@ -62,7 +62,7 @@ def prepare(url: str) -> None:
         migrate.upgrade()
         deployment.deploy(app.config["PROCESS_FILE"])
         demo.load_demo(password=PASSWORD)
-        for name in SCENARIOS:
+        for name in names:
             scenarios.run(name, clock)
         db.session.remove()
         db.engine.dispose()
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--prepare", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare:
-        prepare(args.prepare)
+        prepare(args.prepare, SCENARIOS[:1] if args.smoke else SCENARIOS)
         return
     if args.smoke:
         args.requests = 10
@@ -83,7 +83,7 @@ def main() -> None:
         url = f"sqlite:///{folder}/gc.db"
         # The data are made in another process: running the scenarios builds (and freezes) what a worker only builds
         # on its first RETEX, and leaves objects a worker never has.
-        subprocess.run([sys.executable, __file__, "--prepare", url], check=True)
+        subprocess.run([sys.executable, __file__, "--prepare", url] + (["--smoke"] if args.smoke else []), check=True)
         with production_app(url).app_context():
             dossiers = db.session.scalars(select(Dossier.id).where(Dossier.military.is_(False))).all()
             db.session.remove()
