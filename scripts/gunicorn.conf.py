@@ -35,6 +35,14 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
+# A bad GC_FREEZE_AFTER stops the start here, with the variable's name (web/workers.py).
+try:
+    from web import workers as _workers
+    _workers.freeze_after()
+except ValueError as exc:
+    raise SystemExit(str(exc)) from None
+
+
 def child_exit(server, worker):
     """A worker ended (killed, restarted): its live gauges leave the sums; its counters stay counted."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 import weakref
+from pathlib import Path
 
 import pytest
 
 from web import workers
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -59,15 +65,23 @@ def test_a_new_worker_counts_its_own_requests_and_reports_what_it_inherited(coun
     assert [workers.request_served(after=2) for _ in range(2)] == [False, True]  # the master's 2 did not count
 
 
-def test_the_setting_turns_the_worker_freeze_off_or_falls_back(counting, monkeypatch):
+def test_the_setting_turns_the_worker_freeze_off(counting, monkeypatch):
     monkeypatch.setenv("GC_FREEZE_AFTER", "0")
     before = gc.get_freeze_count()
     assert not any(workers.request_served() for _ in range(workers.DEFAULT_FREEZE_AFTER + 5))
     assert gc.get_freeze_count() == before
-    monkeypatch.setenv("GC_FREEZE_AFTER", "beaucoup")
-    assert workers.freeze_after() == workers.DEFAULT_FREEZE_AFTER
-    monkeypatch.setenv("GC_FREEZE_AFTER", "-4")
-    assert workers.freeze_after() == 0
-    monkeypatch.setenv("GC_FREEZE_AFTER", "7")
+    monkeypatch.setenv("GC_FREEZE_AFTER", " 7 ")
     assert workers.freeze_after() == 7
+    monkeypatch.delenv("GC_FREEZE_AFTER")
+    assert workers.freeze_after() == workers.DEFAULT_FREEZE_AFTER
 
+
+@pytest.mark.parametrize("value", ["beaucoup", "-4"])
+def test_gunicorn_refuses_to_start_with_a_bad_setting(value):
+    """The production tests start it with GC_FREEZE_AFTER=3; a value that is not a whole number stops the start."""
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "--config", "scripts/gunicorn.conf.py",
+                             "--check-config", "app:create_app()"], cwd=ROOT,
+                            env=dict(os.environ, GC_FREEZE_AFTER=value), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"GC_FREEZE_AFTER={value!r} : un nombre entier de requêtes est attendu" in result.stderr
+    assert "Traceback" not in result.stderr

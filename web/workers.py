@@ -35,11 +35,15 @@ def freeze_preloaded() -> int:
 
 
 def freeze_after() -> int:
-    """Requests a worker serves before its own freeze (GC_FREEZE_AFTER; 0 turns it off)."""
-    try:
-        return max(0, int(os.environ.get("GC_FREEZE_AFTER", DEFAULT_FREEZE_AFTER)))
-    except ValueError:
-        return DEFAULT_FREEZE_AFTER
+    """Requests a worker serves before its own freeze (GC_FREEZE_AFTER; 0 turns it off). A value that is not a whole
+    number is a ValueError naming the variable: scripts/gunicorn.conf.py reads it at start, so gunicorn refuses to
+    start with it rather than a worker failing at its first request."""
+    value = os.environ.get("GC_FREEZE_AFTER", str(DEFAULT_FREEZE_AFTER)).strip()
+    if not value.isdigit():
+        raise ValueError(f"GC_FREEZE_AFTER={value!r} : un nombre entier de requêtes est attendu (0 désactive le gel "
+                         f"propre à chaque worker) / GC_FREEZE_AFTER must be a whole number of requests (0 turns "
+                         f"the worker's own freeze off).")
+    return int(value)
 
 
 def request_served(after: int | None = None) -> bool:
