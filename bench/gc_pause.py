@@ -57,7 +57,7 @@ def prepare(url: str, names: list[str]) -> None:
     """The database: schema, process, demo accounts and a few dossiers run through the engine."""
     clock = clock_mod.FrozenClock()
     app = production_app(url)
-    app.config["CLOCK"] = clock
+    app.extensions["clock"] = clock  # the scenarios set the time of each step (what create_app's CLOCK sets)
     with app.app_context():
         migrate.upgrade()
         deployment.deploy(app.config["PROCESS_FILE"])
