@@ -36,8 +36,9 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 # A bad GC_FREEZE_AFTER stops the start here, with the variable's name (web/workers.py).
+from web import workers as _workers  # noqa: E402  (after the metrics folder exists: it imports the application)
+
 try:
-    from web import workers as _workers
     _workers.freeze_after()
 except ValueError as exc:
     raise SystemExit(str(exc)) from None
