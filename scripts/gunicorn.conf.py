@@ -53,14 +53,12 @@ def child_exit(server, worker):
 
 def pre_fork(server, worker):
     """The preloaded application is frozen out of the garbage collector before each fork (web/workers.py)."""
-    from web import workers
-    workers.freeze_preloaded()
+    _workers.freeze_preloaded()
 
 
 def post_fork(server, worker):
     """Each worker opens its own database connections: none may be shared with the master across fork."""
-    from web import workers
-    workers.forked()
+    _workers.forked()
     app = server.app.wsgi()
     with app.app_context():
         from models import db
@@ -69,5 +67,4 @@ def post_fork(server, worker):
 
 def post_request(worker, req, environ, resp):
     """After its first GC_FREEZE_AFTER requests, a worker freezes what it built lazily (web/workers.py)."""
-    from web import workers
-    workers.request_served()
+    _workers.request_served()

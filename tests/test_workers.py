@@ -21,6 +21,7 @@ def counting(monkeypatch):
     (the anonymization engine) had frozen objects before this test, which stay frozen as they were."""
     frozen_before = gc.get_freeze_count()
     monkeypatch.setattr(workers, "_served", 0)
+    monkeypatch.setattr(workers, "_after", None)
     monkeypatch.setattr(workers.log, "disabled", False)
     yield
     if not frozen_before:
@@ -67,6 +68,8 @@ def test_a_new_worker_counts_its_own_requests_and_reports_what_it_inherited(coun
 
 def test_the_setting_turns_the_worker_freeze_off(counting, monkeypatch):
     monkeypatch.setenv("GC_FREEZE_AFTER", "0")
+    workers.forked()  # a worker reads its setting when it starts
+    monkeypatch.setenv("GC_FREEZE_AFTER", "1")  # and not again at each request
     before = gc.get_freeze_count()
     assert not any(workers.request_served() for _ in range(workers.DEFAULT_FREEZE_AFTER + 5))
     assert gc.get_freeze_count() == before

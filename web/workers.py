@@ -25,6 +25,7 @@ import threading
 log = logging.getLogger("signalement.serve")
 DEFAULT_FREEZE_AFTER = 200
 _served = 0
+_after: int | None = None  # GC_FREEZE_AFTER as read once by this worker (forked), not at every request
 _lock = threading.Lock()  # gthread workers count from several threads
 
 
@@ -47,10 +48,13 @@ def freeze_after() -> int:
 
 
 def request_served(after: int | None = None) -> bool:
-    """Count a request served by this worker; at the `after`-th (default: freeze_after()), collect and freeze once.
-    True when this call froze."""
-    global _served
-    after = freeze_after() if after is None else after
+    """Count a request served by this worker; at the `after`-th (default: GC_FREEZE_AFTER, read once), collect and
+    freeze once. True when this call froze."""
+    global _served, _after
+    if after is None:
+        if _after is None:
+            _after = freeze_after()
+        after = _after
     with _lock:
         _served += 1
         if after == 0 or _served != after:
@@ -62,10 +66,10 @@ def request_served(after: int | None = None) -> bool:
 
 
 def forked() -> int:
-    """A new worker starts counting its own requests (the master's count is not its own); returns how many objects
-    it inherited frozen."""
-    global _served
-    _served = 0
+    """A new worker starts counting its own requests (the master's count is not its own) and reads its setting;
+    returns how many objects it inherited frozen."""
+    global _served, _after
+    _served, _after = 0, freeze_after()
     inherited = gc.get_freeze_count()
     log.info("worker %s: starts with %s objects of the preloaded application frozen", os.getpid(), inherited)
     return inherited
