@@ -37,7 +37,7 @@ def ready_tasks(workflow) -> list:
         task = pop()
         state = task._state
         subprocess = subprocesses.get(task.id) if subprocesses else None
-        if (task._children or subprocess is not None) and (state >= FUTURE or subprocess is not None):
+        if subprocess is not None or (task._children and state >= FUTURE):
             get = task.workflow.tasks.get
             stack.extend([get(child) for child in reversed(task._children)])
             # The library skips a subprocess whose task is finished when unfinished tasks (READY) are asked for.
