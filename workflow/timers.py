@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import literal, or_, select, update
 
 from engine.errors import Conflict, EngineError
 from mail import notifications
@@ -244,10 +244,15 @@ def _queue_reminder(row: TaskRow, now: datetime) -> None:
                                  status="pending", attempts=0, next_attempt_at=now, created_at=now))
 
 
+# « ready » written into the statement rather than bound: a partial index serves only a query whose conditions imply
+# its own, which SQLite, and PostgreSQL's generic plans, cannot see through a parameter (models.ix_tasks_reminder).
+TASK_READY = literal("ready", literal_execute=True)
+
+
 def sweep_reminders(limit: int = 500) -> int:
     """Queue one reminder for each open task past its due date; return how many were queued."""
     now = app_now()
-    ids = db.session.scalars(select(TaskRow.id).where(TaskRow.status == "ready", TaskRow.due_at < now,
+    ids = db.session.scalars(select(TaskRow.id).where(TaskRow.status == TASK_READY, TaskRow.due_at < now,
                                                       TaskRow.reminded_at.is_(None))
                              .order_by(TaskRow.due_at).limit(limit)).all()
     db.session.rollback()
@@ -272,6 +277,6 @@ def sweep_reminders(limit: int = 500) -> int:
 
 def next_reminder_due() -> datetime | None:
     """The earliest due date of an open task not yet reminded."""
-    return db.session.scalar(select(TaskRow.due_at).where(TaskRow.status == "ready", TaskRow.due_at.is_not(None),
+    return db.session.scalar(select(TaskRow.due_at).where(TaskRow.status == TASK_READY, TaskRow.due_at.is_not(None),
                                                           TaskRow.reminded_at.is_(None))
                              .order_by(TaskRow.due_at).limit(1))

@@ -1,0 +1,99 @@
+"""The scheduler's idle pass reads indexes made for it, not the task, timer and dossier tables.
+
+An idle scheduler sweeps at least once a minute (scheduler.MAX_SLEEP). At 100,000 dossiers its reminder statements
+read every open task's row through the worklist index (100-380 ms a pass) and the weak-signal one read the whole
+dossier table: migration 0029 gave each its index. These tests capture the statements the sweeps really send and ask
+the database for their plans, with sequential scans priced out so a table's size does not decide: the plan must name
+the index made for the statement. A partial index serves only a statement whose conditions imply its own; if a
+constant it relies on became a bound parameter again, SQLite (and PostgreSQL's generic plans) would ignore it.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+
+import scheduler
+from knowledge import signals
+from models import db
+from workflow import timers
+
+
+def _sent(work) -> list[tuple[str, object]]:
+    """The (statement, parameters) that `work()` sends."""
+    seen = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        work()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+        db.session.rollback()
+    return seen
+
+
+def _serves(backend: str, index: str, table: str, statement: str, parameters) -> bool:
+    """Whether `index` serves a captured statement on `table`.
+
+    PostgreSQL: its plan names the index once sequential scans are priced out (the tables are small here).
+    SQLite has no statistics to choose by, so the statement is sent with `INDEXED BY`, which it refuses (« no query
+    solution ») when the index cannot serve it: for a partial index, when the conditions do not imply its own."""
+    with db.engine.connect() as conn:
+        if backend == "postgresql":
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+            conn.exec_driver_sql("RESET enable_seqscan")
+            return index in "\n".join(row[0] for row in rows)
+        forced = statement.replace(f"FROM {table} ", f"FROM {table} INDEXED BY {index} ", 1)
+        assert forced != statement
+        try:
+            conn.exec_driver_sql("EXPLAIN QUERY PLAN " + forced, parameters).all()
+        except OperationalError as refused:
+            assert "no query solution" in str(refused)
+            return False
+        return True
+
+
+def _one(sent, *fragments) -> tuple[str, object]:
+    matching = [(s, p) for s, p in sent if all(f in " ".join(s.split()) for f in fragments)]
+    assert len(matching) == 1, (fragments, [s for s, _ in sent])
+    return matching[0]
+
+
+def test_the_reminder_statements_read_the_tasks_not_yet_reminded(app, backend):
+    sent = _sent(lambda: (timers.sweep_reminders(), scheduler.next_due()))
+    for fragments in (("SELECT tasks.id FROM tasks", "tasks.due_at <"),
+                      ("SELECT tasks.due_at FROM tasks", "tasks.due_at IS NOT NULL")):
+        statement, parameters = _one(sent, *fragments, "reminded_at IS NULL")
+        assert "tasks.status = 'ready'" in statement  # the constant the partial index's predicate needs
+        assert _serves(backend, "ix_tasks_reminder", "tasks", statement, parameters), statement
+
+
+def test_the_next_timer_wake_reads_the_few_timers_with_a_retry_or_a_lease(app, backend):
+    sent = _sent(timers.next_timer_due)
+    for column, index in (("next_attempt_at", "ix_timers_retry"), ("claimed_until", "ix_timers_lease")):
+        statement, parameters = _one(sent, f"SELECT timers.{column} FROM timers")
+        assert _serves(backend, index, "timers", statement, parameters), statement
+
+
+def test_the_weak_signal_window_is_read_by_declaration_date(app, backend, clock):
+    now = clock.now()
+    sent = _sent(lambda: signals.groups(now - timedelta(days=7), now))
+    statement, parameters = _one(sent, "FROM dossiers JOIN structures", "dossiers.declared_at >")
+    assert _serves(backend, "ix_dossiers_declared_at", "dossiers", statement, parameters), statement
+
+
+def test_a_partial_index_refused_where_its_predicate_is_not_implied(app, backend):
+    """The check above can fail: the reminder statement with « ready » bound again, as it was before, is one the
+    partial index cannot serve on SQLite (PostgreSQL's custom plan sees the value, so only SQLite is asked)."""
+    statement, parameters = _one(_sent(timers.sweep_reminders), "SELECT tasks.id FROM tasks", "reminded_at IS NULL")
+    if backend == "sqlite":
+        bound = statement.replace("tasks.status = 'ready'", "tasks.status = ?", 1)
+        assert not _serves(backend, "ix_tasks_reminder", "tasks", bound, ("ready", *parameters))
+    else:
+        assert not _serves(backend, "ix_tasks_reminder", "tasks", statement.replace("'ready'", "'completed'", 1),
+                           parameters)
