@@ -11,7 +11,8 @@ from sqlalchemy import select
 import scheduler
 from accounts import journal
 from mail import mailer
-from models import AccountEvent, AuditEvent, OutboxMessage, ProcessInstance, Timer, User, db
+from models import AccountEvent, AuditEvent, OutboxMessage, ProcessInstance, Structure, TaskRow, Timer, User, db
+from referentiel import REGIONS
 from test_timers import at_support, weekly
 from test_web_support import ACSS, ADMIN, login, post
 from workflow import operations
@@ -146,3 +147,50 @@ def test_a_retry_that_fails_again_is_shown_and_alerted_once_more(app, clock, cli
     assert len(db.session.scalars(ALERTS).all()) == 2              # a new failure, a new mail; then no more
     scheduler.run_sweeps()
     assert len(db.session.scalars(ALERTS).all()) == 2
+
+
+def _nobody_can_take(task: TaskRow, users: list[User]) -> bool:
+    """The rule, read directly: an open task whose role no active account holds in the task's scope."""
+    return not any(u.active and u.role == task.role and (task.role != "ars" or u.region == task.region)
+                   and (task.role != "declarant" or u.structure_id == task.structure_id) for u in users)
+
+
+def test_tasks_nobody_can_take_are_counted_as_the_rule_reads_in_every_case(app, clock):
+    """/pret and /metrics count these tasks with conditions on indexed columns (operations._orphan_conditions);
+    the count and the list agree with the rule read task by task, for each way a task can lose its holders."""
+    dossier = at_support(clock)
+    model = db.session.scalars(select(TaskRow).where(TaskRow.dossier_id == dossier.id,
+                                                     TaskRow.status == "ready")).first()
+    columns = {c.key: getattr(model, c.key) for c in TaskRow.__table__.columns if c.key != "id"}
+    users = db.session.scalars(select(User)).all()
+    ars = next(u for u in users if u.role == "ars" and u.active)
+    declarant = next(u for u in users if u.role == "declarant" and u.active)
+    covered_regions = {u.region for u in users if u.role == "ars" and u.active}
+    lost_region = next(r for r in REGIONS if r not in covered_regions)
+    staffed = {u.structure_id for u in users if u.role == "declarant" and u.active}
+    other_structure = next(i for i in db.session.scalars(select(Structure.id)) if i not in staffed)
+    cases = [("ars", ars.region, model.structure_id), ("ars", lost_region, model.structure_id),
+             ("declarant", model.region, declarant.structure_id), ("declarant", model.region, other_structure),
+             ("hfds", model.region, model.structure_id), ("dgs", model.region, model.structure_id),
+             ("inconnu", model.region, model.structure_id), ("acss", model.region, model.structure_id)]
+    for n, (role, region, structure_id) in enumerate(cases):
+        db.session.add(TaskRow(**dict(columns, id=f"orphan-check-{n}", role=role, region=region,
+                                      structure_id=structure_id)))
+    db.session.commit()
+
+    def expected() -> set[str]:
+        db.session.expire_all()
+        people = db.session.scalars(select(User)).all()
+        return {t.id for t in db.session.scalars(select(TaskRow).where(TaskRow.status == "ready"))
+                if _nobody_can_take(t, people)}
+
+    for change in (None, "dgs", "ars", "declarant"):  # then nobody holds the role at all, one role after another
+        if change:
+            for user in db.session.scalars(select(User).where(User.role == change)):
+                user.active = False
+            db.session.commit()
+        want = expected()
+        assert {"orphan-check-1", "orphan-check-3", "orphan-check-6"} <= want  # a region, a structure, a role lost
+        assert operations.counts()["taches_sans_titulaire"] == len(want), change
+        assert {item.ident for item in operations.orphan_tasks()} == want, change
+    assert {"orphan-check-0", "orphan-check-2", "orphan-check-5"} <= want  # their holders were deactivated too
