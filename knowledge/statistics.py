@@ -7,12 +7,13 @@ impacts (JSON lists) and working-hour durations are counted from the few columns
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Text, cast, func, or_, select
 
 from knowledge.statistics_durations import spread, working_hours_between
 from knowledge.statistics_facts import DATA_IMPACTS, ORIGINS
@@ -99,16 +100,32 @@ def _grouped(column, conditions, outer=None) -> dict:
 
 
 def _per_month(conditions, filters: Filters) -> Indicator:
-    counts = Counter((at.astimezone(PARIS).year, at.astimezone(PARIS).month)
-                     for at in db.session.scalars(select(Dossier.declared_at).where(*conditions)))
+    if db.engine.dialect.name == "postgresql":  # counted by the database, in Paris months (its time zone data)
+        month = func.date_trunc("month", func.timezone("Europe/Paris", Dossier.declared_at))
+        counts = {(at.year, at.month): n for at, n in db.session.execute(
+            select(month, func.count()).select_from(Dossier).where(*conditions).group_by(month))}
+    else:  # SQLite knows no time zone: each declaration date is read and placed in its Paris month here
+        counts = Counter((local.year, local.month) for local in (
+            at.astimezone(PARIS) for at in db.session.scalars(select(Dossier.declared_at).where(*conditions))))
     rows = [(f"{y}-{m:02d}", f"{MONTHS[m - 1]} {y}", counts.get((y, m), 0)) for y, m in _months(filters.start, filters.end)]
     return Indicator("mois", "Déclarations par mois", [COUNT], rows, chart="line")
 
 
+def _lists(column, conditions, *others, outer=None) -> list[tuple]:
+    """(the JSON list of `column`, the `others`..., how many dossiers share them): the dossiers grouped by the
+    list's stored text, so each distinct list is read and parsed once, not once per dossier."""
+    stored = cast(column, Text)
+    query = select(stored, *others, func.count()).select_from(Dossier)
+    if outer is not None:
+        query = query.outerjoin(*outer)
+    return [(json.loads(text_) if text_ is not None else None, *rest)
+            for text_, *rest in db.session.execute(query.where(*conditions).group_by(stored, *others))]
+
+
 def _by_type(conditions) -> Indicator:
     counts = Counter()
-    for types in db.session.scalars(select(Dossier.incident_types).where(*conditions)):
-        counts.update({t for t in (types or []) if isinstance(t, str)})
+    for types, n in _lists(Dossier.incident_types, conditions):
+        counts.update(dict.fromkeys({t for t in (types if isinstance(types, list) else []) if isinstance(t, str)}, n))
     rows = [(code, label, counts.get(code, 0)) for code, label in INCIDENT_TYPES.items()]
     rows += [(code, f"{code} (type hors référentiel)", n) for code, n in sorted(counts.items()) if code not in INCIDENT_TYPES]
     return Indicator("type", "Déclarations par type d'incident", [COUNT], rows,
@@ -124,12 +141,12 @@ def _labelled(key: str, title: str, counts: dict, labels: dict, note: str = "") 
 
 
 def _data_impact(conditions) -> Indicator:
-    counts, query = Counter(), (select(DossierFacts.data_impact, DossierFacts.personal_data).select_from(Dossier)
-                                .outerjoin(DossierFacts, DossierFacts.dossier_id == Dossier.id).where(*conditions))
-    for impacts, personal in db.session.execute(query):
-        counts.update(set(impacts or []) & DATA_IMPACTS.keys())
-        counts["aucune"] += impacts == []
-        counts["personnelles"] += personal is True
+    counts = Counter()
+    for impacts, personal, n in _lists(DossierFacts.data_impact, conditions, DossierFacts.personal_data,
+                                       outer=(DossierFacts, DossierFacts.dossier_id == Dossier.id)):
+        counts.update(dict.fromkeys(set(impacts if isinstance(impacts, list) else []) & DATA_IMPACTS.keys(), n))
+        counts["aucune"] += n if impacts == [] else 0
+        counts["personnelles"] += n if personal is True else 0
     rows = [(code, label, counts.get(code, 0)) for code, label in DATA_IMPACTS.items()]
     rows += [("aucune", "Aucune atteinte aux données", counts["aucune"]),
              ("personnelles", "Données à caractère personnel concernées", counts["personnelles"])]
@@ -149,14 +166,18 @@ def _shares(conditions, total: int) -> Indicator:
 
 
 def _durations(conditions) -> Indicator:
-    rows = []
-    for code, label, column in (("qualification", "Délai de qualification", Dossier.qualified_at),
-                                ("cloture", "Délai de clôture", Dossier.closed_at)):
-        values = [working_hours_between(support_cell_calendar(department), declared, done)
-                  for declared, done, department in db.session.execute(
-                      select(Dossier.declared_at, column, Structure.department)
-                      .join(Structure, Structure.id == Dossier.structure_id).where(*conditions, column.is_not(None)))]
-        rows.append((code, label, *spread(values)))
+    qualified, closed = [], []  # both read in one pass over the dossiers that have either
+    for declared, qualified_at, closed_at, department in db.session.execute(
+            select(Dossier.declared_at, Dossier.qualified_at, Dossier.closed_at, Structure.department)
+            .join(Structure, Structure.id == Dossier.structure_id)
+            .where(*conditions, or_(Dossier.qualified_at.is_not(None), Dossier.closed_at.is_not(None)))):
+        calendar = support_cell_calendar(department)
+        if qualified_at is not None:
+            qualified.append(working_hours_between(calendar, declared, qualified_at))
+        if closed_at is not None:
+            closed.append(working_hours_between(calendar, declared, closed_at))
+    rows = [("qualification", "Délai de qualification", *spread(qualified)),
+            ("cloture", "Délai de clôture", *spread(closed))]
     return Indicator("delais", "Délais de qualification et de clôture (heures ouvrées)",
                      ["Dossiers concernés", "1er quartile", "Médiane", "3e quartile"], rows, unit="heures ouvrées",
                      chart_columns=(1, 2, 3),
