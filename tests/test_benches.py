@@ -19,6 +19,8 @@ FIGURES = {
     "expressions.py": ["hostile_worst_ms", "bounded_worst_ms", "shipped_vs_hostile"],
     "inbox.py": ["list_page_worst_ms", "list_large_vs_small"],
     "login.py": ["locked_vs_wrong", "unknown_vs_wrong"],
+    "periodic.py": ["sweep_idle_ms", "readiness_ms", "readiness_per_task_ms", "statistics_national_ms",
+                    "statistics_region_ms", "dossiers"],
     "replay.py": ["replay_vs_live", "replay_full_100_s", "verify_100_s"],
     "request_cost.py": ["cost_inbox_ms", "cost_dossier_ms", "cost_complete_ms", "cost_api_submit_ms", "queries_inbox",
                         "queries_dossier", "queries_complete", "queries_api_submit", "bare_page_ms", "inbox_vs_bare",
@@ -27,7 +29,7 @@ FIGURES = {
     "web.py": ["open_rate", "inbox_p99_ms", "dossier_p99_ms", "complete_p99_ms", "api_submit_p99_ms",
                "app_inbox_ms", "app_dossier_ms", "app_complete_ms", "saturation_rps"],
 }
-NEEDS_POSTGRES = {"web.py", "request_cost.py"}
+NEEDS_POSTGRES = {"web.py", "request_cost.py", "periodic.py"}
 # Library modules of the benches (data loaders, the HTTP client), not scripts.
 LIBRARIES = {"volume.py", "web_load.py", "web_client.py", "replay_copies.py", "bare_page.py"}
 

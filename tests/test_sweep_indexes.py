@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 from sqlalchemy.exc import OperationalError
 
 import scheduler
 from knowledge import signals
-from models import db
+from models import OutboxMessage, db
 from workflow import operations, timers
 
 
@@ -123,3 +123,28 @@ def test_the_readiness_count_of_tasks_nobody_can_take_reads_an_index_alone(app):
     assert {"status", "role", "region"} <= read and read <= held, (read, held)
     declarant, _ = _one(_sent(operations.counts), "SELECT count(*)", "FROM tasks", "tasks.role =", "structure_id")
     assert "tasks.role = " in declarant  # the other part: the declarant's open tasks only
+
+
+def test_the_failed_work_alert_looks_up_only_its_own_message_ids(app, backend, clock):
+    """While a dead letter waits for an administrator, every scheduler pass asks which alerts were already queued:
+    by their message ids, on the outbox's unique index, not by reading every alert ever sent (no index on kind: the
+    whole outbox at each pass). The alert is still queued once."""
+    db.session.add(OutboxMessage(kind="notification", recipients=["x@example.fr"], recipient_roles=[],
+                                 subject="Perdu", body_text="corps", body_html="", status="dead", attempts=8,
+                                 last_error="refusé", created_at=clock.now(), message_id="<perdu@example.fr>"))
+    db.session.commit()
+    sent = _sent(operations.alert_administrators)
+    statement, parameters = _one(sent, "SELECT outbox.message_id FROM outbox")
+    assert "outbox.message_id IN" in " ".join(statement.split()) and "outbox.kind" not in statement, statement
+    if backend == "postgresql":
+        unique = next(c["name"] for c in inspect(db.engine).get_unique_constraints("outbox")
+                      if c["column_names"] == ["message_id"])
+        assert _serves(backend, unique, "outbox", statement, parameters), statement
+    else:  # the unique constraint's index is SQLite's own (sqlite_autoindex_outbox_N): its plan names it
+        with db.engine.connect() as conn:
+            plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                                          parameters))
+        assert "INDEX sqlite_autoindex_outbox" in plan and "(message_id=?)" in plan, plan
+    queued = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == operations.ALERT_KIND)).all()
+    assert len(queued) == 1
+    assert operations.alert_administrators() == 0  # found by its id on the next pass: not queued twice
