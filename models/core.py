@@ -122,28 +122,6 @@ class User(UserMixin, db.Model):
         return bool(self.active)
 
 
-class LoginSession(db.Model):
-    """A server-side login session: the session cookie carries only its random id."""
-
-    __tablename__ = "login_sessions"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    # A digest of the password hash at login: any change of password, however made, ends the session.
-    password_stamp: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class LoginThrottle(db.Model):
-    """Login attempts counted under one key (a client address, an account, or both) in a time window."""
-
-    __tablename__ = "login_throttle"
-    key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-
-
 class ProcessInstance(db.Model):
     """The live SpiffWorkflow state of one dossier, pinned to its process definition."""
 

@@ -99,8 +99,10 @@ def test_the_weak_signal_window_is_read_by_declaration_date(app, backend, clock)
 
 
 def test_a_partial_index_refused_where_its_predicate_is_not_implied(app, backend):
-    """The check above can fail: the reminder statement with « ready » bound again, as it was before, is one the
-    partial index cannot serve on SQLite (PostgreSQL's custom plan sees the value, so only SQLite is asked)."""
+    """The check above can fail. SQLite refuses the reminder statement with « ready » bound again, as it was before
+    (it matches a partial index's predicate only against constants). PostgreSQL, whose custom plans see a bound
+    value, is shown a statement whose constant does not imply the predicate (« completed »): no plan uses the
+    index."""
     statement, parameters = _one(_sent(timers.sweep_reminders), "SELECT tasks.id FROM tasks", "reminded_at IS NULL")
     if backend == "sqlite":
         bound = statement.replace("tasks.status = 'ready'", "tasks.status = ?", 1)
