@@ -1,12 +1,14 @@
-"""What runs periodically reads indexes made for it, not the task, timer and dossier tables: the scheduler's idle
-pass, and the readiness probe's (and metrics') count of tasks nobody can take.
+"""What runs periodically reads indexes made for it, not the task, timer, dossier and outbox tables: the scheduler's
+idle pass, its failed-work alert, and the readiness probe's (and metrics') count of tasks nobody can take.
 
 An idle scheduler sweeps at least once a minute (scheduler.MAX_SLEEP). At 100,000 dossiers its reminder statements
 read every open task's row through the worklist index (100-380 ms a pass) and the weak-signal one read the whole
-dossier table: migration 0029 gave each its index. These tests capture the statements the sweeps really send and ask
-the database for their plans, with sequential scans priced out so a table's size does not decide: the plan must name
-the index made for the statement. A partial index serves only a statement whose conditions imply its own; if a
-constant it relies on became a bound parameter again, SQLite (and PostgreSQL's generic plans) would ignore it.
+dossier table: migration 0029 gave each its index. These tests capture the statements the code really sends and ask
+the database whether the index made for each can serve it: PostgreSQL's plan must name it once sequential and bitmap
+scans are priced out (a table's size here must not decide), SQLite must accept the statement forced onto it
+(`INDEXED BY`). A partial index serves only a statement whose conditions imply its own; if a constant it relies on
+became a bound parameter again, SQLite (and PostgreSQL's generic plans) would ignore it. The readiness count is
+checked by the columns it reads, which a covering index must hold.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ def _sent(work) -> list[tuple[str, object]]:
 def _serves(backend: str, index: str, table: str, statement: str, parameters) -> bool:
     """Whether `index` serves a captured statement on `table`.
 
-    PostgreSQL: its plan names the index once sequential scans are priced out (the tables are small here).
+    PostgreSQL: its plan names the index once sequential and bitmap scans are priced out (the tables are small).
     SQLite has no statistics to choose by, so the statement is sent with `INDEXED BY`, which it refuses (« no query
     solution ») when the index cannot serve it: for a partial index, when the conditions do not imply its own."""
     with db.engine.connect() as conn:
