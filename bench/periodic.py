@@ -28,10 +28,10 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import statistics as stats  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 from datetime import date  # noqa: E402
 
-from sqlalchemy import create_engine, func, or_, select, text  # noqa: E402
+from sqlalchemy import func, or_, select  # noqa: E402
 
 import scheduler  # noqa: E402
 from bench import web  # noqa: E402
@@ -74,21 +74,14 @@ def main() -> None:
                                                            "postgresql+psycopg://postgres@127.0.0.1:5432"))
     parser.add_argument("--smoke", action="store_true", help="a throwaway database of 200 dossiers, few rounds")
     args = parser.parse_args()
-    throwaway = None
     if args.smoke:
         args.rounds = 2
-        throwaway = f"signalement_periodic_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(f"{args.server}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{throwaway}"'))
-        args.database = f"{args.server}/{throwaway}"
-        web.load(args.database, 200)
     elif not args.database:
         parser.error("--database (or --smoke) is required")
-    try:
-        app = production_app(args.database)
+    with (web.smoke_database(args.server, "periodic") if args.smoke else nullcontext(args.database)) as url:
+        app = production_app(url)
         with app.app_context():
-            web.settle_outbox(args.database)  # an idle pass: no backlog left by earlier in-process runs
+            web.settle_outbox(url)  # an idle pass: no backlog left by earlier in-process runs
             dossiers = db.session.scalar(select(func.count()).select_from(Dossier))
             acss = db.session.scalar(select(User).where(User.email == web.ACSS))
             ars = db.session.scalar(select(User).where(User.email == web.ARS))
@@ -117,11 +110,6 @@ def main() -> None:
                 (f"observatory {year}, Cellule ACSS", figures["statistics_national_ms"], ""),
                 (f"observatory {year}, ARS {region}", figures["statistics_region_ms"], "")):
             print(f"  {label:<45} {value:8.1f} ms{note}")
-    finally:
-        if throwaway:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{throwaway}" WITH (FORCE)'))
-            admin.dispose()
     print(" ".join(f"{name}={value:.1f}" for name, value in figures.items()) + f" dossiers={dossiers}")
 
 

@@ -39,9 +39,10 @@ import re  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 from urllib.parse import urlencode  # noqa: E402
 
-from sqlalchemy import create_engine, event, select, text  # noqa: E402
+from sqlalchemy import event, select  # noqa: E402
 
 from app import create_app  # noqa: E402
 from bench import web  # noqa: E402
@@ -188,19 +189,12 @@ def main() -> None:
                                                            "postgresql+psycopg://postgres@127.0.0.1:5432"))
     parser.add_argument("--smoke", action="store_true", help="a throwaway database of 200 dossiers, few rounds")
     args = parser.parse_args()
-    throwaway = None
     if args.smoke:
         args.rounds = 5
-        throwaway = f"signalement_cost_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(f"{args.server}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{throwaway}"'))
-        args.database = f"{args.server}/{throwaway}"
-        web.load(args.database, 200)
     elif not args.database:
         parser.error("--database (or --smoke) is required")
-    try:
-        app = production_app(args.database)
+    with (web.smoke_database(args.server, "cost") if args.smoke else nullcontext(args.database)) as url:
+        app = production_app(url)
         loaded = web.found(app, {})
         sends, hot = requests_of(app, loaded, random.Random(21))
         kinds = [k for k in args.kinds.split(",") if k in KINDS]
@@ -209,7 +203,7 @@ def main() -> None:
         with app.app_context():
             counter = Counter(db.engine)
         spent = AppTimes()
-        bare = BarePage(args.database)
+        bare = BarePage(url)
         bare_rounds = max(10, args.rounds)
         bare.sample(bare_rounds)
         results, through = {}, {}
@@ -232,11 +226,6 @@ def main() -> None:
               + ", ".join(f"{kind} {through[kind] / bare_ms:.1f}x" for kind in kinds) + " the bare page")
         with app.app_context():
             db.engine.dispose()
-    finally:
-        if throwaway:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{throwaway}" WITH (FORCE)'))
-            admin.dispose()
     print(" ".join(f"cost_{k}_ms={results[k][0]:.1f}" for k in kinds) + " "
           + " ".join(f"queries_{k}={results[k][1]:g}" for k in kinds) + f" bare_page_ms={bare_ms:.2f} "
           + " ".join(f"{k}_vs_bare={through[k] / bare_ms:.1f}" for k in kinds))

@@ -39,6 +39,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections import defaultdict  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
@@ -72,6 +73,24 @@ def load(url: str, count: int) -> tuple[dict, float]:
         db.engine.dispose()
     vacuum(url)
     return found(app, loaded), elapsed
+
+
+@contextmanager
+def smoke_database(server: str, prefix: str, count: int = 200):
+    """The URL of a throwaway PostgreSQL database loaded with `count` dossiers (the in-process benches' --smoke
+    size), dropped afterwards, also when the load or the bench fails."""
+    name = f"signalement_{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = f"{server}/{name}"
+        load(url, count)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def vacuum(url: str) -> None:
