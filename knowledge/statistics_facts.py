@@ -19,14 +19,21 @@ def facts_from_data(data: dict) -> dict:
             "personal_data": personal if isinstance(personal, bool) else None}
 
 
-def record_facts(dossier_id: int, data: dict, submitted: dict) -> None:
-    """Update a dossier's facts when a form submitted one of their fields (in the command's transaction)."""
+def record_facts(dossier_id: int, data: dict, submitted: dict, known: dict | None = None) -> None:
+    """Update a dossier's facts when a form submitted one of their fields (in the command's transaction).
+
+    `known` ({dossier id: facts}), for a dossier the transaction opened: it has no stored facts, so none are looked
+    for, and the facts a first step adds are kept there for the next steps (the session's identity map holds an
+    object only while something else does)."""
     if not FACT_KEYS & set(submitted):
         return
     facts = facts_from_data(data)
-    row = db.session.get(DossierFacts, dossier_id)
+    row = db.session.get(DossierFacts, dossier_id) if known is None else known.get(dossier_id)
     if row is None:
-        db.session.add(DossierFacts(dossier_id=dossier_id, **facts))
+        row = DossierFacts(dossier_id=dossier_id, **facts)
+        db.session.add(row)
+        if known is not None:
+            known[dossier_id] = row
     else:
         for key, value in facts.items():
             setattr(row, key, value)

@@ -30,7 +30,7 @@ from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, INSERT_AUDIT, even
 from workflow import live_cache, measures
 from workflow.form_schemas import validate_form
 from workflow.row_writes import write_changes
-from workflow.opened import opened as _opened, opened_in_this_transaction
+from workflow.opened import opened as _opened, opened_in_this_transaction, pending_task
 from workflow.sync import _retitle_open_tasks, _sync_dossier, _sync_tasks, _sync_timers
 
 
@@ -103,7 +103,8 @@ def start_dossier(structure: Structure, declarant: User | None, actor: Actor, ex
 def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int | None = None,
                   commit: bool = True, not_asked: frozenset = frozenset()) -> Dossier:
     """Complete a user task with the submitted data, after checking rights and the form (`commit` as in start_dossier)."""
-    row = db.session.get(TaskRow, task_id)
+    # A step of a dossier this transaction opened: its row waits for the commit (workflow/opened.py).
+    row = pending_task(task_id) or db.session.get(TaskRow, task_id)
     if row is None:
         raise EngineError("Cette tâche n'existe pas.", 404)
     if row.status != "ready":
@@ -337,7 +338,7 @@ def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, co
     deferred = opened[2] if instance.id in opened[1] else None
     with db.session.no_autoflush:  # one flush at commit instead of one per query
         _write_rows(instance, dossier, workflow, ctx, state_json, command, payload, visited, now, before,
-                    deferred_audit=deferred["audit"] if deferred is not None else None)
+                    deferred=deferred)
         # The instance and dossier columns the command changed, as two statements (row_writes.py).
         rows = deferred["rows"] if deferred is not None else None
         write_changes(instance, bump_version=True, deferred=rows)
@@ -345,7 +346,7 @@ def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, co
     kept = (instance.id, instance.definition_id, instance.state_json)  # read before commit expires them
     if commit:
         db.session.commit()
-    else:
+    elif deferred is None:
         db.session.flush()  # the caller's next command reads these rows; it commits them all at once
     # Kept even before the caller commits: it is only taken back while the row holds this very text,
     # which a rollback undoes (live_cache.py).
@@ -353,7 +354,8 @@ def _write(instance, dossier, workflow, ctx: CommandContext, state_json: str, co
 
 
 def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: str, command: str, payload: dict,
-                visited: list, now: datetime, before: tuple, deferred_audit: list | None = None) -> None:
+                visited: list, now: datetime, before: tuple, deferred: dict | None = None) -> None:
+    """The rows a command writes; with `deferred` (workflow/opened.py), its event and task rows wait for the commit."""
     seq = ctx.seq
     state_hash = serialization.sha256(state_json)
     if command == "migration":
@@ -370,7 +372,8 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
     instance.updated_at = now
     instance.status = "abandoned" if command == "abandon" else ("completed" if workflow.is_completed() else "running")
     ready = runtime.ready_user_tasks(workflow)  # the tasks the command leaves open, for the dossier and the rows
-    _sync_dossier(dossier, workflow, ctx, now, (payload.get("data") or {}) if command == "complete" else {}, ready)
+    _sync_dossier(dossier, workflow, ctx, now, (payload.get("data") or {}) if command == "complete" else {}, ready,
+                  deferred)
     # The event first: a concurrent command that committed this seq already fails here, at once.
     event = AuditEvent(instance_id=instance.id, seq=seq, at=now, actor=ctx.actor.name, actor_role=ctx.actor.role,
                        command=command, payload=payload, service_results=ctx.service_calls, visited=visited,
@@ -378,12 +381,12 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
     event.hash = event_hash(event)
     instance.last_hash = event.hash
     row = {column: getattr(event, column) for column in AUDIT_COLUMNS}
-    if deferred_audit is not None:
-        deferred_audit.append(row)
+    if deferred is not None:
+        deferred["audit"].append(row)
     else:
         db.session.execute(INSERT_AUDIT, [row])
     _sync_tasks(instance, dossier, workflow, before[0], payload.get("task_id") if command == "complete" else None,
-                ctx, now, ready)
+                ctx, now, ready, pending=deferred["tasks"] if deferred is not None else None)
     _sync_timers(instance, workflow, before[1], now)
     if ctx.outbox:
         note_due(db.session, now)

@@ -2,18 +2,25 @@
 
 A declaration opens its dossier and completes its first steps in one transaction (workflow/start_command.py). No
 other transaction sees that dossier before the commit, so the commands on it take no row lock, read nothing of it
-again, and gather their audit events and their instance and dossier columns (workflow/commands.py, _write), which a
-listener writes just before the commit, whoever commits: one multi-row INSERT and one UPDATE per row, the version
-bumped once per command as when each wrote its own. A rollback forgets them with the transaction.
+again, and gather their audit events, their instance and dossier columns (workflow/commands.py, _write) and their
+task rows (workflow/sync.py, _sync_tasks), which a listener writes just before the commit, whoever commits: one
+multi-row INSERT per table and one UPDATE per row, the version bumped once per command as when each wrote its own.
+A task row a later step completes is inserted completed: the rows stored are those the commands left, as when each
+wrote its own. A rollback forgets them with the transaction.
+
+Until then, a task row of such a dossier exists only here: code that looks one up in the transaction that opened
+it asks `pending_task` first (workflow/start_command.py, workflow/commands.complete_task).
 """
 from __future__ import annotations
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
-from models import db
+from models import TaskRow, db
 from workflow.event_chain import INSERT_AUDIT
 from workflow.row_writes import write_deferred
+
+INSERT_TASKS = insert(TaskRow.__table__)  # built once (row_writes.py says why)
 
 
 def opened_in_this_transaction() -> dict:
@@ -26,14 +33,33 @@ def opened_in_this_transaction() -> dict:
 
 
 def opened() -> tuple:
-    """(transaction, {instance id: (instance, dossier)}, {"audit": event rows, "rows": columns} deferred to its
-    commit) of the session's current transaction."""
+    """(transaction, {instance id: (instance, dossier)}, {"audit": event rows, "rows": columns, "tasks": {task id:
+    task row}, "facts": {dossier id: DossierFacts}} deferred to its commit) of the session's current transaction."""
     session = db.session()
     transaction = session.get_transaction()
     kept = session.info.get("opened_instances")
     if kept is None or kept[0] is not transaction:
-        kept = session.info["opened_instances"] = (transaction, {}, {"audit": [], "rows": {}})
+        kept = session.info["opened_instances"] = (transaction, {}, {"audit": [], "rows": {}, "tasks": {},
+                                                                     "facts": {}})
     return kept
+
+
+def pending_task(task_id: str | None = None, dossier_id: int | None = None, spec_name: str | None = None,
+                 ready: bool = False) -> TaskRow | None:
+    """A task row a command on a dossier opened in this transaction left for the commit, by id or by (dossier, step
+    name, the first created), as an object outside the session (reading it costs no query; it is never written
+    from here); None when there is none, and then the row, if any, is in the database."""
+    kept = db.session().info.get("opened_instances")
+    if kept is None or kept[0] is not db.session().get_transaction() or not kept[2]["tasks"]:
+        return None
+    rows = kept[2]["tasks"]
+    if task_id is not None:
+        found = [rows[task_id]] if task_id in rows else []
+    else:
+        found = sorted((row for row in rows.values() if row["dossier_id"] == dossier_id
+                        and row["spec_name"] == spec_name and (not ready or row["status"] == "ready")),
+                       key=lambda row: (row["created_at"], row["id"]))
+    return TaskRow(**found[0]) if found else None
 
 
 @event.listens_for(Session, "before_commit")
@@ -47,6 +73,11 @@ def _write_deferred(session) -> None:
     if deferred["audit"]:
         session.execute(INSERT_AUDIT, deferred["audit"])
         deferred["audit"] = []
+    if deferred["tasks"]:
+        rows = list(deferred["tasks"].values())
+        columns = set().union(*rows)  # a completed row names its completion, a ready one does not
+        session.execute(INSERT_TASKS, [{column: row.get(column) for column in columns} for row in rows])
+        deferred["tasks"] = {}
     if deferred["rows"]:
         with session.no_autoflush:
             write_deferred(deferred["rows"])

@@ -21,6 +21,7 @@ from engine.errors import EngineError
 from models import Dossier, Draft, IdempotencyKey, Structure, TaskRow, User, db
 from timekeeping.clock import app_now
 from workflow import commands, context
+from workflow.opened import pending_task
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -53,13 +54,21 @@ def dossier_for_key(user_id: int, key: str) -> Dossier | None:
 
 def first_step(dossier: Dossier, spec_name: str) -> TaskRow | None:
     """The task row of a dossier's first step (ready or completed)."""
-    return db.session.scalar(select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.spec_name == spec_name)
-                             .order_by(TaskRow.created_at).limit(1))
+    return pending_task(dossier_id=dossier.id, spec_name=spec_name) or db.session.scalar(
+        select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.spec_name == spec_name)
+        .order_by(TaskRow.created_at).limit(1))
+
+
+def ready_step(dossier: Dossier, step: str) -> TaskRow | None:
+    """The dossier's ready task `step`: left for the commit when this transaction opened the dossier
+    (workflow/opened.py), else stored."""
+    return (pending_task(dossier_id=dossier.id, spec_name=step, ready=True)
+            or db.session.scalar(READY_STEP, {"_dossier": dossier.id, "_step": step}))
 
 
 def complete_step(dossier: Dossier, step: str, data: dict, actor: context.Actor) -> None:
     """Complete the dossier's ready task `step` without committing (a refused step: 409, nothing kept)."""
-    row = db.session.scalar(READY_STEP, {"_dossier": dossier.id, "_step": step})
+    row = ready_step(dossier, step)
     if row is None:
         raise EngineError(f"Le processus en service ne propose pas l'étape « {step} » de la déclaration.", 409)
     commands.complete_task(row.id, data, actor, commit=False)
@@ -81,7 +90,7 @@ def start_declaration(structure: Structure, declarant: User, step: str, extra: d
     try:
         dossier = commands.start_dossier(structure, declarant, actor, extra, commit=False, numbered=False)
         _checkpoint("started")
-        row = db.session.scalar(READY_STEP, {"_dossier": dossier.id, "_step": step})
+        row = ready_step(dossier, step)
         if row is None:
             raise EngineError("Le processus ne commence pas par l'étape attendue.", 500)
         if data is not None:

@@ -34,8 +34,9 @@ CANCEL_TIMERS = update(TIMERS).where(*_PENDING).values(status="cancelled")
 
 
 def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime, submitted: dict,
-                  ready: list | None = None) -> None:
-    """`ready`: the workflow's READY user tasks, when the caller has them (runtime.ready_user_tasks)."""
+                  ready: list | None = None, deferred: dict | None = None) -> None:
+    """`ready`: the workflow's READY user tasks, when the caller has them (runtime.ready_user_tasks); `deferred`: what
+    the commit writes for a dossier this transaction opened (workflow/opened.py), whose rows are all still there."""
     data = runtime.current_data(workflow)
     dossier.title = (data.get("titre") or dossier.title or "")[:255]
     dossier.incident_types = list(data.get("types_incident") or dossier.incident_types or [])
@@ -61,22 +62,29 @@ def _sync_dossier(dossier: Dossier, workflow, ctx: CommandContext, now: datetime
             dossier.declared_at = now
         if state == "clôturé":
             dossier.closed_at = now
-    _sync_priority(dossier)
-    record_facts(dossier.id, data, submitted)  # origin and data impact, for the statistics
+    _sync_priority(dossier, deferred["tasks"] if deferred is not None else None)
+    # Origin and data impact, for the statistics.
+    record_facts(dossier.id, data, submitted, known=deferred["facts"] if deferred is not None else None)
     ready = runtime.ready_user_tasks(workflow) if ready is None else ready
     dossier.phase = _phase(ready[0].task_spec.name if ready else (workflow.last_task.task_spec.name
                                                                  if workflow.last_task else ""))
     dossier.updated_at = now
 
 
-def _sync_priority(dossier: Dossier) -> None:
-    """The dossier's priority from its markers, copied on its open tasks when it changes."""
+def _sync_priority(dossier: Dossier, pending: dict | None = None) -> None:
+    """The dossier's priority from its markers, copied on its open tasks when it changes (`pending`: the task rows
+    left for the commit, when this transaction opened the dossier: it has no other)."""
     score = priority_score(bool(dossier.urgent_help), dossier.care_impact, bool(dossier.health_impact),
                            dossier.qualification, bool(dossier.off_hours))
     if score != (dossier.priority or 0):
         delta = score - (dossier.priority or 0)
         dossier.priority = score
-        db.session.execute(REPRIORITIZE, {"_dossier": dossier.id, "_delta": delta})
+        if pending is None:
+            db.session.execute(REPRIORITIZE, {"_dossier": dossier.id, "_delta": delta})
+            return
+        for row in pending.values():
+            if row["dossier_id"] == dossier.id and row["status"] == "ready":
+                row["priority"] += delta
 
 
 PHASES = {"p1": "Phase 1 - Signalement", "mil": "Exception - Hôpital des armées", "p2": "Phase 2 - Prise en compte",
@@ -102,26 +110,38 @@ def _retitle_open_tasks(instance, workflow) -> None:
 
 
 def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: CommandContext, now: datetime,
-                ready_tasks: list | None = None) -> None:
+                ready_tasks: list | None = None, pending: dict | None = None) -> None:
     """Task rows follow the READY user tasks; `before` holds the ids that were READY before the command
     (`ready_tasks`: those READY now, when the caller has them).
 
     Rows mirror the stored state, so what changed is known without reading them back: only the
-    rows that changed are written, with plain statements instead of loaded objects.
+    rows that changed are written, with plain statements instead of loaded objects. With `pending` (the rows left
+    for the commit of the transaction that opened the dossier, workflow/opened.py) the changes are made there.
     """
     ready_tasks = runtime.ready_user_tasks(workflow) if ready_tasks is None else ready_tasks
     ready = {str(t.id): t for t in ready_tasks}
+    deferring, pending = pending is not None, {} if pending is None else pending
     gone = before - ready.keys()
     if completed_id in gone:
-        db.session.execute(COMPLETE_TASK, {"_id": completed_id, "_at": now, "_by": ctx.actor.user_id})
+        if completed_id in pending:
+            if pending[completed_id]["status"] == "ready":
+                pending[completed_id].update(status="completed", completed_at=now, completed_by=ctx.actor.user_id)
+        else:
+            db.session.execute(COMPLETE_TASK, {"_id": completed_id, "_at": now, "_by": ctx.actor.user_id})
     cancelled = list(gone - {completed_id})
     claims = {}
-    if cancelled:
-        # An interrupted task comes back (e.g. after the weekly timer): the analyst keeps the claim.
-        # The new task instance is assigned to them as it appears (its claim time is now).
-        claims = dict(db.session.execute(select(TaskRow.spec_name, TaskRow.claimed_by)
-                                         .where(TaskRow.id.in_(cancelled))).all())
-        db.session.execute(CANCEL_TASKS, {"_ids": cancelled, "_at": now})
+    # An interrupted task comes back (e.g. after the weekly timer): the analyst keeps the claim.
+    # The new task instance is assigned to them as it appears (its claim time is now).
+    for task_id in [task_id for task_id in cancelled if task_id in pending]:
+        row = pending[task_id]
+        claims[row["spec_name"]] = row["claimed_by"]
+        if row["status"] == "ready":
+            row.update(status="cancelled", completed_at=now)
+    stored = [task_id for task_id in cancelled if task_id not in pending]
+    if stored:
+        claims.update(db.session.execute(select(TaskRow.spec_name, TaskRow.claimed_by)
+                                         .where(TaskRow.id.in_(stored))).all())
+        db.session.execute(CANCEL_TASKS, {"_ids": stored, "_at": now})
     rows = []
     definition = db.session.get(ProcessDefinition, instance.definition_id)
     for task_id in sorted(ready.keys() - before):
@@ -134,10 +154,12 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
                          created_at=now, due_at=due_date(definition, spec.name, now, ctx),
                          claimed_by=claims.get(spec.name), claimed_at=now if claims.get(spec.name) else None,
                          priority=(dossier.priority or 0) + targets.priority_boost(definition, spec.name)))
-    if rows:
+    if rows and deferring:
+        pending.update((row["id"], row) for row in rows)
+    elif rows:
         db.session.execute(INSERT_TASKS, rows)
-        for row in rows:
-            note_due(db.session, row["due_at"])  # rows written as statements: tell the scheduler
+    for row in rows:
+        note_due(db.session, row["due_at"])  # rows written as statements: tell the scheduler
 
 
 def due_date(definition: ProcessDefinition, spec_name: str, now: datetime, ctx: CommandContext):
