@@ -232,6 +232,17 @@ def forms_of(definition: ProcessDefinition) -> dict:
     return _forms_cache[key]
 
 
+def validator_of(definition: ProcessDefinition, form_name: str) -> Draft202012Validator:
+    """The compiled validator of a deployed form, built once per definition content and form (a definition's
+    content never changes, and building one costs more than validating)."""
+    key = (definition.content_hash, form_name)
+    validator = _validators.get(key)
+    if validator is None:
+        validator = _validators[key] = Draft202012Validator(forms_of(definition)[form_name],
+                                                            format_checker=FORMAT_CHECKER)
+    return validator
+
+
 def validate_form(definition: ProcessDefinition, form_name: str | None, data: dict,
                   not_asked: frozenset = frozenset(), now: datetime | None = None) -> dict:
     """Validate submitted data against the task's JSON Schema (the definition's own copy), without the
@@ -245,11 +256,7 @@ def validate_form(definition: ProcessDefinition, form_name: str | None, data: di
     if not_asked:  # questions hidden by the UI schema: a narrowed schema, not cached
         errors = validate(without_fields(schema, not_asked), data)
     else:
-        key = (definition.content_hash, form_name)
-        validator = _validators.get(key)
-        if validator is None:  # built once per deployed form: a definition's content never changes
-            validator = _validators[key] = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
-        errors = validate(schema, data, validator)
+        errors = validate(schema, data, validator_of(definition, form_name))
     errors = {**date_errors(schema, data, now), **errors}
     if errors:
         raise FormErrors(errors)

@@ -22,17 +22,24 @@ MISSING_BLOCK = "Ce bloc est obligatoire : un objet JSON avec les réponses du f
 INVALID = "La déclaration contient des erreurs : rien n'a été enregistré."
 
 
-def block_schemas(definition=None) -> dict:
-    """{body member: JSON Schema of its form} in the latest deployed definition (None for a missing step)."""
+def block_forms(definition=None) -> dict:
+    """{body member: (JSON Schema of its form, its compiled validator)} in the latest deployed definition ((None,
+    None) for a missing step). The schemas are the definition's cached ones: to be read, not changed."""
     definition = definition or deployment.active_definition()
     spec, _ = deployment.spec_of(definition)
-    schemas = {}
+    forms = {}
     for member, step in BLOCKS:
         task = spec.task_specs.get(step)
         form = runtime.task_form(task)[0] if task is not None else None
         schema = form_schemas.forms_of(definition).get(form) if form else None  # parsed once per content
-        schemas[member] = copy.deepcopy(schema)
-    return schemas
+        forms[member] = (schema, form_schemas.validator_of(definition, form) if schema is not None else None)
+    return forms
+
+
+def block_schemas(definition=None) -> dict:
+    """{body member: JSON Schema of its form} in the latest deployed definition (None for a missing step), copies
+    the caller may change."""
+    return {member: copy.deepcopy(schema) for member, (schema, _) in block_forms(definition).items()}
 
 
 def request_schema() -> dict:
@@ -54,22 +61,23 @@ def too_long(schema: dict, data: dict) -> dict:
     return errors
 
 
-def validate(body: dict, structure: Structure, schemas: dict) -> dict:
-    """{field: French message} over the whole declaration (fields named `block.field`)."""
+def validate(body: dict, structure: Structure, forms: dict) -> dict:
+    """{field: French message} over the whole declaration (fields named `block.field`); `forms` as block_forms
+    gives them."""
     errors = {}
     finess = body.get("finess_site")
     finess_error = check_finess(structure, finess if isinstance(finess, str) else "")
     if finess_error:
         errors["finess_site"] = finess_error
-    unknown = sorted(set(body) - {"finess_site", *schemas})
+    unknown = sorted(set(body) - {"finess_site", *forms})
     if unknown:
         errors[""] = f"Champ inconnu : {', '.join(unknown)}"
-    for member, schema in schemas.items():
+    for member, (schema, validator) in forms.items():
         data = body.get(member)
         if not isinstance(data, dict):
             errors[member] = MISSING_BLOCK
             continue
-        found = {**too_long(schema or {}, data), **form_schemas.validate(schema or {}, data)}
+        found = {**too_long(schema or {}, data), **form_schemas.validate(schema or {}, data, validator)}
         errors.update({f"{member}.{field}" if field else member: text for field, text in found.items()})
     return errors
 
@@ -86,8 +94,7 @@ def declare(user, body, key):
     structure = db.session.get(Structure, user.structure_id) if user.structure_id else None
     if structure is None:
         french_abort(403, "Votre compte n'est rattaché à aucune structure.")
-    schemas = block_schemas()
-    errors = validate(body, structure, schemas)
+    errors = validate(body, structure, block_forms())
     if errors:
         return problem(422, INVALID, errors=errors)
     blocks = {member: body[member] for member, _ in BLOCKS}
