@@ -7,6 +7,8 @@ Usage (with the checkout on PYTHONPATH): python tests/crash_child.py URL NOW MOD
   claim KIND             claim due rows ("outbox" or "timers"), report, and wait to be killed
   complete-api TASK TOKEN KEY  complete a task through the API (the opening's data) and kill itself right
                          after the completion's commit, before any answer leaves
+  declare-api TOKEN KEY  declare through the API (the four blocks of phase 1) and kill itself right after the
+                         declaration's commit, before any answer leaves
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from cli import scenarios
 from mail import mailer
 from models import Structure, User, db
 from timekeeping import clock as clock_mod
+from web.api import declarations as api_declarations
 from web.api import tasks as api_tasks
 from workflow import start_command, timers
 
@@ -70,6 +73,15 @@ def main() -> None:
             api_tasks.checkpoint_hook = lambda point: die() if point == "committed" else None
             response = app.test_client().post(f"/api/v1/tasks/{args[0]}/completion", json=dict(scenarios.OPENING[0][1]),
                                               headers={"Authorization": f"Bearer {args[1]}", "Idempotency-Key": args[2]})
+            print("ANSWERED", response.status_code, response.get_data(as_text=True), flush=True)
+        elif mode == "declare-api":
+            api_declarations.checkpoint_hook = lambda point: die() if point == "committed" else None
+            structure = db.session.get(Structure, db.session.scalar(select(User).where(User.email == DECLARANT))
+                                       .structure_id)
+            body = {"finess_site": structure.finess_et, "perimetre": scenarios.PERIMETRE, "impact": scenarios.IMPACT,
+                    "origine": scenarios.ORIGINE, "formulaire": scenarios.formulaire()}
+            response = app.test_client().post("/api/v1/declarations", json=body, headers={
+                "Authorization": f"Bearer {args[0]}", "Idempotency-Key": args[1]})
             print("ANSWERED", response.status_code, response.get_data(as_text=True), flush=True)
         elif mode == "claim":
             claimed = (mailer.claim_messages(app.extensions["clock"].now())[1] if args[0] == "outbox"

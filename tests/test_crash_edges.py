@@ -139,6 +139,34 @@ def test_a_completion_killed_after_its_commit_replays_its_answer_to_the_retry(ap
     assert verifier.verify_dossier(db.session.get(Dossier, dossier_id)).ok
 
 
+def test_a_declaration_killed_after_its_commit_replays_its_answer_to_the_retry(app, client, clock):
+    """A worker killed right after an API declaration's commit, before answering: the answer was kept with its key in
+    that commit, so the retry with the same Idempotency-Key gets it at once (201, replayed), not 409 for the
+    lease's minute; the entities it names are those the stored dossier gives."""
+    from test_api import call, declaration, token
+    from web.declaration.declare import alerted_entities
+
+    clock.set(scenarios.MONDAY_MORNING)
+    secret = token(DECLARANT)
+    child = spawn(app, clock, "declare-api", secret, KEY)
+    output = child.stdout.read() if child.stdout else ""
+    assert killed(child), output
+    assert "ANSWERED" not in output
+    db.session.expire_all()
+    [dossier] = db.session.scalars(select(Dossier)).all()  # the commit happened before the kill
+    stored = db.session.scalar(select(ApiIdempotency).where(ApiIdempotency.key == KEY))
+    assert stored.status == 201 and stored.location == f"/api/v1/dossiers/{dossier.id}"
+    assert stored.body == {"id": dossier.id, "number": dossier.number, "state": dossier.state,
+                           "href": stored.location, "entites_alertees": alerted_entities(dossier)}
+    assert stored.body["entites_alertees"] and dossier.number.startswith("SSI-")
+
+    retry = call(client, "POST", "/declarations", secret, declaration(structure_of(DECLARANT).finess_et), KEY)
+    assert retry.status_code == 201, retry.get_data(as_text=True)
+    assert retry.headers["Idempotent-Replayed"] == "true" and retry.get_json() == stored.body
+    assert db.session.scalar(select(func.count()).select_from(Dossier)) == 1
+    assert verifier.verify_dossier(dossier).ok
+
+
 def test_random_kills_leave_no_orphan_and_no_hole(app, clock):
     rng = random.Random(20261201)
     in_flight = []

@@ -62,6 +62,15 @@ def pending_task(task_id: str | None = None, dossier_id: int | None = None, spec
     return TaskRow(**found[0]) if found else None
 
 
+def pending_events(instance_id: int) -> list[dict]:
+    """The audit event rows (columns as workflow/event_chain.AUDIT_COLUMNS) the commands on a dossier opened in this
+    transaction left for the commit, oldest first."""
+    kept = db.session().info.get("opened_instances")
+    if kept is None or kept[0] is not db.session().get_transaction():
+        return []
+    return [row for row in kept[2]["audit"] if row["instance_id"] == instance_id]
+
+
 @event.listens_for(Session, "before_commit")
 def _write_deferred(session) -> None:
     """Before any commit of a session: what the commands on the dossiers its transaction opened gathered, written

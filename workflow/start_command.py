@@ -76,9 +76,11 @@ def complete_step(dossier: Dossier, step: str, data: dict, actor: context.Actor)
 
 def start_declaration(structure: Structure, declarant: User, step: str, extra: dict | None = None,
                       data: dict | None = None, draft: dict | None = None,
-                      key: str | None = None, following: list | None = None) -> tuple[Dossier, bool]:
+                      key: str | None = None, following: list | None = None,
+                      before_commit=None) -> tuple[Dossier, bool]:
     """Open a dossier and, in the same commit, complete its first `step` with `data` (or save `draft`),
-    then each (step, data) of `following` in turn (the API declares all of phase 1 at once).
+    then each (step, data) of `following` in turn (the API declares all of phase 1 at once); `before_commit`,
+    called with the dossier, writes more in that commit (the API's answer to its idempotency key).
 
     Returns (dossier, created); with a `key` this user already used, the earlier dossier and False.
     """
@@ -104,6 +106,8 @@ def start_declaration(structure: Structure, declarant: User, step: str, extra: d
             # A concurrent request with the same key fails here (unique per user) and returns the winner's dossier.
             db.session.execute(insert(IdempotencyKey), [dict(user_id=declarant.id, key=key, dossier_id=dossier.id,
                                                              created_at=app_now())])
+        if before_commit is not None:
+            before_commit(dossier)
         _checkpoint("completed")
         db.session.commit()
     except IntegrityError:

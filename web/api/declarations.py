@@ -8,6 +8,7 @@ import copy
 
 from engine import runtime
 from models import Structure, db
+from web.api import idempotency
 from web.api.schemas import ref, request_text
 from web.api.spec import operation
 from web.declaration.declare import FIRST_STEP, alerted_entities, check_finess
@@ -15,6 +16,8 @@ from web.auth.security import french_abort, problem
 from web.casework.tasks import FIELD_MAX_CHARS
 from workflow import deployment, form_schemas, start_command
 
+# Test hook, called with "committed" once the declaration's commit is done (tests/crash_child.py kills itself there).
+checkpoint_hook = None
 # (body member, BPMN task) in the order the process asks them.
 BLOCKS = [("perimetre", "p1_perimetre"), ("impact", "p1_impact"), ("origine", "p1_origine"),
           ("formulaire", "p1_formulaire")]
@@ -98,13 +101,29 @@ def declare(user, body, key):
     if errors:
         return problem(422, INVALID, errors=errors)
     blocks = {member: body[member] for member, _ in BLOCKS}
+    answers = []
+
+    def record(dossier):
+        """The answer, kept with its key in the dossier's own commit (web/api/idempotency.py)."""
+        answers.append(_answer(dossier))
+        idempotency.record(user.id, key, idempotency.fingerprint(body), 201, answers[0], answers[0]["href"])
     try:
-        dossier, _ = start_command.start_declaration(
+        dossier, created = start_command.start_declaration(
             structure, user, FIRST_STEP, extra={"finess_site": body["finess_site"].strip().upper()},
-            data=blocks["perimetre"], key=key, following=[(step, blocks[member]) for member, step in BLOCKS[1:]])
+            data=blocks["perimetre"], key=key, following=[(step, blocks[member]) for member, step in BLOCKS[1:]],
+            before_commit=record)
     except form_schemas.FormErrors as exc:  # the definition changed between the two checks: nothing was kept
         db.session.rollback()
         return problem(422, INVALID, errors=exc.errors)
+    if created:
+        idempotency.recorded()
+        if checkpoint_hook is not None:
+            checkpoint_hook("committed")
+    answer = answers[0] if created else _answer(dossier)  # else: the dossier an earlier request with this key made
+    return answer, 201, {"Location": answer["href"]}
+
+
+def _answer(dossier) -> dict:
     href = f"/api/v1/dossiers/{dossier.id}"
-    return ({"id": dossier.id, "number": dossier.number, "state": dossier.state, "href": href,
-             "entites_alertees": alerted_entities(dossier)}, 201, {"Location": href})
+    return {"id": dossier.id, "number": dossier.number, "state": dossier.state, "href": href,
+            "entites_alertees": alerted_entities(dossier)}

@@ -7,9 +7,9 @@ response is then stored in that row; a retry with the same key gets it again, ma
 not kept, so a client may correct its request and retry with its key; a pending row older than
 LEASE (its request crashed) is taken over by the next retry. Declarations also pass the key to
 workflow/start_command.py, whose own key row is written in the dossier's commit: a retry after a crash
-between that commit and the stored response still leads to the same dossier. Task completions write
-their answer with `record` in the command's own transaction: a worker killed right after that commit
-leaves the key answered, and the retry gets the original answer, not 409.
+between that commit and the stored response still leads to the same dossier. Task completions and
+declarations write their answer with `record` in the command's own transaction: a worker killed right after that
+commit leaves the key answered, and the retry gets the original answer, not 409.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import hashlib
 import json
 from datetime import timedelta
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -132,10 +132,17 @@ def record(user_id: int, key: str, print_: str, status: int, body: dict, locatio
                                                          created_at=app_now(), **values)])
 
 
+def recorded() -> None:
+    """Said by a view once the commit holding its `record` succeeded: `finish` has nothing left to write."""
+    g.idempotency_recorded = True
+
+
 def finish(user_id: int, key: str, response) -> None:
     """Store a successful response in the claimed row, or free the key after a failure (a row the
     view already answered with `record` is left as it is)."""
     db.session.rollback()  # whatever the view left uncommitted is not the answer's to keep
+    if g.pop("idempotency_recorded", False) and response is not None and 200 <= response.status_code < 300:
+        return  # answered in the view's own commit
     where = (ApiIdempotency.user_id == user_id, ApiIdempotency.key == key, ApiIdempotency.status.is_(None))
     if response is not None and 200 <= response.status_code < 300:
         db.session.execute(update(ApiIdempotency).where(*where).values(

@@ -86,6 +86,7 @@ def complete(user, data, key, task_id):
     # The key and its answer in the completion's own commit: a retry after a crash here replays it.
     idempotency.record(user.id, key, idempotency.fingerprint(data), 200, answer)
     db.session.commit()
+    idempotency.recorded()
     if checkpoint_hook is not None:
         checkpoint_hook("committed")
     return answer

@@ -17,6 +17,7 @@ from web.auth.login import current_user, roles_required
 from web.auth.security import french_abort
 from web.casework.tasks import WIZARD, next_step_redirect, size_errors
 from workflow import commands, context, deployment, form_schemas, start_command
+from workflow.opened import pending_events
 
 bp = Blueprint("declare", __name__, url_prefix="/declarer")
 FIRST_STEP = "p1_perimetre"
@@ -145,11 +146,14 @@ def _resume(dossier: Dossier, user):
 
 
 def alerted_entities(dossier: Dossier) -> list[str]:
-    """Entities alerted by the declaration: the acknowledgement's list, else the outbox recipients."""
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id)
-                                .order_by(AuditEvent.seq.desc())).all()
-    for event in events:
-        for call in event.service_results or []:
+    """Entities alerted by the declaration: the acknowledgement's list, else the outbox recipients. Also before the
+    commit of the transaction that opened the dossier (its events wait for it: workflow/opened.py)."""
+    pending = pending_events(dossier.instance_id)
+    results = [row["service_results"] for row in reversed(pending)] if pending else [
+        event.service_results for event in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id).order_by(AuditEvent.seq.desc()))]
+    for calls in results:
+        for call in calls or []:
             try:
                 result = json.loads(call.get("result") or "{}")
             except (TypeError, ValueError):
