@@ -20,7 +20,7 @@ from engine import clockhooks
 from handlers import similarity
 from mail import links
 from mail.notifications import DEFAULT_MAILBOXES
-from models import db, prepared
+from models import db, liveness, prepared
 from timekeeping import clock as clock_mod
 
 ROOT = Path(__file__).parent
@@ -129,9 +129,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config is None:
         if production():  # configuration from the environment only: no file in the checkout decides
-            app.config.update(LOG_FORMAT="json", SCHEDULER_ENABLED=False,
-                              # a worker killed mid-request or a restarted server leaves dead connections
-                              SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True})
+            # (a restarted server leaves dead connections in the pool: models/liveness.py replaces them)
+            app.config.update(LOG_FORMAT="json", SCHEDULER_ENABLED=False)
         else:
             app.config.from_pyfile("config.py", silent=True)
         app.config.update(DATABASE_LIMITS)
@@ -161,6 +160,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         for engine in db.engines.values():
             prepared.install(engine)  # statements stay prepared across read-only requests (models/prepared.py)
+            liveness.install(engine)  # dead pooled connections replaced without a ping (models/liveness.py)
 
     app.extensions["dry_run"] = _dry_runner(app)
     cli.process.init_app(app)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
@@ -104,6 +104,44 @@ def test_database_refused_answers_503_then_recovers_without_restart(app, client,
     page = client.get("/boite")
     assert page.status_code == 200 and "Se déconnecter" in page.get_data(as_text=True)
     assert call(client, "GET", "/tasks", secret).status_code == 200
+
+
+def test_connections_a_server_ended_are_replaced_before_any_request_meets_them(app, client, backend):
+    """The server ends every connection of the application (a restart, pg_terminate_backend): the next page and the
+    next API call are served at once, the dead connections refused when taken from the pool (models/liveness.py),
+    without a ping; a healthy connection at rest is taken again, not replaced."""
+    if backend != "postgresql":
+        pytest.skip("les connexions mises en commun ne concernent que PostgreSQL")
+    login(client, ACSS)
+    secret = token(ACSS)
+    assert client.get("/boite").status_code == 200
+
+    def backend_pid() -> int:
+        pid = db.session.scalar(text("SELECT pg_backend_pid()"))
+        db.session.remove()  # back to the pool
+        return pid
+    first = backend_pid()
+    assert backend_pid() == first  # at rest and alive: kept
+    refused_at_checkout = []
+    event.listen(db.engine, "invalidate", lambda *args: refused_at_checkout.append(args))
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            ended = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name "
+                                      "AND pid <> pg_backend_pid()"), {"name": url.database}).all()
+            assert ended and all(row[0] for row in ended)
+            deadline = time.monotonic() + 10
+            while conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                               {"pid": first}).scalar() and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        admin.dispose()
+    page = client.get("/boite")
+    assert page.status_code == 200 and "Se déconnecter" in page.get_data(as_text=True)
+    assert call(client, "GET", "/tasks", secret).status_code == 200
+    assert refused_at_checkout  # the dead connection was met, and replaced before use
+    assert backend_pid() != first
 
 
 def test_an_unreachable_server_answers_503_whatever_the_session(app, backend, tmp_path):
