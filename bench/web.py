@@ -256,8 +256,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30, help="measured seconds of each run")
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--clients", default="1,4,32", help="closed-loop client counts, comma-separated")
-    # The production shape's defaults (scripts/gunicorn.conf.py): 2 x cores + 1 single-threaded workers.
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1)))
+    # The production shape's defaults (scripts/gunicorn.conf.py): cores + 1 single-threaded workers.
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 1)))
     parser.add_argument("--server", default=os.environ.get("TEST_POSTGRES_SERVER",
                                                            "postgresql+psycopg://postgres@127.0.0.1:5432"))

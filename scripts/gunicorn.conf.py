@@ -2,15 +2,23 @@
 import os
 
 bind = os.environ.get("BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}")
-# Single-threaded (sync) worker processes by default, 2 x cores + 1 of them: a worker accepts a connection only
+# Single-threaded (sync) worker processes by default, cores + 1 of them: a worker accepts a connection only
 # when it is free, so requests are served in arrival order across workers, and no request waits for the GIL
 # behind its worker's other threads (each database round trip would). Measured at 100,000 dossiers with
 # 32 clients on 2 cores (bench/web.py, paired runs): p99 1.1-1.5 s with 5 sync workers against 1.9-3.5 s
 # with 3 workers x 4 threads at the same throughput, where keep-alive connections pinned to one worker
-# queue behind each other. GUNICORN_THREADS > 1 gives
+# queue behind each other; 2 workers x 4 threads were slower than 2 sync ones at 40 requests/s too.
+# Cores + 1 rather than gunicorn's usual 2 x cores + 1: a request here spends little time waiting (PostgreSQL
+# is near), so more processes than cores only share them. Paired runs on 2 cores: 3 workers served 211-212
+# requests/s at 32 clients against 197-198 for 5 (API declarations' p99 216-225 ms against 256-258 ms), their
+# ramp reached 198-199/s against 174-183/s, and with a user opening the observatory (0.5 s pages) back to back
+# beside 40 requests/s the others' median was 16-17 ms against 20 ms, their p99 65-70 ms both. 2 workers were
+# faster still at the median, but one such slow page then held half of them (a p99 of 150 ms in one of two runs).
+# More slow pages at once (exports, observatories, process uploads' dry runs) call for a larger WEB_CONCURRENCY.
+# GUNICORN_THREADS > 1 gives
 # gthread workers (keep-alive, a slow client holds a thread, not a process). Sync workers read whole requests
 # from a buffering reverse proxy in front (docs/reference/operations.md, « Production »).
-workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1) + 1)))
+workers = int(os.environ.get("WEB_CONCURRENCY", str((os.cpu_count() or 1) + 1)))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
 # The app is built once in the master and forked: workers start (and restart after a crash) in milliseconds.
