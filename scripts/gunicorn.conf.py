@@ -9,10 +9,11 @@ bind = os.environ.get("BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.enviro
 # with 3 workers x 4 threads at the same throughput, where keep-alive connections pinned to one worker
 # queue behind each other; 2 workers x 4 threads were slower than 2 sync ones at 40 requests/s too.
 # Cores + 1 rather than gunicorn's usual 2 x cores + 1: a request here spends little time waiting (PostgreSQL
-# is near), so more processes than cores only share them. Paired runs on 2 cores: 3 workers served 211-212
-# requests/s at 32 clients against 197-198 for 5 (API declarations' p99 216-225 ms against 256-258 ms), their
-# ramp reached 198-199/s against 174-183/s, and with a user opening the observatory (0.5 s pages) back to back
-# beside 40 requests/s the others' median was 16-17 ms against 20 ms, their p99 65-70 ms both. 2 workers were
+# is near), so more processes than cores only share them. Paired runs on 2 cores: at 40 requests/s 3 workers
+# gave lower medians (inbox 8.4 ms against 9.2, API declaration 24.7 against 28.6) and p99s, their ramp reached
+# 198-199/s against 159-183/s, and with a user opening the observatory (0.5 s pages) back to back beside the
+# mix the others' median was 16-17 ms against 20 ms, their p99 65-70 ms both. At 32 clients throughput was
+# mixed: 211-212 requests/s against 197-198 as a first phase, 156 against 165 after the 1- and 4-client ones. 2 workers were
 # faster still at the median, but one such slow page then held half of them (a p99 of 150 ms in one of two runs).
 # More slow pages at once (exports, observatories, process uploads' dry runs) call for a larger WEB_CONCURRENCY.
 # GUNICORN_THREADS > 1 gives
