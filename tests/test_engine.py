@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from cli import scenarios
 from engine import bare_run, clockhooks, expressions, runtime, serialization
 from engine.errors import Conflict, EngineError, HandlerError
 from models import AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, TaskRow, Timer, db
-from workflow import commands, context, deployment, form_schemas
+from workflow import commands, context, deployment, form_schemas, numbering
 
 
 def events(dossier):
@@ -331,6 +332,47 @@ def test_dossier_numbers_are_sequential_per_year(app, clock):
     second, _ = scenarios.run("b1", clock, until="p1_impact")
     assert first.number == "SSI-2026-00001" and second.number == "SSI-2026-00002"
     assert db.session.scalar(select(func.count()).select_from(Dossier)) == 2
+
+
+def test_numbers_taken_at_once_are_consecutive_and_a_rollback_gives_its_number_back(app, clock):
+    """Three transactions number at once: the first holds its number while the others wait for the counter's row,
+    then gives it back (rollback); the two others take consecutive numbers, the first of them the one given back."""
+    assert numbering.next_number(clock.now()) == "SSI-2026-00001"  # the year's first: the row is made
+    db.session.commit()
+    taken, holding, release = [], threading.Event(), threading.Event()
+
+    def first():
+        with app.app_context():
+            try:
+                taken.append(("rolled back", numbering.next_number(clock.now())))
+                holding.set()
+                release.wait(30)
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    def other():
+        with app.app_context():
+            try:
+                holding.wait(30)
+                number = numbering.next_number(clock.now())
+                db.session.commit()
+                taken.append(("committed", number))
+            finally:
+                db.session.remove()
+    threads = [threading.Thread(target=first)] + [threading.Thread(target=other) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    holding.wait(30)
+    time.sleep(0.3)  # the others reach the counter's row and wait (SQLite: for the database's write lock)
+    assert [kind for kind, _ in taken] == ["rolled back"]
+    release.set()
+    for thread in threads:
+        thread.join(60)
+    assert taken[0] == ("rolled back", "SSI-2026-00002")
+    assert sorted(number for kind, number in taken[1:]) == ["SSI-2026-00002", "SSI-2026-00003"]
+    db.session.expire_all()
+    assert db.session.execute(text("SELECT value FROM counters WHERE name = 'dossier-2026'")).scalar() == 3
 
 
 def test_a_timer_that_failed_for_good_is_not_inserted_again(app, clock):

@@ -20,15 +20,15 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from engine import clockhooks, compaction, protected, runtime, serialization
 from engine.errors import Conflict, EngineError
-from models import (AuditEvent, Counter, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure,
+from models import (AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure,
                     TaskRow, Timer, User, db, note_due)
 from timekeeping import clock as clock_mod
-from timekeeping.business_calendar import PARIS
 from workflow.context import SYSTEM, Actor, CommandContext, current_command, script_engine
 from workflow.deployment import active_definition, spec_of
 from workflow.event_chain import AUDIT_COLUMNS, GENESIS_HASH, INSERT_AUDIT, event_hash
 from workflow import live_cache, measures
 from workflow.form_schemas import validate_form
+from workflow.numbering import next_number
 from workflow.row_writes import write_changes
 from workflow.opened import opened as _opened, opened_in_this_transaction, pending_task
 from workflow.sync import _retitle_open_tasks, _sync_dossier, _sync_tasks, _sync_timers
@@ -45,18 +45,6 @@ DRAFT_STATE = "en cours de déclaration"
 def provisional(number: str) -> bool:
     """True for a declaration's provisional reference (no SSI number yet)."""
     return number.startswith(PROVISIONAL_PREFIX)
-
-
-def _next_number(now: datetime) -> str:
-    """The next SSI number of the year as it is in Paris (a declaration at 00:30 on 1 January is the new year's)."""
-    year = now.astimezone(PARIS).year
-    name = f"dossier-{year}"
-    counter = db.session.execute(select(Counter).where(Counter.name == name).with_for_update()).scalar_one_or_none()
-    if counter is None:
-        counter = Counter(name=name, value=0)
-        db.session.add(counter)
-    counter.value += 1
-    return f"SSI-{year}-{counter.value:05d}"
 
 
 def structure_data(structure: Structure) -> dict:
@@ -87,7 +75,7 @@ def start_dossier(structure: Structure, declarant: User | None, actor: Actor, ex
                                engine_revision=compaction.ENGINE_REVISION)
     db.session.add(instance)
     db.session.flush()
-    number = _next_number(now) if numbered else PROVISIONAL_PREFIX + secrets.token_hex(5).upper()
+    number = next_number(now) if numbered else PROVISIONAL_PREFIX + secrets.token_hex(5).upper()
     dossier = Dossier(number=number, instance_id=instance.id, structure_id=structure.id,
                       region=structure.region, structure_kind=structure.kind, state="en cours de déclaration",
                       military=structure.kind == "hopital_armees", declarant_id=declarant.id if declarant else None,
@@ -133,7 +121,7 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
     if row.spec_name == VALIDATION_STEP and provisional(dossier.number):
         # The number is taken in the validating command's transaction: a failure leaves no hole, and the
         # acknowledgement this command queues carries it. The event records it for replay.
-        dossier.number = payload["numero"] = _next_number(clock_mod.app_now())
+        dossier.number = payload["numero"] = next_number(clock_mod.app_now())
     _run(instance, dossier, definition, actor, "complete", payload, commit=commit)
     return dossier
 
