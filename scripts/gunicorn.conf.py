@@ -8,14 +8,15 @@ bind = os.environ.get("BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.enviro
 # 32 clients on 2 cores (bench/web.py, paired runs): p99 1.1-1.5 s with 5 sync workers against 1.9-3.5 s
 # with 3 workers x 4 threads at the same throughput, where keep-alive connections pinned to one worker
 # queue behind each other; 2 workers x 4 threads were slower than 2 sync ones at 40 requests/s too.
-# Cores + 1 rather than gunicorn's usual 2 x cores + 1: a request here spends little time waiting (PostgreSQL
-# is near), so more processes than cores only share them. Paired runs on 2 cores: at 40 requests/s 3 workers
-# gave lower medians (inbox 8.4 ms against 9.2, API declaration 24.7 against 28.6) and p99s, their ramp reached
-# 198-199/s against 159-183/s, and with a user opening the observatory (0.5 s pages) back to back beside the
-# mix the others' median was 16-17 ms against 20 ms, their p99 65-70 ms both. At 32 clients throughput was
-# mixed: 211-212 requests/s against 197-198 as a first phase, 156 against 165 after the 1- and 4-client ones. 2 workers were
-# faster still at the median, but one such slow page then held half of them (a p99 of 150 ms in one of two runs).
-# More slow pages at once (exports, observatories, process uploads' dry runs) call for a larger WEB_CONCURRENCY.
+# Cores + 1 rather than gunicorn's usual 2 x cores + 1: a request here spends little time waiting (PostgreSQL is
+# near), so more processes than cores only share them. Paired runs on 2 cores: at 40 requests/s 3 workers gave the
+# inbox a lower median in four pairs of five (7.1-8.4 ms against 8.1-9.2; 0.1 ms higher in the fifth), their ramp
+# reached 198-225/s against 159-196/s, and with a user opening the observatory (0.5 s pages) back to back beside the
+# mix the others' median was 16-17 ms against 20 ms, their p99 65-70 ms both. At 32 clients throughput was mixed:
+# 211-212 requests/s against 197-198 as a first phase, 156 against 165 after the 1- and 4-client ones. 2 workers
+# were faster still at the median, but one such slow page then held half of them (a p99 of 150 ms in one of two
+# runs). More slow pages at once (exports, observatories, process uploads' dry runs) call for a larger
+# WEB_CONCURRENCY.
 # GUNICORN_THREADS > 1 gives
 # gthread workers (keep-alive, a slow client holds a thread, not a process). Sync workers read whole requests
 # from a buffering reverse proxy in front (docs/reference/operations.md, « Production »).
