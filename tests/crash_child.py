@@ -32,6 +32,13 @@ from workflow import start_command, timers
 DECLARANT = "declarant.rennes@chu-rennes.example.fr"
 
 
+def say(*parts) -> None:
+    """One line to the test, in one write: with PYTHONUNBUFFERED (write-through) print() writes each part apart,
+    and a kill between two of them would leave the test a line cut short."""
+    sys.stdout.write(" ".join(str(part) for part in parts) + "\n")
+    sys.stdout.flush()
+
+
 def die(*_args) -> None:
     """SIGKILL this process: no cleanup, no rollback, no flush of anything."""
     os.kill(os.getpid(), signal.SIGKILL)
@@ -60,12 +67,12 @@ def main() -> None:
             start_command.checkpoint_hook = lambda point: die() if point == args[0] else None
             start(0, args[1])
         elif mode == "start-loop":
-            print("READY", flush=True)
+            say("READY")
             for index in range(100_000):
                 key = f"{args[0]}-{index:04d}"
-                print("TRY", index, key, flush=True)
+                say("TRY", index, key)
                 dossier, _ = start(index, key)
-                print("DONE", index, key, dossier.number, flush=True)
+                say("DONE", index, key, dossier.number)
         elif mode == "send-stage":
             mailer.stage_hook = lambda row_id, stage: die() if stage == args[0] else None
             mailer.deliver_due()
@@ -73,7 +80,7 @@ def main() -> None:
             api_tasks.checkpoint_hook = lambda point: die() if point == "committed" else None
             response = app.test_client().post(f"/api/v1/tasks/{args[0]}/completion", json=dict(scenarios.OPENING[0][1]),
                                               headers={"Authorization": f"Bearer {args[1]}", "Idempotency-Key": args[2]})
-            print("ANSWERED", response.status_code, response.get_data(as_text=True), flush=True)
+            say("ANSWERED", response.status_code, response.get_data(as_text=True))
         elif mode == "declare-api":
             api_declarations.checkpoint_hook = lambda point: die() if point == "committed" else None
             structure = db.session.get(Structure, db.session.scalar(select(User).where(User.email == DECLARANT))
@@ -82,13 +89,13 @@ def main() -> None:
                     "origine": scenarios.ORIGINE, "formulaire": scenarios.formulaire()}
             response = app.test_client().post("/api/v1/declarations", json=body, headers={
                 "Authorization": f"Bearer {args[0]}", "Idempotency-Key": args[1]})
-            print("ANSWERED", response.status_code, response.get_data(as_text=True), flush=True)
+            say("ANSWERED", response.status_code, response.get_data(as_text=True))
         elif mode == "claim":
             claimed = (mailer.claim_messages(app.extensions["clock"].now())[1] if args[0] == "outbox"
                        else timers.claim_timers(app.extensions["clock"].now())[1])
-            print("CLAIMED", len(claimed), flush=True)
+            say("CLAIMED", len(claimed))
             time.sleep(120)
-    print("NOT KILLED", flush=True)
+    say("NOT KILLED")
 
 
 if __name__ == "__main__":
