@@ -44,15 +44,21 @@ def opened() -> tuple:
     return kept
 
 
+def _deferred(session) -> dict | None:
+    """What the session's current transaction left for its commit (as `opened` gives it), or None when it opened
+    nothing; unlike `opened`, it makes nothing."""
+    kept = session.info.get("opened_instances")
+    return kept[2] if kept is not None and kept[0] is session.get_transaction() else None
+
+
 def pending_task(task_id: str | None = None, dossier_id: int | None = None, spec_name: str | None = None,
                  ready: bool = False) -> TaskRow | None:
     """A task row a command on a dossier opened in this transaction left for the commit, by id or by (dossier, step
     name, the first created), as an object outside the session (reading it costs no query; it is never written
     from here); None when there is none, and then the row, if any, is in the database."""
-    kept = db.session().info.get("opened_instances")
-    if kept is None or kept[0] is not db.session().get_transaction() or not kept[2]["tasks"]:
+    rows = (_deferred(db.session()) or {}).get("tasks")
+    if not rows:
         return None
-    rows = kept[2]["tasks"]
     if task_id is not None:
         found = [rows[task_id]] if task_id in rows else []
     else:
@@ -65,20 +71,17 @@ def pending_task(task_id: str | None = None, dossier_id: int | None = None, spec
 def pending_events(instance_id: int) -> list[dict]:
     """The audit event rows (columns as workflow/event_chain.AUDIT_COLUMNS) the commands on a dossier opened in this
     transaction left for the commit, oldest first."""
-    kept = db.session().info.get("opened_instances")
-    if kept is None or kept[0] is not db.session().get_transaction():
-        return []
-    return [row for row in kept[2]["audit"] if row["instance_id"] == instance_id]
+    deferred = _deferred(db.session())
+    return [row for row in deferred["audit"] if row["instance_id"] == instance_id] if deferred is not None else []
 
 
 @event.listens_for(Session, "before_commit")
 def _write_deferred(session) -> None:
     """Before any commit of a session: what the commands on the dossiers its transaction opened gathered, written
     in as many statements as tables (the events first: they name the instance, which exists since its opening)."""
-    kept = session.info.get("opened_instances")
-    if kept is None or kept[0] is not session.get_transaction():
+    deferred = _deferred(session)
+    if deferred is None:
         return
-    deferred = kept[2]
     if deferred["audit"]:
         session.execute(INSERT_AUDIT, deferred["audit"])
         deferred["audit"] = []

@@ -120,24 +120,23 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
     """
     ready_tasks = runtime.ready_user_tasks(workflow) if ready_tasks is None else ready_tasks
     ready = {str(t.id): t for t in ready_tasks}
-    deferring, pending = pending is not None, {} if pending is None else pending
+    held = pending or {}  # the rows still waiting for the commit, when they are this dossier's
     gone = before - ready.keys()
     if completed_id in gone:
-        if completed_id in pending:
-            if pending[completed_id]["status"] == "ready":
-                pending[completed_id].update(status="completed", completed_at=now, completed_by=ctx.actor.user_id)
+        if completed_id in held:
+            if held[completed_id]["status"] == "ready":
+                held[completed_id].update(status="completed", completed_at=now, completed_by=ctx.actor.user_id)
         else:
             db.session.execute(COMPLETE_TASK, {"_id": completed_id, "_at": now, "_by": ctx.actor.user_id})
     cancelled = list(gone - {completed_id})
     claims = {}
     # An interrupted task comes back (e.g. after the weekly timer): the analyst keeps the claim.
     # The new task instance is assigned to them as it appears (its claim time is now).
-    for task_id in [task_id for task_id in cancelled if task_id in pending]:
-        row = pending[task_id]
+    for row in [held[task_id] for task_id in cancelled if task_id in held]:
         claims[row["spec_name"]] = row["claimed_by"]
         if row["status"] == "ready":
             row.update(status="cancelled", completed_at=now)
-    stored = [task_id for task_id in cancelled if task_id not in pending]
+    stored = [task_id for task_id in cancelled if task_id not in held]
     if stored:
         claims.update(db.session.execute(select(TaskRow.spec_name, TaskRow.claimed_by)
                                          .where(TaskRow.id.in_(stored))).all())
@@ -154,7 +153,7 @@ def _sync_tasks(instance, dossier, workflow, before: set, completed_id, ctx: Com
                          created_at=now, due_at=due_date(definition, spec.name, now, ctx),
                          claimed_by=claims.get(spec.name), claimed_at=now if claims.get(spec.name) else None,
                          priority=(dossier.priority or 0) + targets.priority_boost(definition, spec.name)))
-    if rows and deferring:
+    if rows and pending is not None:
         pending.update((row["id"], row) for row in rows)
     elif rows:
         db.session.execute(INSERT_TASKS, rows)
