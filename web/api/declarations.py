@@ -106,7 +106,7 @@ def declare(user, body, key):
     def record(dossier):
         """The answer, kept with its key in the dossier's own commit (web/api/idempotency.py)."""
         answers.append(_answer(dossier))
-        idempotency.record(user.id, key, idempotency.fingerprint(body), 201, answers[0], answers[0]["href"])
+        idempotency.record(201, answers[0], answers[0]["href"])
     try:
         dossier, created = start_command.start_declaration(
             structure, user, FIRST_STEP, extra={"finess_site": body["finess_site"].strip().upper()},

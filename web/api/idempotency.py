@@ -86,6 +86,7 @@ def begin(user_id: int, key: str, print_: str):
                                                                  status=None, body=None, location=None,
                                                                  created_at=now)])
                 _commit_keeping_loaded()
+                g.idempotency_claim = (user_id, key, print_)
                 return None
             except IntegrityError:
                 db.session.rollback()
@@ -103,6 +104,7 @@ def begin(user_id: int, key: str, print_: str):
                                    .values(created_at=now)).rowcount
         db.session.commit()
         if taken:
+            g.idempotency_claim = (user_id, key, print_)
             return None
         db.session.expire_all()
     return problem(409, IN_FLIGHT)
@@ -119,10 +121,11 @@ def _commit_keeping_loaded() -> None:
         session.expire_on_commit = kept
 
 
-def record(user_id: int, key: str, print_: str, status: int, body: dict, location: str | None = None) -> None:
+def record(status: int, body: dict, location: str | None = None) -> None:
     """Write the answer a command is about to give into the command's own transaction (the caller
-    commits): the key, its fingerprint and the answer are kept together with the command's rows, or not
-    at all. The pending row is filled in, or made when there is none."""
+    commits): the key this request claimed (`begin`), its fingerprint and the answer are kept together with the
+    command's rows, or not at all. The pending row is filled in, or made when there is none."""
+    user_id, key, print_ = g.idempotency_claim
     values = dict(status=status, body=body, location=location)
     filled = db.session.execute(update(ApiIdempotency).where(
         ApiIdempotency.user_id == user_id, ApiIdempotency.key == key, ApiIdempotency.fingerprint == print_,

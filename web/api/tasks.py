@@ -84,7 +84,7 @@ def complete(user, data, key, task_id):
     answer = {"task": task_item(row, dossier.number), "dossier": dossier_item(dossier, access.can_read(user, dossier)),
               "next_tasks": [task_item(t, dossier.number) for t in following]}
     # The key and its answer in the completion's own commit: a retry after a crash here replays it.
-    idempotency.record(user.id, key, idempotency.fingerprint(data), 200, answer)
+    idempotency.record(200, answer)
     db.session.commit()
     idempotency.recorded()
     if checkpoint_hook is not None:
