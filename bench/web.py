@@ -76,21 +76,29 @@ def load(url: str, count: int) -> tuple[dict, float]:
 
 
 @contextmanager
+def database(server: str, name: str, create: bool = True, drop: bool = True):
+    """The URL of the database `name` on `server`, created first and dropped afterwards as asked (dropped also when
+    what runs inside fails)."""
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    if create:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{server}/{name}"
+    finally:
+        if drop:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
 def smoke_database(server: str, prefix: str, count: int = 200):
     """The URL of a throwaway PostgreSQL database loaded with `count` dossiers (the in-process benches' --smoke
     size), dropped afterwards, also when the load or the bench fails."""
-    name = f"signalement_{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = f"{server}/{name}"
+    with database(server, f"signalement_{prefix}_{uuid.uuid4().hex[:8]}") as url:
         load(url, count)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def vacuum(url: str) -> None:
@@ -257,7 +265,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--clients", default="1,4,32", help="closed-loop client counts, comma-separated")
     # The production shape's defaults (scripts/gunicorn.conf.py): cores + 1 single-threaded workers.
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1)))
+    parser.add_argument("--workers", type=int,
+                        default=int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 1)))
     parser.add_argument("--server", default=os.environ.get("TEST_POSTGRES_SERVER",
                                                            "postgresql+psycopg://postgres@127.0.0.1:5432"))
@@ -268,51 +277,43 @@ def main() -> None:
     if args.smoke:
         args.dossiers, args.seconds, args.warmup, args.clients, args.rate = 200, 2, 0.5, "1,4", 8
     name = args.reuse or f"signalement_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{args.server}/postgres", isolation_level="AUTOCOMMIT")
-    if not args.reuse:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"{args.server}/{name}"
     process, results = None, {}
-    try:
-        if args.reuse:
-            loaded, load_s = found(create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "b",
-                                               "SCHEDULER_ENABLED": False}), {}), 0.0
-            settle_outbox(url)
-            vacuum(url)
-        else:
-            loaded, load_s = load(url, args.dossiers)
-        print(f"{'reused' if args.reuse else 'loaded'} {len(loaded['civil'])} civil dossiers "
-              f"({len(loaded['hot_tasks'])} open p2_ouvrir tasks to complete) in {load_s:.0f} s, database {name}")
-        with tempfile.TemporaryDirectory() as folder:
-            log = Path(folder) / "serve.log"
-            process, port = serve(url, Path(folder), args.workers, args.threads)
-            mix = Mix(port, loaded, threading.Lock())
-            for count in [int(c) for c in args.clients.split(",") if c]:
+    with database(args.server, name, create=not args.reuse, drop=not (args.keep or args.reuse)) as url:
+        try:
+            if args.reuse:
+                loaded, load_s = found(create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "b",
+                                                   "SCHEDULER_ENABLED": False}), {}), 0.0
+                settle_outbox(url)
+                vacuum(url)
+            else:
+                loaded, load_s = load(url, args.dossiers)
+            print(f"{'reused' if args.reuse else 'loaded'} {len(loaded['civil'])} civil dossiers "
+                  f"({len(loaded['hot_tasks'])} open p2_ouvrir tasks to complete) in {load_s:.0f} s, database {name}")
+            with tempfile.TemporaryDirectory() as folder:
+                log = Path(folder) / "serve.log"
+                process, port = serve(url, Path(folder), args.workers, args.threads)
+                mix = Mix(port, loaded, threading.Lock())
+                for count in [int(c) for c in args.clients.split(",") if c]:
+                    print(f"  (PostgreSQL settled in {settle(url):.1f} s)")
+                    latencies, errors, seconds = closed_loop(mix, count, args.seconds, args.warmup, f"closed{count}")
+                    total = sum(len(v) for v in latencies.values())
+                    report(f"closed loop, {count} clients: {total / seconds:.0f} requests/s", latencies,
+                           app_times(log, f"closed{count}"), errors)
                 print(f"  (PostgreSQL settled in {settle(url):.1f} s)")
-                latencies, errors, seconds = closed_loop(mix, count, args.seconds, args.warmup, f"closed{count}")
-                total = sum(len(v) for v in latencies.values())
-                report(f"closed loop, {count} clients: {total / seconds:.0f} requests/s", latencies,
-                       app_times(log, f"closed{count}"), errors)
-            print(f"  (PostgreSQL settled in {settle(url):.1f} s)")
-            latencies, errors, achieved, _ = open_loop(mix, args.rate, args.seconds, "open")
-            spent = app_times(log, "open")
-            report(f"open loop at {args.rate:g}/s: achieved {achieved:.1f}/s", latencies, spent, errors)
-            print(f"  (PostgreSQL settled in {settle(url):.1f} s)")
-            saturation_rps = saturation(mix, max(args.rate / 2, 4), max(args.seconds / 3, 1))
-            results = {"latencies": latencies, "spent": spent, "saturation": saturation_rps}
-            count, private, pss = worker_memory(process.pid)
-            print(f"  {count} gunicorn workers after the run: private memory {private:.1f} MB, PSS {pss:.1f} MB "
-                  "(medians per worker)")
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(60)
-    finally:
-        if process is not None and process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        if not (args.keep or args.reuse):
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+                latencies, errors, achieved, _ = open_loop(mix, args.rate, args.seconds, "open")
+                spent = app_times(log, "open")
+                report(f"open loop at {args.rate:g}/s: achieved {achieved:.1f}/s", latencies, spent, errors)
+                print(f"  (PostgreSQL settled in {settle(url):.1f} s)")
+                saturation_rps = saturation(mix, max(args.rate / 2, 4), max(args.seconds / 3, 1))
+                results = {"latencies": latencies, "spent": spent, "saturation": saturation_rps}
+                count, private, pss = worker_memory(process.pid)
+                print(f"  {count} gunicorn workers after the run: private memory {private:.1f} MB, PSS {pss:.1f} MB "
+                      "(medians per worker)")
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(60)
+        finally:
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
     latencies, spent = results["latencies"], results["spent"]
 
     def p99(kind):
