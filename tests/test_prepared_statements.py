@@ -79,3 +79,26 @@ def test_pages_keep_their_statements_prepared(app, postgres):
         db.session.remove()
         db.engine.dispose()
     assert any("FROM tasks" in statement for statement in statements), statements
+
+
+def test_the_inbox_is_planned_once_per_connection(app, postgres):
+    """The inbox's statements carry their values in their text (models/kept.planned_once), so PostgreSQL keeps one
+    plan for them instead of planning them again at every page: with parameters, their generic plan looked
+    costlier than the custom ones and every execution was planned anew."""
+    served = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test",
+                         "SCHEDULER_ENABLED": False, "PUBLIC_URL": "http://localhost",
+                         "WTF_CSRF_ENABLED": False, "LIVE_WORKFLOW_CHECK": False})
+    client = served.test_client()
+    login(client, ACSS)
+    for _ in range(20):  # psycopg prepares a statement at its fifth run; PostgreSQL plans five times per value first
+        assert client.get("/boite").status_code == 200
+    with served.app_context():
+        plans = db.session.connection().exec_driver_sql(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%%FROM tasks%%'").all()
+        db.session.remove()
+        db.engine.dispose()
+    inbox = [(generic, custom) for statement, generic, custom in plans if "tasks.status = 'ready'" in statement]
+    assert len(inbox) == 2, plans  # the counts and the rows
+    for generic, custom in inbox:
+        assert generic >= 5 and custom <= 5, plans

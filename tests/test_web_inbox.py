@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql
 from werkzeug.datastructures import MultiDict
 from bench.volume import add_open_dossiers
 
@@ -219,3 +220,28 @@ def test_the_task_filter_follows_a_version_activated_in_this_process(app, client
                                           "ouvrir le dossier (tâches B et C)"), actor="essai", filename="autre.bpmn")
     page = client.get("/boite").text
     assert "ouvrir le dossier (tâches B et C)" in page and "ouvrir le dossier de traitement" not in page
+
+
+def test_kept_statements_carry_their_values_but_not_what_a_user_typed(app, client, clock):
+    """The kept statements have their values written into their SQL (so PostgreSQL plans them once), except the
+    instant, given at each execution, and the task filter's text, which a user types: it stays a parameter, and a
+    hostile one is just a filter that matches nothing."""
+    memo.forget()
+    rennes, _ = scenarios.run("grave_acss", clock, until="p2_ouvrir")
+    login(client, ACSS)
+    hostile = "p2_ouvrir' OR '1'='1"
+    page = client.get("/boite", query_string={"tache": hostile})
+    assert page.status_code == 200 and "Aucune tâche" in page.text and rennes.number not in page.text
+    assert rennes.number in client.get("/boite?tache=p2_ouvrir").text
+    kept = [statement[0] if isinstance(statement, tuple) else statement
+            for key, statement in memo._kept.items() if key[0] == "inbox"]
+    assert len(kept) == 4  # the counts and the rows of the hostile filter and of the plain one
+    typed = 0
+    for statement in kept:
+        compiled = statement.compile(dialect=postgresql.dialect())  # SQLite adds an OFFSET parameter of its own
+        assert hostile not in str(compiled)
+        parameters = {name for name, bind in compiled.binds.items() if not bind.literal_execute}
+        assert parameters <= {"_now", "_tache"} and len(compiled.binds) > len(parameters)
+        typed += compiled.params.get("_tache") == hostile
+    assert typed == 2
+    assert db.session.scalar(select(func.count()).select_from(TaskRow)) > 0

@@ -12,7 +12,7 @@ from sqlalchemy import String, and_, bindparam, case, cast, func, select
 from sqlalchemy.orm import load_only
 
 from models import Dossier, Structure, TaskRow, User, db
-from models.kept import kept
+from models.kept import kept, planned_once
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS
 from timekeeping.clock import app_now
 from web import access
@@ -57,7 +57,8 @@ def filters_from(args, user: User, now: datetime) -> tuple[list, list, dict]:
     conditions = [TaskRow.status == "ready", access.task_filter(user), *on_tasks]
     if args.get("tache"):
         chosen["tache"] = args["tache"][:120]
-        conditions.append(TaskRow.spec_name == chosen["tache"])
+        # Named with « _ »: a text the user typed stays a parameter (models/kept.planned_once).
+        conditions.append(TaskRow.spec_name == bindparam("_tache", chosen["tache"]))
     if args.get("region") in REGIONS:
         chosen["region"] = args["region"]
         conditions.append(TaskRow.region == chosen["region"])
@@ -123,7 +124,11 @@ def _statements(user: User, args, now: datetime, exact: bool, page: int, page_si
     # Values are cut where filters_from cuts (« tache ») or refuses longer ones: a query string cannot make keys of
     # any size.
     shape = tuple((args.get(k) or "")[:120] for k in SHAPING_KEYS)
-    return kept(("inbox", user.id, access.scope_key(user), shape, exact, page, page_size), build)
+    def planned():
+        built = build()  # the count's build gives the cleaned filters beside its statement
+        return (planned_once(built[0]), built[1]) if isinstance(built, tuple) else planned_once(built)
+
+    return kept(("inbox", user.id, access.scope_key(user), shape, exact, page, page_size), planned)
 
 
 def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE, exact: bool = False) -> dict:
