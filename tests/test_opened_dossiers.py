@@ -4,6 +4,7 @@ opened_in_this_transaction), their audit events and instance and dossier columns
 and the transaction's end forgets it."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import event, func, select
 from cli import scenarios
 from audit import verifier
 from engine import serialization
-from models import AuditEvent, Dossier, DossierFacts, Draft, ProcessInstance, TaskRow, db
+from models import AuditEvent, Dossier, DossierFacts, Draft, OutboxMessage, ProcessInstance, TaskRow, db
 from test_web_support import DECLARANT, structure_of, user
 from workflow import commands, context, form_schemas, start_command
 from workflow.opened import opened
@@ -140,13 +141,18 @@ def _stored(dossier_id: int) -> tuple:
     tasks = [tuple(getattr(row, name) for name in TASK_FIELDS)
              + (since(row.created_at), since(row.due_at), since(row.completed_at)) for row in rows]
     facts = db.session.get(DossierFacts, dossier_id)
-    return tasks, (facts.origin, facts.data_impact, facts.personal_data), dossier.priority
+    messages = [(m.event_seq, m.kind, m.recipients, m.recipient_roles, m.status, m.template_set, since(m.created_at),
+                 json.loads(m.context or "{}").get("entites"))
+                for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.dossier_id == dossier_id)
+                                            .order_by(OutboxMessage.id))]
+    return tasks, (facts.origin, facts.data_impact, facts.personal_data), dossier.priority, messages
 
 
 def test_the_steps_leave_their_task_rows_to_the_commit_and_store_what_each_command_would(app):
-    """A declaration in one transaction inserts its task rows once, the completed ones completed, and neither reads
-    nor updates a task row on the way; what is stored equals the rows of the same declaration made one committed
-    command at a time (each writing its own rows), the dossier's facts and priority included."""
+    """A declaration in one transaction inserts its task rows and its messages once, the completed rows completed,
+    and neither reads nor updates a task row nor reads the outbox on the way; what is stored equals the rows of the
+    same declaration made one committed command at a time (each writing its own rows), the dossier's facts, priority
+    and messages included (the acknowledgement lists the entities alerted by the earlier messages)."""
     structure = structure_of(DECLARANT)
     declarant = user(DECLARANT)
     sent = []
@@ -164,6 +170,7 @@ def test_the_steps_leave_their_task_rows_to_the_commit_and_store_what_each_comma
     on_tasks = [s[:17] for s in sent if re.search(r"\btasks\b", s)]
     assert on_tasks == ["INSERT INTO tasks"]
     assert sum(s.startswith("SELECT dossier_facts") for s in sent) == 0
+    assert [s[:18] for s in sent if re.search(r"\boutbox\b", s)] == ["INSERT INTO outbox"]
 
     actor = context.Actor.of(declarant)
     alone = commands.start_dossier(structure, declarant, actor, extra={"finess_site": structure.finess_et},
@@ -173,8 +180,11 @@ def test_the_steps_leave_their_task_rows_to_the_commit_and_store_what_each_comma
         commands.complete_task(start_command.ready_step(alone, name).id, dict(data), actor)
         assert commands.opened_in_this_transaction() == {}  # each command wrote and committed its own rows
 
-    tasks, facts, priority = _stored(together.id)
-    assert (tasks, facts, priority) == _stored(alone.id)
+    tasks, facts, priority, messages = _stored(together.id)
+    assert (tasks, facts, priority, messages) == _stored(alone.id)
+    kinds = [kind for _, kind, *_ in messages]
+    assert "accuse_reception" in kinds[1:]  # after the messages whose entities it lists
+    assert messages[kinds.index("accuse_reception")][-1], messages
     assert [row[5] for row in tasks] == ["completed"] * 4 + ["ready"] * (len(tasks) - 4)
     assert priority > 0 and all(row[10] >= priority for row in tasks if row[5] == "ready")
     assert facts == ("malveillante", ["disponibilite"], True)

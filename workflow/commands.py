@@ -378,9 +378,12 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
     _sync_timers(instance, workflow, before[1], now)
     if ctx.outbox:
         note_due(db.session, now)
-        db.session.execute(INSERT_OUTBOX, [
-            dict(instance_id=instance.id, dossier_id=dossier.id, event_seq=seq, status="pending", attempts=0,
-                 next_attempt_at=now, created_at=now, **message) for message in ctx.outbox])
+        messages = [dict(instance_id=instance.id, dossier_id=dossier.id, event_seq=seq, status="pending", attempts=0,
+                         next_attempt_at=now, created_at=now, **message) for message in ctx.outbox]
+        if deferred is not None:
+            deferred["outbox"].extend(messages)
+        else:
+            db.session.execute(INSERT_OUTBOX, messages)
 
 
 # Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path.

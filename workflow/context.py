@@ -15,6 +15,7 @@ from engine.errors import EngineError, HandlerError
 from handlers import HANDLERS
 from mail import notifications
 from models import Dossier, OutboxMessage, ProcessInstance, User, db
+from workflow.opened import pending_messages
 
 
 current_command: contextvars.ContextVar = contextvars.ContextVar("current_command", default=None)
@@ -109,7 +110,14 @@ class CommandContext:
     def alerted_entities(self) -> list[str]:
         """Entities alerted so far for this dossier (earlier commands and this one)."""
         labels = []
-        earlier = db.session.scalars(RECIPIENT_ROLES, {"_dossier": self.dossier.id}).all()
+        pending = pending_messages(self.instance.id)  # a dossier this transaction opened has its messages here
+        if pending is not None:
+            earlier = [message["recipient_roles"] for message in pending]
+        else:
+            # Without flushing the session: a command's messages are inserted at once (commands._write), and the
+            # only ones added as objects on a dossier are reminders, which alert no entity (timers._queue_reminder).
+            with db.session.no_autoflush:
+                earlier = db.session.scalars(RECIPIENT_ROLES, {"_dossier": self.dossier.id}).all()
         for roles in list(earlier) + [m["recipient_roles"] for m in self.outbox]:
             for role in roles:
                 if role != "declarant":

@@ -2,8 +2,8 @@
 
 A declaration opens its dossier and completes its first steps in one transaction (workflow/start_command.py). No
 other transaction sees that dossier before the commit, so the commands on it take no row lock, read nothing of it
-again, and gather their audit events, their instance and dossier columns (workflow/commands.py, _write) and their
-task rows (workflow/sync.py, _sync_tasks), which a listener writes just before the commit, whoever commits: one
+again, and gather their audit events, their instance and dossier columns and their messages (workflow/commands.py,
+_write) and their task rows (workflow/sync.py, _sync_tasks), which a listener writes just before the commit, whoever commits: one
 multi-row INSERT per table and one UPDATE per row, the version bumped once per command as when each wrote its own.
 A task row a later step completes is inserted completed: the rows stored are those the commands left, as when each
 wrote its own. A rollback forgets them with the transaction.
@@ -16,11 +16,12 @@ from __future__ import annotations
 from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
-from models import TaskRow, db
+from models import OutboxMessage, TaskRow, db
 from workflow.event_chain import INSERT_AUDIT
 from workflow.row_writes import write_deferred
 
 INSERT_TASKS = insert(TaskRow.__table__)  # built once (row_writes.py says why)
+INSERT_OUTBOX = insert(OutboxMessage.__table__)
 
 
 def opened_in_this_transaction() -> dict:
@@ -34,13 +35,14 @@ def opened_in_this_transaction() -> dict:
 
 def opened() -> tuple:
     """(transaction, {instance id: (instance, dossier)}, {"audit": event rows, "rows": columns, "tasks": {task id:
-    task row}, "facts": {dossier id: DossierFacts}} deferred to its commit) of the session's current transaction."""
+    task row}, "facts": {dossier id: DossierFacts}, "outbox": message rows} deferred to its commit) of the session's
+    current transaction."""
     session = db.session()
     transaction = session.get_transaction()
     kept = session.info.get("opened_instances")
     if kept is None or kept[0] is not transaction:
         kept = session.info["opened_instances"] = (transaction, {}, {"audit": [], "rows": {}, "tasks": {},
-                                                                     "facts": {}})
+                                                                     "facts": {}, "outbox": []})
     return kept
 
 
@@ -75,6 +77,16 @@ def pending_events(instance_id: int) -> list[dict]:
     return [row for row in deferred["audit"] if row["instance_id"] == instance_id] if deferred is not None else []
 
 
+def pending_messages(instance_id: int) -> list[dict] | None:
+    """The outbox rows the commands on a dossier opened in this transaction left for the commit, oldest first; None
+    when this transaction did not open it (then its messages, if any, are in the database, and none waits here)."""
+    session = db.session()
+    deferred = _deferred(session)
+    if deferred is None or instance_id not in session.info["opened_instances"][1]:
+        return None
+    return [row for row in deferred["outbox"] if row["instance_id"] == instance_id]
+
+
 @event.listens_for(Session, "before_commit")
 def _write_deferred(session) -> None:
     """Before any commit of a session: what the commands on the dossiers its transaction opened gathered, written
@@ -90,6 +102,9 @@ def _write_deferred(session) -> None:
         columns = set().union(*rows)  # a completed row names its completion, a ready one does not
         session.execute(INSERT_TASKS, [{column: row.get(column) for column in columns} for row in rows])
         deferred["tasks"] = {}
+    if deferred["outbox"]:
+        session.execute(INSERT_OUTBOX, deferred["outbox"])
+        deferred["outbox"] = []
     if deferred["rows"]:
         with session.no_autoflush:
             write_deferred(deferred["rows"])

@@ -17,7 +17,7 @@ from web.auth.login import current_user, roles_required
 from web.auth.security import french_abort
 from web.casework.tasks import WIZARD, next_step_redirect, size_errors
 from workflow import commands, context, deployment, form_schemas, start_command
-from workflow.opened import pending_events
+from workflow.opened import pending_events, pending_messages
 
 bp = Blueprint("declare", __name__, url_prefix="/declarer")
 FIRST_STEP = "p1_perimetre"
@@ -161,8 +161,10 @@ def alerted_entities(dossier: Dossier) -> list[str]:
             if isinstance(result, dict) and result.get("entites_alertees"):
                 return list(result["entites_alertees"])
     labels = []
-    for roles in db.session.scalars(select(OutboxMessage.recipient_roles)
-                                    .where(OutboxMessage.dossier_id == dossier.id).order_by(OutboxMessage.id)):
+    waiting = pending_messages(dossier.instance_id)  # a dossier opened in this transaction has its messages here
+    for roles in ([message["recipient_roles"] for message in waiting] if waiting is not None else db.session.scalars(
+            select(OutboxMessage.recipient_roles).where(OutboxMessage.dossier_id == dossier.id)
+            .order_by(OutboxMessage.id))):
         for role in roles or []:
             label = notifications.entity_label(role, dossier.region)
             if role != "declarant" and label not in labels:
