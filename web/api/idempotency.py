@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from flask import g, jsonify, request
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from models import ApiIdempotency, db
 from timekeeping.clock import app_now
@@ -74,23 +74,26 @@ def _find(user_id: int, key: str) -> ApiIdempotency | None:
     return db.session.scalar(FIND, {"_user": user_id, "_key": key})
 
 
+# The claim of a new key in one round trip: the row when the key is free, nothing when a row holds it already (read
+# it then). Each dialect spells « on conflict do nothing » its own way; both are built once.
+CLAIM = {name: dialect.insert(ApiIdempotency).on_conflict_do_nothing(index_elements=["user_id", "key"])
+         .returning(ApiIdempotency.id) for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+
+
 def begin(user_id: int, key: str, print_: str):
     """Claim the key for this request: None when the caller may do the work, else the response to give
     (the stored one, 422 for another request under this key, 409 while the first is in progress)."""
-    for _ in range(2):  # a lost race on the insert is read back once
-        record = _find(user_id, key)
+    for _ in range(2):  # a row removed between the claim and its reading is claimed again once
         now = app_now()
+        claim = CLAIM[db.session.get_bind().dialect.name]
+        if db.session.execute(claim, dict(user_id=user_id, key=key, fingerprint=print_, status=None, body=None,
+                                          location=None, created_at=now)).first() is not None:
+            _commit_keeping_loaded()
+            g.idempotency_claim = (user_id, key, print_)
+            return None
+        record = _find(user_id, key)
         if record is None:
-            try:
-                db.session.execute(insert(ApiIdempotency), [dict(user_id=user_id, key=key, fingerprint=print_,
-                                                                 status=None, body=None, location=None,
-                                                                 created_at=now)])
-                _commit_keeping_loaded()
-                g.idempotency_claim = (user_id, key, print_)
-                return None
-            except IntegrityError:
-                db.session.rollback()
-                continue
+            continue
         if record.fingerprint != print_:
             return problem(422, REUSED)
         if record.status is not None:
