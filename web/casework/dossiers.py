@@ -79,8 +79,10 @@ MESSAGE_COLUMNS = load_only(
 
 
 # Statements of the fiche that embed nothing of the user, built once (models/kept.py says why).
-ACTORS = select(User).where(User.email.in_(bindparam("_emails", expanding=True)))
-HISTORY = (select(AuditEvent).where(AuditEvent.instance_id == bindparam("_instance"))
+ACTORS = select(User.email, User.name).where(User.email.in_(bindparam("_emails", expanding=True)))
+# The fiche reads each event with its actor's name (one e-mail per account; a name is shown as it is now).
+HISTORY = (select(AuditEvent, User.name).outerjoin(User, User.email == AuditEvent.actor)
+           .where(AuditEvent.instance_id == bindparam("_instance"))
            .order_by(AuditEvent.seq, AuditEvent.id)
            .options(load_only(AuditEvent.id, AuditEvent.seq, AuditEvent.at, AuditEvent.actor, AuditEvent.actor_role,
                               AuditEvent.command, AuditEvent.payload, AuditEvent.visited, AuditEvent.states,
@@ -89,7 +91,7 @@ PENDING_TIMERS = select(Timer).where(Timer.instance_id == bindparam("_instance")
 
 
 def timeline(dossier: Dossier, definition: ProcessDefinition, user: User, journal_panel: dict | None = None,
-             events: list | None = None, titles: dict | None = None) -> list[dict]:
+             events: list | None = None, titles: dict | None = None, names: dict | None = None) -> list[dict]:
     """Every command on the dossier: who, when, what was entered, states reached, messages queued.
 
     What was entered and the messages follow the visibility model: a declarant sees their own
@@ -97,7 +99,8 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User, journa
     """
     if events is None:
         events = events_of(dossier.instance_id)
-    names = {u.email: u.name for u in db.session.scalars(ACTORS, {"_emails": sorted({e.actor for e in events})})}
+    if names is None:  # {actor's e-mail: name}, unless the caller read them with the events
+        names = dict(db.session.execute(ACTORS, {"_emails": sorted({e.actor for e in events})}).all())
     if titles is None:  # {task id: title}, unless the caller read the dossier's tasks already
         task_ids = [e.payload.get("task_id") for e in events if e.command == "complete"]
         titles = dict(db.session.execute(select(TaskRow.id, TaskRow.title)
@@ -167,9 +170,11 @@ def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None,
     claimers = dict(db.session.execute(kept(("fiche", "claimers"), lambda: select(User.id, User.name).where(
         User.id.in_(bindparam("_users", expanding=True)))), {"_users": sorted(claimed)}).all()) if claimed else {}
     # The history as the fiche reads it: not the service results nor the hashes (the audit pages read those).
-    history = list(db.session.scalars(HISTORY, ids))
+    read = db.session.execute(HISTORY, ids).all()
+    history = [event for event, _ in read]
     panel = journal.panel(dossier, user, readable=True, history=history)  # read through dossier_filter already
-    events = timeline(dossier, definition, user, panel, history, titles={task.id: task.title for task, _ in rows})
+    events = timeline(dossier, definition, user, panel, history, titles={task.id: task.title for task, _ in rows},
+                      names={event.actor: name for event, name in read if name is not None})
     visited = sorted({name for e in history for name in (e.visited or [])})
     timers = db.session.scalars(PENDING_TIMERS, ids).all()
     active = sorted({t.spec_name for t in open_tasks} | {t.spec_name for t in timers})
