@@ -8,7 +8,8 @@ from werkzeug.routing import BaseConverter, IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import administration, api, audit, auth, casework, declaration, knowledge, metrics, observability, owners
+from web import (administration, api, audit, auth, casework, declaration, knowledge, metrics, observability, owners,
+                 read_pages)
 from web.auth import security, sso
 from web.auth.login import current_user
 from web.declaration import drafts
@@ -100,6 +101,7 @@ def init_app(app):
     observability.init_app(app)  # first: its request id must exist before any check can answer early
     metrics.init_app(app)        # then the request timer and /metrics (its own access check)
     security.init_app(app)
+    read_pages.init_app(app)  # after the security checks that answer early, before the login session is read
     sso.init_app(app)
     for audience in AUDIENCES:
         for blueprint in audience.BLUEPRINTS:
