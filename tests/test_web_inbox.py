@@ -281,3 +281,21 @@ def test_the_rows_hold_every_column_the_page_reads(app, client, clock, monkeypat
         assert client.get("/boite").status_code == 200 and set(missing) == {"title"}
     finally:
         memo.forget()
+
+
+def test_a_value_with_a_quote_written_into_the_statement_still_filters(app, client, clock):
+    """« Provence-Alpes-Côte d'Azur » goes into the kept statement's text (models/kept.planned_once): quoted by the
+    dialect, the filter finds that region's tasks and only them, on both databases."""
+    paca = Structure(name="CH d'Antibes", finess_ej="060000001", finess_et="060000019", kind="etablissement_sante",
+                     region="Provence-Alpes-Côte d'Azur", department="06", city="Antibes")
+    db.session.add(paca)
+    db.session.commit()
+    add_open_dossiers(6, clock.now(), structures=[paca])  # four open tasks for the Cellule ACSS
+    add_open_dossiers(6, clock.now())
+    memo.forget()
+    login(client, ACSS)
+    page = client.get("/boite", query_string={"region": "Provence-Alpes-Côte d'Azur"}).text
+    expected = db.session.scalar(select(func.count()).select_from(TaskRow).where(
+        TaskRow.status == "ready", TaskRow.role == "acss", TaskRow.region == "Provence-Alpes-Côte d'Azur"))
+    assert expected > 0 and f'id="compteur-total">{expected}<' in page
+    assert page.count('class="numero"') == expected
