@@ -3,8 +3,9 @@
 A declaration opens its dossier and completes its first steps in one transaction (workflow/start_command.py). No
 other transaction sees that dossier before the commit, so the commands on it take no row lock, read nothing of it
 again, and gather their audit events, their instance and dossier columns and their messages (workflow/commands.py,
-_write) and their task rows (workflow/sync.py, _sync_tasks), which a listener writes just before the commit, whoever commits: one
-multi-row INSERT per table and one UPDATE per row, the version bumped once per command as when each wrote its own.
+_write) and their task rows (workflow/sync.py, _sync_tasks), which a listener writes just before the commit,
+whoever commits: one multi-row INSERT per table and one UPDATE per row, the version bumped once per command as when
+each wrote its own.
 A task row a later step completes is inserted completed: the rows stored are those the commands left, as when each
 wrote its own. A rollback forgets them with the transaction.
 
