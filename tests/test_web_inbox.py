@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.dialects import postgresql
 from werkzeug.datastructures import MultiDict
 from bench.volume import add_open_dossiers
 
 from cli import scenarios
-from models import Dossier, Structure, TaskRow, db
+from models import Dossier, Structure, TaskRow, User, db
 from models import kept as memo
 from test_web_support import ACSS, ARS_BRETAGNE, ARS_GRANDEST, login, open_task, post, user
 from web.casework import inbox
@@ -241,7 +241,7 @@ def test_kept_statements_carry_their_values_but_not_what_a_user_typed(app, clien
         compiled = statement.compile(dialect=postgresql.dialect())  # SQLite adds an OFFSET parameter of its own
         assert hostile not in str(compiled)
         parameters = {name for name, bind in compiled.binds.items() if not bind.literal_execute}
-        assert parameters <= {"_now", "_tache"} and len(compiled.binds) > len(parameters)
+        assert parameters <= {"_now", "_tache", "_me"} and len(compiled.binds) > len(parameters)
         typed += compiled.params.get("_tache") == hostile
     assert typed == 2
     assert db.session.scalar(select(func.count()).select_from(TaskRow)) > 0
@@ -299,3 +299,27 @@ def test_a_value_with_a_quote_written_into_the_statement_still_filters(app, clie
         TaskRow.status == "ready", TaskRow.role == "acss", TaskRow.region == "Provence-Alpes-Côte d'Azur"))
     assert expected > 0 and f'id="compteur-total">{expected}<' in page
     assert page.count('class="numero"') == expected
+
+
+def test_the_analysts_of_one_scope_share_the_text_of_their_statements(app, clock):
+    """Their id stays a parameter (inbox._me): one statement text per scope and shape, not one per analyst, so that
+    psycopg's 100 prepared statements per connection are not pushed out in turn by each analyst's."""
+    memo.forget()
+    first = user(ACSS)
+    other = User(email="second.analyste@acss.example.fr", name="Second analyste", role="acss", password_hash="x",
+                 active=True)
+    db.session.add(other)
+    db.session.commit()
+    texts, current = {}, None
+
+    def note(conn, cursor, statement, *args):
+        if current is not None:
+            texts.setdefault(current, set()).add(statement)
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        for current in (first.id, other.id):
+            for args in (MultiDict(), MultiDict({"prise": "moi"}), MultiDict({"prise": "autres", "tri": "echeance"})):
+                assert inbox_page(first if current == first.id else other, args, clock.now())["mine"] == 0
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert texts[first.id] == texts[other.id] and len(texts[first.id]) == 6
