@@ -110,6 +110,18 @@ def entity_label(role: str, region: str | None) -> str:
     return ENTITY_LABELS.get(role, ROLES.get(role, role))
 
 
+def entity_labels(role_lists, region: str | None) -> list[str]:
+    """The entities alerted by messages to these lists of recipient roles, each named once, in order, the declarant
+    left out (it is not an entity alerted about its own incident)."""
+    labels = []
+    for roles in role_lists:
+        for role in roles or []:
+            label = entity_label(role, region)
+            if role != "declarant" and label not in labels:
+                labels.append(label)
+    return labels
+
+
 def declarant_addresses(dossier) -> list[str]:
     """The declarant's address from the database: the account that declared the dossier while it is active,
     else the contact address of the dossier's structure (never what the task data says)."""

@@ -14,13 +14,13 @@ from flask import current_app
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import DurationTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import clockhooks, compaction, protected, runtime, serialization
 from engine.errors import Conflict, EngineError
-from models import (AuditEvent, Dossier, OutboxMessage, ProcessDefinition, ProcessInstance, Structure,
+from models import (AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Structure,
                     TaskRow, Timer, User, db, note_due)
 from timekeeping import clock as clock_mod
 from workflow.context import SYSTEM, Actor, CommandContext, current_command, script_engine
@@ -30,7 +30,7 @@ from workflow import live_cache, measures
 from workflow.form_schemas import validate_form
 from workflow.numbering import next_number
 from workflow.row_writes import write_changes
-from workflow.opened import opened as _opened, opened_in_this_transaction, pending_task
+from workflow.opened import INSERT_OUTBOX, opened as _opened, opened_in_this_transaction, pending_task
 from workflow.sync import _retitle_open_tasks, _sync_dossier, _sync_tasks, _sync_timers
 
 
@@ -387,5 +387,4 @@ def _write_rows(instance, dossier, workflow, ctx: CommandContext, state_json: st
 
 
 # Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path.
-OUTBOX, TIMER_TABLE = OutboxMessage.__table__, Timer.__table__
-INSERT_OUTBOX = insert(OUTBOX)  # built once (row_writes.py says why)
+TIMER_TABLE = Timer.__table__

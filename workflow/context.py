@@ -109,22 +109,20 @@ class CommandContext:
 
     def alerted_entities(self) -> list[str]:
         """Entities alerted so far for this dossier (earlier commands and this one)."""
-        labels = []
-        pending = pending_messages(self.instance.id)  # a dossier this transaction opened has its messages here
-        if pending is not None:
-            earlier = [message["recipient_roles"] for message in pending]
-        else:
-            # Without flushing the session: a command's messages are inserted at once (commands._write), and the
-            # only ones added as objects on a dossier are reminders, which alert no entity (timers._queue_reminder).
-            with db.session.no_autoflush:
-                earlier = db.session.scalars(RECIPIENT_ROLES, {"_dossier": self.dossier.id}).all()
-        for roles in list(earlier) + [m["recipient_roles"] for m in self.outbox]:
-            for role in roles:
-                if role != "declarant":
-                    label = notifications.entity_label(role, self.dossier.region)
-                    if label not in labels:
-                        labels.append(label)
-        return labels
+        return notifications.entity_labels(recipient_roles(self.dossier) + [m["recipient_roles"] for m in self.outbox],
+                                           self.dossier.region)
+
+
+def recipient_roles(dossier: Dossier) -> list[list[str]]:
+    """The recipient roles of each message queued on a dossier so far, oldest first: waiting for the commit when
+    this transaction opened the dossier (workflow/opened.py), else in the outbox."""
+    pending = pending_messages(dossier.instance_id)
+    if pending is not None:
+        return [message["recipient_roles"] for message in pending]
+    # Without flushing the session: a command's messages are inserted at once (commands._write), and the only ones
+    # added as objects on a dossier are reminders, which alert no entity (timers._queue_reminder).
+    with db.session.no_autoflush:
+        return list(db.session.scalars(RECIPIENT_ROLES, {"_dossier": dossier.id}))
 
 
 def dispatch(task, operator: str, params: dict) -> str:

@@ -21,8 +21,8 @@ from models import OutboxMessage, TaskRow, db
 from workflow.event_chain import INSERT_AUDIT
 from workflow.row_writes import write_deferred
 
-INSERT_TASKS = insert(TaskRow.__table__)  # built once (row_writes.py says why)
-INSERT_OUTBOX = insert(OutboxMessage.__table__)
+# Built once (row_writes.py says why), and used by the commands that write at once too (commands.py, sync.py).
+INSERT_TASKS, INSERT_OUTBOX = insert(TaskRow.__table__), insert(OutboxMessage.__table__)
 
 
 def opened_in_this_transaction() -> dict:

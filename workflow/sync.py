@@ -13,6 +13,7 @@ from referentiel import priority_score
 from workflow import targets
 from workflow.context import CommandContext
 from workflow.deployment import role_of
+from workflow.opened import INSERT_TASKS
 
 # Plain table statements for the rows a command writes: no ORM bookkeeping on the hot path. They are built
 # once, with bound parameters: building a statement costs SQLAlchemy several times what running it does.
@@ -25,7 +26,7 @@ COMPLETE_TASK = (update(TASKS).where(TASKS.c.id == bindparam("_id"), TASKS.c.sta
                  .values(status="completed", completed_at=bindparam("_at"), completed_by=bindparam("_by")))
 CANCEL_TASKS = (update(TASKS).where(TASKS.c.id.in_(bindparam("_ids", expanding=True)), TASKS.c.status == "ready")
                 .values(status="cancelled", completed_at=bindparam("_at")))
-INSERT_TASKS, INSERT_TIMERS = insert(TASKS), insert(TIMERS)
+INSERT_TIMERS = insert(TIMERS)
 _PENDING = (TIMERS.c.instance_id == bindparam("_instance"), TIMERS.c.task_id.in_(bindparam("_ids", expanding=True)),
             TIMERS.c.status == "pending")
 FIRE_TIMERS = update(TIMERS).where(*_PENDING, TIMERS.c.due_at <= bindparam("_at")).values(status="fired",

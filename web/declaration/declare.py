@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 
 from engine import runtime
 from mail import notifications
-from models import AuditEvent, Dossier, Draft, OutboxMessage, Structure, TaskRow, db
+from models import AuditEvent, Dossier, Draft, Structure, TaskRow, db
 from referentiel import finess_valid
 from timekeeping import business_calendar, clock
 from web import access, forms
@@ -17,7 +17,7 @@ from web.auth.login import current_user, roles_required
 from web.auth.security import french_abort
 from web.casework.tasks import WIZARD, next_step_redirect, size_errors
 from workflow import commands, context, deployment, form_schemas, start_command
-from workflow.opened import pending_events, pending_messages
+from workflow.opened import pending_events
 
 bp = Blueprint("declare", __name__, url_prefix="/declarer")
 FIRST_STEP = "p1_perimetre"
@@ -160,16 +160,7 @@ def alerted_entities(dossier: Dossier) -> list[str]:
                 continue
             if isinstance(result, dict) and result.get("entites_alertees"):
                 return list(result["entites_alertees"])
-    labels = []
-    waiting = pending_messages(dossier.instance_id)  # a dossier opened in this transaction has its messages here
-    for roles in ([message["recipient_roles"] for message in waiting] if waiting is not None else db.session.scalars(
-            select(OutboxMessage.recipient_roles).where(OutboxMessage.dossier_id == dossier.id)
-            .order_by(OutboxMessage.id))):
-        for role in roles or []:
-            label = notifications.entity_label(role, dossier.region)
-            if role != "declarant" and label not in labels:
-                labels.append(label)
-    return labels
+    return notifications.entity_labels(context.recipient_roles(dossier), dossier.region)
 
 
 @bp.route("/<int:dossier_id>/confirmation")
