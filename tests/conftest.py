@@ -186,6 +186,13 @@ def backend(database_template):
 
 
 @pytest.fixture
+def postgres(backend):
+    """Skips the SQLite half of a test about something only PostgreSQL has (prepared statements, autocommit)."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL seulement : SQLite n'a pas ce qui est testé ici")
+
+
+@pytest.fixture
 def client(app):
     """Flask test client."""
     return app.test_client()

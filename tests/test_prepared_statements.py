@@ -6,15 +6,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DataError
 
-from app import create_app
 from models import Structure, db
-from test_web_support import ACSS, login
-
-
-@pytest.fixture
-def postgres(backend):
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL only: SQLite has no server-side prepared statements")
+from test_web_support import ACSS, as_served, login
 
 
 def _prepared(conn) -> int:
@@ -66,9 +59,7 @@ def test_a_failed_transaction_is_rolled_back_and_the_connection_reused(app, post
 def test_pages_keep_their_statements_prepared(app, postgres):
     """Through the application as served: each request closes its session, and the inbox's statements are
     still prepared on the pool's connection afterwards."""
-    served = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test",
-                         "SCHEDULER_ENABLED": False, "PUBLIC_URL": "http://localhost",
-                         "WTF_CSRF_ENABLED": False, "LIVE_WORKFLOW_CHECK": False})
+    served = as_served(app)
     client = served.test_client()
     login(client, ACSS)
     for _ in range(8):
@@ -85,9 +76,7 @@ def test_the_inbox_is_planned_once_per_connection(app, postgres):
     """The inbox's statements carry their values in their text (models/kept.planned_once), so PostgreSQL keeps one
     plan for them instead of planning them again at every page: with parameters, their generic plan looked
     costlier than the custom ones and every execution was planned anew."""
-    served = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test",
-                         "SCHEDULER_ENABLED": False, "PUBLIC_URL": "http://localhost",
-                         "WTF_CSRF_ENABLED": False, "LIVE_WORKFLOW_CHECK": False})
+    served = as_served(app)
     client = served.test_client()
     login(client, ACSS)
     for _ in range(20):  # psycopg prepares a statement at its fifth run; PostgreSQL plans five times per value first

@@ -3,31 +3,14 @@ and no COMMIT around them, the same rows read, the login session's last-seen tim
 connection transactional again for the next request."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import psycopg
 import pytest
 from psycopg import _connection_base
 from sqlalchemy import select
 
-from app import create_app
 from cli import scenarios
 from models import LoginSession, db
-from test_web_support import ACSS, login, open_task, post
-
-
-@pytest.fixture
-def postgres(backend):
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL only: SQLite keeps its transactions (web/read_pages.py)")
-
-
-class Clock:
-    def __init__(self):
-        self.at = datetime.now(timezone.utc)
-
-    def now(self):
-        return self.at
+from test_web_support import ACSS, as_served, login, open_task, post
 
 
 @pytest.fixture
@@ -45,11 +28,7 @@ def commands(monkeypatch):
 
 def test_the_inbox_and_the_fiche_read_without_a_transaction(app, clock, postgres, commands):
     dossier, _ = scenarios.run("grave_acss", clock, until="p2_ouvrir")
-    session_clock = Clock()
-    served = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test",
-                         "SCHEDULER_ENABLED": False, "PUBLIC_URL": "http://localhost", "WTF_CSRF_ENABLED": False,
-                         "LIVE_WORKFLOW_CHECK": False, "SESSION_CLOCK": session_clock,
-                         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "max_overflow": 0}})
+    served = as_served(app, SESSION_CLOCK=clock, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0})
     client = served.test_client()  # each request pushes its own application context, as when served
     db.session.remove()
     login(client, ACSS)
@@ -60,12 +39,12 @@ def test_the_inbox_and_the_fiche_read_without_a_transaction(app, clock, postgres
     assert dossier.number in inbox.text and dossier.number in fiche.text
     assert commands == []
     # The login session's last-seen time is still written (once a minute), and kept.
-    session_clock.at += timedelta(minutes=5)
+    clock.advance(minutes=5)
     assert client.get("/boite").status_code == 200
     with served.app_context():
         seen = db.session.scalar(select(LoginSession.last_seen_at).order_by(LoginSession.created_at.desc()))
         row = open_task(dossier.id, "p2_ouvrir")
-    assert seen == session_clock.at
+    assert seen == clock.now()
     # The same (only) pooled connection is transactional again for a request that writes.
     commands.clear()
     assert post(client, f"/taches/{row.id}/prendre").status_code == 302

@@ -6,6 +6,7 @@ import re
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
+from app import create_app
 from cli import scenarios
 from models import Dossier, Structure, TaskRow, User, db
 from web.forms import typed_to_raw
@@ -103,3 +104,11 @@ def confirm_deployment(client, page, comment: str = "Essai validé"):
     assert found, "no dry-run page: " + re.sub(r"\s+", " ", text)[:2000]
     return client.post(found.group(1), data={"csrf_token": csrf(client), "commentaire": comment},
                        follow_redirects=True)
+
+
+def as_served(app, **config):
+    """The application as scripts/serve builds it (no scheduler, no live-workflow check), on the test's database,
+    CSRF off for the test client; each request pushes its own application context."""
+    return create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test",
+                       "SCHEDULER_ENABLED": False, "PUBLIC_URL": "http://localhost", "WTF_CSRF_ENABLED": False,
+                       "LIVE_WORKFLOW_CHECK": False, **config})
