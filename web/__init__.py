@@ -1,9 +1,11 @@
 """Web layer: one subpackage per audience (auth, declaration, casework, owners, administration, knowledge, audit)
 and the JSON API (api/), over the shared visibility model (access.py) and form rendering (forms.py)."""
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, send_from_directory, url_for
+from markupsafe import Markup, escape
 from werkzeug.routing import BaseConverter, IntegerConverter
 
 from models import Structure, db
@@ -81,9 +83,31 @@ def french_number(value) -> str:
 def dossier_markers(dossier) -> list:
     """A dossier's priority markers (referentiel.priority_markers) from its synced columns; the B3 decision
     is the analysts' work, not shown to declarants."""
-    analyst = current_user() is not None and current_user().role != "declarant"
+    user = current_user()
+    analyst = user is not None and user.role != "declarant"
     return priority_markers(bool(dossier.urgent_help), dossier.care_impact, bool(dossier.health_impact) and analyst,
                             bool(dossier.off_hours))
+
+
+def markers(dossier, with_qualification: bool = False, empty: str = "") -> Markup:
+    """A dossier's priority markers as a list in words (the colour only repeats them); `with_qualification` adds the
+    qualification (the inbox shows it in its own column); `empty` is shown when there is no marker.
+
+    A function rather than a Jinja macro: lists show it on each of their rows, and the few combinations of markers
+    are written once per process (_marker_list)."""
+    qualification = dossier.qualification if with_qualification else None
+    return _marker_list(tuple(dossier_markers(dossier)), with_qualification, qualification, empty)
+
+
+@lru_cache(maxsize=512)
+def _marker_list(found: tuple, with_qualification: bool, qualification: str | None, empty: str) -> Markup:
+    if not (found or with_qualification):
+        return escape(empty)
+    items = [f'<li class="etiquette etiquette-{escape(code)}">{escape(label)}</li>' for code, label in found]
+    if with_qualification:
+        items.append(f'<li class="etiquette etiquette-{escape(qualification or "aucune")}">'
+                     f'{escape(QUALIFICATIONS.get(qualification, "Non qualifié"))}</li>')
+    return Markup(f'<ul class="marqueurs" aria-label="Priorité du dossier">{"".join(items)}</ul>')
 
 
 class DatabaseId(IntegerConverter):
@@ -111,7 +135,7 @@ def init_app(app):
     app.jinja_env.globals.update(
         current_user=current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
         user_structure=lambda user: db.session.get(Structure, user.structure_id) if user.structure_id else None,
-        now=lambda: app.extensions["clock"].now(), priority_markers=dossier_markers, link_to=link_to,
+        now=lambda: app.extensions["clock"].now(), priority_markers=dossier_markers, markers=markers, link_to=link_to,
         qualification_label=lambda code: QUALIFICATIONS.get(code, "Non qualifié"))
     app.jinja_env.filters["dt"] = format_datetime
     app.jinja_env.filters["nombre"] = french_number  # {{ 32111|nombre }}: « 32 111 »
