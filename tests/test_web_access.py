@@ -117,3 +117,32 @@ def test_declarant_works_only_own_structure_tasks(client, clock):
     assert client.get(f"/taches/{row.id}").status_code == 404
     login(client, DECLARANT)
     assert client.get(f"/taches/{row.id}").status_code == 200
+
+
+def test_the_fiche_reads_its_dossier_version_and_structure_at_once(app, client, dossiers):
+    """A reader in full gets the dossier with its process version and structure in one statement
+    (dossiers.show); a dossier outside the scope still answers 404 through the visibility model's own path, and
+    the page shows the same version and structure either way."""
+    from sqlalchemy import event
+    from models import Structure
+    seen = []
+
+    def note(conn, cursor, statement, *args):
+        seen.append(statement)
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        login(client, ARS_BRETAGNE)
+        seen.clear()
+        page = client.get(f"/dossiers/{dossiers['rennes']}")
+        # (The version's forms, a deferred column, may be read once per process for the labels: not counted.)
+        read = [s for s in seen if "process_definitions" in s and "structures" in s]
+        assert page.status_code == 200 and len(read) == 1, read
+        assert "FROM dossiers JOIN process_instances" in read[0]
+        seen.clear()
+        login(client, ARS_GRANDEST)
+        assert client.get(f"/dossiers/{dossiers['rennes']}").status_code == 404
+        assert client.get(f"/dossiers/{dossiers['military']}").status_code == 404
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    structure = db.session.get(Structure, db.session.get(Dossier, dossiers["rennes"]).structure_id)
+    assert f"{structure.name} (FINESS ET {structure.finess_et})" in page.text

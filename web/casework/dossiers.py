@@ -143,19 +143,32 @@ def timeline(dossier: Dossier, definition: ProcessDefinition, user: User, journa
 def show(dossier_id):
     """The fiche de suivi of one dossier."""
     user = current_user()
+    # The dossier the user reads in full, with the version it runs on and its structure: one round trip for what the
+    # fiche reads first. Anything else (a summary, a 404, a dossier without a process instance) takes the visibility
+    # model's own path, which answers it as everywhere else.
+    found = db.session.execute(kept(("fiche", "dossier", access.scope_key(user)), lambda: (
+        select(Dossier, ProcessDefinition, Structure)
+        .join(ProcessInstance, ProcessInstance.id == Dossier.instance_id)
+        .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+        .join(Structure, Structure.id == Dossier.structure_id)
+        .where(Dossier.id == bindparam("_dossier"), access.dossier_filter(user)))), {"_dossier": dossier_id}).first()
+    if found is not None:
+        return render_fiche(found[0], user, read=found[1:])
     dossier, full = access.dossier_view(user, dossier_id)
     if not full:
         return _summary(dossier)
     return render_fiche(dossier, user)
 
 
-def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None, status: int = 200):
+def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None, status: int = 200,
+                 read: tuple | None = None):
     """The fiche de suivi of a dossier the user reads in full; `journal_form` is a refused journal form
-    ({"form", "error", "values"}) shown again next to its form, under `status`."""
+    ({"form", "error", "values"}) shown again next to its form, under `status`; `read`: the dossier's
+    (definition, structure) when the caller has them already."""
     # The version the dossier runs on and its structure, in one round trip.
     # Its statements are kept (models/kept.py): the dossier's ids are parameters, the user's scope is in the keys.
     ids = {"_dossier": dossier.id, "_instance": dossier.instance_id, "_structure": dossier.structure_id}
-    definition, structure = db.session.execute(kept(("fiche", "definition"), lambda: (
+    definition, structure = read or db.session.execute(kept(("fiche", "definition"), lambda: (
         select(ProcessDefinition, Structure).join(Structure, Structure.id == bindparam("_structure"))
         .where(ProcessDefinition.id == select(ProcessInstance.definition_id)
                .where(ProcessInstance.id == bindparam("_instance")).scalar_subquery()))), ids).one()
