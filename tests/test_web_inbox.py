@@ -328,3 +328,18 @@ def test_the_analysts_of_one_scope_share_the_text_of_their_statements(app, clock
     finally:
         event.remove(db.engine, "before_cursor_execute", note)
     assert texts[first.id] == texts[other.id] and len(texts[first.id]) == 6
+
+
+def test_a_page_past_the_last_gives_the_last_one(app, clock):
+    """A page number past the last (a bookmark, a page emptied by colleagues) gives the last page with its rows, and
+    page 1 of 1 when nothing is left: the page's statement found no row, so the counts are read alone."""
+    acss = user(ACSS)
+    empty = inbox_page(acss, MultiDict({"page": "3"}), clock.now())
+    assert (empty["rows"], empty["total"], empty["page"], empty["pages"]) == ([], 0, 1, 1)
+    add_open_dossiers(60, clock.now())
+    ready = db.session.scalar(select(func.count()).select_from(TaskRow).where(TaskRow.status == "ready",
+                                                                            TaskRow.role == "acss"))
+    last = -(-ready // 25)
+    beyond = inbox_page(acss, MultiDict({"page": str(last + 5)}), clock.now())
+    assert (beyond["page"], beyond["pages"], beyond["total"]) == (last, last, ready) and ready > 25
+    assert len(beyond["rows"]) == ready - (last - 1) * 25

@@ -215,10 +215,11 @@ def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE, exac
         total_more, overdue_more = total > COUNT_CAP, overdue > COUNT_CAP
         total, overdue = min(total, COUNT_CAP), min(overdue, COUNT_CAP)
     pages = max(1, -(-total // page_size))
-    if not rows and total and page > pages and not total_more:  # past the last page: the last page instead
+    if page > pages and not total_more:  # past the last page: the last page instead (page 1 when there is none)
         page = pages
-        statement, _ = build_page(page)
-        rows = db.session.execute(statement, {"_now": now}).all()
+        if total:
+            statement, _ = build_page(page)
+            rows = db.session.execute(statement, {"_now": now}).all()
     return {"rows": [row[:2] for row in rows], "structures": {row[1].structure_id: row[2] for row in rows},
             "claimers": {row[0].claimed_by: row[3] for row in rows if row[3] is not None}, "total": total,
             "total_more": total_more, "page": page, "pages": pages, "sort": sort, "chosen": dict(chosen),
