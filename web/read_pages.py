@@ -1,8 +1,8 @@
 """The most read pages run their statements without a transaction on PostgreSQL (autocommit).
 
 A request's first statement made psycopg open a transaction with a BEGIN of its own, and its end closed it with a
-COMMIT (models/prepared.py): two round trips to the server for each page, beside the three statements of the inbox
-or the eight of the fiche. These pages only read, and at PostgreSQL's READ COMMITTED level each statement of a
+COMMIT (models/prepared.py): two round trips to the server for each page, beside the two statements of the inbox
+or the seven of the fiche. These pages only read, and at PostgreSQL's READ COMMITTED level each statement of a
 transaction already reads its own snapshot, so without one they read the same rows; a write they might make (the
 login session's last-seen time, once a minute) is a single statement, committed at once as before.
 
