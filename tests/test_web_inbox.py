@@ -257,12 +257,11 @@ def test_the_rows_hold_every_column_the_page_reads(app, client, clock, monkeypat
     statement would be a blank in the page, not an error: no attribute the analysts' or a declarant's page reads
     of a row may be missing."""
     from jinja2 import Undefined
-    from sqlalchemy.engine import Row
     missing = []
 
     class Watched(Undefined):
         def __init__(self, hint=None, obj=None, name=None, exc=None):
-            if isinstance(obj, Row):
+            if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # inbox.NamedRows' rows
                 missing.append(name)
             super().__init__(hint, obj, name, exc)
 
@@ -279,7 +278,8 @@ def test_the_rows_hold_every_column_the_page_reads(app, client, clock, monkeypat
     assert draft.number in client.get("/boite").text
     assert missing == []
     # The check sees a column left out (the statement is kept: forget it before and after).
-    monkeypatch.setattr(inbox, "TASK_ROW", inbox.Bundle("task", *[c for c in inbox.TASK_ROW.exprs if c.key != "title"]))
+    monkeypatch.setattr(inbox, "TASK_ROW", inbox.NamedRows("task", *[c for c in inbox.TASK_ROW.exprs
+                                                                     if c.key != "title"]))
     memo.forget()
     login(client, ACSS)
     try:
