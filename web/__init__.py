@@ -10,8 +10,8 @@ from werkzeug.routing import BaseConverter, IntegerConverter
 
 from models import Structure, db
 from referentiel import QUALIFICATIONS, ROLES, plural, priority_markers
-from web import (administration, api, audit, auth, casework, declaration, knowledge, metrics, observability, owners,
-                 read_pages)
+from web import (administration, api, audit, auth, casework, declaration, entered, knowledge, metrics, observability,
+                 owners, read_pages)
 from web.auth import security, sso
 from web.auth.login import current_user
 from web.declaration import drafts
@@ -136,6 +136,7 @@ def init_app(app):
         current_user=current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
         user_structure=lambda user: db.session.get(Structure, user.structure_id) if user.structure_id else None,
         now=lambda: app.extensions["clock"].now(), priority_markers=dossier_markers, markers=markers, link_to=link_to,
+        context_list=entered.context_list,
         qualification_label=lambda code: QUALIFICATIONS.get(code, "Non qualifié"))
     app.jinja_env.filters["dt"] = format_datetime
     app.jinja_env.filters["nombre"] = french_number  # {{ 32111|nombre }}: « 32 111 »
