@@ -1,5 +1,6 @@
 """Web layer: one subpackage per audience (auth, declaration, casework, owners, administration, knowledge, audit)
 and the JSON API (api/), over the shared visibility model (access.py) and form rendering (forms.py)."""
+import re
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -72,7 +73,15 @@ def link_to(endpoint: str, argument: str):
     url_for calls. The value is percent-encoded as werkzeug's converters do."""
     prefix, _, suffix = url_for(endpoint, **{argument: SENTINEL_ID}).partition(str(SENTINEL_ID))
     encode = BaseConverter(current_app.url_map).to_url
-    return lambda value: f"{prefix}{encode(value)}{suffix}"
+
+    def link(value) -> str:
+        text = str(value)  # a number or a UUID is written as it is; anything else as the converter quotes it
+        return f"{prefix}{text if _UNRESERVED(text) else encode(value)}{suffix}"
+    return link
+
+
+# Characters that percent-encoding leaves as they are in any part of an address (RFC 3986's unreserved ones).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+").fullmatch
 
 
 def french_number(value) -> str:
