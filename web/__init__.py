@@ -144,9 +144,8 @@ def init_app(app):
     app.jinja_env.globals.update(
         current_user=current_user, nav_items=nav_items, role_label=lambda role: ROLES.get(role, role),
         user_structure=lambda user: db.session.get(Structure, user.structure_id) if user.structure_id else None,
-        now=lambda: app.extensions["clock"].now(), priority_markers=dossier_markers, markers=markers, link_to=link_to,
-        context_list=entered.context_list,
-        qualification_label=lambda code: QUALIFICATIONS.get(code, "Non qualifié"))
+        now=lambda: app.extensions["clock"].now(), markers=markers, link_to=link_to,
+        context_list=entered.context_list)
     app.jinja_env.filters["dt"] = format_datetime
     app.jinja_env.filters["nombre"] = french_number  # {{ 32111|nombre }}: « 32 111 »
     app.jinja_env.filters["pluriel"] = plural  # {{ n|pluriel('dossier') }}: « 7 dossiers »

@@ -183,11 +183,11 @@ def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None,
     claimers = dict(db.session.execute(kept(("fiche", "claimers"), lambda: select(User.id, User.name).where(
         User.id.in_(bindparam("_users", expanding=True)))), {"_users": sorted(claimed)}).all()) if claimed else {}
     # The history as the fiche reads it: not the service results nor the hashes (the audit pages read those).
-    read = db.session.execute(HISTORY, ids).all()
-    history = [event for event, _ in read]
+    history_named = db.session.execute(HISTORY, ids).all()  # (event, its actor's name)
+    history = [event for event, _ in history_named]
     panel = journal.panel(dossier, user, readable=True, history=history)  # read through dossier_filter already
     events = timeline(dossier, definition, user, panel, history, titles={task.id: task.title for task, _ in rows},
-                      names={event.actor: name for event, name in read if name is not None})
+                      names={event.actor: name for event, name in history_named if name is not None})
     visited = sorted({name for e in history for name in (e.visited or [])})
     timers = db.session.scalars(PENDING_TIMERS, ids).all()
     active = sorted({t.spec_name for t in open_tasks} | {t.spec_name for t in timers})
