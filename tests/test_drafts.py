@@ -228,3 +228,39 @@ def test_past_the_idle_timeout_a_post_is_kept_for_the_same_person_only(app, clie
     assert "après la pause déjeuner" not in client.get(f"/taches/{row.id}").text
     login(client, ACSS)
     assert "après la pause déjeuner" in client.get(f"/taches/{row.id}").text
+
+
+def test_a_completion_removes_its_authors_draft_and_costs_no_statement_without_one(app, clock):
+    """The completer's own draft goes with the completion, a colleague's stays; a completer without a draft sends
+    no DELETE, and the task row is read once (the engine's state read under the lock refuses a task done
+    meanwhile: test_the_loser_of_a_completion_race_keeps_their_text_and_sees_the_winner)."""
+    from sqlalchemy import event
+    drafted, bare = opening_task(clock), opening_task(clock)
+    second_analyst()
+    first, colleague = app.test_client(), app.test_client()
+    login(first, ACSS)
+    login(colleague, ACSS_BIS)
+    for row in (drafted, bare):
+        first.get(f"/taches/{row.id}")
+    assert autosave(first, drafted.id, {"commentaire_ouverture": "mon brouillon"}).status_code == 200
+    assert autosave(colleague, drafted.id, {"commentaire_ouverture": "le sien"}).status_code == 200
+    seen = []
+
+    def note(conn, cursor, statement, *args):
+        seen.append(statement)
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        sent = []
+        for row in (drafted, bare):
+            seen.clear()
+            done = post(first, f"/taches/{row.id}", {"declaration_recuperee": "true", "action": "valider",
+                                                      "analyste_referent": "Karim Benali"})
+            assert done.status_code == 302, done.text
+            sent.append(list(seen))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert draft_of(drafted.id, ACSS) is None and draft_of(drafted.id, ACSS_BIS) == {"commentaire_ouverture": "le sien"}
+    deletes = [[s for s in statements if s.startswith("DELETE FROM drafts")] for statements in sent]
+    assert len(deletes[0]) == 1 and deletes[1] == [], deletes
+    task_reads = [s for s in sent[1] if s.startswith("SELECT tasks.id, tasks.instance_id")]
+    assert len(task_reads) == 1, task_reads

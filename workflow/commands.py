@@ -103,13 +103,11 @@ def complete_task(task_id: str, data: dict, actor: Actor, expected_version: int 
         instance, dossier = opened
         definition = db.session.get(ProcessDefinition, instance.definition_id)
     else:
+        # The row lock may have waited for a command that completed this task meanwhile: the state read under
+        # the lock no longer has it READY, and apply_command refuses it with the same conflict. (A state read
+        # before the lock, or SQLite, which takes no row lock: the audit chain's unique seq and the version check
+        # at commit catch the race.) Reading the task row again here would cost every completion a statement.
         instance, dossier, definition = _lock_instance(row.instance_id, with_context=True)
-        if db.engine.dialect.name != "sqlite":
-            # The row lock may have waited for a command that completed this task meanwhile. (SQLite
-            # takes no row lock: there the version check at commit catches the race.)
-            db.session.refresh(row)
-            if row.status != "ready":
-                raise Conflict("Cette tâche a déjà été traitée entre-temps.")
     if expected_version is not None and instance.version != expected_version:
         raise Conflict("Le dossier a été modifié entre-temps ; rechargez la page.")
     written = sorted(set(data) & set(protected.START_DATA)) if isinstance(data, dict) else []

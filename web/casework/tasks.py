@@ -288,8 +288,10 @@ def task(task_id):
                 keep_loser_text(row, user)
                 return render_done(row, dossier, 409, exc.message)
             else:
-                # Only the completer's draft goes: a colleague's text on the same task stays theirs to read.
-                db.session.execute(delete(Draft).where(Draft.task_id == row.id, Draft.user_id == user.id))
+                # Only the completer's draft goes: a colleague's text on the same task stays theirs to read. (None
+                # was read at the start: no statement. One saved since by another tab is the race it always was.)
+                if draft is not None:
+                    db.session.execute(delete(Draft).where(Draft.task_id == row.id, Draft.user_id == user.id))
                 step = completed_step(row, dossier, user)
                 db.session.commit()
                 return next_step_redirect(row, dossier, user, step)
