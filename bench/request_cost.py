@@ -15,9 +15,12 @@ absolute figure by tens of percent from one hour or day to the next, largely can
 
 Last line: `cost_inbox_ms=… cost_dossier_ms=… cost_complete_ms=… cost_api_submit_ms=… queries_inbox=…
 queries_dossier=… queries_complete=… queries_api_submit=… bare_page_ms=… inbox_vs_bare=… dossier_vs_bare=…
-complete_vs_bare=… api_submit_vs_bare=…` (medians of the application's own time; the ratios as said above).
+complete_vs_bare=… api_submit_vs_bare=… rested_bare_page_ms=… rested_inbox_vs_bare=… rested_dossier_vs_bare=…`
+(medians of the application's own time; the ratios as said above; the rested ones: the bare page, the inbox and a
+dossier page timed in turn, each after 25 ms of rest, the idle time between two requests of an open loop at 40/s,
+which slows the next request down on this machine).
 
-Run: python bench/request_cost.py --database URL [--rounds 60] [--profile [--order tottime]] [--smoke]
+Run: python bench/request_cost.py --database URL [--rounds 60] [--rest-ms 25] [--profile [--order tottime]] [--smoke]
 """
 from __future__ import annotations
 
@@ -55,6 +58,7 @@ from web.auth import login_sessions  # noqa: E402
 from web.forms import typed_to_raw  # noqa: E402
 
 KINDS = ["inbox", "dossier", "complete", "api_submit"]
+RESTED = ["inbox", "dossier"]  # the pages also timed after a rest (rested_pages)
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -185,6 +189,8 @@ def main() -> None:
     parser.add_argument("--order", choices=["cumulative", "tottime"], default="cumulative",
                         help="how --profile sorts its entries")
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--rest-ms", type=float, default=25,
+                        help="rest before each request of the rested measure (an open loop at 40/s: about 25 ms)")
     parser.add_argument("--server", default=os.environ.get("TEST_POSTGRES_SERVER",
                                                            "postgresql+psycopg://postgres@127.0.0.1:5432"))
     parser.add_argument("--smoke", action="store_true", help="a throwaway database of 200 dossiers, few rounds")
@@ -220,15 +226,41 @@ def main() -> None:
                 print(top(stats, args.lines, args.order))
         bare.sample(bare_rounds)
         bare_ms = bare.median()
-        bare.close()
         print(f"bare page  n={len(bare.times):<4} through the test client median={bare_ms:6.2f} ms (half before the "
               f"requests, half after); through the test client, each kind costs "
               + ", ".join(f"{kind} {through[kind] / bare_ms:.1f}x" for kind in kinds) + " the bare page")
+        rested = rested_pages(bare, {k: sends[k] for k in RESTED if k in kinds}, args.rounds, args.rest_ms)
+        bare.close()
         with app.app_context():
             db.engine.dispose()
     print(" ".join(f"cost_{k}_ms={results[k][0]:.1f}" for k in kinds) + " "
           + " ".join(f"queries_{k}={results[k][1]:g}" for k in kinds) + f" bare_page_ms={bare_ms:.2f} "
-          + " ".join(f"{k}_vs_bare={through[k] / bare_ms:.1f}" for k in kinds))
+          + " ".join(f"{k}_vs_bare={through[k] / bare_ms:.1f}" for k in kinds)
+          + f" rested_bare_page_ms={rested['bare']:.2f} "
+          + " ".join(f"rested_{k}_vs_bare=" + (f"{rested[k] / rested['bare']:.1f}" if k in rested else "na")
+                     for k in RESTED))
+
+
+def rested_pages(bare: BarePage, sends: dict, rounds: int, rest_ms: float) -> dict[str, float]:
+    """Medians (ms, through the test client) of the bare page and of each page of `sends`, in turn, each after
+    `rest_ms` of rest: an open loop at 40 requests/s leaves the machine idle about that long between requests, and
+    on this machine an idle moment slows the next request down (docs/reference/benchmarks.md gives the figures).
+    What bench/web.py's open loop reports includes that; this measure gives the bare page the same rests."""
+    times: dict = {"bare": [], **{kind: [] for kind in sends}}
+    for _ in range(max(10, rounds // 2)):
+        for name in times:
+            time.sleep(rest_ms / 1000)
+            started = time.perf_counter()
+            if name == "bare":
+                bare.sample(1, keep=False)
+            elif sends[name]()[0] != 200:
+                raise SystemExit(f"the {name} page did not answer 200")
+            times[name].append((time.perf_counter() - started) * 1000)
+    found = {name: statistics.median(values) for name, values in times.items()}
+    print(f"after {rest_ms:g} ms of rest before each request: bare page median={found['bare']:6.2f} ms"
+          + "".join(f", {kind} median={found[kind]:6.1f} ms ({found[kind] / found['bare']:.1f}x the bare page)"
+                    for kind in sends))
+    return found
 
 
 if __name__ == "__main__":
