@@ -146,3 +146,38 @@ def test_the_fiche_reads_its_dossier_version_and_structure_at_once(app, client, 
         event.remove(db.engine, "before_cursor_execute", note)
     structure = db.session.get(Structure, db.session.get(Dossier, dossiers["rennes"]).structure_id)
     assert f"{structure.name} (FINESS ET {structure.finess_et})" in page.text
+
+
+def test_the_fiche_asks_for_pending_timers_only_while_its_process_runs(app, client, clock):
+    """A dossier in weekly support waits for its timer, which the fiche lists (also when a refused journal entry
+    shows it again, through render_fiche's own read); a closed dossier's process waits for none, and its fiche does
+    not ask."""
+    from sqlalchemy import event
+    from models import Timer
+    waiting, _ = scenarios.run("grave_acss", clock, until="p4_accompagner")
+    closed, _ = scenarios.run("b1", clock)
+    assert db.session.scalar(db.select(db.func.count()).select_from(Timer).where(
+        Timer.instance_id == waiting.instance_id, Timer.status == "pending")) == 1
+    seen = []
+
+    def note(conn, cursor, statement, *args):
+        seen.append(statement)
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        login(client, ACSS)
+        pages = {}
+        for name, dossier in (("waiting", waiting), ("closed", closed)):
+            seen.clear()
+            pages[name] = client.get(f"/dossiers/{dossier.id}")
+            pages[name + "_reads"] = [s for s in seen if "FROM timers" in s]
+        # A refused journal entry shows the fiche again through render_fiche's own read.
+        seen.clear()
+        refused = post(client, f"/dossiers/{waiting.id}/journal/notes", {"type": "note", "texte": ""})
+        refused_reads = [s for s in seen if "FROM timers" in s]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert pages["waiting"].status_code == 200 and "Minuteurs en attente" in pages["waiting"].text
+    assert len(pages["waiting_reads"]) == 1
+    assert pages["closed"].status_code == 200 and "Minuteurs en attente" not in pages["closed"].text
+    assert pages["closed_reads"] == [], pages["closed_reads"]
+    assert refused.status_code == 422 and "Minuteurs en attente" in refused.text and len(refused_reads) == 1

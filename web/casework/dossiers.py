@@ -147,7 +147,7 @@ def show(dossier_id):
     # fiche reads first. Anything else (a summary, a 404, a dossier without a process instance) takes the visibility
     # model's own path, which answers it as everywhere else.
     found = db.session.execute(kept(("fiche", "dossier", access.scope_key(user)), lambda: (
-        select(Dossier, ProcessDefinition, Structure)
+        select(Dossier, ProcessDefinition, Structure, ProcessInstance.status)
         .join(ProcessInstance, ProcessInstance.id == Dossier.instance_id)
         .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
         .join(Structure, Structure.id == Dossier.structure_id)
@@ -164,14 +164,15 @@ def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None,
                  read: tuple | None = None):
     """The fiche de suivi of a dossier the user reads in full; `journal_form` is a refused journal form
     ({"form", "error", "values"}) shown again next to its form, under `status`; `read`: the dossier's
-    (definition, structure) when the caller has them already."""
-    # The version the dossier runs on and its structure, in one round trip.
+    (definition, structure, status of its process instance) when the caller has them already."""
+    # The version the dossier runs on, its structure and whether its process still runs, in one round trip.
     # Its statements are kept (models/kept.py): the dossier's ids are parameters, the user's scope is in the keys.
     ids = {"_dossier": dossier.id, "_instance": dossier.instance_id, "_structure": dossier.structure_id}
-    definition, structure = read or db.session.execute(kept(("fiche", "definition"), lambda: (
-        select(ProcessDefinition, Structure).join(Structure, Structure.id == bindparam("_structure"))
-        .where(ProcessDefinition.id == select(ProcessInstance.definition_id)
-               .where(ProcessInstance.id == bindparam("_instance")).scalar_subquery()))), ids).one()
+    definition, structure, process_status = read or db.session.execute(kept(("fiche", "definition"), lambda: (
+        select(ProcessDefinition, Structure, ProcessInstance.status).select_from(ProcessInstance)
+        .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+        .join(Structure, Structure.id == bindparam("_structure"))
+        .where(ProcessInstance.id == bindparam("_instance")))), ids).one()
     # The dossier's tasks, each with whether this user may work it (the visibility model's rule, in the same
     # query): the open ones are listed, and all of them title the timeline's completions.
     rows = db.session.execute(kept(("fiche", "tasks", access.scope_key(user)), lambda: (
@@ -189,7 +190,9 @@ def render_fiche(dossier: Dossier, user: User, journal_form: dict | None = None,
     events = timeline(dossier, definition, user, panel, history, titles={task.id: task.title for task, _ in rows},
                       names={event.actor: name for event, name in history_named if name is not None})
     visited = sorted({name for e in history for name in (e.visited or [])})
-    timers = db.session.scalars(PENDING_TIMERS, ids).all()
+    # A process that ended (completed, abandoned) waits for no timer: its last command marked them all fired or
+    # cancelled (workflow/sync.py), so most fiches, those of closed dossiers, need not ask.
+    timers = db.session.scalars(PENDING_TIMERS, ids).all() if process_status == "running" else []
     active = sorted({t.spec_name for t in open_tasks} | {t.spec_name for t in timers})
     notifications = [m for e in events for m in e["messages"]]
     care_label = forms.labels(definition).get("impact_soins", ("", {}))[1].get(dossier.care_impact) \
