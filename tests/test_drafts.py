@@ -10,7 +10,7 @@ from cli import scenarios
 from models import Draft, LoginSession, TaskRow, User, db
 from timekeeping.clock import FrozenClock
 from test_web_support import (ACSS, ARS_BRETAGNE, DECLARANT, DECLARANT_METZ, PASSWORD, csrf, login, open_task, post,
-                              structure_of, user)
+                              sent_statements, structure_of, user)
 from web.auth.login import hash_password
 from web.auth.login_sessions import change_password
 
@@ -234,7 +234,6 @@ def test_a_completion_removes_its_authors_draft_and_costs_no_statement_without_o
     """The completer's own draft goes with the completion, a colleague's stays; a completer without a draft sends
     no DELETE, and the task row is read once (the engine's state read under the lock refuses a task done
     meanwhile: test_the_loser_of_a_completion_race_keeps_their_text_and_sees_the_winner)."""
-    from sqlalchemy import event
     drafted, bare = opening_task(clock), opening_task(clock)
     second_analyst()
     first, colleague = app.test_client(), app.test_client()
@@ -244,21 +243,14 @@ def test_a_completion_removes_its_authors_draft_and_costs_no_statement_without_o
         first.get(f"/taches/{row.id}")
     assert autosave(first, drafted.id, {"commentaire_ouverture": "mon brouillon"}).status_code == 200
     assert autosave(colleague, drafted.id, {"commentaire_ouverture": "le sien"}).status_code == 200
-    seen = []
-
-    def note(conn, cursor, statement, *args):
-        seen.append(statement)
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
-        sent = []
+    sent = []
+    with sent_statements() as seen:
         for row in (drafted, bare):
             seen.clear()
             done = post(first, f"/taches/{row.id}", {"declaration_recuperee": "true", "action": "valider",
                                                       "analyste_referent": "Karim Benali"})
             assert done.status_code == 302, done.text
             sent.append(list(seen))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
     assert draft_of(drafted.id, ACSS) is None and draft_of(drafted.id, ACSS_BIS) == {"commentaire_ouverture": "le sien"}
     deletes = [[s for s in statements if s.startswith("DELETE FROM drafts")] for statements in sent]
     assert len(deletes[0]) == 1 and deletes[1] == [], deletes

@@ -6,7 +6,8 @@ import pytest
 from cli import scenarios
 from models import Dossier, db
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
-                              DECLARANT_METZ, DGS, HFDS, PROCESSUS, form_data, login, open_task, post)
+                              DECLARANT_METZ, DGS, HFDS, PROCESSUS, form_data, login, open_task, post,
+                              sent_statements)
 
 
 @pytest.fixture
@@ -123,14 +124,8 @@ def test_the_fiche_reads_its_dossier_version_and_structure_at_once(app, client, 
     """A reader in full gets the dossier with its process version and structure in one statement
     (dossiers.show); a dossier outside the scope still answers 404 through the visibility model's own path, and
     the page shows the same version and structure either way."""
-    from sqlalchemy import event
     from models import Structure
-    seen = []
-
-    def note(conn, cursor, statement, *args):
-        seen.append(statement)
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with sent_statements() as seen:
         login(client, ARS_BRETAGNE)
         seen.clear()
         page = client.get(f"/dossiers/{dossiers['rennes']}")
@@ -142,8 +137,6 @@ def test_the_fiche_reads_its_dossier_version_and_structure_at_once(app, client, 
         login(client, ARS_GRANDEST)
         assert client.get(f"/dossiers/{dossiers['rennes']}").status_code == 404
         assert client.get(f"/dossiers/{dossiers['military']}").status_code == 404
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
     structure = db.session.get(Structure, db.session.get(Dossier, dossiers["rennes"]).structure_id)
     assert f"{structure.name} (FINESS ET {structure.finess_et})" in page.text
 
@@ -152,18 +145,12 @@ def test_the_fiche_asks_for_pending_timers_only_while_its_process_runs(app, clie
     """A dossier in weekly support waits for its timer, which the fiche lists (also when a refused journal entry
     shows it again, through render_fiche's own read); a closed dossier's process waits for none, and its fiche does
     not ask."""
-    from sqlalchemy import event
     from models import Timer
     waiting, _ = scenarios.run("grave_acss", clock, until="p4_accompagner")
     closed, _ = scenarios.run("b1", clock)
     assert db.session.scalar(db.select(db.func.count()).select_from(Timer).where(
         Timer.instance_id == waiting.instance_id, Timer.status == "pending")) == 1
-    seen = []
-
-    def note(conn, cursor, statement, *args):
-        seen.append(statement)
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with sent_statements() as seen:
         login(client, ACSS)
         pages = {}
         for name, dossier in (("waiting", waiting), ("closed", closed)):
@@ -174,8 +161,6 @@ def test_the_fiche_asks_for_pending_timers_only_while_its_process_runs(app, clie
         seen.clear()
         refused = post(client, f"/dossiers/{waiting.id}/journal/notes", {"type": "note", "texte": ""})
         refused_reads = [s for s in seen if "FROM timers" in s]
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
     assert pages["waiting"].status_code == 200 and "Minuteurs en attente" in pages["waiting"].text
     assert len(pages["waiting_reads"]) == 1
     assert pages["closed"].status_code == 200 and "Minuteurs en attente" not in pages["closed"].text

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app import create_app
 from cli import scenarios
@@ -112,3 +113,17 @@ def as_served(app, **config):
     return create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": "test",
                        "SCHEDULER_ENABLED": False, "PUBLIC_URL": "http://localhost", "WTF_CSRF_ENABLED": False,
                        "LIVE_WORKFLOW_CHECK": False, **config})
+
+
+@contextmanager
+def sent_statements():
+    """The SQL texts the application's engine sends inside the block, in order (a list the caller may clear)."""
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args):
+        seen.append(statement)
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
