@@ -28,7 +28,7 @@ from cli import demo, scenarios  # noqa: E402
 from engine import bare_run  # noqa: E402
 from models import AuditEvent, Dossier, ProcessDefinition, ProcessInstance, Timer, User, db  # noqa: E402
 from timekeeping import clock as clock_mod  # noqa: E402
-from workflow import commands, context, deployment, form_schemas  # noqa: E402
+from workflow import commands, context, deployment  # noqa: E402
 
 LIFECYCLE = "grave_acss"
 HANDLER_TIME = [0.0]  # time spent in service handlers, which bare SpiffWorkflow answers from a recorded list
@@ -156,9 +156,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.dossiers = 3
-    # Every dossier of the bench submits the same answers: the validators' kept results (workflow/form_schemas.py)
-    # would spare it the checks that people's own answers pay for. None kept: each command validates its data.
-    form_schemas._RESULTS_SIZE = 0
     with tempfile.TemporaryDirectory() as folder:
         clock = clock_mod.FrozenClock()
         app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.db", "TESTING": True,

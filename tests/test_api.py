@@ -536,14 +536,15 @@ def test_schemathesis_negative_data_is_refused_on_every_operation(api_server, cl
 
 def test_a_declaration_judges_each_block_once(app, client, monkeypatch):
     """The four blocks are validated up front (all their errors in one answer) and again by each step's command,
-    the gate of every path: the second time is the first one's result (workflow/form_schemas.py), not a second
-    pass of jsonschema."""
-    from collections import OrderedDict
+    the gate of every path: the second time is the first one's result within the request (workflow/form_schemas.py),
+    not a second pass of jsonschema; the same declaration sent again is judged again."""
     judged = []
     real = form_schemas._validate
-    monkeypatch.setattr(form_schemas, "_RESULTS", OrderedDict())  # none kept from an earlier test's declaration
     monkeypatch.setattr(form_schemas, "_validate", lambda validator, data: judged.append(data) or real(validator, data))
     created = call(client, "POST", "/declarations", token(DECLARANT), declaration(structure_of(DECLARANT).finess_et),
                    key())
     assert created.status_code == 201, created.get_data(as_text=True)
     assert len(judged) == 4, judged
+    again = call(client, "POST", "/declarations", token(DECLARANT), declaration(structure_of(DECLARANT).finess_et),
+                 key())
+    assert again.status_code == 201 and len(judged) == 8

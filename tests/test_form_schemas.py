@@ -494,11 +494,13 @@ def test_load_form_refuses_paths_outside_the_directory(tmp_path):
         load_form(tmp_path / "forms", "../secret.json")
 
 
-def test_a_compiled_validator_judges_the_same_data_once_and_never_a_different_one(monkeypatch):
-    """form_schemas.validate keeps the last results of compiled validators: the same data again is a lookup (a
-    declaration through the API validates each block up front and in its command); data changed in between, data
-    JSON would write like other data (a tuple for a list, a number as a key), and another validator of the same
-    schema are judged again, and a caller changing the answer changes nothing kept."""
+def test_a_compiled_validator_judges_the_same_data_once_per_request_and_never_a_different_one(monkeypatch):
+    """form_schemas.validate keeps what compiled validators said during a request: the same data again is a lookup
+    (a declaration through the API validates each block up front and in its command); data changed in between,
+    data JSON would write like other data (a tuple for a list, a number as a key), another validator of the same
+    schema, another request and work outside any request are judged again, and a caller changing the answer
+    changes nothing kept."""
+    from flask import Flask
     from workflow import form_schemas
     schema = {"type": "object", "additionalProperties": False, "required": ["a"],
               "properties": {"a": {"type": "array", "items": {"type": "integer"}}, "b": {"type": "string"}}}
@@ -507,17 +509,24 @@ def test_a_compiled_validator_judges_the_same_data_once_and_never_a_different_on
     real = form_schemas._validate
     monkeypatch.setattr(form_schemas, "_validate", lambda v, data: judged.append(data) or real(v, data))
     data = {"a": [1, 2], "b": "texte"}
-    assert validate(schema, data, validator) == {} and validate(schema, dict(data), validator) == {}
-    assert len(judged) == 1  # the second time, the same data in another dict: a lookup
-    data["a"].append("trois")  # changed in place after it was judged
-    assert set(validate(schema, data, validator)) == {"a"} and len(judged) == 2
-    answer = validate(schema, data, validator)
-    answer.clear()
-    assert set(validate(schema, data, validator)) == {"a"} and len(judged) == 2
-    # A tuple is no JSON array for jsonschema, though JSON writes both alike: never the list's result.
-    assert validate(schema, {"a": [1]}, validator) == {}
-    assert set(validate(schema, {"a": (1,)}, validator)) == {"a"}
-    assert validate(schema, {"a": [1], 7: "x"}, validator) == {"": "Champ inconnu : 7"}  # a program's key, named
-    # Another validator (another definition's form) judges for itself.
-    other = Draft202012Validator(dict(schema, required=["a", "b"]), format_checker=FORMAT_CHECKER)
-    assert validate(schema, {"a": [1]}, other) == {"b": "Ce champ est obligatoire."}
+    web = Flask("essai")
+    with web.test_request_context("/"):
+        assert validate(schema, data, validator) == {} and validate(schema, dict(data), validator) == {}
+        assert len(judged) == 1  # the second time, the same data in another dict: a lookup
+        data["a"].append("trois")  # changed in place after it was judged
+        assert set(validate(schema, data, validator)) == {"a"} and len(judged) == 2
+        answer = validate(schema, data, validator)
+        answer.clear()
+        assert set(validate(schema, data, validator)) == {"a"} and len(judged) == 2
+        # A tuple is no JSON array for jsonschema, though JSON writes both alike: never the list's result.
+        assert validate(schema, {"a": [1]}, validator) == {}
+        assert set(validate(schema, {"a": (1,)}, validator)) == {"a"}
+        assert validate(schema, {"a": [1], 7: "x"}, validator) == {"": "Champ inconnu : 7"}  # a program's key, named
+        # Another validator (another definition's form) judges for itself.
+        other = Draft202012Validator(dict(schema, required=["a", "b"]), format_checker=FORMAT_CHECKER)
+        assert validate(schema, {"a": [1]}, other) == {"b": "Ce champ est obligatoire."}
+    judged.clear()
+    with web.test_request_context("/"):  # another request: judged afresh
+        assert set(validate(schema, data, validator)) == {"a"} and len(judged) == 1
+    assert set(validate(schema, data, validator)) == {"a"} and set(validate(schema, data, validator)) == {"a"}
+    assert len(judged) == 3  # outside any request (commands from the CLI, the scheduler): nothing kept

@@ -5,11 +5,10 @@ import json
 import math
 import os
 import re
-import threading
-from collections import OrderedDict
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask import has_request_context, request
 from jsonschema import Draft202012Validator, FormatChecker
 
 from engine.errors import EngineError
@@ -99,38 +98,36 @@ def _message(error) -> str:
     return _MESSAGES.get(kind, "Valeur invalide.").format(value)
 
 
-# The last results of compiled validators: {(id of the validator, the data as canonical JSON): (validator, errors)}.
-# A declaration through the API validates each block twice with the same validator, up front (all errors of the four
-# blocks at once) and in its command (the gate every path goes through): the second time is a lookup. A validator
-# is a pure function of the data (its schema and format checks read nothing else), so a result stays true; the key
-# is the data as it is at that moment, so data changed in between is validated again, and only data that JSON
-# writes one way only is kept.
-_RESULTS: "OrderedDict[tuple, tuple]" = OrderedDict()
+# What compiled validators said during this request: {(id of the validator, the data as canonical JSON): (validator,
+# errors)}. A declaration through the API validates each block twice with the same validator, up front (all errors
+# of the four blocks at once) and in its command (the gate every path goes through): the second time is a lookup. A
+# validator is a pure function of the data (its schema and format checks read nothing else), so a result stays true;
+# the key is the data as it is at that moment, so data changed in between is validated again, and only data that
+# JSON writes one way only is kept. Kept for the request only: another request's data is judged afresh.
 _RESULTS_SIZE = 16
-_RESULTS_LOCK = threading.Lock()
 
 
 def validate(schema: dict, data: dict, validator: Draft202012Validator | None = None) -> dict[str, str]:
     """Return {field: French message} for every invalid top-level field ("" for the form itself)."""
     if validator is None:
         return _validate(Draft202012Validator(schema, format_checker=FORMAT_CHECKER), data)
+    if not has_request_context():
+        return _validate(validator, data)
     try:
         text = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):  # not JSON (a program's or a test's value): validated as it is
         return _validate(validator, data)
     if json.loads(text) != data:  # JSON would merge it with other data (a tuple, a number as a key): not kept
         return _validate(validator, data)
-    key = (id(validator), text)
-    with _RESULTS_LOCK:
-        kept = _RESULTS.get(key)
+    # In the request's own WSGI environ: flask.g lives as long as the application context, which a test or a command
+    # may keep open over several requests.
+    results = request.environ.setdefault("signalement.form_results", {})
+    kept = results.get((id(validator), text))
     if kept is not None and kept[0] is validator:
         return dict(kept[1])
     errors = _validate(validator, data)
-    with _RESULTS_LOCK:
-        _RESULTS[key] = (validator, dict(errors))
-        _RESULTS.move_to_end(key)
-        while len(_RESULTS) > _RESULTS_SIZE:
-            _RESULTS.popitem(last=False)
+    if len(results) < _RESULTS_SIZE:
+        results[(id(validator), text)] = (validator, dict(errors))
     return errors
 
 
