@@ -195,6 +195,8 @@ def main() -> None:
                                                            "postgresql+psycopg://postgres@127.0.0.1:5432"))
     parser.add_argument("--smoke", action="store_true", help="a throwaway database of 200 dossiers, few rounds")
     args = parser.parse_args()
+    if args.rest_ms < 0:
+        parser.error("--rest-ms must be 0 or more")
     if args.smoke:
         args.rounds = 5
     elif not args.database:
