@@ -8,13 +8,13 @@ import json
 import re
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from cli import scenarios
 from audit import verifier
 from engine import serialization
 from models import AuditEvent, Dossier, DossierFacts, Draft, OutboxMessage, ProcessInstance, TaskRow, db
-from test_web_support import DECLARANT, structure_of, user
+from test_web_support import DECLARANT, sent_statements, structure_of, user
 from workflow import commands, context, form_schemas, start_command
 from workflow.opened import opened
 
@@ -28,15 +28,8 @@ def _declare():
 
 
 def test_the_steps_of_a_declaration_neither_lock_nor_read_its_instance(app):
-    sent = []
-
-    def note(conn, cursor, statement, *args):
-        sent.append(statement)
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with sent_statements() as sent:
         dossier, created = _declare()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
     assert created
     # The start and its three steps, each an event of the chain.
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)
@@ -58,15 +51,9 @@ def test_a_rollback_forgets_the_dossiers_it_opened(app):
 def test_the_steps_write_their_events_and_rows_once_at_the_commit(app):
     """Four commands, one INSERT of their four events and one UPDATE of each row, written before the commit; what
     is stored is what the last command left, and the dossier verifies (chain, replay of each step, stored state)."""
-    sent = []
-
-    def note(conn, cursor, statement, *args):
-        sent.append(" ".join(statement.split())[:40])
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with sent_statements() as statements:
         dossier, _ = _declare()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
+    sent = [" ".join(statement.split())[:40] for statement in statements]
     assert sum(s.startswith("INSERT INTO audit_events") for s in sent) == 1
     assert sum(s.startswith("UPDATE process_instances") for s in sent) == 1
     assert sum(s.startswith("UPDATE dossiers SET") and "number" not in s for s in sent) <= 1
@@ -155,17 +142,11 @@ def test_the_steps_leave_their_task_rows_to_the_commit_and_store_what_each_comma
     and messages included (the acknowledgement lists the entities alerted by the earlier messages)."""
     structure = structure_of(DECLARANT)
     declarant = user(DECLARANT)
-    sent = []
-
-    def note(conn, cursor, statement, *args):
-        sent.append(" ".join(statement.split()))
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with sent_statements() as statements:
         together, created = start_command.start_declaration(
             structure, declarant, "p1_perimetre", extra={"finess_site": structure.finess_et},
             data=dict(scenarios.PERIMETRE), following=[(name, dict(data)) for name, data in STEPS])
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
+    sent = [" ".join(statement.split()) for statement in statements]
     assert created
     on_tasks = [s[:17] for s in sent if re.search(r"\btasks\b", s)]
     assert on_tasks == ["INSERT INTO tasks"]
