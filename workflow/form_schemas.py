@@ -98,12 +98,15 @@ def _message(error) -> str:
     return _MESSAGES.get(kind, "Valeur invalide.").format(value)
 
 
-# What compiled validators said during this request: {(id of the validator, the data as canonical JSON): (validator,
-# errors)}. A declaration through the API validates each block twice with the same validator, up front (all errors
-# of the four blocks at once) and in its command (the gate every path goes through): the second time is a lookup. A
-# validator is a pure function of the data (its schema and format checks read nothing else), so a result stays true;
-# the key is the data as it is at that moment, so data changed in between is validated again, and only data that
-# JSON writes one way only is kept. Kept for the request only: another request's data is judged afresh.
+# What compiled validators said during this request, in the request's own WSGI environ: {(id of the validator, the
+# data as canonical JSON): (the validator, its errors)} (the entry holds the validator, so its id names no other).
+# A declaration through the API validates each block twice with the same validator, up front (all errors of the four
+# blocks at once) and in its command (the gate every path goes through): the second time is a lookup. A validator is
+# a pure function of the data (its schema and format checks read nothing else), so a result stays true; the key is
+# the data as it is at that moment, so data changed in between is validated again. Kept for the request only:
+# another request's data is judged afresh (flask.g would not do: it lives as long as the application context, which
+# a test or a command may keep open over several requests).
+_RESULTS_KEY = "signalement.form_results"
 _RESULTS_SIZE = 16
 
 
@@ -111,24 +114,28 @@ def validate(schema: dict, data: dict, validator: Draft202012Validator | None = 
     """Return {field: French message} for every invalid top-level field ("" for the form itself)."""
     if validator is None:
         return _validate(Draft202012Validator(schema, format_checker=FORMAT_CHECKER), data)
-    if not has_request_context():
+    key = _result_key(validator, data)
+    if key is None:
         return _validate(validator, data)
-    try:
-        text = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):  # not JSON (a program's or a test's value): validated as it is
-        return _validate(validator, data)
-    if json.loads(text) != data:  # JSON would merge it with other data (a tuple, a number as a key): not kept
-        return _validate(validator, data)
-    # In the request's own WSGI environ: flask.g lives as long as the application context, which a test or a command
-    # may keep open over several requests.
-    results = request.environ.setdefault("signalement.form_results", {})
-    kept = results.get((id(validator), text))
-    if kept is not None and kept[0] is validator:
-        return dict(kept[1])
+    results = request.environ.setdefault(_RESULTS_KEY, {})
+    if key in results:
+        return dict(results[key][1])
     errors = _validate(validator, data)
     if len(results) < _RESULTS_SIZE:
-        results[(id(validator), text)] = (validator, dict(errors))
+        results[key] = (validator, dict(errors))
     return errors
+
+
+def _result_key(validator: Draft202012Validator, data) -> tuple | None:
+    """The key of this data's result in the request's kept ones; None outside a request, for what is not JSON, and
+    for data JSON would write like other data (a tuple for a list, a number as a key)."""
+    if not has_request_context():
+        return None
+    try:
+        text = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return (id(validator), text) if json.loads(text) == data else None
 
 
 def _validate(validator: Draft202012Validator, data: dict) -> dict[str, str]:
