@@ -333,17 +333,22 @@ def test_upgrade_takes_the_armees_choice_of_dossiers_handled_before_it(app, cloc
 
 
 def test_worklists_filter_tasks_by_dossier_visibility_in_sql(client, world):
-    """A task row of a national role on a dossier it may not read stays out of its worklist and task page."""
+    """A task row of a national role, or of the region's ARS, on a dossier it may not read (a military hospital's,
+    a draft) stays out of its worklist and task page, though the row says nothing of it (not flagged civil)."""
     hidden = world["mil_open"]
     template = scenarios.ready_task(hidden, "mil_traiter")
-    for n, (role, dossier) in enumerate((("acss", hidden), ("hfds", world["mil_acss"]), ("dgs", world["draft"]))):
+    logins = {"acss": ACSS, "hfds": HFDS, "dgs": DGS, "ars": ARS_IDF, "ars-draft": ARS_BRETAGNE}
+    assert (hidden.region, world["draft"].region) == ("Île-de-France", "Bretagne")
+    for n, (role, dossier) in enumerate((("acss", hidden), ("hfds", world["mil_acss"]), ("dgs", world["draft"]),
+                                         ("ars", hidden), ("ars-draft", world["draft"]))):
+        login(client, logins[role])
+        role = role.partition("-")[0]
         row = TaskRow(id=f"00000000-0000-0000-0000-00000000000{n}", instance_id=dossier.instance_id,
                       dossier_id=dossier.id, spec_name="p2_ouvrir", title=f"Tâche {role} hors périmètre",
                       role=role, status="ready", region=dossier.region, structure_id=dossier.structure_id,
                       created_at=template.created_at)
         db.session.add(row)
         db.session.commit()
-        login(client, {"acss": ACSS, "hfds": HFDS, "dgs": DGS}[role])
         assert f"Tâche {role} hors périmètre" not in client.get("/boite").text
         assert client.get(f"/taches/{row.id}").status_code == 404
         db.session.delete(row)
@@ -355,3 +360,11 @@ def test_worklists_filter_tasks_by_dossier_visibility_in_sql(client, world):
                            created_at=template.created_at))
     db.session.commit()
     assert "Tâche acss adressée" in client.get("/boite").text
+    login(client, ARS_BRETAGNE)  # and an unflagged ARS row on a civil dossier of its region
+    civil = world["civil_open"]
+    db.session.add(TaskRow(id="00000000-0000-0000-0000-0000000000ab", instance_id=civil.instance_id,
+                           dossier_id=civil.id, spec_name="p2_ouvrir", title="Tâche ars de la région", role="ars",
+                           status="ready", region=civil.region, structure_id=civil.structure_id,
+                           created_at=template.created_at))
+    db.session.commit()
+    assert "Tâche ars de la région" in client.get("/boite").text

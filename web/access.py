@@ -102,7 +102,8 @@ def inbox_scope(user: User) -> tuple[list, list]:
 
     National bodies read all but a few dossiers (drafts, military ones not addressed to them): their
     worklists exclude the tasks of those few (found by the state and military indexes), so they are
-    still counted on the task table's covering index, without joining every dossier.
+    still counted on the task table's covering index, without joining every dossier. An ARS's worklist is
+    its region's tasks less the same few. Other roles' lists join the dossier and filter on it.
     """
     if user.role in NATIONAL:
         # Drafts (few: an index scan of the state index) are excluded outright. Military dossiers not addressed
@@ -115,6 +116,14 @@ def inbox_scope(user: User) -> tuple[list, list]:
         # The worklist indexes end with dossier_id and civil: both checks are made on the index entries.
         return [TaskRow.dossier_id.not_in(drafts), or_(TaskRow.civil == true(),
                                                        TaskRow.dossier_id.not_in(hidden_military))], []
+    if user.role == "ars" and user.region:
+        # The same checks on an ARS's tasks, which task_filter already keeps to its region: a task carries its
+        # dossier's region, copied when the engine opens it (workflow/sync.py), and a dossier never changes region.
+        # The military dossiers of the region (a few hundred ids) are looked up only for tasks not flagged civil.
+        drafts = select(Dossier.id).where(Dossier.state.in_(UNDECLARED))
+        military = select(Dossier.id).where(Dossier.military == true(), Dossier.region == user.region)
+        return [TaskRow.dossier_id.not_in(drafts),
+                or_(TaskRow.civil == true(), TaskRow.dossier_id.not_in(military))], []
     return [], [dossier_filter(user)]
 
 

@@ -209,13 +209,23 @@ def inbox_page(user: User, args, now: datetime, page_size: int = PAGE_SIZE, exac
         def build():
             conditions, on_dossier, chosen = filters = filters_from(args, user, now)
             counts = counted(filters)[0].subquery("compteurs")
-            return (shaped(select(TASK_ROW, DOSSIER_ROW, Structure.name, CLAIMER.name, counts.c.total,
-                                  counts.c.overdue, counts.c.mine).select_from(TaskRow), on_dossier, conditions,
-                           join_dossier=True)
-                    .join(counts, true())
+            query = select(TASK_ROW, DOSSIER_ROW, Structure.name, CLAIMER.name, counts.c.total, counts.c.overdue,
+                           counts.c.mine)
+            offset = (number - 1) * page_size
+            if on_dossier or sort == "dossier":
+                query = (shaped(query.select_from(TaskRow), on_dossier, conditions, join_dossier=True)
+                         .order_by(*SORTS[sort]()).limit(page_size).offset(offset))
+            else:
+                # Filtered and ordered on the task table alone: the page's ids first (from a worklist index, often
+                # without reading a row), then their 25 tasks and dossiers. Joined before the LIMIT, every open task
+                # of the scope was read with its dossier to sort them (297 for an ARS's « échéance » order).
+                ids = (select(TaskRow.id).where(*conditions).order_by(*SORTS[sort]()).limit(page_size)
+                       .offset(offset).subquery("page"))
+                query = (query.select_from(ids).join(TaskRow, TaskRow.id == ids.c.id)
+                         .join(Dossier, Dossier.id == TaskRow.dossier_id).order_by(*SORTS[sort]()))
+            return (query.join(counts, true())
                     .outerjoin(Structure, Structure.id == Dossier.structure_id)
-                    .outerjoin(CLAIMER, CLAIMER.id == TaskRow.claimed_by)
-                    .order_by(*SORTS[sort]()).limit(page_size).offset((number - 1) * page_size)), chosen
+                    .outerjoin(CLAIMER, CLAIMER.id == TaskRow.claimed_by)), chosen
         return _statements(user, args, now, exact, number, page_size, build)
 
     statement, chosen = build_page(page)
