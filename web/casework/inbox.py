@@ -18,6 +18,7 @@ from models.kept import kept, planned_once
 from referentiel import INCIDENT_TYPES, QUALIFICATIONS, REGIONS
 from timekeeping.clock import app_now
 from web import access
+from web.casework import inbox_lines
 from web.auth.login import current_user, roles_required
 from web.forms import PARIS
 from workflow import deployment
@@ -319,6 +320,6 @@ def index():
     user = current_user()
     now = app_now()
     result = inbox_page(user, request.args, now)
-    return render_template("casework/inbox/index.html", **result, options=_options(user, result["chosen"]), now=now,
+    return render_template("casework/inbox/index.html", **result, lines=inbox_lines.lines(result, user, now), options=_options(user, result["chosen"]), now=now,
                            due_filters=DUE_FILTERS, claim_filters=CLAIM_FILTERS,
                            incident_types=INCIDENT_TYPES, qualifications=QUALIFICATIONS, user=user)
