@@ -60,8 +60,11 @@ def test_a_new_worker_counts_its_own_requests_and_reports_what_it_inherited(coun
     workers.request_served(after=100)
     workers.freeze_preloaded()
     with caplog.at_level("INFO", logger="signalement.serve"):
+        before = gc.get_freeze_count()
         inherited = workers.forked()
-    assert inherited == gc.get_freeze_count() > 0
+    # A frozen object can still be freed (by another thread of the test process, between two reads): the count
+    # read by forked() lies between the counts read just before and just after it, never outside.
+    assert before >= inherited >= gc.get_freeze_count() and inherited > 0
     assert f"starts with {inherited} objects" in caplog.text
     assert [workers.request_served(after=2) for _ in range(2)] == [False, True]  # the master's 2 did not count
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import namedtuple
 from datetime import datetime
 
-import web  # its helpers are read at call time: web/__init__.py imports this package before it defines them
 from referentiel import QUALIFICATIONS, priority_markers
+from web.cells import _marker_list, format_datetime, link_to
 from web.access import DRAFT_STATE
 from web.casework.tasks import task_title
 
@@ -25,8 +25,8 @@ Line = namedtuple("Line", "dossier_href number dossier_title task_href task_titl
 def lines(result: dict, user, now: datetime) -> list[Line]:
     """The rows of an inbox page (web/casework/inbox.inbox_page's result) as the template writes them, for `user`."""
     analyst = user.role != "declarant"
-    dossier_url, task_url = web.link_to("dossiers.show", "dossier_id"), web.link_to("tasks.task", "task_id")
-    claim_url, release_url = web.link_to("tasks.claim", "task_id"), web.link_to("tasks.release", "task_id")
+    dossier_url, task_url = link_to("dossiers.show", "dossier_id"), link_to("tasks.task", "task_id")
+    claim_url, release_url = link_to("tasks.claim", "task_id"), link_to("tasks.release", "task_id")
     structures, claimers = result["structures"], result["claimers"]
     found = []
     for task, dossier in result["rows"]:
@@ -34,7 +34,7 @@ def lines(result: dict, user, now: datetime) -> list[Line]:
             dossier_title = dossier.title
         else:
             dossier_title = dossier.title or ("Déclaration en cours de saisie" if dossier.state == DRAFT_STATE else "")
-        markers = web._marker_list(tuple(priority_markers(bool(dossier.urgent_help), dossier.care_impact,
+        markers = _marker_list(tuple(priority_markers(bool(dossier.urgent_help), dossier.care_impact,
                                                       bool(dossier.health_impact) and analyst,
                                                       bool(dossier.off_hours))), False, None, "-")
         if task.claimed_by is None:
@@ -48,6 +48,6 @@ def lines(result: dict, user, now: datetime) -> list[Line]:
             task_href=task_url(task.id), task_title=task_title(task.title, not analyst), title=task.title,
             markers=markers, structure=structures.get(dossier.structure_id, ""), region=dossier.region,
             qualification=dossier.qualification, qualification_label=QUALIFICATIONS.get(dossier.qualification),
-            due=web.format_datetime(task.due_at) if task.due_at else None,
+            due=format_datetime(task.due_at) if task.due_at else None,
             overdue=task.due_at is not None and task.due_at < now, holder=holder, action=action))
     return found
