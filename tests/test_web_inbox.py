@@ -158,6 +158,27 @@ def test_counts_past_the_cap_are_written_as_such(client, clock, monkeypatch):
     assert third.count('class="numero"') == 10
 
 
+def test_a_national_worklist_counts_total_and_overdue_in_one_capped_scan(app, clock, monkeypatch):
+    """A national body's unfiltered worklist reads its first COUNT_CAP + 1 tasks in due-date order once for both
+    counts: around every boundary (fewer overdue tasks than the cap, as many, more; the total likewise) they are the
+    exact counts capped, as the two scans of a filtered page give them."""
+    add_open_dossiers(90, clock.now())
+    acss = user(ACSS)
+    due = sorted(db.session.scalars(select(TaskRow.due_at).where(TaskRow.status == "ready", TaskRow.role == "acss",
+                                                                 TaskRow.due_at.is_not(None))))
+    now = due[len(due) // 3]  # a third of the due tasks are late at that instant
+    exact = inbox_page(acss, MultiDict(), now, exact=True)
+    total, overdue = exact["total"], exact["overdue"]
+    assert 0 < overdue < total
+    for cap in sorted({1, overdue - 1, overdue, overdue + 1, total - 1, total, total + 1} - {0}):
+        monkeypatch.setattr(inbox, "COUNT_CAP", cap)
+        memo.forget()  # the cap is written into the kept statements
+        page = inbox_page(acss, MultiDict(), now, page_size=1)  # a first page within every cap
+        assert (page["total"], page["total_more"]) == (min(total, cap), total > cap), cap
+        assert (page["overdue"], page["overdue_more"]) == (min(overdue, cap), overdue > cap), cap
+    memo.forget()
+
+
 def test_french_numbers():
     from web import french_number
     assert french_number(32111) == "32\u202f111" and french_number(999) == "999" and french_number("x") == "x"
