@@ -16,10 +16,10 @@ from web.cells import _marker_list, format_datetime, link_to
 from web.access import DRAFT_STATE
 from web.casework.tasks import task_title
 
-# `holder`: "moi", a colleague's name, or None when nobody holds the task; `action`: the address of the form that
-# releases (held by the reader) or takes (held by nobody) the task, None when a colleague holds it.
+# `mine`: the reader holds the task; `holder`: the colleague's name when another holds it, else None; `action`: the
+# address of the form that releases (held by the reader) or takes (held by nobody) the task, None for a colleague's.
 Line = namedtuple("Line", "dossier_href number dossier_title task_href task_title title markers structure region "
-                          "qualification qualification_label due overdue holder action")
+                          "qualification qualification_label due overdue mine holder action")
 
 
 def lines(result: dict, user, now: datetime) -> list[Line]:
@@ -37,10 +37,11 @@ def lines(result: dict, user, now: datetime) -> list[Line]:
         markers = _marker_list(tuple(priority_markers(bool(dossier.urgent_help), dossier.care_impact,
                                                       bool(dossier.health_impact) and analyst,
                                                       bool(dossier.off_hours))), False, None, "-")
+        mine = task.claimed_by is not None and task.claimed_by == user.id
         if task.claimed_by is None:
             holder, action = None, claim_url(task.id)
-        elif task.claimed_by == user.id:
-            holder, action = "moi", release_url(task.id)
+        elif mine:
+            holder, action = None, release_url(task.id)
         else:
             holder, action = claimers.get(task.claimed_by, "Un collègue"), None
         found.append(Line(
@@ -49,5 +50,5 @@ def lines(result: dict, user, now: datetime) -> list[Line]:
             markers=markers, structure=structures.get(dossier.structure_id, ""), region=dossier.region,
             qualification=dossier.qualification, qualification_label=QUALIFICATIONS.get(dossier.qualification),
             due=format_datetime(task.due_at) if task.due_at else None,
-            overdue=task.due_at is not None and task.due_at < now, holder=holder, action=action))
+            overdue=task.due_at is not None and task.due_at < now, mine=mine, holder=holder, action=action))
     return found
