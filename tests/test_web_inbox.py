@@ -46,6 +46,29 @@ def test_filters_counts_claim_and_release(client, clock):
     assert client.get("/boite?page=abc&tri=x&echeance=y&region=Mars").status_code == 200
 
 
+def test_each_row_says_who_holds_its_task(client, clock):
+    """The reader's own task: « Moi » and the release form; a colleague's: their name and no form (even a colleague
+    whose name is « moi »); a free task: the take form. Each form names the task and the dossier for screen readers."""
+    mine, _ = scenarios.run("grave_acss", clock, until="p2_ouvrir")
+    theirs, _ = scenarios.run("grave_ars", clock, until="p2_ouvrir")
+    free, _ = scenarios.run("b1", clock, until="p2_ouvrir")
+    colleague = user(ARS_BRETAGNE)
+    colleague.name = "moi"
+    open_task(mine.id, "p2_ouvrir").claimed_by = user(ACSS).id
+    open_task(theirs.id, "p2_ouvrir").claimed_by = colleague.id
+    db.session.commit()
+    login(client, ACSS)
+    page = client.get("/boite").text
+    rows = {number: re.search(rf'{number}</a>.*?</tr>', page, re.S).group(0) for number in
+            (mine.number, theirs.number, free.number)}
+    assert "Moi" in rows[mine.number] and f"/taches/{open_task(mine.id, 'p2_ouvrir').id}/liberer" in rows[mine.number]
+    assert f"Libérer<span class=\"sr\"> la tâche" in rows[mine.number] and mine.number in rows[mine.number]
+    assert re.search(r'data-label="Attribution">\s*moi\s*</td>', rows[theirs.number])
+    assert "<form" not in rows[theirs.number]
+    assert f"/taches/{open_task(free.id, 'p2_ouvrir').id}/prendre" in rows[free.number]
+    assert "Prendre<span" in rows[free.number] and "Moi" not in rows[free.number]
+
+
 def test_ars_inbox_is_limited_to_its_region(client, clock):
     dossier, _ = scenarios.run("grave_acss", clock, until="p4_choix")
     login(client, ARS_BRETAGNE)
