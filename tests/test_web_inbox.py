@@ -62,7 +62,7 @@ def test_each_row_says_who_holds_its_task(client, clock):
     rows = {number: re.search(rf'{number}</a>.*?</tr>', page, re.S).group(0) for number in
             (mine.number, theirs.number, free.number)}
     assert "Moi" in rows[mine.number] and f"/taches/{open_task(mine.id, 'p2_ouvrir').id}/liberer" in rows[mine.number]
-    assert f"Libérer<span class=\"sr\"> la tâche" in rows[mine.number] and mine.number in rows[mine.number]
+    assert "Libérer<span class=\"sr\"> la tâche" in rows[mine.number] and mine.number in rows[mine.number]
     assert re.search(r'data-label="Attribution">\s*moi\s*</td>', rows[theirs.number])
     assert "<form" not in rows[theirs.number]
     assert f"/taches/{open_task(free.id, 'p2_ouvrir').id}/prendre" in rows[free.number]
