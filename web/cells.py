@@ -45,23 +45,26 @@ def link_to(endpoint: str, argument: str):
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+").fullmatch
 
 
-def dossier_markers(dossier) -> list:
+def dossier_markers(dossier, analyst: bool | None = None) -> list:
     """A dossier's priority markers (referentiel.priority_markers) from its synced columns; the B3 decision
-    is the analysts' work, not shown to declarants."""
-    user = current_user()
-    analyst = user is not None and user.role != "declarant"
+    is the analysts' work, not shown to declarants (`analyst`: whether the reader is not a declarant, read from the
+    logged-in user unless the caller knows it)."""
+    if analyst is None:
+        user = current_user()
+        analyst = user is not None and user.role != "declarant"
     return priority_markers(bool(dossier.urgent_help), dossier.care_impact, bool(dossier.health_impact) and analyst,
                             bool(dossier.off_hours))
 
 
-def markers(dossier, with_qualification: bool = False, empty: str = "") -> Markup:
+def markers(dossier, with_qualification: bool = False, empty: str = "", analyst: bool | None = None) -> Markup:
     """A dossier's priority markers as a list in words (the colour only repeats them); `with_qualification` adds the
-    qualification (the inbox shows it in its own column); `empty` is shown when there is no marker.
+    qualification (the inbox shows it in its own column); `empty` is shown when there is no marker; `analyst` as
+    for dossier_markers.
 
     A function rather than a Jinja macro: lists show it on each of their rows, and the few combinations of markers
     are written once per process (_marker_list)."""
     qualification = dossier.qualification if with_qualification else None
-    return _marker_list(tuple(dossier_markers(dossier)), with_qualification, qualification, empty)
+    return _marker_list(tuple(dossier_markers(dossier, analyst)), with_qualification, qualification, empty)
 
 
 @lru_cache(maxsize=512)
