@@ -106,25 +106,27 @@ def inbox_scope(user: User) -> tuple[list, list]:
     its region's tasks less the same few. Other roles' lists join the dossier and filter on it.
     """
     if user.role in NATIONAL:
-        # Drafts (few: an index scan of the state index) are excluded outright. Military dossiers not addressed
-        # to the role (a few thousand ids from ix_dossiers_hidden) are checked only for the tasks not flagged
-        # civil by the engine (TaskRow.civil): in the usual worklist no task needs it, so the set is never built
-        # (PostgreSQL evaluates the OR lazily). A row without the flag is checked, never trusted.
-        drafts = select(Dossier.id).where(Dossier.state.in_(UNDECLARED))
-        hidden_military = select(Dossier.id).where(Dossier.military == true(),
-                                                   func.coalesce(Dossier.addressed_to, "") != user.role)
-        # The worklist indexes end with dossier_id and civil: both checks are made on the index entries.
-        return [TaskRow.dossier_id.not_in(drafts), or_(TaskRow.civil == true(),
-                                                       TaskRow.dossier_id.not_in(hidden_military))], []
+        # Military dossiers not addressed to the role: a few thousand ids from ix_dossiers_hidden.
+        return _without_hidden(select(Dossier.id).where(Dossier.military == true(),
+                                                        func.coalesce(Dossier.addressed_to, "") != user.role)), []
     if user.role == "ars" and user.region:
-        # The same checks on an ARS's tasks, which task_filter already keeps to its region: a task carries its
-        # dossier's region, copied when the engine opens it (workflow/sync.py), and a dossier never changes region.
-        # The military dossiers of the region (a few hundred ids) are looked up only for tasks not flagged civil.
-        drafts = select(Dossier.id).where(Dossier.state.in_(UNDECLARED))
-        military = select(Dossier.id).where(Dossier.military == true(), Dossier.region == user.region)
-        return [TaskRow.dossier_id.not_in(drafts),
-                or_(TaskRow.civil == true(), TaskRow.dossier_id.not_in(military))], []
+        # An ARS's tasks, which task_filter already keeps to its region: a task carries its dossier's region, copied
+        # when the engine opens it (workflow/sync.py), and a dossier never changes region. The military dossiers
+        # hidden from it are its region's (a few hundred ids).
+        return _without_hidden(select(Dossier.id).where(Dossier.military == true(),
+                                                        Dossier.region == user.region)), []
     return [], [dossier_filter(user)]
+
+
+def _without_hidden(hidden_military) -> list:
+    """Conditions on TaskRow leaving out the tasks of drafts and of the military dossiers `hidden_military` selects.
+
+    Drafts (few: an index scan of the state index) are excluded outright. The military dossiers are checked only for
+    the tasks not flagged civil by the engine (TaskRow.civil): in the usual worklist no task needs it, so the set is
+    never built (PostgreSQL evaluates the OR lazily). A row without the flag is checked, never trusted. The worklist
+    indexes end with dossier_id and civil: both checks are made on the index entries."""
+    drafts = select(Dossier.id).where(Dossier.state.in_(UNDECLARED))
+    return [TaskRow.dossier_id.not_in(drafts), or_(TaskRow.civil == true(), TaskRow.dossier_id.not_in(hidden_military))]
 
 
 def visible_dossiers(user: User):

@@ -329,6 +329,6 @@ def index():
     now = app_now()
     result = inbox_page(user, request.args, now)
     return render_template("casework/inbox/index.html", **result, lines=inbox_lines.lines(result, user, now),
-                           options=_options(user, result["chosen"]), now=now, due_filters=DUE_FILTERS,
-                           claim_filters=CLAIM_FILTERS,
-                           incident_types=INCIDENT_TYPES, qualifications=QUALIFICATIONS, user=user)
+                           options=_options(user, result["chosen"]), due_filters=DUE_FILTERS,
+                           claim_filters=CLAIM_FILTERS, incident_types=INCIDENT_TYPES, qualifications=QUALIFICATIONS,
+                           user=user)

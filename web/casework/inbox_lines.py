@@ -35,7 +35,7 @@ def lines(result: dict, user, now: datetime) -> list[Line]:
             dossier_title = dossier.title
         else:
             dossier_title = dossier.title or ("Déclaration en cours de saisie" if dossier.state == DRAFT_STATE else "")
-        mine = task.claimed_by is not None and task.claimed_by == user.id
+        mine = task.claimed_by == user.id
         if task.claimed_by is None:
             holder, action = None, claim_url(task.id)
         elif mine:
