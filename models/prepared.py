@@ -11,6 +11,12 @@ A transaction that sent only SELECT statements and is not in error ends here wit
 the two are the same (it wrote nothing, and its locks are released either way), and the statements stay prepared.
 Anything else (a write, a savepoint, DDL, a statement that failed) ends with the real ROLLBACK, so a request that
 wrote and then failed loses its writes exactly as before. SQLAlchemy still sees a rollback: no commit event runs.
+
+A statement is prepared at its second execution on a connection rather than its sixth (psycopg's default), and a
+connection keeps up to 200 of them rather than 100. A worker runs a few hundred texts, the inbox's alone one per
+scope, order, filter and page (models/kept.planned_once writes their values in): at psycopg's default, each was
+parsed and planned five times per worker before it was prepared, and in the first minutes after a start one inbox
+page in eight paid that (2 ms of PostgreSQL's time, measured in its statement log).
 """
 from __future__ import annotations
 
@@ -18,6 +24,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 WROTE = "transaction_wrote"
+PREPARE_THRESHOLD = 1  # executions before a statement is prepared: prepared at the second one
+PREPARED_MAX = 200  # statements kept prepared per connection (least recently used ones deallocated first)
 
 
 def _note(conn, cursor, statement, parameters, context, executemany):
@@ -30,8 +38,14 @@ def _committed(conn):
     conn.info.pop(WROTE, None)
 
 
+def _prepare_early(dbapi_connection, record) -> None:
+    dbapi_connection.prepare_threshold = PREPARE_THRESHOLD
+    dbapi_connection.prepared_max = PREPARED_MAX
+
+
 def install(engine: Engine) -> None:
-    """On a PostgreSQL (psycopg) engine: read-only transactions end with COMMIT (see the module's text)."""
+    """On a PostgreSQL (psycopg) engine: read-only transactions end with COMMIT, and statements are prepared early
+    and more of them kept (see the module's text)."""
     dialect = engine.dialect
     if dialect.name != "postgresql" or dialect.driver != "psycopg" or getattr(dialect, "_keeps_prepared", False):
         return
@@ -55,3 +69,4 @@ def install(engine: Engine) -> None:
     dialect._keeps_prepared = True
     event.listen(engine, "before_cursor_execute", _note)
     event.listen(engine, "commit", _committed)
+    event.listen(engine, "connect", _prepare_early)

@@ -23,6 +23,23 @@ def test_statements_stay_prepared_across_read_only_transactions(app, postgres):
         assert _prepared(conn) >= 1
 
 
+def test_a_statement_is_prepared_at_its_second_execution(app, postgres):
+    """A worker runs a few hundred statement texts, many of them rarely: each is prepared at its second execution
+    (psycopg's default waits for the sixth), and a connection keeps up to 200 of them (the default 100)."""
+    with db.engine.connect() as conn:
+        assert conn.connection.dbapi_connection.prepared_max == 200
+        def prepared() -> list:
+            return conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements "
+                                        "WHERE statement LIKE 'SELECT structures.%%'").scalars().all()
+
+        conn.execute(select(Structure.name).where(Structure.id == 1)).all()
+        conn.rollback()
+        assert prepared() == []
+        conn.execute(select(Structure.name).where(Structure.id == 1)).all()
+        conn.rollback()
+        assert len(prepared()) == 1
+
+
 def test_a_transaction_that_wrote_is_rolled_back(app, postgres):
     before = db.session.scalar(select(Structure.name).where(Structure.id == 1))
     db.session.remove()
