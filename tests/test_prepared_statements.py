@@ -28,6 +28,7 @@ def test_a_statement_is_prepared_at_its_second_execution(app, postgres):
     (psycopg's default waits for the sixth), and a connection keeps up to 200 of them (the default 100)."""
     with db.engine.connect() as conn:
         assert conn.connection.dbapi_connection.prepared_max == 200
+
         def prepared() -> list:
             return conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements "
                                         "WHERE statement LIKE 'SELECT structures.%%'").scalars().all()
