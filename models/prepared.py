@@ -16,7 +16,9 @@ A statement is prepared at its second execution on a connection rather than its 
 connection keeps up to 200 of them rather than 100. A worker runs a few hundred texts, the inbox's alone one per
 scope, order, filter and page (models/kept.planned_once writes their values in): at psycopg's default, each was
 parsed and planned five times per worker before it was prepared, and in the first minutes after a start one inbox
-page in eight paid that (2 ms of PostgreSQL's time, measured in its statement log).
+page in eight paid that (2 ms of PostgreSQL's time, measured in its statement log). The price is the server's
+memory: a connection's cached plans after 600 pages of the inbox and the fiche, 4.3 MB → 8.1 MB (52 statements
+prepared instead of 29); the 200 statements bound it.
 """
 from __future__ import annotations
 
