@@ -1,6 +1,6 @@
 """Server-side prepared statements that survive the end of a request that only read, on PostgreSQL.
 
-psycopg prepares a statement on the server once a connection has run it `prepare_threshold` times (5), and from
+psycopg prepares a statement on the server once a connection has run it `prepare_threshold` times, and from
 then on PostgreSQL skips parsing and planning it: 0.5 to 1.5 ms for each of the inbox's and the dossier page's
 queries, more than their execution. But psycopg forgets every prepared statement (DEALLOCATE ALL) whenever a
 transaction ends with ROLLBACK, since a rollback may undo the schema its plans were made on; and every request that
@@ -18,7 +18,8 @@ scope, order, filter and page (models/kept.planned_once writes their values in):
 parsed and planned five times per worker before it was prepared, and in the first minutes after a start one inbox
 page in eight paid that (2 ms of PostgreSQL's time, measured in its statement log). The price is the server's
 memory: a connection's cached plans after 600 pages of the inbox and the fiche, 4.3 MB → 8.1 MB (52 statements
-prepared instead of 29); the 200 statements bound it.
+prepared instead of 29); the 200 statements bound it. A prepared statement with parameters is still planned at each
+of its first five executions on a connection (PostgreSQL's rule; docs/reference/benchmarks.md, twelfth round).
 """
 from __future__ import annotations
 

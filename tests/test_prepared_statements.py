@@ -99,7 +99,7 @@ def test_the_inbox_is_planned_once_per_connection(app, postgres, clock):
     served = as_served(app)
     client = served.test_client()
     login(client, ACSS)
-    for _ in range(20):  # psycopg prepares a statement at its fifth run; PostgreSQL plans five times per value first
+    for _ in range(20):  # prepared at its second run (models/prepared.py); PostgreSQL then plans it five times
         assert client.get("/boite").status_code == 200
     with served.app_context():
         plans = db.session.connection().exec_driver_sql(
