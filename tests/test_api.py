@@ -25,7 +25,7 @@ from models import ApiToken, AuditEvent, Dossier, OutboxMessage, TaskRow, User, 
 from test_visibility_matrix import _drive  # the same dossiers as the pages' matrix
 from test_web_support import (ACSS, ADMIN, ARMEES, ARS_BRETAGNE, ARS_GRANDEST, AUDITEUR, DECLARANT, DECLARANT_BEGIN,
                               DECLARANT_METZ, DGS, HFDS, PROCESSUS, dossier_by_number, form_data, login, open_task,
-                              post, structure_of, user)
+                              post, sent_statements, structure_of, user)
 from web.api import idempotency, openapi
 from web.api.spec import OPERATIONS
 from web.auth.login import hash_password
@@ -548,3 +548,18 @@ def test_a_declaration_judges_each_block_once(app, client, monkeypatch):
     again = call(client, "POST", "/declarations", token(DECLARANT), declaration(structure_of(DECLARANT).finess_et),
                  key())
     assert again.status_code == 201 and len(judged) == 8
+
+
+def test_a_declaration_reads_its_structure_with_the_token(app, client):
+    """The token, its account and the account's structure come in one round trip: the declaration's view takes the
+    structure from the session instead of asking for it again (a token used within the minute writes nothing)."""
+    secret, finess = token(DECLARANT), structure_of(DECLARANT).finess_et
+    assert call(client, "POST", "/declarations", secret, declaration(finess), key()).status_code == 201
+    with sent_statements() as statements:
+        created = call(client, "POST", "/declarations", secret, declaration(finess, "Second incident"), key())
+    assert created.status_code == 201, created.get_data(as_text=True)
+    sent = [" ".join(statement.split()) for statement in statements]
+    assert not [s for s in sent if s.startswith("SELECT structures")], sent
+    assert any(s.startswith("SELECT api_tokens") and "JOIN structures" in s for s in sent), sent
+    dossier = db.session.get(Dossier, created.get_json()["id"])
+    assert dossier.structure_id == structure_of(DECLARANT).id

@@ -9,7 +9,7 @@ from flask import g, request
 from sqlalchemy import bindparam, select
 
 from accounts.api_tokens import digest
-from models import ApiToken, User, db
+from models import ApiToken, Structure, User, db
 from timekeeping.clock import app_now
 from web.auth.security import french_abort
 
@@ -20,13 +20,17 @@ UNAUTHENTICATED = ("Authentification requise : envoyez un jeton d'API dans l'en-
 INVALID = "Jeton d'API invalide, révoqué, ou dont le compte est désactivé."
 
 
-# Built once (models/kept.py says why): every API request runs it.
-TOKEN_AND_USER = (select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+# Built once (models/kept.py says why): every API request runs it. The account's structure comes in the same round
+# trip: a declaration reads it, and db.session.get finds it in the session (held in g: the session's identity map
+# only keeps the objects something else holds). It is one row by key.
+TOKEN_AND_USER = (select(ApiToken, User, Structure).join(User, User.id == ApiToken.user_id)
+                  .outerjoin(Structure, Structure.id == User.structure_id)
                   .where(ApiToken.token_hash == bindparam("_hash")))
 
 
 def authenticate() -> User:
-    """The user the request's bearer token acts as (kept in g.api_user, g.api_token); 401 otherwise."""
+    """The user the request's bearer token acts as (kept in g.api_user, g.api_token, with its structure in
+    g.api_structure); 401 otherwise."""
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
@@ -34,10 +38,10 @@ def authenticate() -> User:
     found = db.session.execute(TOKEN_AND_USER, {"_hash": digest(secret.strip())}).first()
     if found is None or found[0].revoked_at is not None or not found[1].active:
         french_abort(401, INVALID)
-    token, user = found
+    token, user, structure = found
     now = app_now()
     if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
         token.last_used_at = now
         db.session.commit()
-    g.api_user, g.api_token = user, token
+    g.api_user, g.api_token, g.api_structure = user, token, structure
     return user
