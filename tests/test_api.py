@@ -563,3 +563,15 @@ def test_a_declaration_reads_its_structure_with_the_token(app, client):
     assert any(s.startswith("SELECT api_tokens") and "JOIN structures" in s for s in sent), sent
     dossier = db.session.get(Dossier, created.get_json()["id"])
     assert dossier.structure_id == structure_of(DECLARANT).id
+
+
+def test_a_declarant_without_a_structure_is_refused(app, client):
+    """The structure read with the token is missing: 403 in French, and no dossier is made."""
+    account = user(DECLARANT)
+    account.structure_id = None
+    db.session.commit()
+    before = db.session.scalar(select(func.count()).select_from(Dossier))
+    finess = structure_of(DECLARANT_METZ).finess_et
+    refused = call(client, "POST", "/declarations", token(DECLARANT), declaration(finess), key())
+    assert is_problem(refused, 403)["detail"] == "Votre compte n'est rattaché à aucune structure."
+    assert db.session.scalar(select(func.count()).select_from(Dossier)) == before

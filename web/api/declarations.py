@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 
+from flask import g
+
 from engine import runtime
 from models import Structure, db
 from web.api import idempotency
@@ -94,7 +96,7 @@ def validate(body: dict, structure: Structure, forms: dict) -> dict:
                               "entites_alertees": {"type": "array", "items": {"type": "string"}}}})
 def declare(user, body, key):
     """Validate the four blocks, then open the dossier and complete the four steps in one commit."""
-    structure = db.session.get(Structure, user.structure_id) if user.structure_id else None
+    structure = g.api_structure  # read with the token (web/api/tokens.py); None for an account without one
     if structure is None:
         french_abort(403, "Votre compte n'est rattaché à aucune structure.")
     errors = validate(body, structure, block_forms())

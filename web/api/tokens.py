@@ -21,8 +21,7 @@ INVALID = "Jeton d'API invalide, révoqué, ou dont le compte est désactivé."
 
 
 # Built once (models/kept.py says why): every API request runs it. The account's structure comes in the same round
-# trip: a declaration reads it, and db.session.get finds it in the session (held in g: the session's identity map
-# only keeps the objects something else holds). It is one row by key.
+# trip (one row by key): a declaration takes it from g.api_structure instead of reading it again.
 TOKEN_AND_USER = (select(ApiToken, User, Structure).join(User, User.id == ApiToken.user_id)
                   .outerjoin(Structure, Structure.id == User.structure_id)
                   .where(ApiToken.token_hash == bindparam("_hash")))
