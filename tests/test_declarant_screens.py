@@ -71,7 +71,8 @@ def test_the_number_is_given_at_validation_without_holes(client, clock):
                                                             OutboxMessage.kind == "accuse_reception"))
     assert dossier.number in receipt.subject
     validation = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id,
-                                                             AuditEvent.command == "complete")).all()[-1]
+                                                             AuditEvent.command == "complete")
+                                    .order_by(AuditEvent.seq.desc())).first()
     assert validation.payload["numero"] == "SSI-2026-00001"
     assert verifier.verify_dossier(dossier).ok
     # A draft abandoned in between takes no number: the next validated one follows without a hole.
@@ -151,7 +152,8 @@ def test_the_military_path_says_what_happens_and_sends_the_outcome(client, clock
     assert "L'ARS de votre région et la Cellule ACSS vont" not in confirmation
     assert "Ministère des armées" in confirmation and "message type" in confirmation
     validation = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == dossier.instance_id,
-                                                             AuditEvent.command == "complete")).all()[-1]
+                                                             AuditEvent.command == "complete")
+                                    .order_by(AuditEvent.seq.desc())).first()
     assert "besoin_accompagnement" not in validation.payload["data"]
     receipt = db.session.scalar(select(OutboxMessage).where(OutboxMessage.dossier_id == dossier.id,
                                                             OutboxMessage.kind == "accuse_reception"))
